@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod abi;
+pub mod fdtable;
+pub mod memory;
+pub mod system;
+pub mod types;
+pub mod vfs;
+
+pub use abi::{IntoWasm, ProcExit};
+pub use memory::GuestMemory;
+pub use system::{DirentWriter, StringList, System};
+pub use types::Errno;

@@ -1,0 +1,70 @@
+//! Virtual files: objects that are not host files but live in the fd table
+//! beside them (WADI devices, cloud-filesystem entries, in-memory files).
+//!
+//! A [`System`](crate::System) that supports virtual files stores a
+//! `Box<dyn VirtualFile>` in its [`FdTable`](crate::fdtable::FdTable) and
+//! forwards the descriptor calls to it. Defaults give the errno POSIX gives
+//! for an object that does not support the operation.
+
+use crate::system::{DirentWriter, Result};
+use crate::types::*;
+use std::io::{IoSlice, IoSliceMut};
+
+/// An open virtual file or directory.
+pub trait VirtualFile: Send {
+    /// The file type reported by `fd_fdstat_get` and `fd_filestat_get`.
+    fn filetype(&self) -> Filetype;
+
+    /// Attributes, as `fd_filestat_get` returns them.
+    fn filestat(&mut self) -> Result<Filestat>;
+
+    /// Reads at the current position (`fd_read`); `EBADF` by default, as for
+    /// a descriptor not open for reading.
+    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        let _ = iovs;
+        Err(Errno::BADF)
+    }
+
+    /// Writes at the current position (`fd_write`); `EBADF` by default.
+    fn write(&mut self, iovs: &[IoSlice<'_>]) -> Result<Size> {
+        let _ = iovs;
+        Err(Errno::BADF)
+    }
+
+    /// Reads at `offset` (`fd_pread`); `ESPIPE` by default, as for a stream.
+    fn pread(&mut self, iovs: &mut [IoSliceMut<'_>], offset: Filesize) -> Result<Size> {
+        let _ = (iovs, offset);
+        Err(Errno::SPIPE)
+    }
+
+    /// Writes at `offset` (`fd_pwrite`); `ESPIPE` by default.
+    fn pwrite(&mut self, iovs: &[IoSlice<'_>], offset: Filesize) -> Result<Size> {
+        let _ = (iovs, offset);
+        Err(Errno::SPIPE)
+    }
+
+    /// Moves the position (`fd_seek`, and `fd_tell` as a zero `CUR` seek);
+    /// `ESPIPE` by default.
+    fn seek(&mut self, offset: Filedelta, whence: Whence) -> Result<Filesize> {
+        let _ = (offset, whence);
+        Err(Errno::SPIPE)
+    }
+
+    /// Changes the size (`fd_filestat_set_size`); `EINVAL` by default, as
+    /// `ftruncate` on an object that cannot be truncated.
+    fn set_size(&mut self, size: Filesize) -> Result<()> {
+        let _ = size;
+        Err(Errno::INVAL)
+    }
+
+    /// Lists entries (`fd_readdir`); `ENOTDIR` by default.
+    fn readdir(&mut self, cookie: Dircookie, out: &mut DirentWriter<'_>) -> Result<()> {
+        let _ = (cookie, out);
+        Err(Errno::NOTDIR)
+    }
+
+    /// Flushes to the backing store (`fd_sync`, `fd_datasync`); nothing to do by default.
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

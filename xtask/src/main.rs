@@ -1,1 +1,62 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask COMMAND`.
+//!
+//! - `cargo xtask conformance`: runs the wasi-testsuite-layout suites under
+//!   `conformance/` against `wasirun` on each runtime.
+//! - `cargo xtask build-guests [--check]`: rebuilds the committed `.wasm`
+//!   guests from their `.wat` (or `.c`) sources.
+
+mod conformance;
+mod guests;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Command line of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "Project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the conformance suites against wasirun.
+    Conformance(conformance::Options),
+    /// Rebuild the committed .wasm guests from their .wat / .c sources.
+    BuildGuests {
+        /// Fail if a committed .wasm differs from what its source produces,
+        /// instead of rewriting it.
+        #[arg(long)]
+        check: bool,
+        /// Directories to scan (default: `conformance/`).
+        dirs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<bool> = match cli.command {
+        Command::Conformance(options) => conformance::run(&options),
+        Command::BuildGuests { check, dirs } => guests::run(&dirs, check),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}

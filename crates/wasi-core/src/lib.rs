@@ -11,3 +11,4 @@ pub use abi::{IntoWasm, ProcExit};
 pub use memory::GuestMemory;
 pub use system::{DirentWriter, StringList, System};
 pub use types::Errno;
+pub mod runtime;

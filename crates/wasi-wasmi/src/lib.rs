@@ -3,6 +3,9 @@
 use wasi_core::{GuestMemory, IntoWasm, System};
 use wasmi::{Caller, Extern, Linker};
 
+pub mod runtime;
+pub use runtime::{WasmiInstance, WasmiRuntime};
+
 /// The error type of this adapter: wasmi's.
 pub use wasmi::Error;
 
@@ -36,7 +39,10 @@ where
 }
 
 #[inline]
-fn memory<'a, T>(caller: &'a mut Caller<'_, T>, call: &str) -> Result<(&'a mut [u8], &'a mut T), Error> {
+fn memory<'a, T>(
+    caller: &'a mut Caller<'_, T>,
+    call: &str,
+) -> Result<(&'a mut [u8], &'a mut T), Error> {
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory.data_and_store_mut(caller)),
         _ => Err(Error::new(format!(

@@ -3,6 +3,9 @@
 use wasi_core::{GuestMemory, IntoWasm, ProcExit, System};
 use wasmtime::{Caller, Extern, Linker};
 
+pub mod runtime;
+pub use runtime::{WasmtimeInstance, WasmtimeRuntime};
+
 /// Links every `wasi_core` import (see [`wasi_core::for_each_import!`]) into
 /// `linker`. `get` projects the store's data to the [`System`] that serves
 /// the calls.
@@ -10,7 +13,10 @@ use wasmtime::{Caller, Extern, Linker};
 /// `proc_exit` unwinds the guest with a [`ProcExit`] error, which
 /// [`exit_code`] recovers; a guest without an exported `memory` traps on its
 /// first WASI call with a message naming the call.
-pub fn add_to_linker<T, S>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut S) -> wasmtime::Result<()>
+pub fn add_to_linker<T, S>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut S,
+) -> wasmtime::Result<()>
 where
     T: 'static,
     S: System + ?Sized + 'static,

@@ -1,0 +1,218 @@
+//! [`wasi_core::runtime::Runtime`] on wasmtime.
+
+use crate::{add_to_linker, exit_code};
+use wasi_core::GuestMemory;
+use wasi_core::runtime::{
+    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
+};
+use wasmtime::{Config, Engine, Extern, FuncType, Linker, Memory, Module, Store, Trap};
+
+/// Loads modules on wasmtime. Clone it cheaply: the engine is shared.
+#[derive(Clone)]
+pub struct WasmtimeRuntime {
+    engine: Engine,
+    config: RuntimeConfig,
+}
+
+impl WasmtimeRuntime {
+    /// A runtime with its own engine configured for `config`.
+    pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
+        let mut engine_config = Config::new();
+        engine_config.consume_fuel(config.fuel_per_call.is_some());
+        Ok(Self {
+            engine: Engine::new(&engine_config)?,
+            config,
+        })
+    }
+
+    /// The underlying engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn val_type(ty: ValType) -> wasmtime::ValType {
+    match ty {
+        ValType::I32 => wasmtime::ValType::I32,
+        ValType::I64 => wasmtime::ValType::I64,
+        ValType::F32 => wasmtime::ValType::F32,
+        ValType::F64 => wasmtime::ValType::F64,
+    }
+}
+
+fn to_engine(val: Val) -> wasmtime::Val {
+    match val {
+        Val::I32(v) => wasmtime::Val::I32(v),
+        Val::I64(v) => wasmtime::Val::I64(v),
+        Val::F32(v) => wasmtime::Val::F32(v),
+        Val::F64(v) => wasmtime::Val::F64(v),
+    }
+}
+
+fn from_engine(val: &wasmtime::Val) -> Option<Val> {
+    Some(match *val {
+        wasmtime::Val::I32(v) => Val::I32(v),
+        wasmtime::Val::I64(v) => Val::I64(v),
+        wasmtime::Val::F32(v) => Val::F32(v),
+        wasmtime::Val::F64(v) => Val::F64(v),
+        _ => return None,
+    })
+}
+
+fn exported_memory<T>(caller: &mut wasmtime::Caller<'_, T>) -> Option<Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Some(memory),
+        _ => None,
+    }
+}
+
+impl Runtime for WasmtimeRuntime {
+    type Instance<D: Send + 'static> = WasmtimeInstance<D>;
+
+    fn instantiate<D: Send + 'static>(
+        &self,
+        wasm: &[u8],
+        imports: &Imports<D>,
+        data: D,
+    ) -> Result<WasmtimeInstance<D>, LoadError> {
+        let module =
+            Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        let mut linker = Linker::new(&self.engine);
+        if let Some(get) = imports.wasi_system() {
+            add_to_linker(&mut linker, get).map_err(link_error)?;
+        }
+        for func in imports.funcs() {
+            let ty = FuncType::new(
+                &self.engine,
+                func.params.iter().copied().map(val_type),
+                func.results.iter().copied().map(val_type),
+            );
+            let body = func.func.clone();
+            linker
+                .func_new(
+                    &func.module,
+                    &func.name,
+                    ty,
+                    move |mut caller, params, results| {
+                        let mut args = [Val::I32(0); MAX_VALS];
+                        for (arg, param) in args.iter_mut().zip(params) {
+                            *arg = from_engine(param).ok_or_else(|| {
+                                wasmtime::format_err!("reference values are not supported")
+                            })?;
+                        }
+                        let mut outs = [Val::I32(0); MAX_VALS];
+                        for (out, result) in outs.iter_mut().zip(results.iter()) {
+                            *out = from_engine(result).unwrap_or(Val::I32(0));
+                        }
+                        let memory = exported_memory(&mut caller);
+                        let (bytes, data) = match memory {
+                            Some(memory) => memory.data_and_store_mut(&mut caller),
+                            None => (&mut [][..], caller.data_mut()),
+                        };
+                        let mut host = Caller {
+                            memory: GuestMemory::new(bytes),
+                            data,
+                        };
+                        body(&mut host, &args[..params.len()], &mut outs[..results.len()])
+                            .map_err(wasmtime::Error::from_boxed)?;
+                        for (result, out) in results.iter_mut().zip(outs) {
+                            *result = to_engine(out);
+                        }
+                        Ok(())
+                    },
+                )
+                .map_err(link_error)?;
+        }
+        let mut store = Store::new(&self.engine, data);
+        if let Some(fuel) = self.config.fuel_per_call {
+            store.set_fuel(fuel).map_err(link_error)?;
+        }
+        let instance = linker.instantiate(&mut store, &module).map_err(|e| {
+            if e.downcast_ref::<Trap>().is_some() {
+                LoadError::Start(format!("{e:#}"))
+            } else {
+                link_error(e)
+            }
+        })?;
+        let memory = instance.get_memory(&mut store, "memory");
+        Ok(WasmtimeInstance {
+            store,
+            instance,
+            memory,
+            config: self.config,
+        })
+    }
+}
+
+/// A module loaded by [`WasmtimeRuntime`].
+pub struct WasmtimeInstance<D: 'static> {
+    store: Store<D>,
+    instance: wasmtime::Instance,
+    memory: Option<Memory>,
+    config: RuntimeConfig,
+}
+
+impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
+    fn call(&mut self, name: &str, args: &[Val], results: &mut [Val]) -> Result<(), CallError> {
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| CallError::NoSuchExport(name.into()))?;
+        if args.len() > MAX_VALS || results.len() > MAX_VALS {
+            return Err(CallError::Signature(format!("more than {MAX_VALS} values")));
+        }
+        if let Some(fuel) = self.config.fuel_per_call {
+            self.store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Trap(format!("{e:#}")))?;
+        }
+        let mut params: [wasmtime::Val; MAX_VALS] = [wasmtime::Val::I32(0); MAX_VALS];
+        for (param, arg) in params.iter_mut().zip(args) {
+            *param = to_engine(*arg);
+        }
+        let mut outs: [wasmtime::Val; MAX_VALS] = [wasmtime::Val::I32(0); MAX_VALS];
+        let ty = func.ty(&self.store);
+        let params_match = ty.params().len() == args.len()
+            && ty
+                .params()
+                .zip(args)
+                .all(|(ty, arg)| ty.matches(&val_type(arg.ty())));
+        if !params_match || ty.results().len() != results.len() {
+            return Err(CallError::Signature(format!("`{name}` has type {ty}")));
+        }
+        func.call(
+            &mut self.store,
+            &params[..args.len()],
+            &mut outs[..results.len()],
+        )
+        .map_err(|e| {
+            if let Some(code) = exit_code(&e) {
+                CallError::Exit(code)
+            } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+                CallError::OutOfFuel
+            } else {
+                CallError::Trap(format!("{e:#}"))
+            }
+        })?;
+        for (result, out) in results.iter_mut().zip(&outs) {
+            *result =
+                from_engine(out).ok_or_else(|| CallError::Signature("reference result".into()))?;
+        }
+        Ok(())
+    }
+
+    fn has_func(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D) {
+        match self.memory {
+            Some(memory) => {
+                let (bytes, data) = memory.data_and_store_mut(&mut self.store);
+                (GuestMemory::new(bytes), data)
+            }
+            None => (GuestMemory::new(&mut []), self.store.data_mut()),
+        }
+    }
+}

@@ -1,1 +1,695 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod clock;
+mod entry;
+mod errno;
+mod fs;
+mod path;
+mod poll;
+
+use std::io::{IoSlice, IoSliceMut};
+use std::num::NonZeroU64;
+
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{AtFlags, Mode, OFlags, SeekFrom};
+use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendFlags};
+use wasi_core::fdtable::{FdEntry, FdTable};
+use wasi_core::system::Result;
+use wasi_core::types::*;
+use wasi_core::vfs::VirtualFile;
+use wasi_core::{DirentWriter, StringList, System};
+
+pub use builder::Builder;
+use entry::{Entry, Host, HostFd, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
+use errno::from_host;
+use path::{Parent, Split, open_beneath};
+
+/// A WASI preview 1 [`System`] backed by Linux, sandboxed by capability.
+///
+/// The guest reaches the host only through the descriptors it was given:
+/// its standard streams, the preopened directories and sockets (see
+/// [`Builder`]) and what it opens beneath those directories. Every path is
+/// resolved by the kernel with `openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS)`, so no `..`, absolute path or symlink leads out of
+/// a directory; each call checks the WASI rights of its descriptors.
+///
+/// The rules this system follows where WASI leaves a choice are written down
+/// in the "Filesystem (wasi-unix)" section of `spec/preview1.md`.
+#[derive(Debug)]
+pub struct UnixSystem {
+    table: FdTable<Entry>,
+    args: StringList,
+    env: StringList,
+}
+
+impl UnixSystem {
+    /// A builder with no arguments, no environment, the process's standard
+    /// streams and no preopens.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Installs a virtual file at the lowest free descriptor, with the given
+    /// rights, and returns that descriptor. Descriptor calls on it are
+    /// forwarded to `file`; path calls give `ENOTDIR`.
+    pub fn insert_virtual(
+        &mut self,
+        file: Box<dyn VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+    ) -> Result<Fd, Errno> {
+        self.table
+            .insert(FdEntry::new(Entry::Virtual(file), rights, inheriting))
+    }
+
+    /// The host directory at `fd`, if `fd` holds `rights`. A descriptor that
+    /// is not a directory gives `ENOTDIR` (before rights are checked, as
+    /// wasmtime does); one whose type is not known yet is left to the kernel,
+    /// which gives `ENOTDIR` as well.
+    fn dir(&self, fd: Fd, rights: Rights) -> Result<BorrowedFd<'_>> {
+        let entry = self.table.entry(fd)?;
+        let dir = match &entry.file {
+            Entry::Host(host) if matches!(host.filetype, None | Some(Filetype::DIRECTORY)) => {
+                host.fd.as_fd()
+            }
+            _ => return Err(Errno::NOTDIR),
+        };
+        entry.require(rights)?;
+        Ok(dir)
+    }
+
+    /// The host socket at `fd`, if `fd` holds `rights`: `ENOTSOCK` for
+    /// anything that is not a socket, before rights are checked.
+    fn socket(&self, fd: Fd, rights: Rights) -> Result<BorrowedFd<'_>> {
+        let entry = self.table.entry(fd)?;
+        let socket = match &entry.file {
+            Entry::Host(host) if host.is_socket() => host.fd.as_fd(),
+            _ => return Err(Errno::NOTSOCK),
+        };
+        entry.require(rights)?;
+        Ok(socket)
+    }
+}
+
+/// A byte count returned by the kernel as a WASI size. Linux transfers at
+/// most `0x7ffff000` bytes per call, so the count always fits.
+#[inline]
+fn size(n: usize) -> Size {
+    n as Size
+}
+
+impl System for UnixSystem {
+    fn args_get(&mut self) -> Result<&StringList> {
+        Ok(&self.args)
+    }
+
+    fn environ_get(&mut self) -> Result<&StringList> {
+        Ok(&self.env)
+    }
+
+    fn clock_res_get(&mut self, id: Clockid) -> Result<Timestamp> {
+        clock::resolution(clock::host_clock(id)?)
+    }
+
+    #[inline]
+    fn clock_time_get(&mut self, id: Clockid, _precision: Timestamp) -> Result<Timestamp> {
+        clock::now(clock::host_clock(id)?)
+    }
+
+    fn fd_advise(&mut self, fd: Fd, offset: Filesize, len: Filesize, advice: Advice) -> Result<()> {
+        let entry = self.table.get(fd, Rights::FD_ADVISE)?;
+        let Entry::Host(host) = &entry.file else {
+            // Advice is a hint, which a virtual file has no use for.
+            return Ok(());
+        };
+        let advice = match advice {
+            Advice::SEQUENTIAL => rustix::fs::Advice::Sequential,
+            Advice::RANDOM => rustix::fs::Advice::Random,
+            Advice::WILLNEED => rustix::fs::Advice::WillNeed,
+            Advice::DONTNEED => rustix::fs::Advice::DontNeed,
+            Advice::NOREUSE => rustix::fs::Advice::NoReuse,
+            _ => rustix::fs::Advice::Normal,
+        };
+        rustix::fs::fadvise(&host.fd, offset, NonZeroU64::new(len), advice).map_err(from_host)
+    }
+
+    fn fd_allocate(&mut self, fd: Fd, offset: Filesize, len: Filesize) -> Result<()> {
+        match &mut self.table.get_mut(fd, Rights::FD_ALLOCATE)?.file {
+            Entry::Host(host) => fs::allocate(host.fd.as_fd(), offset, len),
+            Entry::Virtual(file) => {
+                let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
+                if len == 0 {
+                    return Err(Errno::INVAL);
+                }
+                if file.filestat()?.size < end {
+                    file.set_size(end)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn fd_close(&mut self, fd: Fd) -> Result<()> {
+        // Dropping the entry closes an owned descriptor; the process's own
+        // standard streams are only borrowed and stay open.
+        self.table.remove(fd).map(drop)
+    }
+
+    fn fd_datasync(&mut self, fd: Fd) -> Result<()> {
+        match &mut self.table.get_mut(fd, Rights::FD_DATASYNC)?.file {
+            Entry::Host(host) => rustix::fs::fdatasync(&host.fd).map_err(from_host),
+            Entry::Virtual(file) => file.sync(),
+        }
+    }
+
+    fn fd_fdstat_get(&mut self, fd: Fd) -> Result<Fdstat> {
+        let entry = self.table.get_mut(fd, Rights::empty())?;
+        let (filetype, flags) = match &entry.file {
+            Entry::Host(host) => {
+                let flags = rustix::fs::fcntl_getfl(&host.fd).map_err(from_host)?;
+                (resolve_filetype(entry)?, fs::fdflags_of(flags))
+            }
+            Entry::Virtual(file) => (file.filetype(), Fdflags::empty()),
+        };
+        Ok(Fdstat::new(filetype, flags, entry.rights, entry.inheriting))
+    }
+
+    fn fd_fdstat_set_flags(&mut self, fd: Fd, flags: Fdflags) -> Result<()> {
+        let entry = self.table.get(fd, Rights::FD_FDSTAT_SET_FLAGS)?;
+        let changeable = Fdflags::APPEND | Fdflags::NONBLOCK;
+        match &entry.file {
+            Entry::Host(host) => {
+                let current = rustix::fs::fcntl_getfl(&host.fd).map_err(from_host)?;
+                if (fs::fdflags_of(current) - changeable) != (flags - changeable) {
+                    return Err(Errno::NOTSUP);
+                }
+                let update = OFlags::APPEND | OFlags::NONBLOCK;
+                let new = (current - update) | fs::oflags_of(flags & changeable);
+                rustix::fs::fcntl_setfl(&host.fd, new).map_err(from_host)
+            }
+            Entry::Virtual(_) if flags.is_empty() => Ok(()),
+            Entry::Virtual(_) => Err(Errno::NOTSUP),
+        }
+    }
+
+    fn fd_fdstat_set_rights(&mut self, fd: Fd, base: Rights, inheriting: Rights) -> Result<()> {
+        self.table.set_rights(fd, base, inheriting)
+    }
+
+    fn fd_filestat_get(&mut self, fd: Fd) -> Result<Filestat> {
+        let entry = self.table.get_mut(fd, Rights::FD_FILESTAT_GET)?;
+        let (stat, known) = match &mut entry.file {
+            Entry::Host(host) => (
+                rustix::fs::fstat(&host.fd).map_err(from_host)?,
+                host.filetype,
+            ),
+            Entry::Virtual(file) => return file.filestat(),
+        };
+        let filetype = known.unwrap_or_else(|| {
+            let filetype = fs::filetype_of_stat(&stat);
+            learn_filetype(entry, filetype);
+            filetype
+        });
+        Ok(fs::filestat(&stat, filetype))
+    }
+
+    fn fd_filestat_set_size(&mut self, fd: Fd, size: Filesize) -> Result<()> {
+        match &mut self.table.get_mut(fd, Rights::FD_FILESTAT_SET_SIZE)?.file {
+            Entry::Host(host) => rustix::fs::ftruncate(&host.fd, size).map_err(from_host),
+            Entry::Virtual(file) => file.set_size(size),
+        }
+    }
+
+    fn fd_filestat_set_times(
+        &mut self,
+        fd: Fd,
+        atim: Timestamp,
+        mtim: Timestamp,
+        flags: Fstflags,
+    ) -> Result<()> {
+        match &self.table.get(fd, Rights::FD_FILESTAT_SET_TIMES)?.file {
+            Entry::Host(host) => rustix::fs::futimens(&host.fd, &fs::timestamps(atim, mtim, flags))
+                .map_err(from_host),
+            // The trait has no way to set a virtual file's times.
+            Entry::Virtual(_) => Err(Errno::NOTSUP),
+        }
+    }
+
+    #[inline]
+    fn fd_pread(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>], offset: Filesize) -> Result<Size> {
+        match &mut self
+            .table
+            .get_mut(fd, Rights::FD_READ | Rights::FD_SEEK)?
+            .file
+        {
+            Entry::Host(host) => rustix::io::preadv(&host.fd, iovs, offset)
+                .map(size)
+                .map_err(from_host),
+            Entry::Virtual(file) => file.pread(iovs, offset),
+        }
+    }
+
+    fn fd_prestat_get(&mut self, fd: Fd) -> Result<Prestat> {
+        let name = self.fd_prestat_dir_name(fd)?;
+        let len = Size::try_from(name.len()).map_err(|_| Errno::NAMETOOLONG)?;
+        Ok(Prestat::dir(len))
+    }
+
+    fn fd_prestat_dir_name(&mut self, fd: Fd) -> Result<&str> {
+        self.table.entry(fd)?.preopen.as_deref().ok_or(Errno::BADF)
+    }
+
+    #[inline]
+    fn fd_pwrite(&mut self, fd: Fd, iovs: &[IoSlice<'_>], offset: Filesize) -> Result<Size> {
+        match &mut self
+            .table
+            .get_mut(fd, Rights::FD_WRITE | Rights::FD_SEEK)?
+            .file
+        {
+            // On an `O_APPEND` descriptor Linux appends, whatever the offset.
+            Entry::Host(host) => rustix::io::pwritev(&host.fd, iovs, offset)
+                .map(size)
+                .map_err(from_host),
+            Entry::Virtual(file) => file.pwrite(iovs, offset),
+        }
+    }
+
+    #[inline]
+    fn fd_read(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        match &mut self.table.get_mut(fd, Rights::FD_READ)?.file {
+            Entry::Host(host) => rustix::io::readv(&host.fd, iovs)
+                .map(size)
+                .map_err(from_host),
+            Entry::Virtual(file) => file.read(iovs),
+        }
+    }
+
+    fn fd_readdir(&mut self, fd: Fd, cookie: Dircookie, out: &mut DirentWriter<'_>) -> Result<()> {
+        match &mut self.table.get_mut(fd, Rights::FD_READDIR)?.file {
+            Entry::Host(host) => fs::readdir(host.fd.as_fd(), cookie, out),
+            Entry::Virtual(file) => file.readdir(cookie, out),
+        }
+    }
+
+    fn fd_renumber(&mut self, from: Fd, to: Fd) -> Result<()> {
+        self.table.renumber(from, to).map(drop)
+    }
+
+    fn fd_seek(&mut self, fd: Fd, offset: Filedelta, whence: Whence) -> Result<Filesize> {
+        let entry = self.table.get_mut(fd, Rights::empty())?;
+        // `FD_SEEK` implies `FD_TELL`; a zero `CUR` seek is a tell.
+        let needed = if offset == 0 && whence == Whence::CUR {
+            Rights::FD_TELL | Rights::FD_SEEK
+        } else {
+            Rights::FD_SEEK
+        };
+        if !entry.rights.intersects(needed) {
+            return Err(Errno::NOTCAPABLE);
+        }
+        if let Entry::Virtual(file) = &mut entry.file {
+            return file.seek(offset, whence);
+        }
+        fs::check_seekable(resolve_filetype(entry)?)?;
+        let Entry::Host(host) = &entry.file else {
+            unreachable!("virtual files returned above")
+        };
+        let pos = match whence {
+            Whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?),
+            Whence::CUR => SeekFrom::Current(offset),
+            Whence::END => SeekFrom::End(offset),
+            _ => return Err(Errno::INVAL),
+        };
+        rustix::fs::seek(&host.fd, pos).map_err(from_host)
+    }
+
+    fn fd_sync(&mut self, fd: Fd) -> Result<()> {
+        match &mut self.table.get_mut(fd, Rights::FD_SYNC)?.file {
+            Entry::Host(host) => rustix::fs::fsync(&host.fd).map_err(from_host),
+            Entry::Virtual(file) => file.sync(),
+        }
+    }
+
+    fn fd_tell(&mut self, fd: Fd) -> Result<Filesize> {
+        let entry = self.table.get_mut(fd, Rights::empty())?;
+        if !entry.rights.intersects(Rights::FD_TELL | Rights::FD_SEEK) {
+            return Err(Errno::NOTCAPABLE);
+        }
+        if let Entry::Virtual(file) = &mut entry.file {
+            return file.seek(0, Whence::CUR);
+        }
+        fs::check_seekable(resolve_filetype(entry)?)?;
+        let Entry::Host(host) = &entry.file else {
+            unreachable!("virtual files returned above")
+        };
+        fs::tell(&host.fd)
+    }
+
+    #[inline]
+    fn fd_write(&mut self, fd: Fd, iovs: &[IoSlice<'_>]) -> Result<Size> {
+        match &mut self.table.get_mut(fd, Rights::FD_WRITE)?.file {
+            // A socket whose peer is gone must give `EPIPE`, not kill the
+            // host with `SIGPIPE`: `sendmsg` with `MSG_NOSIGNAL`.
+            Entry::Host(host) if host.is_socket() => rustix::net::sendmsg(
+                &host.fd,
+                iovs,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL,
+            )
+            .map(size)
+            .map_err(from_host),
+            Entry::Host(host) => rustix::io::writev(&host.fd, iovs)
+                .map(size)
+                .map_err(from_host),
+            Entry::Virtual(file) => file.write(iovs),
+        }
+    }
+
+    fn path_create_directory(&mut self, fd: Fd, path: &str) -> Result<()> {
+        let dir = self.dir(fd, Rights::PATH_CREATE_DIRECTORY)?;
+        let split = Split::new(path)?;
+        let parent = Parent::open(dir, &split)?;
+        rustix::fs::mkdirat(&parent, split.name, Mode::from_bits_truncate(0o777)).map_err(from_host)
+    }
+
+    fn path_filestat_get(&mut self, fd: Fd, flags: Lookupflags, path: &str) -> Result<Filestat> {
+        let dir = self.dir(fd, Rights::PATH_FILESTAT_GET)?;
+        let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
+        let stat = rustix::fs::fstat(&file).map_err(from_host)?;
+        Ok(fs::filestat(&stat, fs::filetype_of_stat(&stat)))
+    }
+
+    fn path_filestat_set_times(
+        &mut self,
+        fd: Fd,
+        flags: Lookupflags,
+        path: &str,
+        atim: Timestamp,
+        mtim: Timestamp,
+        fst_flags: Fstflags,
+    ) -> Result<()> {
+        let dir = self.dir(fd, Rights::PATH_FILESTAT_SET_TIMES)?;
+        let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
+        // `AT_EMPTY_PATH` acts on the object the `O_PATH` descriptor refers
+        // to: the symlink itself when it was opened with `O_NOFOLLOW`.
+        rustix::fs::utimensat(
+            &file,
+            "",
+            &fs::timestamps(atim, mtim, fst_flags),
+            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(from_host)
+    }
+
+    fn path_link(
+        &mut self,
+        old_fd: Fd,
+        old_flags: Lookupflags,
+        old_path: &str,
+        new_fd: Fd,
+        new_path: &str,
+    ) -> Result<()> {
+        let old_dir = self.dir(old_fd, Rights::PATH_LINK_SOURCE)?;
+        let new_dir = self.dir(new_fd, Rights::PATH_LINK_TARGET)?;
+        let old = Split::new(old_path)?;
+        let new = Split::new(new_path)?;
+        let new_parent = Parent::open(new_dir, &new)?;
+        if old_flags.contains(Lookupflags::SYMLINK_FOLLOW) || old.trailing_slash() {
+            // The source is followed (a trailing slash follows, as in
+            // Linux): resolve it beneath the directory and link what it
+            // opened, so that a symlink cannot pull in an outside file.
+            let source = open_beneath(old_dir, old_path, OFlags::PATH, Mode::empty())?;
+            fs::link_open_file(source.as_fd(), new_parent.as_fd(), new.name)
+        } else {
+            let old_parent = Parent::open(old_dir, &old)?;
+            rustix::fs::linkat(
+                &old_parent,
+                old.name,
+                &new_parent,
+                new.name,
+                AtFlags::empty(),
+            )
+            .map_err(from_host)
+        }
+    }
+
+    fn path_open(
+        &mut self,
+        fd: Fd,
+        dirflags: Lookupflags,
+        path: &str,
+        oflags: Oflags,
+        rights_base: Rights,
+        rights_inheriting: Rights,
+        fdflags: Fdflags,
+    ) -> Result<Fd> {
+        let mut needed = Rights::PATH_OPEN;
+        if oflags.contains(Oflags::CREAT) {
+            needed |= Rights::PATH_CREATE_FILE;
+        }
+        if oflags.contains(Oflags::TRUNC) {
+            needed |= Rights::PATH_FILESTAT_SET_SIZE;
+        }
+        let dir = self.dir(fd, needed)?;
+        let allowed = self.table.entry(fd)?.inheriting;
+        let mut sync_rights = Rights::empty();
+        if fdflags.contains(Fdflags::DSYNC) {
+            sync_rights |= Rights::FD_DATASYNC;
+        }
+        if fdflags.intersects(Fdflags::SYNC | Fdflags::RSYNC) {
+            sync_rights |= Rights::FD_SYNC;
+        }
+        if !allowed.contains(sync_rights) {
+            return Err(Errno::NOTCAPABLE);
+        }
+        let mut base = rights_base & allowed;
+        let mut inheriting = rights_inheriting & allowed;
+
+        let mut flags = OFlags::NOCTTY | nofollow(dirflags) | fs::oflags_of(fdflags);
+        if oflags.contains(Oflags::CREAT) {
+            flags |= OFlags::CREATE;
+        }
+        if oflags.contains(Oflags::EXCL) {
+            flags |= OFlags::EXCL;
+        }
+        if oflags.contains(Oflags::TRUNC) {
+            flags |= OFlags::TRUNC;
+        }
+        let filetype = if oflags.contains(Oflags::DIRECTORY) {
+            // The kernel enforces that the target is a directory.
+            flags |= OFlags::DIRECTORY | OFlags::RDONLY;
+            base &= Rights::DIRECTORY;
+            Some(Filetype::DIRECTORY)
+        } else {
+            let read = base.intersects(Rights::FD_READ | Rights::FD_READDIR);
+            let write = base.intersects(
+                Rights::FD_WRITE
+                    | Rights::FD_DATASYNC
+                    | Rights::FD_ALLOCATE
+                    | Rights::FD_FILESTAT_SET_SIZE,
+            );
+            flags |= match (read, write) {
+                (_, false) => OFlags::RDONLY,
+                (false, true) => OFlags::WRONLY,
+                (true, true) => OFlags::RDWR,
+            };
+            if oflags.contains(Oflags::CREAT | Oflags::EXCL) {
+                // Exclusive creation only ever makes a new regular file.
+                base &= Rights::REGULAR_FILE;
+                inheriting = Rights::empty();
+                Some(Filetype::REGULAR_FILE)
+            } else {
+                // Found out when a call needs it; see `entry::Host::filetype`.
+                base &= UNRESOLVED_RIGHTS;
+                None
+            }
+        };
+        let mode = if oflags.contains(Oflags::CREAT) {
+            Mode::from_bits_truncate(0o666)
+        } else {
+            Mode::empty()
+        };
+        let file = open_beneath(dir, path, flags, mode)?;
+        self.table.insert(FdEntry::new(
+            Entry::Host(Host {
+                fd: HostFd::Owned(file),
+                filetype,
+            }),
+            base,
+            inheriting,
+        ))
+    }
+
+    fn path_readlink(&mut self, fd: Fd, path: &str, buf: &mut [u8]) -> Result<Size> {
+        let dir = self.dir(fd, Rights::PATH_READLINK)?;
+        let split = Split::new(path)?;
+        if split.trailing_slash() {
+            // `readlink("a/")` follows `a`, so it names a directory, never a
+            // link: `EINVAL` as in Linux, or whatever resolving it gives.
+            open_beneath(dir, path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+            return Err(Errno::INVAL);
+        }
+        let parent = Parent::open(dir, &split)?;
+        if buf.is_empty() {
+            // `readlinkat` rejects an empty buffer, but the call must still
+            // fail when the path is not a symlink.
+            let mut scratch = [0u8; 1];
+            rustix::fs::readlinkat_raw(&parent, split.name, &mut scratch[..]).map_err(from_host)?;
+            return Ok(0);
+        }
+        rustix::fs::readlinkat_raw(&parent, split.name, buf)
+            .map(size)
+            .map_err(from_host)
+    }
+
+    fn path_remove_directory(&mut self, fd: Fd, path: &str) -> Result<()> {
+        let dir = self.dir(fd, Rights::PATH_REMOVE_DIRECTORY)?;
+        let split = Split::new(path)?;
+        let parent = Parent::open(dir, &split)?;
+        rustix::fs::unlinkat(&parent, split.name, AtFlags::REMOVEDIR).map_err(from_host)
+    }
+
+    fn path_rename(&mut self, fd: Fd, old_path: &str, new_fd: Fd, new_path: &str) -> Result<()> {
+        let old_dir = self.dir(fd, Rights::PATH_RENAME_SOURCE)?;
+        let new_dir = self.dir(new_fd, Rights::PATH_RENAME_TARGET)?;
+        let old = Split::new(old_path)?;
+        let new = Split::new(new_path)?;
+        let old_parent = Parent::open(old_dir, &old)?;
+        let new_parent = Parent::open(new_dir, &new)?;
+        rustix::fs::renameat(&old_parent, old.name, &new_parent, new.name).map_err(from_host)
+    }
+
+    fn path_symlink(&mut self, old_path: &str, fd: Fd, new_path: &str) -> Result<()> {
+        let dir = self.dir(fd, Rights::PATH_SYMLINK)?;
+        // Such a link could never be followed in the sandbox, and would be a
+        // trap for the host: refuse it.
+        if old_path.starts_with('/') {
+            return Err(Errno::NOTCAPABLE);
+        }
+        let split = Split::new(new_path)?;
+        let parent = Parent::open(dir, &split)?;
+        rustix::fs::symlinkat(old_path, &parent, split.name).map_err(from_host)
+    }
+
+    fn path_unlink_file(&mut self, fd: Fd, path: &str) -> Result<()> {
+        let dir = self.dir(fd, Rights::PATH_UNLINK_FILE)?;
+        let split = Split::new(path)?;
+        let parent = Parent::open(dir, &split)?;
+        rustix::fs::unlinkat(&parent, split.name, AtFlags::empty()).map_err(from_host)
+    }
+
+    fn poll_oneoff(
+        &mut self,
+        subscriptions: &[Subscription],
+        events: &mut [Event],
+    ) -> Result<Size> {
+        poll::poll_oneoff(&self.table, subscriptions, events)
+    }
+
+    fn proc_raise(&mut self, _signal: Signal) -> Result<()> {
+        // Allowed: the ABI layer applies the signal's default action to the
+        // guest, never to the host process.
+        Ok(())
+    }
+
+    #[inline]
+    fn random_get(&mut self, mut buf: &mut [u8]) -> Result<()> {
+        while !buf.is_empty() {
+            match rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty()) {
+                Ok(n) => buf = &mut core::mem::take(&mut buf)[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(err) => return Err(from_host(err)),
+            }
+        }
+        Ok(())
+    }
+
+    fn sched_yield(&mut self) -> Result<()> {
+        rustix::thread::sched_yield();
+        Ok(())
+    }
+
+    fn sock_accept(&mut self, fd: Fd, flags: Fdflags) -> Result<Fd> {
+        let listener = self.socket(fd, Rights::SOCK_ACCEPT)?;
+        if !(flags - Fdflags::NONBLOCK).is_empty() {
+            return Err(Errno::INVAL);
+        }
+        let mut socket_flags = rustix::net::SocketFlags::CLOEXEC;
+        if flags.contains(Fdflags::NONBLOCK) {
+            socket_flags |= rustix::net::SocketFlags::NONBLOCK;
+        }
+        let filetype = match &self.table.entry(fd)?.file {
+            Entry::Host(host) => host.filetype.unwrap_or(Filetype::SOCKET_STREAM),
+            Entry::Virtual(_) => unreachable!("checked to be a host socket"),
+        };
+        let socket = rustix::net::accept_with(listener, socket_flags).map_err(from_host)?;
+        self.table.insert(FdEntry::new(
+            Entry::Host(Host::new(HostFd::Owned(socket), filetype)),
+            Rights::SOCKET,
+            Rights::empty(),
+        ))
+    }
+
+    fn sock_recv(
+        &mut self,
+        fd: Fd,
+        iovs: &mut [IoSliceMut<'_>],
+        flags: Riflags,
+    ) -> Result<(Size, Roflags)> {
+        let socket = self.socket(fd, Rights::FD_READ)?;
+        let mut recv_flags = RecvFlags::empty();
+        if flags.contains(Riflags::RECV_PEEK) {
+            recv_flags |= RecvFlags::PEEK;
+        }
+        if flags.contains(Riflags::RECV_WAITALL) {
+            recv_flags |= RecvFlags::WAITALL;
+        }
+        let msg = rustix::net::recvmsg(
+            socket,
+            iovs,
+            &mut RecvAncillaryBuffer::default(),
+            recv_flags,
+        )
+        .map_err(from_host)?;
+        let mut roflags = Roflags::empty();
+        if msg.flags.contains(ReturnFlags::TRUNC) {
+            roflags |= Roflags::RECV_DATA_TRUNCATED;
+        }
+        Ok((size(msg.bytes), roflags))
+    }
+
+    fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], _flags: Siflags) -> Result<Size> {
+        let socket = self.socket(fd, Rights::FD_WRITE)?;
+        rustix::net::sendmsg(
+            socket,
+            iovs,
+            &mut SendAncillaryBuffer::default(),
+            SendFlags::NOSIGNAL,
+        )
+        .map(size)
+        .map_err(from_host)
+    }
+
+    fn sock_shutdown(&mut self, fd: Fd, how: Sdflags) -> Result<()> {
+        let socket = self.socket(fd, Rights::SOCK_SHUTDOWN)?;
+        let how = if how.contains(Sdflags::RD | Sdflags::WR) {
+            rustix::net::Shutdown::Both
+        } else if how.contains(Sdflags::RD) {
+            rustix::net::Shutdown::Read
+        } else if how.contains(Sdflags::WR) {
+            rustix::net::Shutdown::Write
+        } else {
+            return Err(Errno::INVAL);
+        };
+        rustix::net::shutdown(socket, how).map_err(from_host)
+    }
+}
+
+/// `O_NOFOLLOW` unless the lookup follows symlinks.
+fn nofollow(flags: Lookupflags) -> OFlags {
+    if flags.contains(Lookupflags::SYMLINK_FOLLOW) {
+        OFlags::empty()
+    } else {
+        OFlags::NOFOLLOW
+    }
+}

@@ -1,0 +1,221 @@
+//! Building a [`UnixSystem`].
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::net::SocketType;
+use wasi_core::StringList;
+use wasi_core::fdtable::{FdEntry, FdTable};
+use wasi_core::system::Result as WasiResult;
+use wasi_core::types::{Errno, Filestat, Filetype, Rights};
+use wasi_core::vfs::VirtualFile;
+
+use crate::UnixSystem;
+use crate::entry::{Entry, Host, HostFd, filetype_of, max_rights};
+
+/// Configures a [`UnixSystem`]: arguments, environment, standard streams and
+/// the capabilities (directories and sockets) the guest receives.
+///
+/// Directories and sockets are opened or checked when they are added, so
+/// that a bad path fails early; they become descriptors 3, 4, ... in the
+/// order they were added, directories first.
+#[derive(Debug, Default)]
+pub struct Builder {
+    args: Vec<Vec<u8>>,
+    env: Vec<(Vec<u8>, Vec<u8>)>,
+    stdio: Option<[OwnedFd; 3]>,
+    dirs: Vec<(OwnedFd, Box<str>)>,
+    sockets: Vec<(OwnedFd, Filetype, Rights)>,
+}
+
+fn invalid_input(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl Builder {
+    /// Appends a command-line argument. The caller passes `argv[0]` too.
+    pub fn arg(&mut self, arg: impl AsRef<[u8]>) -> &mut Self {
+        self.args.push(arg.as_ref().to_vec());
+        self
+    }
+
+    /// Adds the environment variable `key=value`.
+    pub fn env(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        self.env
+            .push((key.as_ref().to_vec(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Gives the guest the host directory `host` under the name `guest`.
+    ///
+    /// The directory is opened now (`O_RDONLY | O_DIRECTORY`, or `O_PATH`
+    /// when it cannot be read, in which case the guest cannot list it);
+    /// opening fails if it is not a directory. The guest sees it with the
+    /// rights of a directory and can open anything beneath it, and nothing
+    /// outside.
+    pub fn preopen_dir(&mut self, host: impl AsRef<Path>, guest: &str) -> io::Result<&mut Self> {
+        let open = |access| {
+            rustix::fs::open(
+                host.as_ref(),
+                access | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let fd = match open(OFlags::RDONLY) {
+            Err(rustix::io::Errno::ACCESS) => open(OFlags::PATH)?,
+            result => result?,
+        };
+        self.dirs.push((fd, guest.into()));
+        Ok(self)
+    }
+
+    /// Gives the guest a socket: a listening socket (the guest may
+    /// `sock_accept` on it) or a connected one. Fails with `ENOTSOCK` if `socket`
+    /// is not a socket, and with `InvalidInput` if it is neither a stream nor
+    /// a datagram socket.
+    pub fn preopen_socket(&mut self, socket: OwnedFd) -> io::Result<&mut Self> {
+        let (filetype, rights) = socket_kind(socket.as_fd())?;
+        self.sockets.push((socket, filetype, rights));
+        Ok(self)
+    }
+
+    /// Sets the guest's standard streams. By default the guest shares the
+    /// process's own descriptors 0, 1 and 2, which closing them in the
+    /// guest leaves open.
+    pub fn stdio(&mut self, stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> &mut Self {
+        self.stdio = Some([stdin, stdout, stderr]);
+        self
+    }
+
+    /// Builds the system. The descriptors given to the builder move into it
+    /// (the builder is left empty, as after [`Builder::default`]).
+    ///
+    /// Fails with `InvalidInput` when an argument or environment variable
+    /// contains a NUL byte, when a variable's key contains `=`, or when the
+    /// arguments or environment do not fit a 32-bit guest.
+    pub fn build(&mut self) -> io::Result<UnixSystem> {
+        let this = std::mem::take(self);
+        let args = StringList::new(&this.args)
+            .map_err(|_| invalid_input("an argument contains a NUL byte or they are too large"))?;
+        if this.env.iter().any(|(key, _)| key.contains(&b'=')) {
+            return Err(invalid_input("an environment variable's key contains '='"));
+        }
+        let env = StringList::new(this.env.iter().map(|(key, value)| {
+            let mut var = Vec::with_capacity(key.len() + 1 + value.len());
+            var.extend_from_slice(key);
+            var.push(b'=');
+            var.extend_from_slice(value);
+            var
+        }))
+        .map_err(|_| {
+            invalid_input("an environment variable contains a NUL byte or they are too large")
+        })?;
+
+        let mut table = FdTable::new();
+        match this.stdio {
+            Some(streams) => {
+                for fd in streams {
+                    table
+                        .insert(stdio_entry(HostFd::Owned(fd))?)
+                        .map_err(io_error)?;
+                }
+            }
+            None => {
+                for fd in [
+                    rustix::stdio::stdin(),
+                    rustix::stdio::stdout(),
+                    rustix::stdio::stderr(),
+                ] {
+                    let entry = match rustix::fs::fstat(fd) {
+                        // Not open in this process: the guest gets a stream on which
+                        // everything fails with `EBADF`, rather than whatever file the
+                        // host may open under that number later.
+                        Err(rustix::io::Errno::BADF) => FdEntry::new(
+                            Entry::Virtual(Box::new(ClosedStream)),
+                            Rights::CHARACTER_DEVICE,
+                            Rights::empty(),
+                        ),
+                        _ => stdio_entry(HostFd::Stdio(fd))?,
+                    };
+                    table.insert(entry).map_err(io_error)?;
+                }
+            }
+        }
+        for (fd, name) in this.dirs {
+            let mut entry = FdEntry::new(
+                Entry::Host(Host::new(HostFd::Owned(fd), Filetype::DIRECTORY)),
+                Rights::DIRECTORY,
+                Rights::DIRECTORY_INHERITING,
+            );
+            entry.preopen = Some(name);
+            table.insert(entry).map_err(io_error)?;
+        }
+        for (fd, filetype, rights) in this.sockets {
+            let entry = FdEntry::new(
+                Entry::Host(Host::new(HostFd::Owned(fd), filetype)),
+                rights,
+                Rights::empty(),
+            );
+            table.insert(entry).map_err(io_error)?;
+        }
+        Ok(UnixSystem { table, args, env })
+    }
+}
+
+fn io_error(errno: Errno) -> io::Error {
+    io::Error::other(errno)
+}
+
+/// The file type and rights of a socket.
+fn socket_kind(fd: BorrowedFd<'_>) -> io::Result<(Filetype, Rights)> {
+    let filetype = match rustix::net::sockopt::socket_type(fd)? {
+        SocketType::STREAM => Filetype::SOCKET_STREAM,
+        SocketType::DGRAM => Filetype::SOCKET_DGRAM,
+        _ => {
+            return Err(invalid_input(
+                "only stream and datagram sockets are supported",
+            ));
+        }
+    };
+    let rights = if rustix::net::sockopt::socket_acceptconn(fd)? {
+        Rights::LISTENER
+    } else {
+        Rights::SOCKET
+    };
+    Ok((filetype, rights))
+}
+
+/// The entry of a standard stream: its type is that of the host object (a
+/// terminal or other character device, a pipe, which WASI calls `unknown`, a
+/// file, or a socket) and its rights are those of that type.
+fn stdio_entry(fd: HostFd) -> io::Result<FdEntry<Entry>> {
+    let stat = rustix::fs::fstat(&fd)?;
+    let (filetype, rights) = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Socket => socket_kind(fd.as_fd())?,
+        ft => {
+            let filetype = filetype_of(ft);
+            (filetype, max_rights(filetype))
+        }
+    };
+    Ok(FdEntry::new(
+        Entry::Host(Host::new(fd, filetype)),
+        rights,
+        Rights::empty(),
+    ))
+}
+
+/// A standard stream the process does not have open.
+struct ClosedStream;
+
+impl VirtualFile for ClosedStream {
+    fn filetype(&self) -> Filetype {
+        Filetype::UNKNOWN
+    }
+
+    fn filestat(&mut self) -> WasiResult<Filestat> {
+        Err(Errno::BADF)
+    }
+}

@@ -51,9 +51,14 @@ fn sources(dir: &Path) -> Result<Vec<Source>> {
     Ok(out)
 }
 
-/// Assembles a `.wat` file into its binary.
+/// Assembles a `.wat` file into its binary, which must validate (the text
+/// parser alone does not type-check).
 pub fn assemble(path: &Path) -> Result<Vec<u8>> {
-    wat::parse_file(path).with_context(|| format!("assembling {}", path.display()))
+    let bytes = wat::parse_file(path).with_context(|| format!("assembling {}", path.display()))?;
+    wasmparser::Validator::new()
+        .validate_all(&bytes)
+        .with_context(|| format!("validating {}", path.display()))?;
+    Ok(bytes)
 }
 
 fn clang_available() -> bool {
@@ -183,6 +188,9 @@ mod tests {
         assert!(run(&dirs, false).unwrap());
         assert_eq!(fs::read(sub.join("a.wasm")).unwrap(), b"\0asm\x01\0\0\0");
         assert!(run(&dirs, true).unwrap());
+        // An invalid module is an error.
+        fs::write(sub.join("a.wat"), "(module (func (result i32)))").unwrap();
+        assert!(run(&dirs, true).is_err());
         // A stale binary is reported and left alone.
         fs::write(sub.join("a.wat"), "(module (memory 1))").unwrap();
         assert!(!run(&dirs, true).unwrap());

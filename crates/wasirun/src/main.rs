@@ -1,1 +1,167 @@
-fn main() {}
+//! `wasirun`: run a WebAssembly module that uses WASI preview 1.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use wasi_core::System;
+use wasi_core::runtime::{CallError, Imports, Instance, Runtime, RuntimeConfig};
+use wasi_unix::UnixSystem;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+
+/// Run a WebAssembly module (`.wasm` or `.wat`) that uses WASI preview 1.
+///
+/// The guest's exit code becomes this process's exit code. A trap exits with
+/// code 134 after printing the trap to stderr; a module that cannot be loaded
+/// exits with code 2.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Preopen a host directory, as GUEST inside the module (default: the host path as given).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+
+    /// Set an environment variable for the guest (applied after --env-inherit).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    envs: Vec<OsString>,
+
+    /// Pass this process's environment to the guest.
+    #[arg(long)]
+    env_inherit: bool,
+
+    /// The WebAssembly engine.
+    #[arg(long, value_enum, default_value_t = Engine::Wasmtime)]
+    runtime: Engine,
+
+    /// The module to run: binary `.wasm` or text `.wat`.
+    module: PathBuf,
+
+    /// Arguments passed to the guest after its argv[0] (the module path).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
+/// The engines `wasirun` can run a module on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// Cranelift-compiled, via wasmtime.
+    Wasmtime,
+    /// The wasmi interpreter.
+    Wasmi,
+}
+
+/// How a guest run ended.
+enum Outcome {
+    /// `_start` returned, or the guest called `proc_exit`.
+    Exit(u32),
+    /// The guest trapped.
+    Trap(String),
+}
+
+/// Exit code for a trapping guest (128 + SIGABRT, as wasmtime's CLI).
+const TRAP_EXIT: u8 = 134;
+/// Exit code when the module cannot be loaded or the options are wrong.
+const USAGE_EXIT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(Outcome::Exit(code)) => {
+            // The OS keeps the low 8 bits, as for a native process.
+            std::process::exit(code as i32)
+        }
+        Ok(Outcome::Trap(message)) => {
+            eprintln!("wasirun: {}: {message}", cli.module.display());
+            ExitCode::from(TRAP_EXIT)
+        }
+        Err(error) => {
+            eprintln!("wasirun: {error:#}");
+            ExitCode::from(USAGE_EXIT)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<Outcome> {
+    let wasm = load_module(&cli.module)?;
+    let system = build_system(cli)?;
+    let config = RuntimeConfig::default();
+    match cli.runtime {
+        Engine::Wasmtime => run_command(&WasmtimeRuntime::new(config)?, &cli.module, &wasm, system),
+        Engine::Wasmi => run_command(&WasmiRuntime::new(config), &cli.module, &wasm, system),
+    }
+}
+
+/// Reads a module, compiling the text format when the file is not binary.
+fn load_module(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    wat::parse_bytes(&bytes)
+        .map(|wasm| wasm.into_owned())
+        .with_context(|| {
+            format!(
+                "{} is neither a wasm binary nor valid text format",
+                path.display()
+            )
+        })
+}
+
+fn build_system(cli: &Cli) -> Result<UnixSystem> {
+    let mut builder = UnixSystem::builder();
+    builder.arg(cli.module.as_os_str().as_bytes());
+    for arg in &cli.args {
+        builder.arg(arg.as_bytes());
+    }
+    if cli.env_inherit {
+        for (key, value) in std::env::vars_os() {
+            builder.env(key.as_bytes(), value.as_bytes());
+        }
+    }
+    for pair in &cli.envs {
+        let pair = pair.as_bytes();
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            bail!("--env {} is not KEY=VALUE", String::from_utf8_lossy(pair));
+        };
+        builder.env(&pair[..eq], &pair[eq + 1..]);
+    }
+    for dir in &cli.dirs {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        builder
+            .preopen_dir(host, guest)
+            .with_context(|| format!("cannot preopen directory {host}"))?;
+    }
+    builder.build().context("cannot set up the WASI system")
+}
+
+/// Runs the module's `_start` on `runtime`, with `system` serving its WASI calls.
+fn run_command<R: Runtime>(
+    runtime: &R,
+    path: &Path,
+    wasm: &[u8],
+    system: UnixSystem,
+) -> Result<Outcome> {
+    let mut imports = Imports::new();
+    imports.wasi(|sys: &mut UnixSystem| -> &mut dyn System { sys });
+    let mut instance = runtime
+        .instantiate(wasm, &imports, system)
+        .with_context(|| format!("cannot load {}", path.display()))?;
+    Ok(match instance.call("_start", &[], &mut []) {
+        Ok(()) => Outcome::Exit(0),
+        Err(CallError::Exit(code)) => Outcome::Exit(code),
+        Err(CallError::NoSuchExport(_) | CallError::Signature(_)) => {
+            return Err(missing_start(path));
+        }
+        Err(error) => Outcome::Trap(error.to_string()),
+    })
+}
+
+fn missing_start(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} has no `_start` function of type () -> () (is it a WASI command?)",
+        path.display()
+    )
+}

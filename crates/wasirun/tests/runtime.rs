@@ -1,0 +1,201 @@
+//! The engine-independent module interface (`wasi_core::runtime`) behaves the
+//! same on both engines: one generic test body, run on each.
+
+use wasi_core::Errno;
+use wasi_core::runtime::{
+    CallError, Imports, Instance, LoadError, Runtime, RuntimeConfig, Val, ValType,
+};
+use wasi_unix::UnixSystem;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+
+const MODULE: &str = r#"
+(module
+  (import "host" "add" (func $add (param i32 i32) (result i32)))
+  (import "host" "record" (func $record (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "from the guest")
+  (func (export "sum") (param i32 i32) (result i32)
+    (call $add (local.get 0) (local.get 1)))
+  (func (export "send") (call $record (i32.const 64) (i32.const 14)))
+  (func (export "send_out_of_bounds") (call $record (i32.const 65530) (i32.const 14)))
+  (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0)))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "boom") unreachable))
+"#;
+
+#[derive(Default)]
+struct Data {
+    records: Vec<Vec<u8>>,
+}
+
+fn imports() -> Imports<Data> {
+    let mut imports = Imports::<Data>::new();
+    imports
+        .func(
+            "host",
+            "add",
+            &[ValType::I32, ValType::I32],
+            &[ValType::I32],
+            |_, params, results| {
+                let (a, b) = (params[0].i32().unwrap(), params[1].i32().unwrap());
+                results[0] = Val::I32(a.wrapping_add(b));
+                Ok(())
+            },
+        )
+        .unwrap()
+        .func(
+            "host",
+            "record",
+            &[ValType::I32, ValType::I32],
+            &[],
+            |caller, params, _| {
+                let (ptr, len) = (
+                    params[0].i32().unwrap() as u32,
+                    params[1].i32().unwrap() as u32,
+                );
+                let bytes = caller
+                    .memory
+                    .slice(ptr, len)
+                    .map_err(|e| format!("record: {e}"))?
+                    .to_vec();
+                caller.data.records.push(bytes);
+                Ok(())
+            },
+        )
+        .unwrap();
+    imports
+}
+
+fn exercise<R: Runtime>(runtime: &R) {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let mut instance = runtime
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+
+    let mut out = [Val::I32(0)];
+    instance
+        .call("sum", &[Val::I32(40), Val::I32(2)], &mut out)
+        .unwrap();
+    assert_eq!(out, [Val::I32(42)]);
+
+    instance.call("send", &[], &mut []).unwrap();
+    assert_eq!(instance.data().records, [b"from the guest".to_vec()]);
+
+    let err = instance
+        .call("send_out_of_bounds", &[], &mut [])
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Trap(msg) if msg.contains("EFAULT")),
+        "{err:?}"
+    );
+
+    instance.memory().write(100, 0xabu8).unwrap();
+    instance.call("load", &[Val::I32(100)], &mut out).unwrap();
+    assert_eq!(out, [Val::I32(0xab)]);
+    assert_eq!(instance.memory().read::<u8>(70_000), Err(Errno::FAULT));
+
+    assert!(matches!(
+        instance.call("boom", &[], &mut []),
+        Err(CallError::Trap(_))
+    ));
+    assert!(matches!(
+        instance.call("nope", &[], &mut []),
+        Err(CallError::NoSuchExport(_))
+    ));
+    assert!(matches!(
+        instance.call("sum", &[Val::I64(1), Val::I32(2)], &mut out),
+        Err(CallError::Signature(_))
+    ));
+    assert!(matches!(
+        instance.call("sum", &[Val::I32(1), Val::I32(2)], &mut []),
+        Err(CallError::Signature(_))
+    ));
+    assert!(instance.has_func("spin") && !instance.has_func("memory"));
+
+    let err = runtime
+        .instantiate(b"\0asm\x01\0\0\0\x05", &imports(), Data::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::Invalid(_)), "{err:?}");
+    let err = runtime
+        .instantiate(&wasm, &Imports::new(), Data::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, LoadError::Link(msg) if msg.contains("add")),
+        "{err:?}"
+    );
+}
+
+fn spin_runs_out_of_fuel<R: Runtime>(runtime: &R) {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let mut instance = runtime
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+    assert_eq!(
+        instance.call("spin", &[], &mut []),
+        Err(CallError::OutOfFuel)
+    );
+    // Every call gets a fresh budget: the instance remains usable.
+    let mut out = [Val::I32(0)];
+    instance
+        .call("sum", &[Val::I32(1), Val::I32(2)], &mut out)
+        .unwrap();
+    assert_eq!(out, [Val::I32(3)]);
+}
+
+const WASI_MODULE: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "argc") (result i32)
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (i32.load (i32.const 0)))
+  (func (export "bad_pointer") (result i32) (call $sizes (i32.const 65534) (i32.const 4)))
+  (func (export "quit") (call $exit (i32.const 7))))
+"#;
+
+fn wasi_imports<R: Runtime>(runtime: &R) {
+    let wasm = wat::parse_str(WASI_MODULE).unwrap();
+    let system = UnixSystem::builder()
+        .arg("guest")
+        .arg("one")
+        .build()
+        .unwrap();
+    let mut imports = Imports::<UnixSystem>::new();
+    imports.wasi(|sys: &mut UnixSystem| -> &mut dyn wasi_core::System { sys });
+    let mut instance = runtime.instantiate(&wasm, &imports, system).unwrap();
+    let mut out = [Val::I32(0)];
+    instance.call("argc", &[], &mut out).unwrap();
+    assert_eq!(out, [Val::I32(2)]);
+    instance.call("bad_pointer", &[], &mut out).unwrap();
+    assert_eq!(out, [Val::I32(Errno::FAULT.0.into())]);
+    assert_eq!(instance.call("quit", &[], &mut []), Err(CallError::Exit(7)));
+}
+
+#[test]
+fn wasmtime_runtime() {
+    exercise(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
+}
+
+#[test]
+fn wasmi_runtime() {
+    exercise(&WasmiRuntime::new(RuntimeConfig::default()));
+}
+
+#[test]
+fn fuel_stops_a_looping_module() {
+    let config = RuntimeConfig {
+        fuel_per_call: Some(100_000),
+    };
+    spin_runs_out_of_fuel(&WasmtimeRuntime::new(config).unwrap());
+    spin_runs_out_of_fuel(&WasmiRuntime::new(config));
+}
+
+#[test]
+fn loaded_modules_can_import_wasi() {
+    wasi_imports(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
+    wasi_imports(&WasmiRuntime::new(RuntimeConfig::default()));
+}

@@ -100,14 +100,25 @@ fn load_module(path: &Path) -> Result<Vec<u8>> {
     if bytes.starts_with(b"\0asm") {
         return Ok(bytes);
     }
-    wat::parse_bytes(&bytes)
-        .map(|wasm| wasm.into_owned())
-        .with_context(|| {
-            format!(
-                "{} is neither a wasm binary nor valid text format",
-                path.display()
-            )
-        })
+    match wat::Parser::new().parse_bytes(Some(path), &bytes) {
+        Ok(wasm) => Ok(wasm.into_owned()),
+        Err(error) => bail!(
+            "{} is neither a wasm binary nor valid text format: {}",
+            path.display(),
+            one_line(&error.to_string())
+        ),
+    }
+}
+
+/// Folds a text-format error (message, then a `--> file:line:col` line and
+/// a source snippet) into `file:line:col: message`.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines();
+    let message = lines.next().unwrap_or_default();
+    match lines.find_map(|line| line.trim_start().strip_prefix("--> ")) {
+        Some(location) => format!("{location}: {message}"),
+        None => message.to_owned(),
+    }
 }
 
 fn build_system(cli: &Cli) -> Result<UnixSystem> {

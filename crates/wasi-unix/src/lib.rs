@@ -64,19 +64,26 @@ impl UnixSystem {
     }
 
     /// The host directory at `fd`, if `fd` holds `rights`. A descriptor that
-    /// is not a directory gives `ENOTDIR` (before rights are checked, as
-    /// wasmtime does); one whose type is not known yet is left to the kernel,
-    /// which gives `ENOTDIR` as well.
+    /// is not a directory gives `ENOTDIR` before rights are checked (as in
+    /// wasmtime). When the type of the descriptor is not known yet, the
+    /// kernel gives that `ENOTDIR` if the rights are there; if they are not,
+    /// the type is looked up to choose between the two errors.
     fn dir(&self, fd: Fd, rights: Rights) -> Result<BorrowedFd<'_>> {
         let entry = self.table.entry(fd)?;
-        let dir = match &entry.file {
-            Entry::Host(host) if matches!(host.filetype, None | Some(Filetype::DIRECTORY)) => {
-                host.fd.as_fd()
-            }
+        let host = match &entry.file {
+            Entry::Host(host) if matches!(host.filetype, None | Some(Filetype::DIRECTORY)) => host,
             _ => return Err(Errno::NOTDIR),
         };
-        entry.require(rights)?;
-        Ok(dir)
+        if let Err(errno) = entry.require(rights) {
+            if host.filetype.is_none() {
+                let stat = rustix::fs::fstat(&host.fd).map_err(from_host)?;
+                if fs::filetype_of_stat(&stat) != Filetype::DIRECTORY {
+                    return Err(Errno::NOTDIR);
+                }
+            }
+            return Err(errno);
+        }
+        Ok(host.fd.as_fd())
     }
 
     /// The host socket at `fd`, if `fd` holds `rights`: `ENOTSOCK` for

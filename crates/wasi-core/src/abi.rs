@@ -588,7 +588,7 @@ pub fn path_unlink_file<S: System + ?Sized>(
 }
 
 /// `poll_oneoff(in, out, nsubscriptions) -> size`: `EINVAL` for zero
-/// subscriptions or misaligned arrays; subscriptions that overlap the event
+/// subscriptions, an unknown event type or misaligned arrays; subscriptions that overlap the event
 /// array are copied first.
 pub fn poll_oneoff<S: System + ?Sized>(
     sys: &mut S,
@@ -602,7 +602,10 @@ pub fn poll_oneoff<S: System + ?Sized>(
     if nsubs == 0 {
         return Err(Errno::INVAL);
     }
-    mem.array::<Subscription>(subs, nsubs)?;
+    let subscriptions = mem.array::<Subscription>(subs, nsubs)?;
+    if !subscriptions.iter().all(|sub| sub.tag.is_valid()) {
+        return Err(Errno::INVAL);
+    }
     mem.array_mut::<Event>(events, nsubs)?;
     let sub_bytes = (subs, nsubs * size_of::<Subscription>() as u32);
     let event_bytes = (events, nsubs * size_of::<Event>() as u32);

@@ -4,11 +4,13 @@ pub mod abi;
 pub mod fdtable;
 pub mod memory;
 pub mod system;
+pub mod trace;
 pub mod types;
 pub mod vfs;
 
 pub use abi::{IntoWasm, ProcExit};
 pub use memory::GuestMemory;
 pub use system::{DirentWriter, StringList, System};
+pub use trace::Tracer;
 pub use types::Errno;
 pub mod runtime;

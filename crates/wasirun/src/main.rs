@@ -3,11 +3,13 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasi_core::System;
 use wasi_core::runtime::{CallError, Imports, Instance, Runtime, RuntimeConfig};
+use wasi_core::{System, Tracer};
 use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
@@ -35,6 +37,14 @@ struct Cli {
     /// The WebAssembly engine.
     #[arg(long, value_enum, default_value_t = Engine::Wasmtime)]
     runtime: Engine,
+
+    /// Log every WASI call, strace-style, to stderr (or to --trace-file).
+    #[arg(long)]
+    trace: bool,
+
+    /// Write the --trace log to this file instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    trace_file: Option<PathBuf>,
 
     /// The module to run: binary `.wasm` or text `.wat`.
     module: PathBuf,
@@ -87,10 +97,28 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<Outcome> {
     let wasm = load_module(&cli.module)?;
     let system = build_system(cli)?;
+    let trace: Option<Box<dyn Write + Send>> = match &cli.trace_file {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot create trace file {}", path.display()))?;
+            Some(Box::new(BufWriter::new(file)))
+        }
+        // Unbuffered, so trace lines interleave with the guest's own stderr.
+        None if cli.trace => Some(Box::new(std::io::stderr())),
+        None => None,
+    };
+    match trace {
+        Some(writer) => run_on(cli, &wasm, Tracer::new(system, writer)),
+        None => run_on(cli, &wasm, system),
+    }
+}
+
+/// Runs the module on the engine chosen by `--runtime`.
+fn run_on<S: System + Send + 'static>(cli: &Cli, wasm: &[u8], system: S) -> Result<Outcome> {
     let config = RuntimeConfig::default();
     match cli.runtime {
-        Engine::Wasmtime => run_command(&WasmtimeRuntime::new(config)?, &cli.module, &wasm, system),
-        Engine::Wasmi => run_command(&WasmiRuntime::new(config), &cli.module, &wasm, system),
+        Engine::Wasmtime => run_command(&WasmtimeRuntime::new(config)?, &cli.module, wasm, system),
+        Engine::Wasmi => run_command(&WasmiRuntime::new(config), &cli.module, wasm, system),
     }
 }
 
@@ -149,14 +177,14 @@ fn build_system(cli: &Cli) -> Result<UnixSystem> {
 }
 
 /// Runs the module's `_start` on `runtime`, with `system` serving its WASI calls.
-fn run_command<R: Runtime>(
+fn run_command<R: Runtime, S: System + Send + 'static>(
     runtime: &R,
     path: &Path,
     wasm: &[u8],
-    system: UnixSystem,
+    system: S,
 ) -> Result<Outcome> {
     let mut imports = Imports::new();
-    imports.wasi(|sys: &mut UnixSystem| -> &mut dyn System { sys });
+    imports.wasi(|sys: &mut S| -> &mut dyn System { sys });
     let mut instance = runtime
         .instantiate(wasm, &imports, system)
         .with_context(|| format!("cannot load {}", path.display()))?;

@@ -188,3 +188,28 @@ fn bad_options_are_refused() {
     let stderr = one_line_error(&out);
     assert!(stderr.contains("/definitely/not/here"), "{stderr}");
 }
+
+#[test]
+fn trace_logs_every_call() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.wat");
+    let expected = "fd_write(1, [13 bytes \"hello, world\\n\"]) = 13\nproc_exit(0)\n";
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let out = wasirun(&["--runtime", engine, "--trace", hello]);
+        assert_eq!(out.status.code(), Some(0), "{engine}");
+        assert_eq!(out.stdout, b"hello, world\n", "{engine}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{engine}");
+
+        let log = tmp.path().join(format!("{engine}.log"));
+        let out = wasirun(&[
+            "--runtime",
+            engine,
+            "--trace-file",
+            log.to_str().unwrap(),
+            hello,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{engine}");
+        assert!(out.stderr.is_empty(), "{engine}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), expected, "{engine}");
+    }
+}

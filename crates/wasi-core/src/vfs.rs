@@ -68,3 +68,23 @@ pub trait VirtualFile: Send {
         Ok(())
     }
 }
+
+/// A [`System`](crate::System) whose descriptor table can hold virtual files.
+///
+/// Decorators that mount virtual files into the guest's namespace (WADI
+/// devices, the cloud filesystem) wrap a `VirtualFds` system: they resolve
+/// the paths they own themselves and install what they open here, so that
+/// descriptor numbers stay unique and every descriptor call reaches the
+/// right object.
+pub trait VirtualFds: crate::System {
+    /// Installs `file` at the lowest free descriptor with the given rights.
+    /// With `preopen`, the descriptor is a preopened directory that the guest
+    /// sees under that path (`fd_prestat_get`, `fd_prestat_dir_name`).
+    fn insert_virtual(
+        &mut self,
+        file: Box<dyn VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+        preopen: Option<&str>,
+    ) -> Result<Fd>;
+}

@@ -1,11 +1,31 @@
 //! [`wasi_core::runtime::Runtime`] on wasmtime.
 
-use crate::{add_to_linker, exit_code};
+use crate::{add_to_linker_with_memory, exit_code};
 use wasi_core::GuestMemory;
+use wasi_core::System;
 use wasi_core::runtime::{
     CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
 };
-use wasmtime::{Config, Engine, Extern, FuncType, Linker, Memory, Module, Store, Trap};
+use wasmtime::{
+    Config, Engine, Extern, FuncType, Linker, Memory, Module, ModuleExport, Store, Trap,
+};
+
+/// What a store created by [`WasmtimeRuntime`] holds: the embedder's data,
+/// and what WASI calls need to find the system and the guest's memory fast.
+struct Hosted<D> {
+    data: D,
+    system: Option<fn(&mut D) -> &mut (dyn System + 'static)>,
+    memory: Option<ModuleExport>,
+}
+
+impl<D> Hosted<D> {
+    fn system(&mut self) -> &mut (dyn System + 'static) {
+        let get = self
+            .system
+            .expect("WASI is linked only when the imports offer it");
+        get(&mut self.data)
+    }
+}
 
 /// Loads modules on wasmtime. Clone it cheaply: the engine is shared.
 #[derive(Clone)]
@@ -79,8 +99,9 @@ impl Runtime for WasmtimeRuntime {
             Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         let mut linker = Linker::new(&self.engine);
-        if let Some(get) = imports.wasi_system() {
-            add_to_linker(&mut linker, get).map_err(link_error)?;
+        if imports.wasi_system().is_some() {
+            add_to_linker_with_memory(&mut linker, Hosted::system, |hosted| hosted.memory)
+                .map_err(link_error)?;
         }
         for func in imports.funcs() {
             let ty = FuncType::new(
@@ -112,7 +133,7 @@ impl Runtime for WasmtimeRuntime {
                         };
                         let mut host = Caller {
                             memory: GuestMemory::new(bytes),
-                            data,
+                            data: &mut data.data,
                         };
                         body(&mut host, &args[..params.len()], &mut outs[..results.len()])
                             .map_err(wasmtime::Error::from_boxed)?;
@@ -124,7 +145,12 @@ impl Runtime for WasmtimeRuntime {
                 )
                 .map_err(link_error)?;
         }
-        let mut store = Store::new(&self.engine, data);
+        let hosted = Hosted {
+            data,
+            system: imports.wasi_system(),
+            memory: module.get_export_index("memory"),
+        };
+        let mut store = Store::new(&self.engine, hosted);
         if let Some(fuel) = self.config.fuel_per_call {
             store.set_fuel(fuel).map_err(link_error)?;
         }
@@ -147,7 +173,7 @@ impl Runtime for WasmtimeRuntime {
 
 /// A module loaded by [`WasmtimeRuntime`].
 pub struct WasmtimeInstance<D: 'static> {
-    store: Store<D>,
+    store: Store<Hosted<D>>,
     instance: wasmtime::Instance,
     memory: Option<Memory>,
     config: RuntimeConfig,
@@ -209,10 +235,10 @@ impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
     fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D) {
         match self.memory {
             Some(memory) => {
-                let (bytes, data) = memory.data_and_store_mut(&mut self.store);
-                (GuestMemory::new(bytes), data)
+                let (bytes, hosted) = memory.data_and_store_mut(&mut self.store);
+                (GuestMemory::new(bytes), &mut hosted.data)
             }
-            None => (GuestMemory::new(&mut []), self.store.data_mut()),
+            None => (GuestMemory::new(&mut []), &mut self.store.data_mut().data),
         }
     }
 }

@@ -117,8 +117,9 @@ pub(crate) const UNRESOLVED_RIGHTS: Rights = Rights::REGULAR_FILE.union(Rights::
 /// then narrowing the entry's rights to what that type supports (the rights a
 /// descriptor reports are always those of its real type).
 pub(crate) fn resolve_filetype(entry: &mut FdEntry<Entry>) -> Result<Filetype> {
-    let Entry::Host(host) = &mut entry.file else {
-        unreachable!("resolve_filetype is only called on host entries")
+    let host = match &entry.file {
+        Entry::Host(host) => host,
+        Entry::Virtual(file) => return Ok(file.filetype()),
     };
     if let Some(ft) = host.filetype {
         return Ok(ft);

@@ -86,12 +86,16 @@ impl UnixSystem {
         Ok(host.fd.as_fd())
     }
 
-    /// The host socket at `fd`, if `fd` holds `rights`: `ENOTSOCK` for
-    /// anything that is not a socket, before rights are checked.
-    fn socket(&self, fd: Fd, rights: Rights) -> Result<BorrowedFd<'_>> {
+    /// The host socket at `fd` and its type, if `fd` holds `rights`:
+    /// `ENOTSOCK` for anything that is not a socket, before rights are
+    /// checked.
+    fn socket(&self, fd: Fd, rights: Rights) -> Result<(BorrowedFd<'_>, Filetype)> {
         let entry = self.table.entry(fd)?;
         let socket = match &entry.file {
-            Entry::Host(host) if host.is_socket() => host.fd.as_fd(),
+            Entry::Host(Host {
+                fd,
+                filetype: Some(filetype @ (Filetype::SOCKET_STREAM | Filetype::SOCKET_DGRAM)),
+            }) => (fd.as_fd(), *filetype),
             _ => return Err(Errno::NOTSOCK),
         };
         entry.require(rights)?;
@@ -617,18 +621,16 @@ impl System for UnixSystem {
     }
 
     fn sock_accept(&mut self, fd: Fd, flags: Fdflags) -> Result<Fd> {
-        let listener = self.socket(fd, Rights::SOCK_ACCEPT)?;
+        let (listener, filetype) = self.socket(fd, Rights::SOCK_ACCEPT)?;
         if !(flags - Fdflags::NONBLOCK).is_empty() {
             return Err(Errno::INVAL);
         }
+        // The flags are those of the new descriptor; whether `accept` waits
+        // depends on the listener's own flags.
         let mut socket_flags = rustix::net::SocketFlags::CLOEXEC;
         if flags.contains(Fdflags::NONBLOCK) {
             socket_flags |= rustix::net::SocketFlags::NONBLOCK;
         }
-        let filetype = match &self.table.entry(fd)?.file {
-            Entry::Host(host) => host.filetype.unwrap_or(Filetype::SOCKET_STREAM),
-            Entry::Virtual(_) => unreachable!("checked to be a host socket"),
-        };
         let socket = rustix::net::accept_with(listener, socket_flags).map_err(from_host)?;
         self.table.insert(FdEntry::new(
             Entry::Host(Host::new(HostFd::Owned(socket), filetype)),
@@ -643,7 +645,7 @@ impl System for UnixSystem {
         iovs: &mut [IoSliceMut<'_>],
         flags: Riflags,
     ) -> Result<(Size, Roflags)> {
-        let socket = self.socket(fd, Rights::FD_READ)?;
+        let (socket, _) = self.socket(fd, Rights::FD_READ)?;
         let mut recv_flags = RecvFlags::empty();
         if flags.contains(Riflags::RECV_PEEK) {
             recv_flags |= RecvFlags::PEEK;
@@ -666,7 +668,7 @@ impl System for UnixSystem {
     }
 
     fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], _flags: Siflags) -> Result<Size> {
-        let socket = self.socket(fd, Rights::FD_WRITE)?;
+        let (socket, _) = self.socket(fd, Rights::FD_WRITE)?;
         rustix::net::sendmsg(
             socket,
             iovs,
@@ -678,7 +680,7 @@ impl System for UnixSystem {
     }
 
     fn sock_shutdown(&mut self, fd: Fd, how: Sdflags) -> Result<()> {
-        let socket = self.socket(fd, Rights::SOCK_SHUTDOWN)?;
+        let (socket, _) = self.socket(fd, Rights::SOCK_SHUTDOWN)?;
         let how = if how.contains(Sdflags::RD | Sdflags::WR) {
             rustix::net::Shutdown::Both
         } else if how.contains(Sdflags::RD) {

@@ -87,7 +87,9 @@ pub(crate) fn poll_oneoff(
     let mut polled: Vec<&Subscription> = Vec::new();
 
     for sub in subscriptions {
-        let fd = match sub.kind() {
+        let (fd, interest) = match sub.kind() {
+            // The ABI layer rejects unknown event types; a caller of the
+            // `System` that does not gets an error event.
             None => {
                 push(events, &mut n, error_event(sub, Errno::INVAL));
                 continue;
@@ -96,7 +98,8 @@ pub(crate) fn poll_oneoff(
                 has_clock = true;
                 continue;
             }
-            Some(SubscriptionKind::FdRead(fd) | SubscriptionKind::FdWrite(fd)) => fd,
+            Some(SubscriptionKind::FdRead(fd)) => (fd, PollFlags::IN),
+            Some(SubscriptionKind::FdWrite(fd)) => (fd, PollFlags::OUT),
         };
         match table.get(fd, Rights::POLL_FD_READWRITE) {
             Err(errno) => push(events, &mut n, error_event(sub, errno)),
@@ -109,12 +112,7 @@ pub(crate) fn poll_oneoff(
                     );
                 }
                 Entry::Host(host) => {
-                    let flags = if sub.tag == wasi_core::types::Eventtype::FD_READ {
-                        PollFlags::IN
-                    } else {
-                        PollFlags::OUT
-                    };
-                    fds.push(PollFd::from_borrowed_fd(host.fd.as_fd(), flags));
+                    fds.push(PollFd::from_borrowed_fd(host.fd.as_fd(), interest));
                     polled.push(sub);
                 }
             },

@@ -138,20 +138,20 @@ fn stdio_types_and_io() {
 fn default_stdio_is_not_closed() {
     let mut sys = UnixSystem::builder().build().unwrap();
     for fd in 0..3 {
-        let open = rustix::io::fcntl_getfd(unsafe_stdio(fd)).is_ok();
+        let open = rustix::io::fcntl_getfd(process_stdio(fd)).is_ok();
         match sys.fd_close(fd) {
             Ok(()) => assert!(open),
             Err(errno) => panic!("closing {fd}: {errno:?}"),
         }
         // The process's descriptor is as open (or not) as before.
-        assert_eq!(rustix::io::fcntl_getfd(unsafe_stdio(fd)).is_ok(), open);
+        assert_eq!(rustix::io::fcntl_getfd(process_stdio(fd)).is_ok(), open);
     }
     drop(sys);
     assert!(rustix::io::fcntl_getfd(std::io::stderr().as_fd()).is_ok());
 }
 
 /// The process's standard stream `fd`, borrowed.
-fn unsafe_stdio(fd: Fd) -> std::os::fd::BorrowedFd<'static> {
+fn process_stdio(fd: Fd) -> std::os::fd::BorrowedFd<'static> {
     match fd {
         0 => rustix::stdio::stdin(),
         1 => rustix::stdio::stdout(),

@@ -214,8 +214,9 @@ pub(crate) fn link_open_file(
 }
 
 /// Makes sure a descriptor is of a type that has a file position: `fd_seek`
-/// and `fd_tell` on a directory give `EBADF` (as in wasmtime), although
-/// Linux would seek its `getdents` position.
+/// and `fd_tell` on a directory give `EBADF` (as in wasmtime, and before
+/// rights are checked, as for any wrong kind of object), although Linux would
+/// seek its `getdents` position.
 pub(crate) fn check_seekable(filetype: Filetype) -> Result<()> {
     if filetype == Filetype::DIRECTORY {
         Err(Errno::BADF)

@@ -297,10 +297,20 @@ impl System for UnixSystem {
     }
 
     fn fd_readdir(&mut self, fd: Fd, cookie: Dircookie, out: &mut DirentWriter<'_>) -> Result<()> {
-        match &mut self.table.get_mut(fd, Rights::FD_READDIR)?.file {
-            Entry::Host(host) => fs::readdir(host.fd.as_fd(), cookie, out),
-            Entry::Virtual(file) => file.readdir(cookie, out),
+        let entry = self.table.get_mut(fd, Rights::empty())?;
+        if let Entry::Virtual(file) = &mut entry.file {
+            if !entry.rights.contains(Rights::FD_READDIR) {
+                return Err(if file.filetype() == Filetype::DIRECTORY {
+                    Errno::NOTCAPABLE
+                } else {
+                    Errno::NOTDIR
+                });
+            }
+            return file.readdir(cookie, out);
         }
+        // Like a path call: `ENOTDIR` on a non-directory, before rights.
+        let dir = self.dir(fd, Rights::FD_READDIR)?;
+        fs::readdir(dir, cookie, out)
     }
 
     fn fd_renumber(&mut self, from: Fd, to: Fd) -> Result<()> {
@@ -309,6 +319,8 @@ impl System for UnixSystem {
 
     fn fd_seek(&mut self, fd: Fd, offset: Filedelta, whence: Whence) -> Result<Filesize> {
         let entry = self.table.get_mut(fd, Rights::empty())?;
+        // A directory has no position: `EBADF`, before rights are checked.
+        fs::check_seekable(resolve_filetype(entry)?)?;
         // `FD_SEEK` implies `FD_TELL`; a zero `CUR` seek is a tell.
         let needed = if offset == 0 && whence == Whence::CUR {
             Rights::FD_TELL | Rights::FD_SEEK
@@ -318,20 +330,20 @@ impl System for UnixSystem {
         if !entry.rights.intersects(needed) {
             return Err(Errno::NOTCAPABLE);
         }
-        if let Entry::Virtual(file) = &mut entry.file {
-            return file.seek(offset, whence);
+        match &mut entry.file {
+            Entry::Host(host) => {
+                let pos = match whence {
+                    Whence::SET => {
+                        SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?)
+                    }
+                    Whence::CUR => SeekFrom::Current(offset),
+                    Whence::END => SeekFrom::End(offset),
+                    _ => return Err(Errno::INVAL),
+                };
+                rustix::fs::seek(&host.fd, pos).map_err(from_host)
+            }
+            Entry::Virtual(file) => file.seek(offset, whence),
         }
-        fs::check_seekable(resolve_filetype(entry)?)?;
-        let Entry::Host(host) = &entry.file else {
-            unreachable!("virtual files returned above")
-        };
-        let pos = match whence {
-            Whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?),
-            Whence::CUR => SeekFrom::Current(offset),
-            Whence::END => SeekFrom::End(offset),
-            _ => return Err(Errno::INVAL),
-        };
-        rustix::fs::seek(&host.fd, pos).map_err(from_host)
     }
 
     fn fd_sync(&mut self, fd: Fd) -> Result<()> {
@@ -343,17 +355,14 @@ impl System for UnixSystem {
 
     fn fd_tell(&mut self, fd: Fd) -> Result<Filesize> {
         let entry = self.table.get_mut(fd, Rights::empty())?;
+        fs::check_seekable(resolve_filetype(entry)?)?;
         if !entry.rights.intersects(Rights::FD_TELL | Rights::FD_SEEK) {
             return Err(Errno::NOTCAPABLE);
         }
-        if let Entry::Virtual(file) = &mut entry.file {
-            return file.seek(0, Whence::CUR);
+        match &mut entry.file {
+            Entry::Host(host) => fs::tell(&host.fd),
+            Entry::Virtual(file) => file.seek(0, Whence::CUR),
         }
-        fs::check_seekable(resolve_filetype(entry)?)?;
-        let Entry::Host(host) = &entry.file else {
-            unreachable!("virtual files returned above")
-        };
-        fs::tell(&host.fd)
     }
 
     #[inline]

@@ -166,8 +166,9 @@ fn preopen_rights_and_prestat() {
     assert_eq!(sb.sys.fd_prestat_dir_name(ROOT), Ok("/sandbox"));
     assert_eq!(sb.sys.fd_prestat_get(0), Err(Errno::BADF));
     assert_eq!(sb.sys.fd_prestat_get(4), Err(Errno::BADF));
-    // Seeking a directory: the preopen does not have the right.
-    assert_eq!(sb.sys.fd_seek(ROOT, 0, Whence::SET), Err(Errno::NOTCAPABLE));
+    // Seeking a directory: EBADF, whatever the rights.
+    assert_eq!(sb.sys.fd_seek(ROOT, 0, Whence::SET), Err(Errno::BADF));
+    assert_eq!(sb.sys.fd_tell(ROOT), Err(Errno::BADF));
     // Without the create right, no file can be created.
     sb.sys
         .fd_fdstat_set_rights(
@@ -267,12 +268,16 @@ fn open_errors() {
         Err(Errno::NOTDIR)
     );
     assert_eq!(sb.sys.path_create_directory(fd, "x"), Err(Errno::NOTDIR));
-    assert_eq!(
-        sb.sys
-            .fd_readdir(fd, 0, &mut wasi_core::DirentWriter::new(&mut [0; 64]))
-            .unwrap_err(),
-        Errno::NOTCAPABLE
-    );
+    let mut buf = [0; 64];
+    let mut out = wasi_core::DirentWriter::new(&mut buf);
+    assert_eq!(sb.sys.fd_readdir(fd, 0, &mut out), Err(Errno::NOTDIR));
+    let stat = sb.sys.fd_fdstat_get(fd).unwrap();
+    assert_eq!(sb.sys.fd_readdir(fd, 0, &mut out), Err(Errno::NOTDIR));
+    assert_eq!(stat.fs_filetype, Filetype::REGULAR_FILE);
+    // A directory without the right.
+    let d = sb.open("d", Oflags::DIRECTORY, Rights::PATH_OPEN).unwrap();
+    assert_eq!(sb.sys.fd_readdir(d, 0, &mut out), Err(Errno::NOTCAPABLE));
+    assert_eq!(sb.sys.fd_seek(d, 0, Whence::CUR), Err(Errno::BADF));
 }
 
 #[test]

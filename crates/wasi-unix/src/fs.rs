@@ -198,19 +198,42 @@ pub(crate) fn link_open_file(
     name: &str,
 ) -> Result<()> {
     match rustix::fs::linkat(source, "", dir, name, AtFlags::EMPTY_PATH) {
-        Err(rustix::io::Errno::NOENT) => {
-            let proc_path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&source));
-            rustix::fs::linkat(
-                rustix::fs::CWD,
-                proc_path.as_str(),
-                dir,
-                name,
-                AtFlags::SYMLINK_FOLLOW,
-            )
-            .map_err(from_host)
-        }
+        Err(rustix::io::Errno::NOENT) => rustix::fs::linkat(
+            rustix::fs::CWD,
+            proc_fd_path(source).as_str(),
+            dir,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )
+        .map_err(from_host),
         result => result.map_err(from_host),
     }
+}
+
+/// Sets the times of the object an `O_PATH` descriptor refers to (the
+/// symlink itself if it was opened with `O_NOFOLLOW`), with `utimensat` and
+/// `AT_EMPTY_PATH`. Older kernels reject that flag for `utimensat`
+/// (`EINVAL`); then the times are set through the descriptor's
+/// `/proc/self/fd` entry, which works for everything but a symlink.
+pub(crate) fn set_times_of_open_file(file: BorrowedFd<'_>, times: &Timestamps) -> Result<()> {
+    let flags = AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW;
+    match rustix::fs::utimensat(file, "", times, flags) {
+        Err(rustix::io::Errno::INVAL) => rustix::fs::utimensat(
+            rustix::fs::CWD,
+            proc_fd_path(file).as_str(),
+            times,
+            AtFlags::empty(),
+        )
+        .map_err(from_host),
+        result => result.map_err(from_host),
+    }
+}
+
+/// The `/proc/self/fd` path of a descriptor, for the fallbacks above. The
+/// host follows that magic link only for a descriptor it resolved beneath the
+/// sandbox itself, never for a guest path.
+fn proc_fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd))
 }
 
 /// Makes sure a descriptor is of a type that has a file position: `fd_seek`

@@ -410,15 +410,7 @@ impl System for UnixSystem {
     ) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_FILESTAT_SET_TIMES)?;
         let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
-        // `AT_EMPTY_PATH` acts on the object the `O_PATH` descriptor refers
-        // to: the symlink itself when it was opened with `O_NOFOLLOW`.
-        rustix::fs::utimensat(
-            &file,
-            "",
-            &fs::timestamps(atim, mtim, fst_flags),
-            AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(from_host)
+        fs::set_times_of_open_file(file.as_fd(), &fs::timestamps(atim, mtim, fst_flags))
     }
 
     fn path_link(

@@ -235,6 +235,11 @@ fn open_errors() {
         Err(Errno::NOENT)
     );
     assert_eq!(
+        sb.open("f\0", Oflags::empty(), Rights::FD_READ),
+        Err(Errno::INVAL)
+    );
+    assert_eq!(sb.sys.path_unlink_file(ROOT, "f\0"), Err(Errno::INVAL));
+    assert_eq!(
         sb.open("f", Oflags::CREAT | Oflags::EXCL, Rights::FD_WRITE),
         Err(Errno::EXIST)
     );

@@ -17,7 +17,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuff
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
 use wasi_core::types::*;
-use wasi_core::vfs::VirtualFile;
+use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
 pub use builder::Builder;
@@ -100,6 +100,24 @@ impl UnixSystem {
         };
         entry.require(rights)?;
         Ok(socket)
+    }
+}
+
+impl VirtualFds for UnixSystem {
+    /// Installs `file` at the lowest free descriptor, as
+    /// [`UnixSystem::insert_virtual`] does, and makes it a preopen named
+    /// `preopen` if one is given. Path calls on a virtual descriptor give
+    /// `ENOTDIR` here: the decorator that installed it resolves its paths.
+    fn insert_virtual(
+        &mut self,
+        file: Box<dyn VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+        preopen: Option<&str>,
+    ) -> Result<Fd> {
+        let mut entry = FdEntry::new(Entry::Virtual(file), rights, inheriting);
+        entry.preopen = preopen.map(Box::from);
+        self.table.insert(entry)
     }
 }
 

@@ -626,4 +626,17 @@ fn virtual_files() {
     assert_eq!(sb.sys.path_create_directory(fd, "x"), Err(Errno::NOTDIR));
     assert_eq!(sb.sys.sock_shutdown(fd, Sdflags::RD), Err(Errno::NOTSOCK));
     sb.sys.fd_close(fd).unwrap();
+
+    // Through `VirtualFds`, as decorators install them: possibly as a preopen.
+    let dir = wasi_core::vfs::VirtualFds::insert_virtual(
+        &mut sb.sys,
+        Box::new(Hello(0)),
+        Rights::DIRECTORY,
+        Rights::empty(),
+        Some("/dev"),
+    )
+    .unwrap();
+    assert_eq!(dir, 4);
+    assert_eq!(sb.sys.fd_prestat_dir_name(dir), Ok("/dev"));
+    assert_eq!(sb.sys.fd_prestat_get(dir), Ok(Prestat::dir(4)));
 }

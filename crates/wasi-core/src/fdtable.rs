@@ -3,8 +3,9 @@
 //! The table is generic over the object type so that each [`System`](crate::System)
 //! chooses its own (host files, sockets, [`VirtualFile`](crate::vfs::VirtualFile)s
 //! mounted by other crates). Rights live here and are enforced here: every
-//! lookup names the rights it needs and fails with `ENOTCAPABLE` when the
-//! descriptor lacks one; rights can only be dropped.
+//! lookup names the rights it needs and fails when the descriptor lacks one
+//! (`EBADF` for reading and writing, `ENOTCAPABLE` otherwise, see
+//! [`FdEntry::require`]); rights can only be dropped.
 
 use crate::types::{Errno, Fd, Rights};
 
@@ -32,10 +33,17 @@ impl<F> FdEntry<F> {
         }
     }
 
-    /// Fails with `ENOTCAPABLE` unless the entry holds every right in `needed`.
+    /// Fails unless the entry holds every right in `needed`: a missing
+    /// `FD_READ` or `FD_WRITE` gives `EBADF`, as POSIX does for a descriptor
+    /// not open for reading or writing (and as the official wasi-testsuite
+    /// expects); any other missing right gives `ENOTCAPABLE`.
+    #[inline]
     pub fn require(&self, needed: Rights) -> Result<(), Errno> {
-        if self.rights.contains(needed) {
+        let missing = needed.difference(self.rights);
+        if missing.is_empty() {
             Ok(())
+        } else if missing.intersects(Rights::FD_READ | Rights::FD_WRITE) {
+            Err(Errno::BADF)
         } else {
             Err(Errno::NOTCAPABLE)
         }
@@ -222,15 +230,27 @@ mod tests {
         table
             .set_rights(fd, Rights::FD_READ, Rights::empty())
             .unwrap();
-        assert_eq!(
-            table.get(fd, Rights::FD_WRITE).unwrap_err(),
-            Errno::NOTCAPABLE
-        );
+        assert!(table.get(fd, Rights::FD_READ).is_ok());
         assert_eq!(
             table.set_rights(fd, Rights::FD_READ | Rights::FD_WRITE, Rights::empty()),
             Err(Errno::NOTCAPABLE)
         );
-        assert!(table.get(fd, Rights::FD_READ).is_ok());
+    }
+
+    #[test]
+    fn missing_read_or_write_right_is_ebadf() {
+        let mut table = FdTable::new();
+        let fd = table.insert(entry("a")).unwrap();
+        table
+            .set_rights(fd, Rights::FD_READ, Rights::empty())
+            .unwrap();
+        assert_eq!(table.get(fd, Rights::FD_WRITE).unwrap_err(), Errno::BADF);
+        let both = Rights::FD_WRITE | Rights::FD_SEEK;
+        assert_eq!(table.get(fd, both).unwrap_err(), Errno::BADF);
+        table
+            .set_rights(fd, Rights::empty(), Rights::empty())
+            .unwrap();
+        assert_eq!(table.get(fd, Rights::FD_READ).unwrap_err(), Errno::BADF);
     }
 
     #[test]

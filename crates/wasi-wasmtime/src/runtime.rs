@@ -6,8 +6,10 @@ use wasi_core::System;
 use wasi_core::runtime::{
     CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
 };
+use std::path::PathBuf;
 use wasmtime::{
-    Config, Engine, Extern, FuncType, Linker, Memory, Module, ModuleExport, Store, Trap,
+    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, ModuleExport,
+    Store, Trap,
 };
 
 /// What a store created by [`WasmtimeRuntime`] holds: the embedder's data,
@@ -35,10 +37,24 @@ pub struct WasmtimeRuntime {
 }
 
 impl WasmtimeRuntime {
-    /// A runtime with its own engine configured for `config`.
+    /// A runtime with its own engine configured for `config`, compiling
+    /// every module it loads.
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
-        let mut engine_config = Config::new();
-        engine_config.consume_fuel(config.fuel_per_call.is_some());
+        Self::with_engine_config(config, engine_config(config))
+    }
+
+    /// Like [`new`](Self::new), and compiled modules are cached in `dir`
+    /// (wasmtime's cache, keyed by the module's hash and the engine's
+    /// settings), so loading the same module again skips compilation.
+    pub fn with_cache_dir(config: RuntimeConfig, dir: impl Into<PathBuf>) -> wasmtime::Result<Self> {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let mut engine_config = engine_config(config);
+        engine_config.cache(Some(Cache::new(cache)?));
+        Self::with_engine_config(config, engine_config)
+    }
+
+    fn with_engine_config(config: RuntimeConfig, engine_config: Config) -> wasmtime::Result<Self> {
         Ok(Self {
             engine: Engine::new(&engine_config)?,
             config,
@@ -49,6 +65,12 @@ impl WasmtimeRuntime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+fn engine_config(config: RuntimeConfig) -> Config {
+    let mut engine_config = Config::new();
+    engine_config.consume_fuel(config.fuel_per_call.is_some());
+    engine_config
 }
 
 fn val_type(ty: ValType) -> wasmtime::ValType {

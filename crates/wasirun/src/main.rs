@@ -46,6 +46,11 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     trace_file: Option<PathBuf>,
 
+    /// Compile the module afresh instead of using wasmtime's cache of
+    /// compiled modules.
+    #[arg(long)]
+    no_cache: bool,
+
     /// The module to run: binary `.wasm` or text `.wat`.
     module: PathBuf,
 
@@ -117,9 +122,27 @@ fn run(cli: &Cli) -> Result<Outcome> {
 fn run_on<S: System + Send + 'static>(cli: &Cli, wasm: &[u8], system: S) -> Result<Outcome> {
     let config = RuntimeConfig::default();
     match cli.runtime {
-        Engine::Wasmtime => run_command(&WasmtimeRuntime::new(config)?, &cli.module, wasm, system),
+        Engine::Wasmtime => run_command(&wasmtime_runtime(cli, config)?, &cli.module, wasm, system),
         Engine::Wasmi => run_command(&WasmiRuntime::new(config), &cli.module, wasm, system),
     }
+}
+
+/// A wasmtime runtime that caches compiled modules, unless `--no-cache`.
+/// The cache lives in `$XDG_CACHE_HOME/wasirun` (or `~/.cache/wasirun`); when
+/// it cannot be set up the module is simply compiled, without a word, so
+/// that the cache never changes what the guest's output looks like.
+fn wasmtime_runtime(cli: &Cli, config: RuntimeConfig) -> Result<WasmtimeRuntime> {
+    let dir = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .filter(|_| !cli.no_cache);
+    if let Some(Ok(runtime)) =
+        dir.map(|dir| WasmtimeRuntime::with_cache_dir(config, dir.join("wasirun")))
+    {
+        return Ok(runtime);
+    }
+    Ok(WasmtimeRuntime::new(config)?)
 }
 
 /// Reads a module, compiling the text format when the file is not binary.

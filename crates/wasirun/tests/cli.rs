@@ -213,3 +213,58 @@ fn trace_logs_every_call() {
         assert_eq!(std::fs::read_to_string(&log).unwrap(), expected, "{engine}");
     }
 }
+
+#[test]
+fn compiled_modules_are_cached_silently() {
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello.wat");
+    let cache = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(extra)
+            .arg(hello)
+            .output()
+            .unwrap()
+    };
+    // Compiled modules, without wasmtime's usage statistics beside them.
+    let entries = || {
+        walk(&cache.path().join("wasirun/modules"))
+            .into_iter()
+            .filter(|path| path.is_file() && path.extension().is_none())
+            .count()
+    };
+    let out = run(&["--no-cache"]);
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b"hello, world\n"[..], &b""[..])
+    );
+    assert_eq!(entries(), 0);
+    for _ in 0..2 {
+        let out = run(&[]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b"hello, world\n"[..], &b""[..])
+        );
+    }
+    assert_eq!(entries(), 1, "one compiled module in the cache");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            let mut below = if path.is_dir() {
+                walk(&path)
+            } else {
+                Vec::new()
+            };
+            below.push(path);
+            below
+        })
+        .collect()
+}

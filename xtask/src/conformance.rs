@@ -278,13 +278,20 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Loads the suite in `dir`.
+    /// Loads the suite in `dir`. Without a `manifest.json` (the official
+    /// runner accepts that) the suite is named by its path.
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest_path = dir.join("manifest.json");
-        let text = fs::read_to_string(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
-        let manifest =
-            Manifest::parse(&text).with_context(|| format!("in {}", manifest_path.display()))?;
+        let manifest = if manifest_path.exists() {
+            let text = fs::read_to_string(&manifest_path)
+                .with_context(|| format!("reading {}", manifest_path.display()))?;
+            Manifest::parse(&text).with_context(|| format!("in {}", manifest_path.display()))?
+        } else {
+            Manifest {
+                name: dir.display().to_string(),
+                version: None,
+            }
+        };
         let mut tests = Vec::new();
         for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
@@ -332,6 +339,18 @@ pub fn find_suites(root: &Path) -> Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// The suites `--suite DIR` names: DIR itself if it holds a `manifest.json`,
+/// else every suite beneath it (e.g. a checkout of the official suite), else
+/// DIR alone as a suite without a manifest.
+pub fn suites_at(dir: &Path) -> Result<Vec<PathBuf>> {
+    let found = find_suites(dir)?;
+    Ok(if found.is_empty() {
+        vec![dir.to_path_buf()]
+    } else {
+        found
+    })
 }
 
 /// The result of one test on one runtime, as written by `--json`.
@@ -500,8 +519,13 @@ pub fn run(options: &Options) -> Result<bool> {
         options
             .suites
             .iter()
-            .map(|dir| fs::canonicalize(dir).with_context(|| format!("suite {}", dir.display())))
-            .collect::<Result<_>>()?
+            .map(|dir| {
+                let dir =
+                    fs::canonicalize(dir).with_context(|| format!("suite {}", dir.display()))?;
+                suites_at(&dir)
+            })
+            .collect::<Result<Vec<_>>>()?
+            .concat()
     };
     let mut runtimes = if options.runtimes.is_empty() {
         vec![Runtime::Wasmtime, Runtime::Wasmi]
@@ -725,5 +749,34 @@ mod tests {
         let json = serde_json::to_value(&results[3]).unwrap();
         assert_eq!(json["runtime"], "wasmi");
         assert_eq!(json["passed"], false);
+    }
+
+    #[test]
+    fn suite_option_recurses_and_accepts_manifestless_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path();
+        for sub in [
+            "tests/c/testsuite/wasm32-wasip1",
+            "tests/rust/testsuite/wasm32-wasip1",
+        ] {
+            fs::create_dir_all(top.join(sub)).unwrap();
+            fs::write(top.join(sub).join("manifest.json"), r#"{"name": "x"}"#).unwrap();
+        }
+        assert_eq!(
+            suites_at(&top.join("tests")).unwrap(),
+            [
+                top.join("tests/c/testsuite/wasm32-wasip1"),
+                top.join("tests/rust/testsuite/wasm32-wasip1")
+            ]
+        );
+        let c = top.join("tests/c/testsuite/wasm32-wasip1");
+        assert_eq!(suites_at(&c).unwrap(), [c.clone()]);
+        let bare = top.join("bare");
+        fs::create_dir_all(&bare).unwrap();
+        fs::write(bare.join("t.wasm"), "").unwrap();
+        assert_eq!(suites_at(&bare).unwrap(), [bare.clone()]);
+        let suite = Suite::load(&bare).unwrap();
+        assert_eq!(suite.manifest.name, bare.display().to_string());
+        assert_eq!(suite.tests.len(), 1);
     }
 }

@@ -505,6 +505,10 @@ impl System for UnixSystem {
         if oflags.contains(Oflags::TRUNC) {
             flags |= OFlags::TRUNC;
         }
+        // A directory cannot be opened for writing: `EISDIR`, as Linux's
+        // `open(O_RDWR | O_DIRECTORY)` and the official wasi-testsuite.
+        let write_to_directory =
+            oflags.contains(Oflags::DIRECTORY) && base.contains(Rights::FD_WRITE);
         let filetype = if oflags.contains(Oflags::DIRECTORY) {
             // The kernel enforces that the target is a directory.
             flags |= OFlags::DIRECTORY | OFlags::RDONLY;
@@ -540,6 +544,9 @@ impl System for UnixSystem {
             Mode::empty()
         };
         let file = open_beneath(dir, path, flags, mode)?;
+        if write_to_directory {
+            return Err(Errno::ISDIR);
+        }
         self.table.insert(FdEntry::new(
             Entry::Host(Host {
                 fd: HostFd::Owned(file),

@@ -13,9 +13,11 @@
 //! - A buffer that overlaps another argument it must not alias gives `EINVAL`.
 
 use crate::memory::GuestMemory;
+use crate::runtime::ValType;
 use crate::system::{DirentWriter, StringList, System};
 use crate::types::*;
 use core::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 /// The guest called `proc_exit` (or raised a terminating signal): the adapter
 /// unwinds the guest and reports this exit code.
@@ -730,6 +732,520 @@ pub fn sock_shutdown<S: System + ?Sized>(sys: &mut S, _mem: Mem<'_, '_>, fd: u32
     sys.sock_shutdown(fd, how)
 }
 
+// ---------------------------------------------------------------------------
+// The WasmEdge sockets extension (`spec/sockets.md`).
+
+/// Reads a WasmEdge `address` record at `ptr` and the `port` argument: the
+/// address is 4 bytes (IPv4), 16 (IPv6) or 128 (storage: family, then the
+/// address). `EINVAL` for another length, an unknown family or a port above
+/// 65535; `EAFNOSUPPORT` for a Unix address.
+fn read_address(mem: &GuestMemory<'_>, ptr: u32, port: u32) -> Result<SocketAddr, Errno> {
+    let record: WasiAddress = mem.read(ptr)?;
+    let bytes = mem.slice(record.buf, record.buf_len)?;
+    let port = u16::try_from(port).map_err(|_| Errno::INVAL)?;
+    let v4 = |b: &[u8]| IpAddr::from(<[u8; 4]>::try_from(&b[..4]).expect("4 bytes"));
+    let v6 = |b: &[u8]| IpAddr::from(<[u8; 16]>::try_from(&b[..16]).expect("16 bytes"));
+    let ip = match record.buf_len {
+        4 => v4(bytes),
+        16 => v6(bytes),
+        WasiAddress::STORAGE_LEN => {
+            let family = u16::from_le_bytes([bytes[0], bytes[1]]);
+            match u8::try_from(family).map(AddressFamily) {
+                Ok(AddressFamily::INET4) => v4(&bytes[2..]),
+                Ok(AddressFamily::INET6) => v6(&bytes[2..]),
+                Ok(AddressFamily::UNIX) => return Err(Errno::AFNOSUPPORT),
+                _ => return Err(Errno::INVAL),
+            }
+        }
+        _ => return Err(Errno::INVAL),
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Checks the WasmEdge `address` record at `ptr` for output: its buffer must
+/// be in memory and, when `storage`, 128 bytes long (`EINVAL`). Returns it.
+fn address_out(mem: &GuestMemory<'_>, ptr: u32, storage: bool) -> Result<WasiAddress, Errno> {
+    let record: WasiAddress = mem.read(ptr)?;
+    mem.slice(record.buf, record.buf_len)?;
+    match record.buf_len {
+        WasiAddress::STORAGE_LEN => Ok(record),
+        4 | 16 if !storage => Ok(record),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// Writes an address (or, for `None`, family `unspec`) into a storage
+/// buffer checked by [`address_out`], zeroing the rest of it.
+fn write_storage(mem: Mem<'_, '_>, record: WasiAddress, addr: Option<SocketAddr>) -> Res {
+    let buf = mem.slice_mut(record.buf, record.buf_len)?;
+    buf.fill(0);
+    let family = addr.map_or(AddressFamily::UNSPEC, |a| AddressFamily::of(&a));
+    buf[..2].copy_from_slice(&u16::from(family.0).to_le_bytes());
+    match addr.map(|a| a.ip()) {
+        Some(IpAddr::V4(ip)) => buf[2..6].copy_from_slice(&ip.octets()),
+        Some(IpAddr::V6(ip)) => buf[2..18].copy_from_slice(&ip.octets()),
+        None => {}
+    }
+    Ok(())
+}
+
+/// `sock_open(af, socktype) -> fd`: `EINVAL` for `unspec`, `any` or
+/// unknown values.
+pub fn sock_open<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    af: u32,
+    socktype: u32,
+    out: u32,
+) -> Res {
+    mem.check::<Fd>(out)?;
+    let af = enum_arg(af, AddressFamily, |f| {
+        f.is_valid() && *f != AddressFamily::UNSPEC
+    })?;
+    let socktype = enum_arg(socktype, SockType, |t| t.is_valid() && *t != SockType::ANY)?;
+    let fd = sys.sock_open(af, socktype)?;
+    mem.write(out, fd)
+}
+
+/// `sock_bind(fd, addr, port)`.
+pub fn sock_bind<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    port: u32,
+) -> Res {
+    sys.sock_bind(fd, read_address(mem, addr, port)?)
+}
+
+/// `sock_listen(fd, backlog)`: a negative backlog is 0.
+pub fn sock_listen<S: System + ?Sized>(
+    sys: &mut S,
+    _mem: Mem<'_, '_>,
+    fd: u32,
+    backlog: u32,
+) -> Res {
+    sys.sock_listen(fd, (backlog as i32).max(0) as u32)
+}
+
+/// `sock_connect(fd, addr, port)`.
+pub fn sock_connect<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    port: u32,
+) -> Res {
+    sys.sock_connect(fd, read_address(mem, addr, port)?)
+}
+
+/// `sock_accept(fd) -> fd`: WasmEdge v1's form, `sock_accept` with no flags.
+pub fn sock_accept_v1<S: System + ?Sized>(sys: &mut S, mem: Mem<'_, '_>, fd: u32, out: u32) -> Res {
+    sock_accept(sys, mem, fd, 0, out)
+}
+
+/// `sock_recv_from(fd, ri_data, addr, ri_flags) -> (port, size, roflags)`:
+/// `addr` must be a 128-byte storage buffer; it receives the source address,
+/// or family `unspec` when there is none.
+#[allow(clippy::too_many_arguments)]
+pub fn sock_recv_from<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    addr: u32,
+    flags: u32,
+    out_port: u32,
+    out_len: u32,
+    out_flags: u32,
+) -> Res {
+    let record = address_out(mem, addr, true)?;
+    mem.check::<u32>(out_port)?;
+    mem.check::<Size>(out_len)?;
+    mem.check::<Roflags>(out_flags)?;
+    let flags = flags_arg!(Riflags, flags);
+    let (n, roflags, source) =
+        mem.with_iovs_mut(iovs, iovs_len, |iovs| sys.sock_recv_from(fd, iovs, flags))??;
+    write_storage(mem, record, source)?;
+    mem.write(out_port, u32::from(source.map_or(0, |a| a.port())))?;
+    mem.write(out_len, n)?;
+    mem.write(out_flags, roflags)
+}
+
+/// `sock_send_to(fd, si_data, addr, port, si_flags) -> size`.
+#[allow(clippy::too_many_arguments)]
+pub fn sock_send_to<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    addr: u32,
+    port: u32,
+    flags: u32,
+    out: u32,
+) -> Res {
+    mem.check::<Size>(out)?;
+    let dest = read_address(mem, addr, port)?;
+    let flags = flags_arg!(Siflags, flags);
+    let n = mem.with_iovs(iovs, iovs_len, |iovs| {
+        sys.sock_send_to(fd, iovs, flags, dest)
+    })??;
+    mem.write(out, n)
+}
+
+/// `sock_getsockopt(fd, level, name, value, value_len)`: `value_len` points
+/// to the size of `value`, which must hold an `i32`; 4 is written back.
+pub fn sock_getsockopt<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    level: u32,
+    name: u32,
+    value: u32,
+    value_len: u32,
+) -> Res {
+    let len: u32 = mem.read(value_len)?;
+    mem.slice(value, len)?;
+    let opt = SockOpt::decode(level, name)?;
+    if len < 4 {
+        return Err(Errno::INVAL);
+    }
+    let got = sys.sock_getsockopt(fd, opt)?;
+    mem.write(value, got)?;
+    mem.write(value_len, 4u32)
+}
+
+/// `sock_setsockopt(fd, level, name, value, value_len)`: `value_len` must
+/// be 4 (an `i32`).
+pub fn sock_setsockopt<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    level: u32,
+    name: u32,
+    value: u32,
+    value_len: u32,
+) -> Res {
+    mem.slice(value, value_len)?;
+    let opt = SockOpt::decode(level, name)?;
+    if value_len != 4 {
+        return Err(Errno::INVAL);
+    }
+    if opt.is_read_only() {
+        return Err(Errno::NOPROTOOPT);
+    }
+    sys.sock_setsockopt(fd, opt, mem.read(value)?)
+}
+
+/// Which address of a socket to get.
+#[derive(Clone, Copy)]
+enum Which {
+    Local,
+    Peer,
+}
+
+fn sock_addr<S: System + ?Sized>(sys: &mut S, fd: u32, which: Which) -> Result<SocketAddr, Errno> {
+    match which {
+        Which::Local => sys.sock_getlocaladdr(fd),
+        Which::Peer => sys.sock_getpeeraddr(fd),
+    }
+}
+
+fn sock_addr_v2<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_port: u32,
+    which: Which,
+) -> Res {
+    let record = address_out(mem, addr, true)?;
+    mem.check::<u32>(out_port)?;
+    let got = sock_addr(sys, fd, which)?;
+    write_storage(mem, record, Some(got))?;
+    mem.write(out_port, u32::from(got.port()))
+}
+
+fn sock_addr_v1<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_type: u32,
+    out_port: u32,
+    which: Which,
+) -> Res {
+    let record = address_out(mem, addr, false)?;
+    if record.buf_len == WasiAddress::STORAGE_LEN {
+        return Err(Errno::INVAL);
+    }
+    mem.check::<u32>(out_type)?;
+    mem.check::<u32>(out_port)?;
+    let got = sock_addr(sys, fd, which)?;
+    let buf = mem.slice_mut(record.buf, record.buf_len)?;
+    let kind = match got.ip() {
+        IpAddr::V4(ip) => {
+            buf.fill(0);
+            buf[..4].copy_from_slice(&ip.octets());
+            4u32
+        }
+        IpAddr::V6(ip) if buf.len() == 16 => {
+            buf.copy_from_slice(&ip.octets());
+            6
+        }
+        IpAddr::V6(_) => return Err(Errno::INVAL),
+    };
+    mem.write(out_type, kind)?;
+    mem.write(out_port, u32::from(got.port()))
+}
+
+/// `sock_getlocaladdr(fd, addr) -> port` (v2): `addr` is a storage buffer.
+pub fn sock_getlocaladdr<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_port: u32,
+) -> Res {
+    sock_addr_v2(sys, mem, fd, addr, out_port, Which::Local)
+}
+
+/// `sock_getpeeraddr(fd, addr) -> port` (v2): `addr` is a storage buffer.
+pub fn sock_getpeeraddr<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_port: u32,
+) -> Res {
+    sock_addr_v2(sys, mem, fd, addr, out_port, Which::Peer)
+}
+
+/// `sock_getlocaladdr(fd, addr) -> (type, port)` (v1): `addr` is 4 or 16
+/// bytes; the type is 4 or 6.
+pub fn sock_getlocaladdr_v1<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_type: u32,
+    out_port: u32,
+) -> Res {
+    sock_addr_v1(sys, mem, fd, addr, out_type, out_port, Which::Local)
+}
+
+/// `sock_getpeeraddr(fd, addr) -> (type, port)` (v1).
+pub fn sock_getpeeraddr_v1<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    fd: u32,
+    addr: u32,
+    out_type: u32,
+    out_port: u32,
+) -> Res {
+    sock_addr_v1(sys, mem, fd, addr, out_type, out_port, Which::Peer)
+}
+
+/// A string argument of `sock_getaddrinfo`, without one trailing NUL.
+fn c_str<'m>(mem: &'m GuestMemory<'_>, ptr: u32, len: u32) -> Result<&'m str, Errno> {
+    let s = mem.str(ptr, len)?;
+    Ok(s.strip_suffix('\0').unwrap_or(s))
+}
+
+/// `sock_getaddrinfo(node, service, hints, res, max_res) -> count`: fills
+/// the guest's chain of preallocated `addrinfo` records (see
+/// `spec/sockets.md`).
+#[allow(clippy::too_many_arguments)]
+pub fn sock_getaddrinfo<S: System + ?Sized>(
+    sys: &mut S,
+    mem: Mem<'_, '_>,
+    node: u32,
+    node_len: u32,
+    service: u32,
+    service_len: u32,
+    hints: u32,
+    res: u32,
+    max_res: u32,
+    out_len: u32,
+) -> Res {
+    mem.check::<Size>(out_len)?;
+    let first: u32 = mem.read(res)?;
+    let raw: WasiAddrinfo = mem.read(hints)?;
+    let node = c_str(mem, node, node_len)?;
+    let service = c_str(mem, service, service_len)?;
+    if node.is_empty() && service.is_empty() {
+        return Err(Errno::INVAL);
+    }
+    if raw.ai_flags & !AddrinfoHints::ALL_FLAGS != 0 {
+        return Err(Errno::INVAL);
+    }
+    let family = AddressFamily(raw.ai_family);
+    if !matches!(
+        family,
+        AddressFamily::UNSPEC | AddressFamily::INET4 | AddressFamily::INET6
+    ) {
+        return Err(Errno::INVAL);
+    }
+    let socktype = enum_arg(u32::from(raw.ai_socktype), SockType, |t| t.is_valid())?;
+    let protocol = u8::try_from(raw.ai_protocol & 0xff).map_err(|_| Errno::INVAL)?;
+    if protocol > protocol::UDP {
+        return Err(Errno::INVAL);
+    }
+    let hints = AddrinfoHints {
+        flags: raw.ai_flags,
+        family,
+        socktype,
+        protocol,
+    };
+    // Every record of the chain is checked before resolving.
+    let mut records = Vec::new();
+    let mut at = first;
+    while records.len() < max_res as usize {
+        let record: WasiAddrinfo = mem.read(at)?;
+        let sockaddr: WasiSockaddr = mem.read(record.ai_addr)?;
+        mem.slice(sockaddr.sa_data, sockaddr.sa_data_len)?;
+        records.push((at, record, sockaddr));
+        at = record.ai_next;
+    }
+    let results = sys.sock_getaddrinfo(node, service, hints, records.len())?;
+    let mut slots = records.iter();
+    let mut count: u32 = 0;
+    for result in &results {
+        let needed = match result.addr {
+            SocketAddr::V4(_) => 6,
+            SocketAddr::V6(_) => 18,
+        };
+        let Some(&(at, mut record, mut sockaddr)) = slots.next() else {
+            break;
+        };
+        if sockaddr.sa_data_len < needed {
+            continue;
+        }
+        let data = mem.slice_mut(sockaddr.sa_data, needed)?;
+        data[..2].copy_from_slice(&result.addr.port().to_be_bytes());
+        match result.addr.ip() {
+            IpAddr::V4(ip) => data[2..].copy_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => data[2..].copy_from_slice(&ip.octets()),
+        }
+        sockaddr.sa_family = AddressFamily::of(&result.addr).0;
+        mem.write(record.ai_addr, sockaddr)?;
+        record.ai_flags = 0;
+        record.ai_family = sockaddr.sa_family;
+        record.ai_socktype = result.socktype.0;
+        record.ai_protocol = u32::from(result.protocol);
+        record.ai_addrlen = needed;
+        record.ai_canonnamelen = 0;
+        mem.write(at, record)?;
+        count += 1;
+    }
+    mem.write(out_len, count)
+}
+
+/// A wasm parameter type of the import table.
+pub trait WasmParam {
+    /// Its wasm value type.
+    const TYPE: ValType;
+}
+
+impl WasmParam for u32 {
+    const TYPE: ValType = ValType::I32;
+}
+
+impl WasmParam for i32 {
+    const TYPE: ValType = ValType::I32;
+}
+
+impl WasmParam for u64 {
+    const TYPE: ValType = ValType::I64;
+}
+
+impl WasmParam for i64 {
+    const TYPE: ValType = ValType::I64;
+}
+
+/// One entry of the import table ([`for_each_import!`](crate::for_each_import)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportEntry {
+    /// Import module name.
+    pub module: &'static str,
+    /// Import field name (several entries may share it, with different
+    /// parameter types).
+    pub name: &'static str,
+    /// The wasm parameter types.
+    pub params: &'static [ValType],
+}
+
+macro_rules! import_entries {
+    ($($module:literal { $(fn $name:ident($($arg:ident: $ty:ty),*) => $f:path;)* })*) => {
+        &[$($(ImportEntry {
+            module: $module,
+            name: stringify!($name),
+            params: &[$(<$ty as WasmParam>::TYPE),*],
+        },)*)*]
+    };
+}
+
+/// Every entry of the import table, in table order.
+pub static IMPORTS: &[ImportEntry] = crate::for_each_import!(import_entries);
+
+/// Which entries of the import table an adapter defines for a module: for
+/// each name, the entry whose parameter types equal those the module
+/// imports under that name, else the first entry of that name (its
+/// primary). See `spec/sockets.md`, "Choosing an import by its signature".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    wanted: Vec<bool>,
+}
+
+impl Selection {
+    /// The primary entry of every name (for a linker not made for one module).
+    pub fn primary() -> Self {
+        Self::choose(|_| false)
+    }
+
+    /// The entries for a module, given the parameter types of its function
+    /// imports: `imports` yields `(module, name, params)`, with `None` for an
+    /// import that is not a function or has a type the table cannot express.
+    pub fn for_module<'a, I>(imports: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str, Option<Vec<ValType>>)>,
+    {
+        let imports: Vec<_> = imports.into_iter().collect();
+        Self::choose(|entry| {
+            imports.iter().any(|(module, name, params)| {
+                *module == entry.module
+                    && *name == entry.name
+                    && params.as_deref() == Some(entry.params)
+            })
+        })
+    }
+
+    fn choose(matches: impl Fn(&ImportEntry) -> bool) -> Self {
+        let matched: Vec<bool> = IMPORTS.iter().map(&matches).collect();
+        let same = |a: &ImportEntry, b: &ImportEntry| a.module == b.module && a.name == b.name;
+        let wanted = IMPORTS
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let group = || IMPORTS.iter().enumerate().filter(|(_, e)| same(e, entry));
+                match group().find(|&(j, _)| matched[j]) {
+                    Some((j, _)) => j == i,
+                    None => group().next().map(|(j, _)| j) == Some(i),
+                }
+            })
+            .collect();
+        Self { wanted }
+    }
+
+    /// Whether each entry of [`IMPORTS`] is defined, in table order (as the
+    /// adapters expand the table).
+    pub fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        self.wanted.iter().copied()
+    }
+}
+
 /// Expands `$callback!` with the list of every import the host provides,
 /// grouped by module: the one place where an import's name, wasm signature
 /// and implementing function are written. Engine adapters expand it into
@@ -739,6 +1255,11 @@ pub fn sock_shutdown<S: System + ?Sized>(sys: &mut S, _mem: Mem<'_, '_>, fd: u32
 /// `"module" { fn name(arg: type, ...) => path::to::abi_fn; ... }`; every
 /// `abi_fn` takes `(&mut impl System, &mut GuestMemory, args...)` and returns
 /// an [`IntoWasm`] value.
+///
+/// A name may appear more than once with different parameter types (the
+/// WasmEdge sockets extension reuses names across its versions); the first
+/// entry of a name is its primary. An adapter must define only the entries a
+/// [`Selection`](crate::abi::Selection) wants, walking the table in order (see [`IMPORTS`](crate::abi::IMPORTS)).
 #[macro_export]
 macro_rules! for_each_import {
     ($callback:ident) => {
@@ -790,7 +1311,122 @@ macro_rules! for_each_import {
                 fn sock_recv(fd: u32, iovs: u32, iovs_len: u32, flags: u32, out_len: u32, out_flags: u32) => $crate::abi::sock_recv;
                 fn sock_send(fd: u32, iovs: u32, iovs_len: u32, flags: u32, out: u32) => $crate::abi::sock_send;
                 fn sock_shutdown(fd: u32, how: u32) => $crate::abi::sock_shutdown;
+                fn sock_accept(fd: u32, out: u32) => $crate::abi::sock_accept_v1;
+                fn sock_open(af: u32, socktype: u32, out: u32) => $crate::abi::sock_open;
+                fn sock_bind(fd: u32, addr: u32, port: u32) => $crate::abi::sock_bind;
+                fn sock_listen(fd: u32, backlog: u32) => $crate::abi::sock_listen;
+                fn sock_connect(fd: u32, addr: u32, port: u32) => $crate::abi::sock_connect;
+                fn sock_recv_from(fd: u32, iovs: u32, iovs_len: u32, addr: u32, flags: u32, out_port: u32, out_len: u32, out_flags: u32) => $crate::abi::sock_recv_from;
+                fn sock_send_to(fd: u32, iovs: u32, iovs_len: u32, addr: u32, port: u32, flags: u32, out: u32) => $crate::abi::sock_send_to;
+                fn sock_getsockopt(fd: u32, level: u32, name: u32, value: u32, value_len: u32) => $crate::abi::sock_getsockopt;
+                fn sock_setsockopt(fd: u32, level: u32, name: u32, value: u32, value_len: u32) => $crate::abi::sock_setsockopt;
+                fn sock_getlocaladdr(fd: u32, addr: u32, out_port: u32) => $crate::abi::sock_getlocaladdr;
+                fn sock_getlocaladdr(fd: u32, addr: u32, out_type: u32, out_port: u32) => $crate::abi::sock_getlocaladdr_v1;
+                fn sock_getpeeraddr(fd: u32, addr: u32, out_port: u32) => $crate::abi::sock_getpeeraddr;
+                fn sock_getpeeraddr(fd: u32, addr: u32, out_type: u32, out_port: u32) => $crate::abi::sock_getpeeraddr_v1;
+                fn sock_getaddrinfo(node: u32, node_len: u32, service: u32, service_len: u32, hints: u32, res: u32, max_res: u32, out_len: u32) => $crate::abi::sock_getaddrinfo;
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(name: &str, params: usize) -> usize {
+        IMPORTS
+            .iter()
+            .position(|e| e.name == name && e.params.len() == params)
+            .unwrap()
+    }
+
+    #[test]
+    fn selection_follows_the_imported_signature() {
+        let primary: Vec<bool> = Selection::primary().iter().collect();
+        assert_eq!(primary.len(), IMPORTS.len());
+        assert!(primary[index("sock_accept", 3)] && !primary[index("sock_accept", 2)]);
+        assert!(primary[index("sock_getlocaladdr", 3)]);
+        assert!(!primary[index("sock_getlocaladdr", 4)]);
+        // Every name is defined exactly once.
+        for entry in IMPORTS {
+            let defined = IMPORTS
+                .iter()
+                .zip(&primary)
+                .filter(|(e, wanted)| **wanted && e.name == entry.name)
+                .count();
+            assert_eq!(defined, 1, "{}", entry.name);
+        }
+
+        let i32s = |n| Some(vec![ValType::I32; n]);
+        let v1 = Selection::for_module([
+            ("wasi_snapshot_preview1", "sock_accept", i32s(2)),
+            ("wasi_snapshot_preview1", "sock_getlocaladdr", i32s(4)),
+            ("wasi_snapshot_preview1", "fd_write", i32s(4)),
+            ("env", "sock_accept", i32s(3)),
+        ]);
+        let v1: Vec<bool> = v1.iter().collect();
+        assert!(v1[index("sock_accept", 2)] && !v1[index("sock_accept", 3)]);
+        assert!(v1[index("sock_getlocaladdr", 4)] && !v1[index("sock_getlocaladdr", 3)]);
+        assert!(v1[index("fd_write", 4)]);
+        // No variant matches: the primary, so the engine reports the mismatch.
+        let odd = Selection::for_module([("wasi_snapshot_preview1", "sock_accept", i32s(5))]);
+        assert_eq!(odd.iter().collect::<Vec<_>>(), primary);
+    }
+
+    #[test]
+    fn addresses_decode_with_bounds_checks() {
+        let mut bytes = [0u8; 256];
+        let mut mem = GuestMemory::new(&mut bytes);
+        mem.write(
+            0,
+            WasiAddress {
+                buf: 16,
+                buf_len: 4,
+            },
+        )
+        .unwrap();
+        mem.slice_mut(16, 4)
+            .unwrap()
+            .copy_from_slice(&[10, 0, 0, 1]);
+        assert_eq!(
+            read_address(&mem, 0, 80),
+            Ok("10.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(read_address(&mem, 0, 65536), Err(Errno::INVAL));
+        mem.write(
+            0,
+            WasiAddress {
+                buf: 16,
+                buf_len: 128,
+            },
+        )
+        .unwrap();
+        mem.slice_mut(16, 4).unwrap().copy_from_slice(&[2, 0, 0, 0]);
+        let v6 = read_address(&mem, 0, 443).unwrap();
+        assert_eq!(v6, "[::]:443".parse().unwrap());
+        mem.slice_mut(16, 2).unwrap().copy_from_slice(&[3, 0]);
+        assert_eq!(read_address(&mem, 0, 1), Err(Errno::AFNOSUPPORT));
+        mem.slice_mut(16, 2).unwrap().copy_from_slice(&[9, 0]);
+        assert_eq!(read_address(&mem, 0, 1), Err(Errno::INVAL));
+        mem.write(
+            0,
+            WasiAddress {
+                buf: 200,
+                buf_len: 128,
+            },
+        )
+        .unwrap();
+        assert_eq!(read_address(&mem, 0, 1), Err(Errno::FAULT));
+        assert_eq!(read_address(&mem, 252, 1), Err(Errno::FAULT));
+        mem.write(
+            0,
+            WasiAddress {
+                buf: 16,
+                buf_len: 7,
+            },
+        )
+        .unwrap();
+        assert_eq!(read_address(&mem, 0, 1), Err(Errno::INVAL));
+    }
 }

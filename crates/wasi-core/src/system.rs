@@ -8,6 +8,7 @@
 
 use crate::types::*;
 use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
 
 /// A result of a WASI call.
 pub type Result<T, E = Errno> = core::result::Result<T, E>;
@@ -322,6 +323,94 @@ pub trait System {
     /// Shut down part of a full-duplex connection (`sock_shutdown`; POSIX `shutdown`).
     fn sock_shutdown(&mut self, fd: Fd, how: Sdflags) -> Result<()> {
         let _ = (fd, how);
+        Err(Errno::NOSYS)
+    }
+
+    // The WasmEdge sockets extension (`spec/sockets.md`).
+
+    /// Create a socket (`sock_open`; POSIX `socket`).
+    fn sock_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
+        let _ = (family, socktype);
+        Err(Errno::NOSYS)
+    }
+
+    /// Bind a socket to a local address (`sock_bind`; POSIX `bind`).
+    fn sock_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let _ = (fd, addr);
+        Err(Errno::NOSYS)
+    }
+
+    /// Listen for connections (`sock_listen`; POSIX `listen`).
+    fn sock_listen(&mut self, fd: Fd, backlog: u32) -> Result<()> {
+        let _ = (fd, backlog);
+        Err(Errno::NOSYS)
+    }
+
+    /// Connect a socket (`sock_connect`; POSIX `connect`).
+    fn sock_connect(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let _ = (fd, addr);
+        Err(Errno::NOSYS)
+    }
+
+    /// Receive from a socket, with the source address when there is one
+    /// (`sock_recv_from`; POSIX `recvmsg` with `msg_name`).
+    fn sock_recv_from(
+        &mut self,
+        fd: Fd,
+        iovs: &mut [IoSliceMut<'_>],
+        flags: Riflags,
+    ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
+        let _ = (fd, iovs, flags);
+        Err(Errno::NOSYS)
+    }
+
+    /// Send to an address (`sock_send_to`; POSIX `sendmsg` with `msg_name`).
+    fn sock_send_to(
+        &mut self,
+        fd: Fd,
+        iovs: &[IoSlice<'_>],
+        flags: Siflags,
+        addr: SocketAddr,
+    ) -> Result<Size> {
+        let _ = (fd, iovs, flags, addr);
+        Err(Errno::NOSYS)
+    }
+
+    /// Read an `int` socket option (`sock_getsockopt`; POSIX `getsockopt`).
+    fn sock_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<i32> {
+        let _ = (fd, opt);
+        Err(Errno::NOSYS)
+    }
+
+    /// Set an `int` socket option (`sock_setsockopt`; POSIX `setsockopt`).
+    fn sock_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: i32) -> Result<()> {
+        let _ = (fd, opt, value);
+        Err(Errno::NOSYS)
+    }
+
+    /// The local address of a socket (`sock_getlocaladdr`; POSIX `getsockname`).
+    fn sock_getlocaladdr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let _ = fd;
+        Err(Errno::NOSYS)
+    }
+
+    /// The peer address of a socket (`sock_getpeeraddr`; POSIX `getpeername`).
+    fn sock_getpeeraddr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let _ = fd;
+        Err(Errno::NOSYS)
+    }
+
+    /// Resolve a host name and service to at most `max` addresses
+    /// (`sock_getaddrinfo`; POSIX `getaddrinfo`). `service` is a decimal
+    /// port or empty; either may be empty, not both.
+    fn sock_getaddrinfo(
+        &mut self,
+        node: &str,
+        service: &str,
+        hints: AddrinfoHints,
+        max: usize,
+    ) -> Result<Vec<Addrinfo>> {
+        let _ = (node, service, hints, max);
         Err(Errno::NOSYS)
     }
 }

@@ -57,6 +57,7 @@ use crate::system::{DirentWriter, Result, StringList, System};
 use crate::types::*;
 use core::fmt;
 use std::io::{IoSlice, IoSliceMut, Write};
+use std::net::SocketAddr;
 
 /// How many bytes of a buffer's contents a line shows.
 const SHOWN: usize = 32;
@@ -597,6 +598,122 @@ impl<S: System, W: Write> System for Tracer<S, W> {
         trace!(self.writer, "sock_shutdown({fd}, {how:?}) = {}", Ret(&r));
         r
     }
+
+    fn sock_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
+        let r = self.inner.sock_open(family, socktype);
+        trace!(
+            self.writer,
+            "sock_open({family:?}, {socktype:?}) = {}",
+            Ret(&r)
+        );
+        r
+    }
+
+    fn sock_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let r = self.inner.sock_bind(fd, addr);
+        trace!(self.writer, "sock_bind({fd}, {addr}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_listen(&mut self, fd: Fd, backlog: u32) -> Result<()> {
+        let r = self.inner.sock_listen(fd, backlog);
+        trace!(self.writer, "sock_listen({fd}, {backlog}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_connect(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let r = self.inner.sock_connect(fd, addr);
+        trace!(self.writer, "sock_connect({fd}, {addr}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_recv_from(
+        &mut self,
+        fd: Fd,
+        iovs: &mut [IoSliceMut<'_>],
+        flags: Riflags,
+    ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
+        let r = self.inner.sock_recv_from(fd, iovs, flags);
+        let data = match r {
+            Ok((n, _, _)) => Some(ReadData(iovs, n)),
+            Err(_) => None,
+        };
+        trace!(
+            self.writer,
+            "sock_recv_from({fd}, {}, {flags:?}) = {}{}",
+            Capacities(iovs),
+            Ret(&r),
+            After(data)
+        );
+        r
+    }
+
+    fn sock_send_to(
+        &mut self,
+        fd: Fd,
+        iovs: &[IoSlice<'_>],
+        flags: Siflags,
+        addr: SocketAddr,
+    ) -> Result<Size> {
+        let r = self.inner.sock_send_to(fd, iovs, flags, addr);
+        trace!(
+            self.writer,
+            "sock_send_to({fd}, {}, {flags:?}, {addr}) = {}",
+            Contents(iovs),
+            Ret(&r)
+        );
+        r
+    }
+
+    fn sock_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<i32> {
+        let r = self.inner.sock_getsockopt(fd, opt);
+        trace!(self.writer, "sock_getsockopt({fd}, {opt}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: i32) -> Result<()> {
+        let r = self.inner.sock_setsockopt(fd, opt, value);
+        trace!(
+            self.writer,
+            "sock_setsockopt({fd}, {opt}, {value}) = {}",
+            Ret(&r)
+        );
+        r
+    }
+
+    fn sock_getlocaladdr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let r = self.inner.sock_getlocaladdr(fd);
+        trace!(self.writer, "sock_getlocaladdr({fd}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_getpeeraddr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let r = self.inner.sock_getpeeraddr(fd);
+        trace!(self.writer, "sock_getpeeraddr({fd}) = {}", Ret(&r));
+        r
+    }
+
+    fn sock_getaddrinfo(
+        &mut self,
+        node: &str,
+        service: &str,
+        hints: AddrinfoHints,
+        max: usize,
+    ) -> Result<Vec<Addrinfo>> {
+        let r = self.inner.sock_getaddrinfo(node, service, hints, max);
+        trace!(
+            self.writer,
+            "sock_getaddrinfo({}, {}, {{flags: {}, family: {:?}, socktype: {:?}, protocol: {}}}, {max}) = {}",
+            Str(node),
+            Str(service),
+            hints.flags,
+            hints.family,
+            hints.socktype,
+            hints.protocol,
+            Ret(&r)
+        );
+        r
+    }
 }
 
 /// Bytes in quotes, escaped like [`<[u8]>::escape_ascii`], cut after `limit`
@@ -754,6 +871,39 @@ impl Show for u64 {
 impl Show for (Size, Size) {
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "({}, {})", self.0, self.1)
+    }
+}
+
+impl Show for i32 {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Show for SocketAddr {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Show for (Size, Roflags, Option<SocketAddr>) {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {:?}, ", self.0, self.1)?;
+        match &self.2 {
+            Some(addr) => write!(f, "{addr})"),
+            None => f.write_str("none)"),
+        }
+    }
+}
+
+impl Show for Vec<Addrinfo> {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, info) in self.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{}", info.addr)?;
+        }
+        f.write_str("]")
     }
 }
 
@@ -1543,6 +1693,60 @@ mod tests {
             minimal.writer(),
             b"poll_oneoff([{userdata: 6, type: Eventtype(7)}]) = ENOSYS\n"
         );
+    }
+
+    #[test]
+    fn wasmedge_socket_calls() {
+        let mut t = tracer();
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let v6: SocketAddr = "[::1]:53".parse().unwrap();
+        let _ = t.sock_open(AddressFamily::INET4, SockType::STREAM);
+        let _ = t.sock_bind(3, addr);
+        let _ = t.sock_listen(3, 16);
+        let _ = t.sock_connect(4, v6);
+        let _ = t.sock_setsockopt(3, SockOpt::ReuseAddr, 1);
+        let _ = t.sock_getsockopt(3, SockOpt::Type);
+        let _ = t.sock_getlocaladdr(3);
+        let _ = t.sock_getpeeraddr(9);
+        let _ = t.sock_send_to(4, &[IoSlice::new(b"hi")], Siflags::empty(), v6);
+        let mut buf = [0u8; 100];
+        let _ = t.sock_recv_from(4, &mut [IoSliceMut::new(&mut buf)], Riflags::empty());
+        let hints = AddrinfoHints {
+            socktype: SockType::STREAM,
+            ..Default::default()
+        };
+        let _ = t.sock_getaddrinfo("localhost", "80", hints, 4);
+        assert_eq!(
+            take(&mut t),
+            "sock_open(inet4, stream) = ENOSYS\n\
+             sock_bind(3, 127.0.0.1:8080) = ENOSYS\n\
+             sock_listen(3, 16) = ENOSYS\n\
+             sock_connect(4, [::1]:53) = ENOSYS\n\
+             sock_setsockopt(3, SO_REUSEADDR, 1) = ENOSYS\n\
+             sock_getsockopt(3, SO_TYPE) = ENOSYS\n\
+             sock_getlocaladdr(3) = ENOSYS\n\
+             sock_getpeeraddr(9) = ENOSYS\n\
+             sock_send_to(4, [2 bytes \"hi\"], 0, [::1]:53) = ENOSYS\n\
+             sock_recv_from(4, [100 bytes], 0) = ENOSYS\n\
+             sock_getaddrinfo(\"localhost\", \"80\", {flags: 0, family: unspec, socktype: stream, protocol: 0}, 4) = ENOSYS\n"
+        );
+    }
+
+    #[test]
+    fn socket_results_show_addresses() {
+        let addr: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let got: Result<(Size, Roflags, Option<SocketAddr>)> =
+            Ok((5, Roflags::empty(), Some(addr)));
+        assert_eq!(Ret(&got).to_string(), "(5, 0, 127.0.0.1:53)");
+        let none: Result<(Size, Roflags, Option<SocketAddr>)> = Ok((0, Roflags::empty(), None));
+        assert_eq!(Ret(&none).to_string(), "(0, 0, none)");
+        let infos: Result<Vec<Addrinfo>> = Ok(vec![Addrinfo {
+            addr,
+            socktype: SockType::STREAM,
+            protocol: protocol::TCP,
+        }]);
+        assert_eq!(Ret(&infos).to_string(), "[127.0.0.1:53]");
+        assert_eq!(Ret(&Ok(addr)).to_string(), "127.0.0.1:53");
     }
 
     #[test]

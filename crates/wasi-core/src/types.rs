@@ -937,6 +937,220 @@ impl Event {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Sockets: the WasmEdge extension (see `spec/sockets.md`).
+
+wasi_enum! {
+    /// An address family of the WasmEdge sockets extension.
+    AddressFamily(u8) {
+        /// Unspecified (any family, or no address).
+        UNSPEC = 0 => "unspec",
+        /// IPv4.
+        INET4 = 1 => "inet4",
+        /// IPv6.
+        INET6 = 2 => "inet6",
+        /// Unix domain sockets (not supported by this host's systems).
+        UNIX = 3 => "unix",
+    }
+}
+
+impl AddressFamily {
+    /// The family of a socket address.
+    pub fn of(addr: &std::net::SocketAddr) -> Self {
+        match addr {
+            std::net::SocketAddr::V4(_) => Self::INET4,
+            std::net::SocketAddr::V6(_) => Self::INET6,
+        }
+    }
+}
+
+wasi_enum! {
+    /// A socket type of the WasmEdge sockets extension.
+    SockType(u8) {
+        /// Any type (only meaningful as a `getaddrinfo` hint).
+        ANY = 0 => "any",
+        /// Datagrams (UDP).
+        DGRAM = 1 => "dgram",
+        /// A byte stream (TCP).
+        STREAM = 2 => "stream",
+    }
+}
+
+/// A socket option with an `int` value, as `sock_getsockopt` and
+/// `sock_setsockopt` name them (level, then name; see `spec/sockets.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SockOpt {
+    /// `SO_REUSEADDR`.
+    ReuseAddr,
+    /// `SO_TYPE` (read-only): the WASI [`SockType`].
+    Type,
+    /// `SO_ERROR` (read-only): the pending error as a WASI errno.
+    Error,
+    /// `SO_BROADCAST`.
+    Broadcast,
+    /// `SO_SNDBUF`.
+    SndBuf,
+    /// `SO_RCVBUF`.
+    RcvBuf,
+    /// `SO_KEEPALIVE`.
+    KeepAlive,
+    /// `SO_OOBINLINE`.
+    OobInline,
+    /// `SO_ACCEPTCONN` (read-only).
+    AcceptConn,
+    /// `TCP_NODELAY` (level `IPPROTO_TCP`).
+    TcpNoDelay,
+}
+
+impl SockOpt {
+    /// WasmEdge's `SOL_SOCKET` level.
+    pub const SOL_SOCKET: u32 = 0;
+    /// `IPPROTO_TCP`, for [`SockOpt::TcpNoDelay`].
+    pub const IPPROTO_TCP: u32 = 6;
+
+    /// Decodes a level and name. `Err(ENOTSUP)` for the options whose value
+    /// is not an `int` (`SO_LINGER`, `SO_RCVTIMEO`, `SO_SNDTIMEO`,
+    /// `SO_BINDTODEVICE`) and for `SO_DONTROUTE` and `SO_RCVLOWAT`,
+    /// `Err(EINVAL)` for unknown ones.
+    pub fn decode(level: u32, name: u32) -> Result<Self, Errno> {
+        Ok(match (level, name) {
+            (Self::SOL_SOCKET, 0) => Self::ReuseAddr,
+            (Self::SOL_SOCKET, 1) => Self::Type,
+            (Self::SOL_SOCKET, 2) => Self::Error,
+            (Self::SOL_SOCKET, 4) => Self::Broadcast,
+            (Self::SOL_SOCKET, 5) => Self::SndBuf,
+            (Self::SOL_SOCKET, 6) => Self::RcvBuf,
+            (Self::SOL_SOCKET, 7) => Self::KeepAlive,
+            (Self::SOL_SOCKET, 8) => Self::OobInline,
+            (Self::SOL_SOCKET, 3 | 9..=12 | 14) => return Err(Errno::NOTSUP),
+            (Self::SOL_SOCKET, 13) => Self::AcceptConn,
+            (Self::IPPROTO_TCP, 1) => Self::TcpNoDelay,
+            _ => return Err(Errno::INVAL),
+        })
+    }
+
+    /// Whether the option can only be read.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Self::Type | Self::Error | Self::AcceptConn)
+    }
+
+    /// The option's C name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReuseAddr => "SO_REUSEADDR",
+            Self::Type => "SO_TYPE",
+            Self::Error => "SO_ERROR",
+            Self::Broadcast => "SO_BROADCAST",
+            Self::SndBuf => "SO_SNDBUF",
+            Self::RcvBuf => "SO_RCVBUF",
+            Self::KeepAlive => "SO_KEEPALIVE",
+            Self::OobInline => "SO_OOBINLINE",
+            Self::AcceptConn => "SO_ACCEPTCONN",
+            Self::TcpNoDelay => "TCP_NODELAY",
+        }
+    }
+}
+
+impl fmt::Display for SockOpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `getaddrinfo` protocol numbers of the WasmEdge extension.
+pub mod protocol {
+    /// Any protocol.
+    pub const IP: u8 = 0;
+    /// TCP.
+    pub const TCP: u8 = 1;
+    /// UDP.
+    pub const UDP: u8 = 2;
+}
+
+/// The hints of `sock_getaddrinfo`, decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrinfoHints {
+    /// `AI_*` flags (`AI_PASSIVE` is 1; bits above `0x7f` are rejected).
+    pub flags: u16,
+    /// Wanted family: unspec, inet4 or inet6.
+    pub family: AddressFamily,
+    /// Wanted socket type (`any` for all).
+    pub socktype: SockType,
+    /// Wanted protocol (see [`protocol`]).
+    pub protocol: u8,
+}
+
+impl AddrinfoHints {
+    /// `AI_PASSIVE`: an empty node means the unspecified address.
+    pub const AI_PASSIVE: u16 = 1;
+    /// Every flag WasmEdge defines.
+    pub const ALL_FLAGS: u16 = 0x7f;
+}
+
+/// One result of `sock_getaddrinfo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addrinfo {
+    /// The address and port.
+    pub addr: std::net::SocketAddr,
+    /// Its socket type (stream or dgram).
+    pub socktype: SockType,
+    /// Its protocol (see [`protocol`]).
+    pub protocol: u8,
+}
+
+/// WasmEdge's `__wasi_address_t`: where an address's bytes are.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct WasiAddress {
+    /// Guest address of the bytes.
+    pub buf: u32,
+    /// Their length: 4, 16 or [`WasiAddress::STORAGE_LEN`].
+    pub buf_len: u32,
+}
+
+impl WasiAddress {
+    /// Length of an address storage buffer (family, then address).
+    pub const STORAGE_LEN: u32 = 128;
+}
+
+/// WasmEdge's `__wasi_addrinfo_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct WasiAddrinfo {
+    /// `AI_*` flags.
+    pub ai_flags: u16,
+    /// [`AddressFamily`].
+    pub ai_family: u8,
+    /// [`SockType`].
+    pub ai_socktype: u8,
+    /// Protocol (see [`protocol`]).
+    pub ai_protocol: u32,
+    /// Bytes of `sa_data` used.
+    pub ai_addrlen: u32,
+    /// Guest address of a [`WasiSockaddr`].
+    pub ai_addr: u32,
+    /// Guest address of the canonical name buffer.
+    pub ai_canonname: u32,
+    /// Length of the canonical name.
+    pub ai_canonnamelen: u32,
+    /// Guest address of the next record.
+    pub ai_next: u32,
+}
+
+/// WasmEdge's `__wasi_sockaddr_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct WasiSockaddr {
+    /// [`AddressFamily`].
+    pub sa_family: u8,
+    /// Padding.
+    pub _pad0: [u8; 3],
+    /// Capacity of `sa_data`.
+    pub sa_data_len: u32,
+    /// Guest address of the port and address bytes.
+    pub sa_data: u32,
+}
+
 macro_rules! assert_layout {
     ($ty:ty, size = $size:literal, align = $align:literal $(, $field:ident @ $offset:literal)*) => {
         const _: () = {
@@ -966,6 +1180,11 @@ assert_layout!(Filestat, size = 64, align = 8,
     dev @ 0, ino @ 8, filetype @ 16, nlink @ 24, size @ 32, atim @ 40, mtim @ 48, ctim @ 56);
 assert_layout!(Dirent, size = 24, align = 8, d_next @ 0, d_ino @ 8, d_namlen @ 16, d_type @ 20);
 assert_layout!(Prestat, size = 8, align = 4, tag @ 0, pr_name_len @ 4);
+assert_layout!(WasiAddress, size = 8, align = 4, buf @ 0, buf_len @ 4);
+assert_layout!(WasiAddrinfo, size = 28, align = 4,
+    ai_flags @ 0, ai_family @ 2, ai_socktype @ 3, ai_protocol @ 4, ai_addrlen @ 8,
+    ai_addr @ 12, ai_canonname @ 16, ai_canonnamelen @ 20, ai_next @ 24);
+assert_layout!(WasiSockaddr, size = 12, align = 4, sa_family @ 0, sa_data_len @ 4, sa_data @ 8);
 assert_layout!(SubscriptionClock, size = 32, align = 8,
     id @ 0, timeout @ 8, precision @ 16, flags @ 24);
 assert_layout!(Subscription, size = 48, align = 8, userdata @ 0, tag @ 8, u @ 16);

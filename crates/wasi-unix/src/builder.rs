@@ -1,6 +1,7 @@
 //! Building a [`UnixSystem`].
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -14,6 +15,8 @@ use wasi_core::types::{Errno, Filestat, Filetype, Rights};
 use wasi_core::vfs::VirtualFile;
 
 use crate::UnixSystem;
+use crate::net::{self, AddrRule, NetPolicy};
+
 use crate::entry::{Entry, Host, HostFd, filetype_of, max_rights};
 
 /// Configures a [`UnixSystem`]: arguments, environment, standard streams and
@@ -29,6 +32,7 @@ pub struct Builder {
     stdio: Option<[OwnedFd; 3]>,
     dirs: Vec<(OwnedFd, Box<str>)>,
     sockets: Vec<(OwnedFd, Filetype, Rights)>,
+    net: NetPolicy,
 }
 
 fn invalid_input(message: &'static str) -> io::Error {
@@ -80,6 +84,40 @@ impl Builder {
         let (filetype, rights) = socket_kind(socket.as_fd())?;
         self.sockets.push((socket, filetype, rights));
         Ok(self)
+    }
+
+    /// Gives the guest a TCP socket listening on `addr` (backlog 128,
+    /// `SO_REUSEADDR`); port 0 picks a free port, which the guest can learn
+    /// with `sock_getlocaladdr`. Needs no [`NetPolicy`] rule: the host opens it.
+    pub fn preopen_listen(&mut self, addr: SocketAddr) -> io::Result<&mut Self> {
+        self.preopen_socket(net::listen(addr)?)
+    }
+
+    /// Gives the guest a TCP connection to `addr`, made now.
+    pub fn preopen_dial(&mut self, addr: SocketAddr) -> io::Result<&mut Self> {
+        self.preopen_socket(net::dial(addr)?)
+    }
+
+    /// Lets the guest bind sockets to addresses matching `rule` (`sock_bind`,
+    /// `tcp+listen://`). By default it may bind nothing.
+    pub fn allow_bind(&mut self, rule: AddrRule) -> &mut Self {
+        self.net.allow_bind(rule);
+        self
+    }
+
+    /// Lets the guest connect and send to addresses matching `rule`
+    /// (`sock_connect`, `sock_send_to`, `tcp+dial://`). By default it may
+    /// connect nowhere.
+    pub fn allow_connect(&mut self, rule: AddrRule) -> &mut Self {
+        self.net.allow_connect(rule);
+        self
+    }
+
+    /// Lets the guest resolve names with the host's resolver
+    /// (`sock_getaddrinfo`). Off by default.
+    pub fn allow_resolve(&mut self, allow: bool) -> &mut Self {
+        self.net.allow_resolve(allow);
+        self
     }
 
     /// Sets the guest's standard streams. By default the guest shares the
@@ -161,7 +199,12 @@ impl Builder {
             );
             table.insert(entry).map_err(io_error)?;
         }
-        Ok(UnixSystem { table, args, env })
+        Ok(UnixSystem {
+            table,
+            args,
+            env,
+            net: this.net,
+        })
     }
 }
 

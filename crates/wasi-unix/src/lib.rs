@@ -5,10 +5,12 @@ mod clock;
 mod entry;
 mod errno;
 mod fs;
+mod net;
 mod path;
 mod poll;
 
 use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
 use std::num::NonZeroU64;
 
 use rustix::fd::{AsFd, BorrowedFd};
@@ -21,6 +23,7 @@ use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
 pub use builder::Builder;
+pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use entry::{Entry, Host, HostFd, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
 use errno::from_host;
 use path::{Parent, Split, open_beneath};
@@ -41,6 +44,8 @@ pub struct UnixSystem {
     table: FdTable<Entry>,
     args: StringList,
     env: StringList,
+    /// What the guest may bind, connect to and resolve (`spec/sockets.md`).
+    net: NetPolicy,
 }
 
 impl UnixSystem {
@@ -473,6 +478,10 @@ impl System for UnixSystem {
         rights_inheriting: Rights,
         fdflags: Fdflags,
     ) -> Result<Fd> {
+        // `tcp+listen://` and `tcp+dial://` paths open sockets.
+        if let Some(socket) = self.path_open_socket(fd, path, fdflags) {
+            return socket;
+        }
         let mut needed = Rights::PATH_OPEN;
         if oflags.contains(Oflags::CREAT) {
             needed |= Rights::PATH_CREATE_FILE;
@@ -718,7 +727,69 @@ impl System for UnixSystem {
         };
         rustix::net::shutdown(socket, how).map_err(from_host)
     }
+
+    fn sock_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
+        self.net_open(family, socktype)
+    }
+
+    fn sock_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        self.net_bind(fd, addr)
+    }
+
+    fn sock_listen(&mut self, fd: Fd, backlog: u32) -> Result<()> {
+        self.net_listen(fd, backlog)
+    }
+
+    fn sock_connect(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        self.net_connect(fd, addr)
+    }
+
+    fn sock_recv_from(
+        &mut self,
+        fd: Fd,
+        iovs: &mut [IoSliceMut<'_>],
+        flags: Riflags,
+    ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
+        self.net_recv_from(fd, iovs, flags)
+    }
+
+    fn sock_send_to(
+        &mut self,
+        fd: Fd,
+        iovs: &[IoSlice<'_>],
+        _flags: Siflags,
+        addr: SocketAddr,
+    ) -> Result<Size> {
+        self.net_send_to(fd, iovs, addr)
+    }
+
+    fn sock_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<i32> {
+        self.net_getsockopt(fd, opt)
+    }
+
+    fn sock_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: i32) -> Result<()> {
+        self.net_setsockopt(fd, opt, value)
+    }
+
+    fn sock_getlocaladdr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        self.net_local_addr(fd)
+    }
+
+    fn sock_getpeeraddr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        self.net_peer_addr(fd)
+    }
+
+    fn sock_getaddrinfo(
+        &mut self,
+        node: &str,
+        service: &str,
+        hints: AddrinfoHints,
+        max: usize,
+    ) -> Result<Vec<Addrinfo>> {
+        self.net_getaddrinfo(node, service, hints, max)
+    }
 }
+
 
 /// `O_NOFOLLOW` unless the lookup follows symlinks.
 fn nofollow(flags: Lookupflags) -> OFlags {

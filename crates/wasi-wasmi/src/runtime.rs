@@ -1,6 +1,6 @@
 //! [`wasi_core::runtime::Runtime`] on wasmi.
 
-use crate::{add_to_linker, exit_code};
+use crate::{add_to_linker_for_module, exit_code};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
     CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
@@ -81,7 +81,7 @@ impl Runtime for WasmiRuntime {
         let link_error = |e: Error| LoadError::Link(e.to_string());
         let mut linker = Linker::new(&self.engine);
         if let Some(get) = imports.wasi_system() {
-            add_to_linker(&mut linker, get).map_err(link_error)?;
+            add_to_linker_for_module(&mut linker, &module, get).map_err(link_error)?;
         }
         for func in imports.funcs() {
             let ty = FuncType::new(

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+use wasi_core::abi::Selection;
+use wasi_core::runtime::ValType;
 use wasi_core::{GuestMemory, IntoWasm, ProcExit, System};
-use wasmtime::{Caller, Extern, Linker, ModuleExport};
+use wasmtime::{Caller, Extern, ExternType, Linker, Module, ModuleExport};
 
 pub mod runtime;
 pub use runtime::{WasmtimeInstance, WasmtimeRuntime};
@@ -39,17 +41,68 @@ where
     T: 'static,
     S: System + ?Sized + 'static,
 {
+    add_selected(linker, get, memory, &Selection::primary())
+}
+
+/// Like [`add_to_linker_with_memory`], for one module: where the import table
+/// has several signatures for a name (the WasmEdge sockets extension), the
+/// one `module` imports is defined (see [`Selection`] and `spec/sockets.md`).
+pub fn add_to_linker_for_module<T, S>(
+    linker: &mut Linker<T>,
+    module: &Module,
+    get: fn(&mut T) -> &mut S,
+    memory: fn(&T) -> Option<ModuleExport>,
+) -> wasmtime::Result<()>
+where
+    T: 'static,
+    S: System + ?Sized + 'static,
+{
+    let selection = Selection::for_module(module.imports().map(|import| {
+        let params = match import.ty() {
+            ExternType::Func(ty) => ty.params().map(|p| param_type(&p)).collect(),
+            _ => None,
+        };
+        (import.module(), import.name(), params)
+    }));
+    add_selected(linker, get, memory, &selection)
+}
+
+/// The table's type of a wasm parameter, if it has one.
+fn param_type(ty: &wasmtime::ValType) -> Option<ValType> {
+    match ty {
+        wasmtime::ValType::I32 => Some(ValType::I32),
+        wasmtime::ValType::I64 => Some(ValType::I64),
+        wasmtime::ValType::F32 => Some(ValType::F32),
+        wasmtime::ValType::F64 => Some(ValType::F64),
+        _ => None,
+    }
+}
+
+/// Defines the entries of the import table that `selection` wants.
+fn add_selected<T, S>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut S,
+    memory: fn(&T) -> Option<ModuleExport>,
+    selection: &Selection,
+) -> wasmtime::Result<()>
+where
+    T: 'static,
+    S: System + ?Sized + 'static,
+{
+    let mut wanted = selection.iter();
     macro_rules! link {
         ($($module:literal { $(fn $name:ident($($arg:ident: $ty:ty),*) => $f:path;)* })*) => {$($(
-            linker.func_wrap(
-                $module,
-                stringify!($name),
-                move |mut caller: Caller<'_, T>, $($arg: $ty),*| {
-                    let (bytes, data) = guest_memory(&mut caller, memory, stringify!($name))?;
-                    let outcome = $f(get(data), &mut GuestMemory::new(bytes), $($arg),*);
-                    outcome.into_wasm().map_err(wasmtime::Error::new)
-                },
-            )?;
+            if wanted.next().unwrap_or(false) {
+                linker.func_wrap(
+                    $module,
+                    stringify!($name),
+                    move |mut caller: Caller<'_, T>, $($arg: $ty),*| {
+                        let (bytes, data) = guest_memory(&mut caller, memory, stringify!($name))?;
+                        let outcome = $f(get(data), &mut GuestMemory::new(bytes), $($arg),*);
+                        outcome.into_wasm().map_err(wasmtime::Error::new)
+                    },
+                )?;
+            }
         )*)*};
     }
     wasi_core::for_each_import!(link);

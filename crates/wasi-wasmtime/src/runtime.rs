@@ -1,12 +1,12 @@
 //! [`wasi_core::runtime::Runtime`] on wasmtime.
 
-use crate::{add_to_linker_with_memory, exit_code};
+use crate::{add_to_linker_for_module, exit_code};
+use std::path::PathBuf;
 use wasi_core::GuestMemory;
 use wasi_core::System;
 use wasi_core::runtime::{
     CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
 };
-use std::path::PathBuf;
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, ModuleExport,
     Store, Trap,
@@ -46,7 +46,10 @@ impl WasmtimeRuntime {
     /// Like [`new`](Self::new), and compiled modules are cached in `dir`
     /// (wasmtime's cache, keyed by the module's hash and the engine's
     /// settings), so loading the same module again skips compilation.
-    pub fn with_cache_dir(config: RuntimeConfig, dir: impl Into<PathBuf>) -> wasmtime::Result<Self> {
+    pub fn with_cache_dir(
+        config: RuntimeConfig,
+        dir: impl Into<PathBuf>,
+    ) -> wasmtime::Result<Self> {
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);
         let mut engine_config = engine_config(config);
@@ -122,7 +125,7 @@ impl Runtime for WasmtimeRuntime {
         let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
-            add_to_linker_with_memory(&mut linker, Hosted::system, |hosted| hosted.memory)
+            add_to_linker_for_module(&mut linker, &module, Hosted::system, |hosted| hosted.memory)
                 .map_err(link_error)?;
         }
         for func in imports.funcs() {

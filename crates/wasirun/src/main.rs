@@ -5,12 +5,13 @@ use clap::{Parser, ValueEnum};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasi_core::runtime::{CallError, Imports, Instance, Runtime, RuntimeConfig};
 use wasi_core::{System, Tracer};
-use wasi_unix::UnixSystem;
+use wasi_unix::{AddrRule, UnixSystem};
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
 
@@ -50,6 +51,31 @@ struct Cli {
     /// compiled modules.
     #[arg(long)]
     no_cache: bool,
+
+    /// Preopen a TCP socket listening on ADDR (`IP:PORT`, `[IPv6]:PORT`;
+    /// port 0 picks a free one), numbered after the --dir directories
+    /// (repeatable; see spec/sockets.md).
+    #[arg(long = "listen", value_name = "ADDR")]
+    listens: Vec<SocketAddr>,
+
+    /// Preopen a TCP connection to ADDR, numbered after the --listen sockets
+    /// (repeatable).
+    #[arg(long = "dial", value_name = "ADDR")]
+    dials: Vec<SocketAddr>,
+
+    /// Let the guest bind sockets (WasmEdge `sock_bind`, `tcp+listen://`) to
+    /// addresses matching RULE: `*`, `IP:*`, `*:PORT` or `IP:PORT` (repeatable).
+    #[arg(long = "allow-bind", value_name = "RULE")]
+    allow_bind: Vec<AddrRule>,
+
+    /// Let the guest connect and send (`sock_connect`, `sock_send_to`,
+    /// `tcp+dial://`) to addresses matching RULE (repeatable).
+    #[arg(long = "allow-connect", value_name = "RULE")]
+    allow_connect: Vec<AddrRule>,
+
+    /// Let the guest resolve host names (`sock_getaddrinfo`) with the host's resolver.
+    #[arg(long)]
+    allow_resolve: bool,
 
     /// The module to run: binary `.wasm` or text `.wat`.
     module: PathBuf,
@@ -196,6 +222,23 @@ fn build_system(cli: &Cli) -> Result<UnixSystem> {
             .preopen_dir(host, guest)
             .with_context(|| format!("cannot preopen directory {host}"))?;
     }
+    for addr in &cli.listens {
+        builder
+            .preopen_listen(*addr)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    for addr in &cli.dials {
+        builder
+            .preopen_dial(*addr)
+            .with_context(|| format!("cannot connect to {addr}"))?;
+    }
+    for rule in &cli.allow_bind {
+        builder.allow_bind(*rule);
+    }
+    for rule in &cli.allow_connect {
+        builder.allow_connect(*rule);
+    }
+    builder.allow_resolve(cli.allow_resolve);
     builder.build().context("cannot set up the WASI system")
 }
 

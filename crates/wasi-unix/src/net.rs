@@ -1,0 +1,565 @@
+//! Sockets beyond preview 1: the WasmEdge extension, `tcp+listen://` and
+//! `tcp+dial://` paths, and the policy that says which addresses a guest may
+//! bind, connect to or resolve. The rules are in `spec/sockets.md`.
+
+use std::fmt;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::str::FromStr;
+
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::net::sockopt;
+use rustix::net::{
+    AddressFamily as HostFamily, RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendFlags, SocketFlags, SocketType,
+};
+use wasi_core::fdtable::FdEntry;
+use wasi_core::system::Result;
+use wasi_core::types::*;
+
+use crate::UnixSystem;
+use crate::entry::{Entry, Host, HostFd};
+use crate::errno::from_host;
+
+/// Which addresses a guest may bind to, connect (or send datagrams) to, and
+/// whether it may resolve names with the host's resolver. The default
+/// allows nothing: calls that need a permission give `ENOTCAPABLE`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetPolicy {
+    bind: Vec<AddrRule>,
+    connect: Vec<AddrRule>,
+    resolve: bool,
+}
+
+impl NetPolicy {
+    /// Allows binding (`sock_bind`, `tcp+listen://`) to addresses matching `rule`.
+    pub fn allow_bind(&mut self, rule: AddrRule) -> &mut Self {
+        self.bind.push(rule);
+        self
+    }
+
+    /// Allows connecting and sending (`sock_connect`, `sock_send_to`,
+    /// `tcp+dial://`) to addresses matching `rule`.
+    pub fn allow_connect(&mut self, rule: AddrRule) -> &mut Self {
+        self.connect.push(rule);
+        self
+    }
+
+    /// Allows `sock_getaddrinfo` to use the host's resolver.
+    pub fn allow_resolve(&mut self, allow: bool) -> &mut Self {
+        self.resolve = allow;
+        self
+    }
+
+    fn check(rules: &[AddrRule], addr: &SocketAddr) -> Result<()> {
+        if rules.iter().any(|rule| rule.matches(addr)) {
+            Ok(())
+        } else {
+            Err(Errno::NOTCAPABLE)
+        }
+    }
+}
+
+/// An address pattern of a [`NetPolicy`]: `*`, `IP:*`, `*:PORT` or
+/// `IP:PORT` (IPv6 in brackets, `[::1]:80`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrRule {
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+}
+
+impl AddrRule {
+    /// Any address and port.
+    pub const ANY: Self = Self {
+        ip: None,
+        port: None,
+    };
+
+    /// Whether `addr` matches.
+    pub fn matches(&self, addr: &SocketAddr) -> bool {
+        self.ip.is_none_or(|ip| ip == addr.ip()) && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// A malformed [`AddrRule`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrRuleError(String);
+
+impl fmt::Display for AddrRuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad address rule {:?} (expected *, IP:*, *:PORT or IP:PORT)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for AddrRuleError {}
+
+impl FromStr for AddrRule {
+    type Err = AddrRuleError;
+
+    fn from_str(text: &str) -> core::result::Result<Self, Self::Err> {
+        let bad = || AddrRuleError(text.into());
+        if text == "*" {
+            return Ok(Self::ANY);
+        }
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let port = match port {
+            "*" => None,
+            port => Some(port.parse().map_err(|_| bad())?),
+        };
+        let ip = match host {
+            "*" => None,
+            // An IPv6 address must be in brackets: `::1:80` is ambiguous.
+            host if host.contains(':') && !host.starts_with('[') => return Err(bad()),
+            host => {
+                let host = host
+                    .strip_prefix('[')
+                    .and_then(|h| h.strip_suffix(']'))
+                    .map_or(Ok(host), |v6| {
+                        v6.parse::<Ipv6Addr>().map(|_| v6).map_err(|_| bad())
+                    })?;
+                Some(host.parse().map_err(|_| bad())?)
+            }
+        };
+        Ok(Self { ip, port })
+    }
+}
+
+/// Which way a `path_open` socket goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Listen,
+    Dial,
+}
+
+/// A parsed `tcp+listen://` or `tcp+dial://` path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SocketUri {
+    scheme: Scheme,
+    addr: SocketAddr,
+    backlog: Option<u32>,
+    reuseaddr: Option<bool>,
+    reuseport: Option<bool>,
+    nodelay: Option<bool>,
+    keepalive: Option<bool>,
+    nonblock: Option<bool>,
+}
+
+/// Parses a `path_open` socket path: `None` when `path` is not one, else the
+/// URI or `EINVAL`.
+fn parse_uri(path: &str) -> Option<Result<SocketUri>> {
+    let (scheme, rest) = if let Some(rest) = path.strip_prefix("tcp+listen://") {
+        (Scheme::Listen, rest)
+    } else if let Some(rest) = path.strip_prefix("tcp+dial://") {
+        (Scheme::Dial, rest)
+    } else {
+        return None;
+    };
+    Some(parse_rest(scheme, rest))
+}
+
+fn parse_rest(scheme: Scheme, rest: &str) -> Result<SocketUri> {
+    let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let addr: SocketAddr = addr.parse().map_err(|_| Errno::INVAL)?;
+    let mut uri = SocketUri {
+        scheme,
+        addr,
+        backlog: None,
+        reuseaddr: None,
+        reuseport: None,
+        nodelay: None,
+        keepalive: None,
+        nonblock: None,
+    };
+    for option in query.split('&').filter(|o| !o.is_empty()) {
+        let (name, value) = option.split_once('=').unwrap_or((option, "true"));
+        let flag = || match value {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(Errno::INVAL),
+        };
+        let set = |slot: &mut Option<bool>| match slot.replace(flag()?) {
+            None => Ok(()),
+            Some(_) => Err(Errno::INVAL),
+        };
+        match (name, scheme) {
+            ("backlog", Scheme::Listen) => {
+                let backlog = value.parse::<u16>().map_err(|_| Errno::INVAL)?;
+                if uri.backlog.replace(u32::from(backlog)).is_some() {
+                    return Err(Errno::INVAL);
+                }
+            }
+            ("reuseaddr", _) => set(&mut uri.reuseaddr)?,
+            ("reuseport", Scheme::Listen) => set(&mut uri.reuseport)?,
+            ("nodelay", _) => set(&mut uri.nodelay)?,
+            ("keepalive", Scheme::Dial) => set(&mut uri.keepalive)?,
+            ("nonblock", _) => set(&mut uri.nonblock)?,
+            _ => return Err(Errno::INVAL),
+        }
+    }
+    Ok(uri)
+}
+
+/// The host family of an address.
+fn host_family(addr: &SocketAddr) -> HostFamily {
+    match addr {
+        SocketAddr::V4(_) => HostFamily::INET,
+        SocketAddr::V6(_) => HostFamily::INET6,
+    }
+}
+
+/// A host socket address as a WASI one (`EAFNOSUPPORT` for other families).
+fn inet(addr: rustix::net::SocketAddrAny) -> Result<SocketAddr> {
+    SocketAddr::try_from(addr).map_err(|_| Errno::AFNOSUPPORT)
+}
+
+/// The WASI errno value (as `SO_ERROR` reports it) of a socket's pending error.
+fn pending_error(socket: BorrowedFd<'_>) -> Result<i32> {
+    Ok(match sockopt::socket_error(socket).map_err(from_host)? {
+        Ok(()) => 0,
+        Err(err) => i32::from(from_host(err).0),
+    })
+}
+
+impl UnixSystem {
+    /// Inserts a host socket with `rights`.
+    fn insert_socket(&mut self, socket: OwnedFd, filetype: Filetype, rights: Rights) -> Result<Fd> {
+        self.table.insert(FdEntry::new(
+            Entry::Host(Host::new(HostFd::Owned(socket), filetype)),
+            rights,
+            Rights::empty(),
+        ))
+    }
+
+    /// `path_open` on a `tcp+listen://` or `tcp+dial://` path: `None` when
+    /// `path` is not one.
+    pub(crate) fn path_open_socket(
+        &mut self,
+        fd: Fd,
+        path: &str,
+        fdflags: Fdflags,
+    ) -> Option<Result<Fd>> {
+        let uri = parse_uri(path)?;
+        Some(uri.and_then(|uri| self.open_uri(fd, &uri, fdflags)))
+    }
+
+    fn open_uri(&mut self, fd: Fd, uri: &SocketUri, fdflags: Fdflags) -> Result<Fd> {
+        self.dir(fd, Rights::PATH_OPEN)?;
+        let rules = match uri.scheme {
+            Scheme::Listen => &self.net.bind,
+            Scheme::Dial => &self.net.connect,
+        };
+        NetPolicy::check(rules, &uri.addr)?;
+        let nonblock = uri.nonblock.unwrap_or(fdflags.contains(Fdflags::NONBLOCK));
+        let mut flags = SocketFlags::CLOEXEC;
+        if nonblock {
+            flags |= SocketFlags::NONBLOCK;
+        }
+        let socket =
+            rustix::net::socket_with(host_family(&uri.addr), SocketType::STREAM, flags, None)
+                .map_err(from_host)?;
+        if let Some(nodelay) = uri.nodelay {
+            sockopt::set_tcp_nodelay(&socket, nodelay).map_err(from_host)?;
+        }
+        let rights = match uri.scheme {
+            Scheme::Listen => {
+                let reuseaddr = uri.reuseaddr.unwrap_or(true);
+                sockopt::set_socket_reuseaddr(&socket, reuseaddr).map_err(from_host)?;
+                if let Some(reuseport) = uri.reuseport {
+                    sockopt::set_socket_reuseport(&socket, reuseport).map_err(from_host)?;
+                }
+                rustix::net::bind(&socket, &uri.addr).map_err(from_host)?;
+                let backlog = uri.backlog.unwrap_or(128) as i32;
+                rustix::net::listen(&socket, backlog).map_err(from_host)?;
+                Rights::LISTENER
+            }
+            Scheme::Dial => {
+                if let Some(reuseaddr) = uri.reuseaddr {
+                    sockopt::set_socket_reuseaddr(&socket, reuseaddr).map_err(from_host)?;
+                }
+                if let Some(keepalive) = uri.keepalive {
+                    sockopt::set_socket_keepalive(&socket, keepalive).map_err(from_host)?;
+                }
+                match rustix::net::connect(&socket, &uri.addr) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::INPROGRESS) if nonblock => {}
+                    Err(err) => return Err(from_host(err)),
+                }
+                Rights::SOCKET
+            }
+        };
+        self.insert_socket(socket, Filetype::SOCKET_STREAM, rights)
+    }
+
+    pub(crate) fn net_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
+        let family = match family {
+            AddressFamily::INET4 => HostFamily::INET,
+            AddressFamily::INET6 => HostFamily::INET6,
+            AddressFamily::UNIX => return Err(Errno::AFNOSUPPORT),
+            _ => return Err(Errno::INVAL),
+        };
+        let (host_type, filetype) = match socktype {
+            SockType::STREAM => (SocketType::STREAM, Filetype::SOCKET_STREAM),
+            SockType::DGRAM => (SocketType::DGRAM, Filetype::SOCKET_DGRAM),
+            _ => return Err(Errno::INVAL),
+        };
+        let socket = rustix::net::socket_with(family, host_type, SocketFlags::CLOEXEC, None)
+            .map_err(from_host)?;
+        self.insert_socket(socket, filetype, Rights::LISTENER)
+    }
+
+    pub(crate) fn net_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let (socket, _) = self.socket(fd, Rights::empty())?;
+        NetPolicy::check(&self.net.bind, &addr)?;
+        rustix::net::bind(socket, &addr).map_err(from_host)
+    }
+
+    pub(crate) fn net_listen(&mut self, fd: Fd, backlog: u32) -> Result<()> {
+        let (socket, filetype) = self.socket(fd, Rights::empty())?;
+        // Linux binds an unbound socket to a port of every interface on
+        // `listen`, and a socket may also be bound by a `connect`: only
+        // listening on an address a bind rule grants is allowed.
+        if filetype == Filetype::SOCKET_STREAM {
+            let local = inet(rustix::net::getsockname(socket).map_err(from_host)?)?;
+            if local.port() == 0 {
+                return Err(Errno::NOTCAPABLE);
+            }
+            NetPolicy::check(&self.net.bind, &local)?;
+        }
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        rustix::net::listen(socket, backlog).map_err(from_host)
+    }
+
+    pub(crate) fn net_connect(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let (socket, _) = self.socket(fd, Rights::empty())?;
+        NetPolicy::check(&self.net.connect, &addr)?;
+        rustix::net::connect(socket, &addr).map_err(from_host)
+    }
+
+    pub(crate) fn net_recv_from(
+        &mut self,
+        fd: Fd,
+        iovs: &mut [IoSliceMut<'_>],
+        flags: Riflags,
+    ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
+        let (socket, _) = self.socket(fd, Rights::FD_READ)?;
+        let mut recv_flags = RecvFlags::empty();
+        if flags.contains(Riflags::RECV_PEEK) {
+            recv_flags |= RecvFlags::PEEK;
+        }
+        if flags.contains(Riflags::RECV_WAITALL) {
+            recv_flags |= RecvFlags::WAITALL;
+        }
+        let msg = rustix::net::recvmsg(
+            socket,
+            iovs,
+            &mut RecvAncillaryBuffer::default(),
+            recv_flags,
+        )
+        .map_err(from_host)?;
+        let mut roflags = Roflags::empty();
+        if msg.flags.contains(ReturnFlags::TRUNC) {
+            roflags |= Roflags::RECV_DATA_TRUNCATED;
+        }
+        let source = msg.address.and_then(|a| SocketAddr::try_from(a).ok());
+        // The kernel transfers at most 0x7ffff000 bytes per call.
+        Ok((msg.bytes as Size, roflags, source))
+    }
+
+    pub(crate) fn net_send_to(
+        &mut self,
+        fd: Fd,
+        iovs: &[IoSlice<'_>],
+        addr: SocketAddr,
+    ) -> Result<Size> {
+        let (socket, _) = self.socket(fd, Rights::FD_WRITE)?;
+        NetPolicy::check(&self.net.connect, &addr)?;
+        rustix::net::sendmsg_addr(
+            socket,
+            &addr,
+            iovs,
+            &mut SendAncillaryBuffer::default(),
+            SendFlags::NOSIGNAL,
+        )
+        .map(|n| n as Size)
+        .map_err(from_host)
+    }
+
+    pub(crate) fn net_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<i32> {
+        let (socket, filetype) = self.socket(fd, Rights::empty())?;
+        let int = |b: bool| i32::from(b);
+        let size = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        let value = match opt {
+            SockOpt::ReuseAddr => sockopt::socket_reuseaddr(socket).map(int),
+            SockOpt::Type => {
+                return Ok(match filetype {
+                    Filetype::SOCKET_DGRAM => i32::from(SockType::DGRAM.0),
+                    _ => i32::from(SockType::STREAM.0),
+                });
+            }
+            SockOpt::Error => return pending_error(socket),
+            SockOpt::Broadcast => sockopt::socket_broadcast(socket).map(int),
+            SockOpt::SndBuf => sockopt::socket_send_buffer_size(socket).map(size),
+            SockOpt::RcvBuf => sockopt::socket_recv_buffer_size(socket).map(size),
+            SockOpt::KeepAlive => sockopt::socket_keepalive(socket).map(int),
+            SockOpt::OobInline => sockopt::socket_oobinline(socket).map(int),
+            SockOpt::AcceptConn => sockopt::socket_acceptconn(socket).map(int),
+            SockOpt::TcpNoDelay => sockopt::tcp_nodelay(socket).map(int),
+        };
+        value.map_err(from_host)
+    }
+
+    pub(crate) fn net_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: i32) -> Result<()> {
+        let (socket, _) = self.socket(fd, Rights::empty())?;
+        let on = value != 0;
+        let size = || usize::try_from(value).map_err(|_| Errno::INVAL);
+        match opt {
+            SockOpt::ReuseAddr => sockopt::set_socket_reuseaddr(socket, on),
+            SockOpt::Broadcast => sockopt::set_socket_broadcast(socket, on),
+            SockOpt::SndBuf => sockopt::set_socket_send_buffer_size(socket, size()?),
+            SockOpt::RcvBuf => sockopt::set_socket_recv_buffer_size(socket, size()?),
+            SockOpt::KeepAlive => sockopt::set_socket_keepalive(socket, on),
+            SockOpt::OobInline => sockopt::set_socket_oobinline(socket, on),
+            SockOpt::TcpNoDelay => sockopt::set_tcp_nodelay(socket, on),
+            SockOpt::Type | SockOpt::Error | SockOpt::AcceptConn => {
+                return Err(Errno::NOPROTOOPT);
+            }
+        }
+        .map_err(from_host)
+    }
+
+    pub(crate) fn net_local_addr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let (socket, _) = self.socket(fd, Rights::empty())?;
+        inet(rustix::net::getsockname(socket).map_err(from_host)?)
+    }
+
+    pub(crate) fn net_peer_addr(&mut self, fd: Fd) -> Result<SocketAddr> {
+        let (socket, _) = self.socket(fd, Rights::empty())?;
+        match rustix::net::getpeername(socket).map_err(from_host)? {
+            Some(addr) => inet(addr),
+            None => Err(Errno::NOTCONN),
+        }
+    }
+
+    pub(crate) fn net_getaddrinfo(
+        &mut self,
+        node: &str,
+        service: &str,
+        hints: AddrinfoHints,
+        max: usize,
+    ) -> Result<Vec<Addrinfo>> {
+        if !self.net.resolve {
+            return Err(Errno::NOTCAPABLE);
+        }
+        if node.is_empty() && service.is_empty() {
+            return Err(Errno::INVAL);
+        }
+        let port = match service {
+            "" => 0,
+            service => service.parse::<u16>().map_err(|_| Errno::INVAL)?,
+        };
+        let addrs: Vec<SocketAddr> = if node.is_empty() {
+            let (v4, v6) = if hints.flags & AddrinfoHints::AI_PASSIVE != 0 {
+                (Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED)
+            } else {
+                (Ipv4Addr::LOCALHOST, Ipv6Addr::LOCALHOST)
+            };
+            vec![
+                SocketAddr::new(IpAddr::V4(v4), port),
+                SocketAddr::new(IpAddr::V6(v6), port),
+            ]
+        } else {
+            (node, port)
+                .to_socket_addrs()
+                .map_err(|_| Errno::NOENT)?
+                .collect()
+        };
+        let socktype = match hints.socktype {
+            SockType::DGRAM => SockType::DGRAM,
+            _ => SockType::STREAM,
+        };
+        let protocol = match socktype {
+            SockType::DGRAM => protocol::UDP,
+            _ => protocol::TCP,
+        };
+        Ok(addrs
+            .into_iter()
+            .filter(|addr| {
+                hints.family == AddressFamily::UNSPEC || hints.family == AddressFamily::of(addr)
+            })
+            .take(max)
+            .map(|addr| Addrinfo {
+                addr,
+                socktype,
+                protocol,
+            })
+            .collect())
+    }
+}
+
+/// A listening TCP socket on `addr` (backlog 128, `SO_REUSEADDR`), for a
+/// preopen.
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<OwnedFd> {
+    Ok(std::net::TcpListener::bind(addr)?.into())
+}
+
+/// A TCP connection to `addr`, for a preopen.
+pub(crate) fn dial(addr: SocketAddr) -> std::io::Result<OwnedFd> {
+    Ok(std::net::TcpStream::connect(addr)?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_match() {
+        let any: AddrRule = "*".parse().unwrap();
+        let host: AddrRule = "127.0.0.1:*".parse().unwrap();
+        let port: AddrRule = "*:80".parse().unwrap();
+        let v6: AddrRule = "[::1]:443".parse().unwrap();
+        let a: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let b: SocketAddr = "[::1]:443".parse().unwrap();
+        assert!(any.matches(&a) && host.matches(&a) && port.matches(&a));
+        assert!(!host.matches(&b) && !port.matches(&b) && v6.matches(&b));
+        for bad in ["", "127.0.0.1", "1.2.3.4:x", "::1:80", "[zz]:1", "host:80"] {
+            assert!(bad.parse::<AddrRule>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris_parse() {
+        let uri = parse_uri("tcp+listen://127.0.0.1:8080?backlog=16&reuseport&nodelay=false")
+            .unwrap()
+            .unwrap();
+        assert_eq!(uri.scheme, Scheme::Listen);
+        assert_eq!(uri.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            (uri.backlog, uri.reuseport, uri.nodelay),
+            (Some(16), Some(true), Some(false))
+        );
+        let uri = parse_uri("tcp+dial://[::1]:6379?nodelay=true&nonblock=1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(uri.scheme, Scheme::Dial);
+        assert_eq!((uri.nodelay, uri.nonblock), (Some(true), Some(true)));
+        assert_eq!(parse_uri("file.txt"), None);
+        for bad in [
+            "tcp+listen://127.0.0.1",
+            "tcp+listen://localhost:80",
+            "tcp+listen://127.0.0.1:80/",
+            "tcp+listen://127.0.0.1:99999",
+            "tcp+listen://127.0.0.1:80?backlog=x",
+            "tcp+listen://127.0.0.1:80?backlog=1&backlog=2",
+            "tcp+listen://127.0.0.1:80?keepalive",
+            "tcp+dial://127.0.0.1:80?backlog=1",
+            "tcp+dial://127.0.0.1:80?nodelay=maybe",
+            "tcp+dial://127.0.0.1:80?bogus",
+        ] {
+            assert_eq!(parse_uri(bad), Some(Err(Errno::INVAL)), "{bad}");
+        }
+    }
+}

@@ -23,9 +23,9 @@ use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
 pub use builder::Builder;
-pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use entry::{Entry, Host, HostFd, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
 use errno::from_host;
+pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{Parent, Split, open_beneath};
 
 /// A WASI preview 1 [`System`] backed by Linux, sandboxed by capability.
@@ -789,7 +789,6 @@ impl System for UnixSystem {
         self.net_getaddrinfo(node, service, hints, max)
     }
 }
-
 
 /// `O_NOFOLLOW` unless the lookup follows symlinks.
 fn nofollow(flags: Lookupflags) -> OFlags {

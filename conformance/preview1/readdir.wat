@@ -104,7 +104,7 @@
   (func (export "_start") (local $d i32) (local $f i32) (local $k i32) (local $e i32) (local $errno i32)
     (call $check (i32.const 0x10073 (; path_filestat_get.a ;)) (call $path_filestat_get (i32.const 3) (i32.const 0) (i32.const 0x800e) (i32.const 13) (; "readdir.dir/a" ;) (i32.const 0x200)) (i32.const 0))
     (i64.store (i32.const 0x800) (i64.load (i32.const 0x208)))
-    (call $check (i32.const 0x10087 (; path_open.readdir.dir ;)) (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x801c) (i32.const 11) (; "readdir.dir" ;) (i32.const 2) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 0x100)) (i32.const 0))
+    (call $check (i32.const 0x10087 (; path_open.readdir.dir ;)) (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x801c) (i32.const 11) (; "readdir.dir" ;) (i32.const 2) (i64.const -65) (i64.const -1) (i32.const 0) (i32.const 0x100)) (i32.const 0))
     (local.set $d (i32.load (i32.const 0x100)))
     ;; everything at once
     (call $check (i32.const 0x1009d (; fd_readdir ;)) (call $fd_readdir (local.get $d) (i32.const 0x1000) (i32.const 4096) (i64.const 0) (i32.const 0x100)) (i32.const 0))

@@ -113,7 +113,7 @@
     (call $check (i32.const 0x102d1 (; path_rename.eilseq ;)) (call $rename (i32.const 0x801b) (i32.const 9) (; "c.cleanup" ;) (i32.const 0x80c0) (i32.const 1) (; "\ff" ;)) (i32.const 25))
     (call $check (i32.const 0x102e4 (; path_rename.efault ;)) (call $rename (i32.const 0x801b) (i32.const 9) (; "c.cleanup" ;) (i32.const 0x1fff0) (i32.const 32)) (i32.const 21))
     ;; between two directory descriptors
-    (call $check (i32.const 0x102f7 (; path_open.d3 ;)) (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x8054) (i32.const 10) (; "d3.cleanup" ;) (i32.const 2) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 0x100)) (i32.const 0))
+    (call $check (i32.const 0x102f7 (; path_open.d3 ;)) (call $path_open (i32.const 3) (i32.const 0) (i32.const 0x8054) (i32.const 10) (; "d3.cleanup" ;) (i32.const 2) (i64.const -65) (i64.const -1) (i32.const 0) (i32.const 0x100)) (i32.const 0))
     (local.set $d (i32.load (i32.const 0x100)))
     (call $check (i32.const 0x10304 (; path_rename.across-fds ;)) (call $path_rename (i32.const 3) (i32.const 0x801b) (i32.const 9) (; "c.cleanup" ;) (local.get $d) (i32.const 0x80c2) (i32.const 5) (; "moved" ;)) (i32.const 0))
     (call $check (i32.const 0x1031b (; path_rename.across-fds.target ;)) (call $stat (i32.const 0x80c8) (i32.const 16) (; "d3.cleanup/moved" ;)) (i32.const 0))

@@ -4,7 +4,10 @@
 //!   `conformance/` against `wasirun` on each runtime.
 //! - `cargo xtask build-guests [--check]`: rebuilds the committed `.wasm`
 //!   guests from their `.wat` (or `.c`) sources.
+//! - `cargo xtask bench [-- CRITERION ARGS]`: runs the preview 1 benchmarks
+//!   and writes `target/bench-report/report.{md,svg}`.
 
+mod bench;
 mod conformance;
 mod guests;
 
@@ -34,6 +37,8 @@ enum Command {
         /// Directories to scan (default: `conformance/`).
         dirs: Vec<PathBuf>,
     },
+    /// Run the preview 1 benchmarks and write target/bench-report/.
+    Bench(bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
     let result: Result<bool> = match cli.command {
         Command::Conformance(options) => conformance::run(&options),
         Command::BuildGuests { check, dirs } => guests::run(&dirs, check),
+        Command::Bench(options) => bench::run(&workspace_root(), &options),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

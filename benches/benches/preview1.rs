@@ -470,19 +470,21 @@ struct WasmtimeRunner<T: 'static> {
     run: wasmtime::TypedFunc<i64, ()>,
 }
 
-impl<T: 'static> WasmtimeRunner<T> {
-    /// `data` makes the store's data, knowing the module.
+impl<T: RemembersMemory<wasmtime::Memory> + 'static> WasmtimeRunner<T> {
     fn new(
         engine: &wasmtime::Engine,
         wasm: &[u8],
-        data: impl FnOnce(&wasmtime::Module) -> T,
+        data: T,
         link: impl FnOnce(&mut wasmtime::Linker<T>) -> Result<()>,
     ) -> Result<Self> {
         let module = wasmtime::Module::new(engine, wasm)?;
         let mut linker = wasmtime::Linker::new(engine);
         link(&mut linker)?;
-        let mut store = wasmtime::Store::new(engine, data(&module));
+        let mut store = wasmtime::Store::new(engine, data);
         let instance = linker.instantiate(&mut store, &module)?;
+        if let Some(memory) = instance.get_memory(&mut store, "memory") {
+            store.data_mut().remember(memory);
+        }
         instance
             .get_typed_func::<(), ()>(&mut store, "setup")?
             .call(&mut store, ())?;
@@ -517,7 +519,7 @@ struct WasmiRunner<T: 'static> {
     run: wasmi::TypedFunc<i64, ()>,
 }
 
-impl<T: 'static> WasmiRunner<T> {
+impl<T: RemembersMemory<wasmi::Memory> + 'static> WasmiRunner<T> {
     fn new(
         engine: &wasmi::Engine,
         wasm: &[u8],
@@ -529,6 +531,9 @@ impl<T: 'static> WasmiRunner<T> {
         link(&mut linker)?;
         let mut store = wasmi::Store::new(engine, data);
         let instance = linker.instantiate_and_start(&mut store, &module)?;
+        if let Some(memory) = instance.get_memory(&store, "memory") {
+            store.data_mut().remember(memory);
+        }
         instance
             .get_typed_func::<(), ()>(&store, "setup")?
             .call(&mut store, ())
@@ -584,11 +589,30 @@ fn unix_system(fixture: Fixture) -> Result<(UnixSystem, Vec<UnixStream>)> {
 
 /// Our host with the socket peers it must keep alive, and on wasmtime where
 /// the guest's memory export is (what `WasmtimeRuntime` does too).
-struct Ours {
+struct Ours<M> {
     system: UnixSystem,
-    memory: Option<wasmtime::ModuleExport>,
+    memory: Option<M>,
     _peers: Vec<UnixStream>,
 }
+
+/// Store data that may keep the instance's memory handle: our adapters take
+/// it (the fast path `WasmtimeRuntime` and `WasmiRuntime` use, and so
+/// wasirun); the other hosts have no use for it.
+trait RemembersMemory<M> {
+    fn remember(&mut self, memory: M) {
+        let _ = memory;
+    }
+}
+
+impl<M> RemembersMemory<M> for Ours<M> {
+    fn remember(&mut self, memory: M) {
+        self.memory = Some(memory);
+    }
+}
+
+impl RemembersMemory<wasmtime::Memory> for wasmtime_wasi::p1::WasiP1Ctx {}
+
+impl RemembersMemory<wasmi::Memory> for WasiCommon {}
 
 /// wasi-common (under `wasmi_wasi`), with the socket peers it must keep alive.
 struct WasiCommon {
@@ -646,13 +670,11 @@ fn instantiate(
     Ok(match host {
         "ours/wasmtime" => {
             let (system, peers) = unix_system(fixture)?;
-            let data = |module: &wasmtime::Module| Ours {
+            let data = Ours {
                 system,
-                memory: module.get_export_index("memory"),
+                memory: None,
                 _peers: peers,
             };
-            // The adapter's fast path, which `WasmtimeRuntime` (and so
-            // wasirun) takes: the memory is found by export index, not name.
             Box::new(WasmtimeRunner::new(
                 &engines.wasmtime,
                 wasm,
@@ -660,8 +682,8 @@ fn instantiate(
                 |linker| {
                     wasi_wasmtime::add_to_linker_with_memory(
                         linker,
-                        |ours: &mut Ours| &mut ours.system,
-                        |ours: &Ours| ours.memory,
+                        |ours: &mut Ours<wasmtime::Memory>| &mut ours.system,
+                        |ours| ours.memory,
                     )?;
                     Ok(())
                 },
@@ -675,7 +697,11 @@ fn instantiate(
                 _peers: peers,
             };
             Box::new(WasmiRunner::new(&engines.wasmi, wasm, data, |linker| {
-                wasi_wasmi::add_to_linker(linker, |ours: &mut Ours| &mut ours.system)?;
+                wasi_wasmi::add_to_linker_with_memory(
+                    linker,
+                    |ours: &mut Ours<wasmi::Memory>| &mut ours.system,
+                    |ours| ours.memory,
+                )?;
                 Ok(())
             })?)
         }
@@ -684,7 +710,7 @@ fn instantiate(
             Box::new(WasmtimeRunner::new(
                 &engines.wasmtime,
                 wasm,
-                |_| ctx,
+                ctx,
                 |linker| Ok(wasmtime_wasi::p1::add_to_linker_sync(linker, |ctx| ctx)?),
             )?)
         }

@@ -275,3 +275,40 @@ pub trait Instance<D: 'static> {
         self.memory_and_data().0
     }
 }
+
+/// What an adapter's store holds for a module loaded through a [`Runtime`]:
+/// the embedder's data, the way to its WASI system, and the instance's
+/// exported memory (an engine handle `M`) once instantiated, which WASI calls
+/// use instead of looking the export up by name.
+pub struct StoreData<D, M> {
+    /// The embedder's data.
+    pub data: D,
+    wasi: Option<fn(&mut D) -> &mut (dyn System + 'static)>,
+    /// The instance's exported memory, recorded after instantiation.
+    pub memory: Option<M>,
+}
+
+impl<D, M: Copy> StoreData<D, M> {
+    /// Store data for a module loaded with `imports`.
+    pub fn new(data: D, imports: &Imports<D>) -> Self {
+        Self {
+            data,
+            wasi: imports.wasi_system(),
+            memory: None,
+        }
+    }
+
+    /// The WASI system. Adapters link WASI only when the imports offer it,
+    /// so this is called only then.
+    pub fn system(&mut self) -> &mut (dyn System + 'static) {
+        let get = self
+            .wasi
+            .expect("WASI imports are linked only when Imports::wasi offered them");
+        get(&mut self.data)
+    }
+
+    /// The recorded memory handle, if any.
+    pub fn memory(&self) -> Option<M> {
+        self.memory
+    }
+}

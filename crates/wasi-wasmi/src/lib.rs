@@ -3,7 +3,7 @@
 use wasi_core::abi::Selection;
 use wasi_core::runtime::ValType;
 use wasi_core::{GuestMemory, IntoWasm, System};
-use wasmi::{Caller, Extern, ExternType, Linker, Module};
+use wasmi::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 pub mod runtime;
 pub use runtime::{WasmiInstance, WasmiRuntime};
@@ -23,16 +23,34 @@ where
     T: 'static,
     S: System + ?Sized + 'static,
 {
-    add_selected(linker, get, &Selection::primary())
+    add_to_linker_with_memory(linker, get, |_| None)
 }
 
-/// Like [`add_to_linker`], for one module: where the import table has
+/// Like [`add_to_linker`], and `memory` gives the calling instance's linear
+/// memory from the store data, so that a call does not look the `memory`
+/// export up by name. It must return the memory of the instance that makes
+/// the call: store the handle right after instantiating the store's one WASI
+/// instance. While it returns `None` the export is looked up by name.
+pub fn add_to_linker_with_memory<T, S>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut S,
+    memory: fn(&T) -> Option<Memory>,
+) -> Result<(), Error>
+where
+    T: 'static,
+    S: System + ?Sized + 'static,
+{
+    add_selected(linker, get, memory, &Selection::primary())
+}
+
+/// Like [`add_to_linker_with_memory`], for one module: where the import table has
 /// several signatures for a name (the WasmEdge sockets extension), the one
 /// `module` imports is defined (see [`Selection`] and `spec/sockets.md`).
 pub fn add_to_linker_for_module<T, S>(
     linker: &mut Linker<T>,
     module: &Module,
     get: fn(&mut T) -> &mut S,
+    memory: fn(&T) -> Option<Memory>,
 ) -> Result<(), Error>
 where
     T: 'static,
@@ -45,7 +63,7 @@ where
         };
         (import.module(), import.name(), params)
     }));
-    add_selected(linker, get, &selection)
+    add_selected(linker, get, memory, &selection)
 }
 
 /// The table's type of a wasm parameter, if it has one.
@@ -63,6 +81,7 @@ fn param_type(ty: &wasmi::ValType) -> Option<ValType> {
 fn add_selected<T, S>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut S,
+    memory: fn(&T) -> Option<Memory>,
     selection: &Selection,
 ) -> Result<(), Error>
 where
@@ -77,7 +96,7 @@ where
                     $module,
                     stringify!($name),
                     move |mut caller: Caller<'_, T>, $($arg: $ty),*| {
-                        let (bytes, data) = memory(&mut caller, stringify!($name))?;
+                        let (bytes, data) = guest_memory(&mut caller, memory, stringify!($name))?;
                         let outcome = $f(get(data), &mut GuestMemory::new(bytes), $($arg),*);
                         outcome.into_wasm().map_err(|exit| Error::i32_exit(exit.0 as i32))
                     },
@@ -90,10 +109,14 @@ where
 }
 
 #[inline]
-fn memory<'a, T>(
+fn guest_memory<'a, T>(
     caller: &'a mut Caller<'_, T>,
+    known: fn(&T) -> Option<Memory>,
     call: &str,
 ) -> Result<(&'a mut [u8], &'a mut T), Error> {
+    if let Some(memory) = known(caller.data()) {
+        return Ok(memory.data_and_store_mut(caller));
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory.data_and_store_mut(caller)),
         _ => Err(Error::new(format!(

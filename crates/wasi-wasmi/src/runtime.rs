@@ -3,12 +3,15 @@
 use crate::{add_to_linker_for_module, exit_code};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
-    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
+    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData,
+    Val, ValType,
 };
 use wasmi::errors::{ErrorKind, FuelError};
 use wasmi::{
     Config, Engine, Error, Extern, F32, F64, FuncType, Linker, Memory, Module, Store, TrapCode,
 };
+
+type Hosted<D> = StoreData<D, Memory>;
 
 /// Loads modules on wasmi. Clone it cheaply: the engine is shared.
 #[derive(Clone)]
@@ -80,8 +83,9 @@ impl Runtime for WasmiRuntime {
             Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(e.to_string()))?;
         let link_error = |e: Error| LoadError::Link(e.to_string());
         let mut linker = Linker::new(&self.engine);
-        if let Some(get) = imports.wasi_system() {
-            add_to_linker_for_module(&mut linker, &module, get).map_err(link_error)?;
+        if imports.wasi_system().is_some() {
+            add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
+                .map_err(link_error)?;
         }
         for func in imports.funcs() {
             let ty = FuncType::new(
@@ -114,7 +118,7 @@ impl Runtime for WasmiRuntime {
                         };
                         let mut host = Caller {
                             memory: GuestMemory::new(bytes),
-                            data,
+                            data: &mut data.data,
                         };
                         body(&mut host, &args[..params.len()], &mut outs[..results.len()])
                             .map_err(|e| Error::new(e.to_string()))?;
@@ -126,7 +130,7 @@ impl Runtime for WasmiRuntime {
                 )
                 .map_err(|e| LoadError::Link(e.to_string()))?;
         }
-        let mut store = Store::new(&self.engine, data);
+        let mut store = Store::new(&self.engine, Hosted::new(data, imports));
         if let Some(fuel) = self.config.fuel_per_call {
             store.set_fuel(fuel).map_err(link_error)?;
         }
@@ -140,6 +144,8 @@ impl Runtime for WasmiRuntime {
                 }
             })?;
         let memory = instance.get_memory(&store, "memory");
+        // The store holds this one instance: its WASI calls use this handle.
+        store.data_mut().memory = memory;
         Ok(WasmiInstance {
             store,
             instance,
@@ -151,7 +157,7 @@ impl Runtime for WasmiRuntime {
 
 /// A module loaded by [`WasmiRuntime`].
 pub struct WasmiInstance<D: 'static> {
-    store: Store<D>,
+    store: Store<Hosted<D>>,
     instance: wasmi::Instance,
     memory: Option<Memory>,
     config: RuntimeConfig,
@@ -212,10 +218,10 @@ impl<D: Send + 'static> Instance<D> for WasmiInstance<D> {
     fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D) {
         match self.memory {
             Some(memory) => {
-                let (bytes, data) = memory.data_and_store_mut(&mut self.store);
-                (GuestMemory::new(bytes), data)
+                let (bytes, hosted) = memory.data_and_store_mut(&mut self.store);
+                (GuestMemory::new(bytes), &mut hosted.data)
             }
-            None => (GuestMemory::new(&mut []), self.store.data_mut()),
+            None => (GuestMemory::new(&mut []), &mut self.store.data_mut().data),
         }
     }
 }

@@ -3,7 +3,7 @@
 use wasi_core::abi::Selection;
 use wasi_core::runtime::ValType;
 use wasi_core::{GuestMemory, IntoWasm, ProcExit, System};
-use wasmtime::{Caller, Extern, ExternType, Linker, Module, ModuleExport};
+use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 pub mod runtime;
 pub use runtime::{WasmtimeInstance, WasmtimeRuntime};
@@ -26,16 +26,17 @@ where
     add_to_linker_with_memory(linker, get, |_| None)
 }
 
-/// Like [`add_to_linker`], and `memory` tells where the calling module's
-/// `memory` export is: `Module::get_export_index("memory")` of the module the
-/// store's instance was created from. Each call then finds the guest's memory
-/// by index instead of by name, which saves a string lookup per call (about
-/// 60 ns, a fifth of a 1-byte `fd_write` to `/dev/null`). An index that does
-/// not belong to the calling module is ignored and the name is looked up.
+/// Like [`add_to_linker`], and `memory` gives the calling instance's linear
+/// memory from the store data, so that a call does not look the `memory`
+/// export up by name (a string-pool and hash-map lookup that costs more than
+/// a `clock_time_get` itself). It must return the memory of the instance that
+/// makes the call: store the handle right after instantiating the store's
+/// one WASI instance. While it returns `None` (during instantiation, for
+/// example) the export is looked up by name.
 pub fn add_to_linker_with_memory<T, S>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<ModuleExport>,
+    memory: fn(&T) -> Option<Memory>,
 ) -> wasmtime::Result<()>
 where
     T: 'static,
@@ -51,7 +52,7 @@ pub fn add_to_linker_for_module<T, S>(
     linker: &mut Linker<T>,
     module: &Module,
     get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<ModuleExport>,
+    memory: fn(&T) -> Option<Memory>,
 ) -> wasmtime::Result<()>
 where
     T: 'static,
@@ -82,7 +83,7 @@ fn param_type(ty: &wasmtime::ValType) -> Option<ValType> {
 fn add_selected<T, S>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<ModuleExport>,
+    memory: fn(&T) -> Option<Memory>,
     selection: &Selection,
 ) -> wasmtime::Result<()>
 where
@@ -112,14 +113,13 @@ where
 #[inline]
 fn guest_memory<'a, T: 'static>(
     caller: &'a mut Caller<'_, T>,
-    index: fn(&T) -> Option<ModuleExport>,
+    known: fn(&T) -> Option<Memory>,
     call: &str,
 ) -> wasmtime::Result<(&'a mut [u8], &'a mut T)> {
-    let export = match index(caller.data()) {
-        Some(index) => caller.get_module_export(&index),
-        None => None,
-    };
-    match export.or_else(|| caller.get_export("memory")) {
+    if let Some(memory) = known(caller.data()) {
+        return Ok(memory.data_and_store_mut(caller));
+    }
+    match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory.data_and_store_mut(caller)),
         _ => Err(wasmtime::format_err!(
             "WASI call `{call}` needs the module to export its linear memory as \"memory\""

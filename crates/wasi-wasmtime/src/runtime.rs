@@ -3,31 +3,15 @@
 use crate::{add_to_linker_for_module, exit_code};
 use std::path::PathBuf;
 use wasi_core::GuestMemory;
-use wasi_core::System;
 use wasi_core::runtime::{
-    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, Val, ValType,
+    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData,
+    Val, ValType,
 };
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, ModuleExport,
-    Store, Trap,
+    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, Store, Trap,
 };
 
-/// What a store created by [`WasmtimeRuntime`] holds: the embedder's data,
-/// and what WASI calls need to find the system and the guest's memory fast.
-struct Hosted<D> {
-    data: D,
-    system: Option<fn(&mut D) -> &mut (dyn System + 'static)>,
-    memory: Option<ModuleExport>,
-}
-
-impl<D> Hosted<D> {
-    fn system(&mut self) -> &mut (dyn System + 'static) {
-        let get = self
-            .system
-            .expect("WASI is linked only when the imports offer it");
-        get(&mut self.data)
-    }
-}
+type Hosted<D> = StoreData<D, Memory>;
 
 /// Loads modules on wasmtime. Clone it cheaply: the engine is shared.
 #[derive(Clone)]
@@ -125,7 +109,7 @@ impl Runtime for WasmtimeRuntime {
         let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
-            add_to_linker_for_module(&mut linker, &module, Hosted::system, |hosted| hosted.memory)
+            add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
                 .map_err(link_error)?;
         }
         for func in imports.funcs() {
@@ -170,11 +154,7 @@ impl Runtime for WasmtimeRuntime {
                 )
                 .map_err(link_error)?;
         }
-        let hosted = Hosted {
-            data,
-            system: imports.wasi_system(),
-            memory: module.get_export_index("memory"),
-        };
+        let hosted = Hosted::new(data, imports);
         let mut store = Store::new(&self.engine, hosted);
         if let Some(fuel) = self.config.fuel_per_call {
             store.set_fuel(fuel).map_err(link_error)?;
@@ -187,6 +167,8 @@ impl Runtime for WasmtimeRuntime {
             }
         })?;
         let memory = instance.get_memory(&mut store, "memory");
+        // The store holds this one instance: its WASI calls use this handle.
+        store.data_mut().memory = memory;
         Ok(WasmtimeInstance {
             store,
             instance,

@@ -110,6 +110,9 @@ pub struct TestSpec {
     pub stdout: Option<String>,
     /// The exact expected stderr, if pinned.
     pub stderr: Option<String>,
+    /// Extra `wasirun` options placed before the module (an extension of
+    /// the wasi-testsuite layout, e.g. `["--device", "zero.wasm"]`).
+    pub wasirun_args: Vec<String>,
 }
 
 impl TestSpec {
@@ -133,6 +136,7 @@ impl TestSpec {
             args.push("--env".into());
             args.push(format!("{key}={value}"));
         }
+        args.extend(self.wasirun_args.iter().cloned());
         args.push(module.to_string());
         args.extend(self.args.iter().cloned());
         args
@@ -600,6 +604,7 @@ mod tests {
         let spec = TestSpec::parse(
             r#"{"args": ["a", "b c"], "env": {"Z": "1", "A": "x=y"}, "dirs": ["fs-tests.dir"],
                 "root": "root.dir", "exit_code": 3, "stdout": "hi\n", "stderr": "",
+                "wasirun_args": ["--device", "d.wasm"],
                 "unknown_field": true}"#,
         )
         .unwrap();
@@ -620,6 +625,8 @@ mod tests {
                 "A=x=y",
                 "--env",
                 "Z=1",
+                "--device",
+                "d.wasm",
                 "t.wasm",
                 "a",
                 "b c",

@@ -82,11 +82,15 @@ fn compile_c(source: &Path, output: &Path) -> Result<()> {
 }
 
 /// Rebuilds (or, with `check`, verifies) every guest under `dirs` (default
-/// `conformance/`). Returns whether everything was up to date / rebuilt.
+/// `conformance/` and the WADI example drivers). Returns whether everything
+/// was up to date / rebuilt.
 pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
     let root = crate::workspace_root();
     let dirs = if dirs.is_empty() {
-        vec![root.join("conformance")]
+        vec![
+            root.join("conformance"),
+            root.join("crates/wadi-devices/drivers"),
+        ]
     } else {
         dirs.to_vec()
     };

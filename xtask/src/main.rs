@@ -34,7 +34,8 @@ enum Command {
         /// instead of rewriting it.
         #[arg(long)]
         check: bool,
-        /// Directories to scan (default: `conformance/`).
+        /// Directories to scan (default: `conformance/` and
+        /// `crates/wadi-devices/drivers/`).
         dirs: Vec<PathBuf>,
     },
     /// Run the preview 1 benchmarks and write target/bench-report/.

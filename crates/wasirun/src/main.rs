@@ -1,5 +1,7 @@
 //! `wasirun`: run a WebAssembly module that uses WASI preview 1.
 
+mod devices;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use std::ffi::OsString;
@@ -46,6 +48,16 @@ struct Cli {
     /// Write the --trace log to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     trace_file: Option<PathBuf>,
+
+    /// Load a WADI device driver (`.wasm` or `.wat`) before the module
+    /// starts, with optional configuration (repeatable; see spec/wadi.md).
+    #[arg(long = "device", value_name = "DRIVER[:KEY=VALUE,...]")]
+    devices: Vec<String>,
+
+    /// Let the module load drivers at run time, by writing a driver path
+    /// (resolved in its own sandbox) to /dev/wadi/driver.
+    #[arg(long)]
+    allow_driver_loading: bool,
 
     /// Compile the module afresh instead of using wasmtime's cache of
     /// compiled modules.
@@ -138,9 +150,38 @@ fn run(cli: &Cli) -> Result<Outcome> {
         None if cli.trace => Some(Box::new(std::io::stderr())),
         None => None,
     };
+    if cli.devices.is_empty() && !cli.allow_driver_loading {
+        return run_traced(cli, &wasm, system, trace);
+    }
+    // WADI drivers run on the guest's engine, with fuel so that a looping
+    // driver is stopped.
+    let drivers = RuntimeConfig {
+        fuel_per_call: Some(wadi_devices::abi::DRIVER_FUEL),
+    };
+    let (devices, allow) = (&cli.devices, cli.allow_driver_loading);
+    match cli.runtime {
+        Engine::Wasmtime => {
+            let runtime = wasmtime_runtime(cli, drivers)?;
+            let system = devices::wrap(system, runtime, devices, allow)?;
+            run_traced(cli, &wasm, system, trace)
+        }
+        Engine::Wasmi => {
+            let system = devices::wrap(system, WasmiRuntime::new(drivers), devices, allow)?;
+            run_traced(cli, &wasm, system, trace)
+        }
+    }
+}
+
+/// Runs the module with `system`, traced when `trace` is given.
+fn run_traced<S: System + Send + 'static>(
+    cli: &Cli,
+    wasm: &[u8],
+    system: S,
+    trace: Option<Box<dyn Write + Send>>,
+) -> Result<Outcome> {
     match trace {
-        Some(writer) => run_on(cli, &wasm, Tracer::new(system, writer)),
-        None => run_on(cli, &wasm, system),
+        Some(writer) => run_on(cli, wasm, Tracer::new(system, writer)),
+        None => run_on(cli, wasm, system),
     }
 }
 

@@ -1,0 +1,40 @@
+;; trap.wat: a test driver that misbehaves (spec/wadi.md §3.3). /dev/trap is
+;; a character device whose reads trap and whose writes loop forever; either
+;; gets the application EIO and unloads the driver. /dev/trap-bad answers
+;; reads with a count larger than asked (a protocol violation: EIO, the
+;; driver stays loaded).
+(module
+  (import "wadi" "register_device" (func $register (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "/dev/trap")
+  (data (i32.const 32) "/dev/trap-bad")
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (global.get $heap))
+    (global.set $heap (i32.add (local.get $ptr)
+      (i32.and (i32.add (local.get $size) (i32.const 7)) (i32.const -8))))
+    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+      (then (global.set $heap (local.get $ptr)) (return (i32.const 0))))
+    (local.get $ptr))
+  (func (export "free") (param $ptr i32) (global.set $heap (local.get $ptr)))
+  (func (export "init") (result i32)
+    (local $err i32)
+    (local.set $err (call $register (i32.const 16) (i32.const 9) (i32.const 2)))
+    (if (local.get $err) (then (return (local.get $err))))
+    (call $register (i32.const 32) (i32.const 13) (i32.const 2)))
+  (func (export "read") (param $path i32) (param $plen i32) (param i64)
+                        (param i32) (param $len i32) (result i32)
+    (if (i32.eq (local.get $plen) (i32.const 13))
+      (then (return (i32.add (local.get $len) (i32.const 1)))))
+    unreachable)
+  (func (export "write") (param i32 i32 i64 i32 i32) (result i32)
+    (loop $forever (br $forever))
+    (i32.const 0))
+  (func (export "query") (param $path i32) (param $plen i32)
+                         (param $out i32) (param $olen i32) (result i32)
+    (if (i32.ge_u (local.get $olen) (i32.const 56))
+      (then
+        (memory.fill (local.get $out) (i32.const 0) (i32.const 56))
+        (i32.store8 (local.get $out) (i32.const 2))))
+    (i32.const 56)))

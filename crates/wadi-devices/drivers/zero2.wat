@@ -1,0 +1,21 @@
+;; zero2.wat: a test driver that registers /dev/zero, which zero.wat
+;; already owns: loading both is refused as an overlap (spec/wadi.md §1.2).
+(module
+  (import "wadi" "register_device" (func $register (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "/dev/zero")
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (global.get $heap))
+    (global.set $heap (i32.add (local.get $ptr)
+      (i32.and (i32.add (local.get $size) (i32.const 7)) (i32.const -8))))
+    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+      (then (global.set $heap (local.get $ptr)) (return (i32.const 0))))
+    (local.get $ptr))
+  (func (export "free") (param $ptr i32) (global.set $heap (local.get $ptr)))
+  (func (export "init") (result i32)
+    (call $register (i32.const 16) (i32.const 9) (i32.const 2)))
+  (func (export "read") (param i32 i32 i64 i32 i32) (result i32) (i32.const 0))
+  (func (export "write") (param i32 i32 i64 i32 i32) (result i32) (local.get 4))
+  (func (export "query") (param i32 i32 i32 i32) (result i32) (i32.const -44)))

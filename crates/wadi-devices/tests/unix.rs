@@ -1,0 +1,181 @@
+//! WADI over the real `UnixSystem`, with the example drivers, on both
+//! engines: devices reached through a host preopen of `/`, host files beside
+//! them, cowbell writing its WAV to a granted host directory, and (ignored
+//! by default) the 64 KiB read benchmark.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::time::Instant;
+use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
+use wadi_devices::{DriverData, HostFactory, Wadi};
+use wasi_core::runtime::{Runtime, RuntimeConfig};
+use wasi_core::types::*;
+use wasi_core::{Errno, System};
+use wasi_unix::UnixSystem;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+
+const FUEL: RuntimeConfig = RuntimeConfig {
+    fuel_per_call: Some(DRIVER_FUEL),
+};
+
+/// What `wasirun` gives drivers: a `UnixSystem` with their `dir=` preopens.
+fn host() -> HostFactory {
+    Box::new(|spec: &DriverSpec| {
+        let mut builder = UnixSystem::builder();
+        for (key, value) in &spec.config {
+            builder.env(key, value);
+        }
+        for dir in spec.values("dir") {
+            builder.preopen_dir(dir, dir).map_err(|e| e.to_string())?;
+        }
+        Ok(Box::new(builder.build().map_err(|e| e.to_string())?) as Box<dyn System + Send>)
+    })
+}
+
+fn driver(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/drivers/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn load<R: Runtime + 'static>(wadi: &mut Wadi<UnixSystem, R>, spec: &str)
+where
+    R::Instance<DriverData>: Send,
+{
+    let spec = DriverSpec::parse(spec).unwrap();
+    let wasm = driver(&spec.name());
+    wadi.load_driver(&spec, &wasm).unwrap();
+}
+
+fn open<S: System>(sys: &mut S, dir: Fd, path: &str, oflags: Oflags) -> Result<Fd, Errno> {
+    sys.path_open(
+        dir,
+        Lookupflags::SYMLINK_FOLLOW,
+        path,
+        oflags,
+        Rights::all(),
+        Rights::all(),
+        Fdflags::empty(),
+    )
+}
+
+fn under_a_root_preopen<R: Runtime + 'static>(runtime: R)
+where
+    R::Instance<DriverData>: Send,
+{
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("host.txt"), "host file").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut builder = UnixSystem::builder();
+    builder.preopen_dir(root.path(), "/").unwrap();
+    let mut sys = Wadi::new(builder.build().unwrap(), runtime, host()).unwrap();
+    load(&mut sys, "zero");
+    let config = format!("cowbell:dir={},out=bell.wav", out.path().display());
+    load(&mut sys, &config);
+    // No virtual preopen: `/` covers /dev.
+    assert_eq!(sys.fd_prestat_dir_name(4), Err(Errno::BADF));
+
+    let zero = open(&mut sys, 3, "dev/zero", Oflags::empty()).unwrap();
+    let mut buf = [0xffu8; 8];
+    assert_eq!(sys.fd_read(zero, &mut [IoSliceMut::new(&mut buf)]), Ok(8));
+    assert_eq!(buf, [0; 8]);
+    assert_eq!(
+        sys.path_filestat_get(3, Lookupflags::empty(), "./dev/../dev/null")
+            .unwrap()
+            .filetype,
+        Filetype::CHARACTER_DEVICE
+    );
+    // The host file system is still there, and /dev is synthesized.
+    let host_file = open(&mut sys, 3, "host.txt", Oflags::empty()).unwrap();
+    let mut text = [0u8; 9];
+    assert_eq!(
+        sys.fd_read(host_file, &mut [IoSliceMut::new(&mut text)]),
+        Ok(9)
+    );
+    assert_eq!(&text, b"host file");
+    assert_eq!(
+        open(&mut sys, 3, "dev/nothing", Oflags::empty()),
+        Err(Errno::NOENT)
+    );
+    assert_eq!(
+        sys.path_rename(3, "host.txt", 3, "dev/zero"),
+        Err(Errno::XDEV)
+    );
+    let dev = open(&mut sys, 3, "dev", Oflags::DIRECTORY).unwrap();
+    assert_eq!(
+        open(&mut sys, dev, "../host.txt", Oflags::empty()),
+        Err(Errno::NOTCAPABLE)
+    );
+
+    // cowbell rings into the granted directory.
+    let bell = open(&mut sys, 3, "dev/cowbell", Oflags::empty()).unwrap();
+    assert_eq!(sys.fd_write(bell, &[IoSlice::new(b"play")]), Ok(4));
+    let wav = std::fs::read(out.path().join("bell.wav")).unwrap();
+    assert_eq!(wav.len(), 2044);
+    assert_eq!(&wav[..4], b"RIFF");
+    let mut back = vec![0u8; 2044];
+    assert_eq!(
+        sys.fd_pread(bell, &mut [IoSliceMut::new(&mut back)], 0),
+        Ok(2044)
+    );
+    assert_eq!(back, wav);
+}
+
+#[test]
+fn devices_under_a_root_preopen_on_wasmtime() {
+    under_a_root_preopen(WasmtimeRuntime::new(FUEL).unwrap());
+}
+
+#[test]
+fn devices_under_a_root_preopen_on_wasmi() {
+    under_a_root_preopen(WasmiRuntime::new(FUEL));
+}
+
+/// 64 KiB reads from /dev/zero through WADI against 64 KiB `pread`s of a
+/// host file, through the same `UnixSystem`. Run with
+/// `cargo test --release -p wadi-devices --test unix -- --ignored --nocapture`.
+fn bench<R: Runtime + 'static>(engine: &str, runtime: R)
+where
+    R::Instance<DriverData>: Send,
+{
+    const N: u32 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data"), vec![1u8; 65536]).unwrap();
+    let mut builder = UnixSystem::builder();
+    builder.preopen_dir(dir.path(), "/data").unwrap();
+    let mut sys = Wadi::new(builder.build().unwrap(), runtime, host()).unwrap();
+    load(&mut sys, "zero");
+    let dev = open(&mut sys, 4, "zero", Oflags::empty()).unwrap();
+    let file = open(&mut sys, 3, "data", Oflags::empty()).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut time = |fd: Fd, sys: &mut Wadi<UnixSystem, R>, positioned: bool| {
+        let start = Instant::now();
+        for _ in 0..N {
+            let iovs = &mut [IoSliceMut::new(&mut buf)];
+            let n = if positioned {
+                sys.fd_pread(fd, iovs, 0)
+            } else {
+                sys.fd_read(fd, iovs)
+            };
+            assert_eq!(n, Ok(65536));
+        }
+        start.elapsed().as_secs_f64() / f64::from(N)
+    };
+    let host_time = time(file, &mut sys, true);
+    let dev_time = time(dev, &mut sys, false);
+    println!(
+        "{engine}: 64 KiB read: host file {:.2} us, /dev/zero {:.2} us, throughput ratio {:.2}x",
+        host_time * 1e6,
+        dev_time * 1e6,
+        host_time / dev_time
+    );
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn bench_64k_reads() {
+    bench("wasmtime", WasmtimeRuntime::new(FUEL).unwrap());
+    bench("wasmi", WasmiRuntime::new(FUEL));
+}

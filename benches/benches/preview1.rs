@@ -12,6 +12,11 @@
 //! Fixtures (a 1 GiB file, a 10,000-entry directory, sockets, an echo
 //! server) are made on first use, so a filter that skips a scenario skips its
 //! setup too.
+//!
+//! Two scenarios measure WADI (`wadi-devices`) rather than a preview 1 host:
+//! 64 KiB reads of `/dev/zero` served by the `zero` driver through [`Wadi`],
+//! and the same reads of a 64 KiB host file, on our host only; `cargo xtask
+//! bench` reports the device's throughput as a fraction of the file's.
 
 use std::cell::OnceCell;
 use std::fs;
@@ -25,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
+use wadi_devices::{HostFactory, Wadi};
+use wasi_core::runtime::RuntimeConfig;
 use wasi_unix::UnixSystem;
 
 /// The hosts, in column order.
@@ -41,6 +49,11 @@ const HOSTS: [&str; 5] = [
 const WASMTIME_WASI_NO_SOCKETS: &str = "wasmtime-wasi's preview 1 host cannot be given a socket \
      (its WasiCtxBuilder preopens only directories) and its sock_send/sock_recv return ENOTSOCK";
 
+/// Why only our hosts run the WADI scenarios. `cargo xtask bench` prints
+/// the same reason in the report.
+const WADI_OURS_ONLY: &str = "WADI devices are served by our host only; the host-file row is \
+     their baseline, run on the same hosts";
+
 /// How `wasmi_wasi` answers `poll_oneoff`. `cargo xtask bench` notes it in
 /// the report.
 const WASI_COMMON_POLL_ALL_READY: &str = "wasi-common reports every subscription as ready \
@@ -48,7 +61,7 @@ const WASI_COMMON_POLL_ALL_READY: &str = "wasi-common reports every subscription
 
 /// Size of the file read by `fd_read`.
 const BIG_FILE_LEN: u64 = 1 << 30;
-/// Size of one `fd_read`.
+/// Size of one `fd_read`, and of the host file read by `fd_read_64KiB_host_file`.
 const READ_CHUNK: u64 = 64 << 10;
 /// Entries of the directory listed by `fd_readdir`.
 const DIR_ENTRIES: usize = 10_000;
@@ -73,12 +86,15 @@ impl From<Socket> for OwnedFd {
 }
 
 /// What one host's guest is given: directories (descriptors 3, 4, ...) then
-/// sockets, plus whatever must stay alive meanwhile (socket peers).
+/// sockets, plus whatever must stay alive meanwhile (socket peers). With
+/// `wadi_zero`, our host is wrapped in [`Wadi`] with the `zero` driver loaded
+/// (its `/dev` a virtual preopen after the directories).
 #[derive(Default)]
 struct Fixture {
     dirs: Vec<(PathBuf, &'static str)>,
     sockets: Vec<Socket>,
     peers: Vec<UnixStream>,
+    wadi_zero: bool,
 }
 
 /// Files and servers shared by the scenarios, made on first use and removed
@@ -88,6 +104,7 @@ struct Workdir {
     small: OnceCell<PathBuf>,
     big: OnceCell<PathBuf>,
     listing: OnceCell<PathBuf>,
+    zero: OnceCell<PathBuf>,
     echo: OnceCell<SocketAddr>,
 }
 
@@ -101,6 +118,7 @@ impl Workdir {
             small: OnceCell::new(),
             big: OnceCell::new(),
             listing: OnceCell::new(),
+            zero: OnceCell::new(),
             echo: OnceCell::new(),
         }
     }
@@ -139,6 +157,19 @@ impl Workdir {
             for i in 0..DIR_ENTRIES {
                 fs::File::create(dir.join(format!("entry-{i:05}"))).unwrap();
             }
+            dir
+        })
+    }
+
+    /// A directory holding `zero`, a host file of `READ_CHUNK` zero bytes
+    /// (written, not a hole), the baseline of the WADI `/dev/zero`.
+    fn zero(&self) -> &Path {
+        self.zero.get_or_init(|| {
+            let dir = self.root.path().join("zero");
+            fs::create_dir(&dir).unwrap();
+            let mut file = fs::File::create(dir.join("zero")).unwrap();
+            file.write_all(&[0; READ_CHUNK as usize]).unwrap();
+            file.sync_all().unwrap();
             dir
         })
     }
@@ -447,7 +478,72 @@ fn scenarios() -> Vec<Scenario> {
             unsupported: &[("wasmtime-wasi", WASMTIME_WASI_NO_SOCKETS)],
             caveats: &[],
         },
+        Scenario {
+            name: "fd_read_64KiB_wadi_dev_zero",
+            wat: include_str!("../guests/read_64KiB_rewind.wat"),
+            throughput: Some(READ_CHUNK),
+            sample_size: 50,
+            fixture: |_| Fixture {
+                wadi_zero: true,
+                ..Fixture::default()
+            },
+            native: |_| unreachable!("{WADI_OURS_ONLY}"),
+            unsupported: &WADI_UNSUPPORTED,
+            caveats: &[],
+        },
+        Scenario {
+            name: "fd_read_64KiB_host_file",
+            wat: include_str!("../guests/read_64KiB_rewind.wat"),
+            throughput: Some(READ_CHUNK),
+            sample_size: 50,
+            fixture: |work| Fixture {
+                dirs: vec![(work.zero().to_owned(), "/dev")],
+                ..Fixture::default()
+            },
+            native: |_| unreachable!("{WADI_OURS_ONLY}"),
+            unsupported: &WADI_UNSUPPORTED,
+            caveats: &[],
+        },
     ]
+}
+
+/// The hosts that do not run the WADI scenarios.
+const WADI_UNSUPPORTED: [(&str, &str); 3] = [
+    ("wasmtime-wasi", WADI_OURS_ONLY),
+    ("wasmi_wasi", WADI_OURS_ONLY),
+    ("native", WADI_OURS_ONLY),
+];
+
+/// The `zero` driver (`/dev/zero` and `/dev/null`).
+const ZERO_DRIVER: &str = include_str!("../../crates/wadi-devices/drivers/zero.wat");
+
+/// What `wasirun` gives drivers: a `UnixSystem` with their name as argument
+/// and their configuration as environment (`zero` has no `dir=`).
+fn driver_host() -> HostFactory {
+    Box::new(|spec: &DriverSpec| {
+        let mut builder = UnixSystem::builder();
+        builder.arg(spec.name());
+        for (key, value) in &spec.config {
+            builder.env(key, value);
+        }
+        let system = builder.build().map_err(|e| e.to_string())?;
+        Ok(Box::new(system) as Box<dyn wasi_core::System + Send>)
+    })
+}
+
+/// Wraps `system` in WADI with the `zero` driver loaded on `drivers`, as
+/// `wasirun --device zero.wasm` does.
+fn wadi_zero<R>(system: UnixSystem, drivers: R) -> Result<Wadi<UnixSystem, R>>
+where
+    R: wasi_core::runtime::Runtime + 'static,
+    R::Instance<wadi_devices::DriverData>: Send,
+{
+    let mut wadi = Wadi::new(system, drivers, driver_host())
+        .map_err(|errno| anyhow!("cannot mount the WADI control file: {errno}"))?;
+    let spec = DriverSpec::parse("zero").map_err(|e| anyhow!("{e}"))?;
+    wadi.load_driver(&spec, &wat::parse_str(ZERO_DRIVER)?)
+        .map_err(|failure| anyhow!("wadi: {failure}"))?;
+    Ok(wadi)
 }
 
 /// A guest instantiated on one host, ready to run.
@@ -575,7 +671,8 @@ impl Runner for NativeRunner {
     }
 }
 
-/// Our host, given the fixture's directories and sockets.
+/// Our host, given the fixture's directories and sockets (its `wadi_zero`
+/// is the caller's to handle).
 fn unix_system(fixture: Fixture) -> Result<(UnixSystem, Vec<UnixStream>)> {
     let mut builder = UnixSystem::builder();
     for (host, guest) in &fixture.dirs {
@@ -589,8 +686,8 @@ fn unix_system(fixture: Fixture) -> Result<(UnixSystem, Vec<UnixStream>)> {
 
 /// Our host with the socket peers it must keep alive, and on wasmtime where
 /// the guest's memory export is (what `WasmtimeRuntime` does too).
-struct Ours<M> {
-    system: UnixSystem,
+struct Ours<S, M> {
+    system: S,
     memory: Option<M>,
     _peers: Vec<UnixStream>,
 }
@@ -604,7 +701,7 @@ trait RemembersMemory<M> {
     }
 }
 
-impl<M> RemembersMemory<M> for Ours<M> {
+impl<S, M> RemembersMemory<M> for Ours<S, M> {
     fn remember(&mut self, memory: M) {
         self.memory = Some(memory);
     }
@@ -658,6 +755,60 @@ fn wasmtime_wasi_ctx(fixture: Fixture) -> Result<wasmtime_wasi::p1::WasiP1Ctx> {
     Ok(builder.build_p1())
 }
 
+/// The guest on wasmtime with our host `system`.
+fn ours_on_wasmtime<S: wasi_core::System + 'static>(
+    engines: &Engines,
+    wasm: &[u8],
+    system: S,
+    peers: Vec<UnixStream>,
+) -> Result<Box<dyn Runner>> {
+    let data = Ours {
+        system,
+        memory: None,
+        _peers: peers,
+    };
+    Ok(Box::new(WasmtimeRunner::new(
+        &engines.wasmtime,
+        wasm,
+        data,
+        |linker| {
+            wasi_wasmtime::add_to_linker_with_memory(
+                linker,
+                |ours: &mut Ours<S, wasmtime::Memory>| &mut ours.system,
+                |ours| ours.memory,
+            )?;
+            Ok(())
+        },
+    )?))
+}
+
+/// The guest on wasmi with our host `system`.
+fn ours_on_wasmi<S: wasi_core::System + 'static>(
+    engines: &Engines,
+    wasm: &[u8],
+    system: S,
+    peers: Vec<UnixStream>,
+) -> Result<Box<dyn Runner>> {
+    let data = Ours {
+        system,
+        memory: None,
+        _peers: peers,
+    };
+    Ok(Box::new(WasmiRunner::new(
+        &engines.wasmi,
+        wasm,
+        data,
+        |linker| {
+            wasi_wasmi::add_to_linker_with_memory(
+                linker,
+                |ours: &mut Ours<S, wasmi::Memory>| &mut ours.system,
+                |ours| ours.memory,
+            )?;
+            Ok(())
+        },
+    )?))
+}
+
 /// Instantiates `scenario` on `host`.
 fn instantiate(
     engines: &Engines,
@@ -669,41 +820,29 @@ fn instantiate(
     let fixture = (scenario.fixture)(work);
     Ok(match host {
         "ours/wasmtime" => {
+            let wadi_zero = fixture.wadi_zero;
             let (system, peers) = unix_system(fixture)?;
-            let data = Ours {
-                system,
-                memory: None,
-                _peers: peers,
-            };
-            Box::new(WasmtimeRunner::new(
-                &engines.wasmtime,
-                wasm,
-                data,
-                |linker| {
-                    wasi_wasmtime::add_to_linker_with_memory(
-                        linker,
-                        |ours: &mut Ours<wasmtime::Memory>| &mut ours.system,
-                        |ours| ours.memory,
-                    )?;
-                    Ok(())
-                },
-            )?)
+            if wadi_zero {
+                // The drivers' runtime as wasirun builds it (its own engine).
+                let drivers = wasi_wasmtime::WasmtimeRuntime::new(RuntimeConfig {
+                    fuel_per_call: Some(DRIVER_FUEL),
+                })?;
+                ours_on_wasmtime(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
+            } else {
+                ours_on_wasmtime(engines, wasm, system, peers)?
+            }
         }
         "ours/wasmi" => {
+            let wadi_zero = fixture.wadi_zero;
             let (system, peers) = unix_system(fixture)?;
-            let data = Ours {
-                system,
-                memory: None,
-                _peers: peers,
-            };
-            Box::new(WasmiRunner::new(&engines.wasmi, wasm, data, |linker| {
-                wasi_wasmi::add_to_linker_with_memory(
-                    linker,
-                    |ours: &mut Ours<wasmi::Memory>| &mut ours.system,
-                    |ours| ours.memory,
-                )?;
-                Ok(())
-            })?)
+            if wadi_zero {
+                let drivers = wasi_wasmi::WasmiRuntime::new(RuntimeConfig {
+                    fuel_per_call: Some(DRIVER_FUEL),
+                });
+                ours_on_wasmi(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
+            } else {
+                ours_on_wasmi(engines, wasm, system, peers)?
+            }
         }
         "wasmtime-wasi" => {
             let ctx = wasmtime_wasi_ctx(fixture)?;

@@ -3,6 +3,9 @@
 //! `target/bench-report/report.md` (a table: scenarios by hosts, with each
 //! host's ratio to native and whether the performance targets hold) and
 //! `target/bench-report/report.svg` (the ratios as a grouped bar chart).
+//! The WADI rows (64 KiB reads of a driver's `/dev/zero`, and of a host file
+//! of that size) have no native cell: the report gives the device's
+//! throughput as a fraction of the file's, per engine.
 //!
 //! Every cell is criterion's median estimate of one iteration, which is more
 //! robust than the mean on a shared, noisy machine.
@@ -40,7 +43,7 @@ const HOSTS: [&str; 5] = [
 const NATIVE: &str = "native";
 
 /// The scenarios in the bench's order; others found are listed after them.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "fd_write_1B",
     "clock_time_get",
     "random_get_32B",
@@ -50,17 +53,36 @@ const SCENARIOS: [&str; 9] = [
     "fd_readdir_10k",
     "poll_oneoff_1001_sockets",
     "tcp_echo_64B",
+    WADI_DEVICE,
+    WADI_HOST_FILE,
 ];
+
+/// 64 KiB reads of `/dev/zero` served by the `zero` WADI driver, and the
+/// same reads of a 64 KiB host file: their ratio is a target.
+const WADI_DEVICE: &str = "fd_read_64KiB_wadi_dev_zero";
+const WADI_HOST_FILE: &str = "fd_read_64KiB_host_file";
+/// The hosts that run the WADI rows (app and driver on the same engine).
+const WADI_HOSTS: [&str; 2] = ["ours/wasmtime", "ours/wasmi"];
+/// Device throughput at least this fraction of the host file's.
+const WADI_TARGET: f64 = 0.5;
+const WADI_OURS_ONLY: &str = "WADI devices are served by our host only; the host-file row is \
+     their baseline, run on the same hosts";
 
 /// Cells a host cannot run, and why (the bench skips them with the same
 /// reason).
-const NOT_AVAILABLE: [(&str, &str, &str); 2] = [
+const NOT_AVAILABLE: [(&str, &str, &str); 8] = [
     (
         "poll_oneoff_1001_sockets",
         "wasmtime-wasi",
         WASMTIME_WASI_NO_SOCKETS,
     ),
     ("tcp_echo_64B", "wasmtime-wasi", WASMTIME_WASI_NO_SOCKETS),
+    (WADI_DEVICE, "wasmtime-wasi", WADI_OURS_ONLY),
+    (WADI_DEVICE, "wasmi_wasi", WADI_OURS_ONLY),
+    (WADI_DEVICE, NATIVE, WADI_OURS_ONLY),
+    (WADI_HOST_FILE, "wasmtime-wasi", WADI_OURS_ONLY),
+    (WADI_HOST_FILE, "wasmi_wasi", WADI_OURS_ONLY),
+    (WADI_HOST_FILE, NATIVE, WADI_OURS_ONLY),
 ];
 /// Cells measured although the host does not do quite the same work, and
 /// how (the bench prints the same).
@@ -230,6 +252,15 @@ impl Results {
         Some(self.get(scenario, host)?.ns / self.get(scenario, NATIVE)?.ns)
     }
 
+    /// The WADI device's throughput as a fraction of the host file's on
+    /// `host` (the same bytes per read, so the file's time over the
+    /// device's).
+    fn device_ratio(&self, host: &str) -> Option<f64> {
+        let device = self.get(WADI_DEVICE, host)?.gb_per_s()?;
+        let file = self.get(WADI_HOST_FILE, host)?.gb_per_s()?;
+        Some(device / file)
+    }
+
     fn markdown(&self, machine: &Machine) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Preview 1 benchmarks\n");
@@ -326,6 +357,17 @@ impl Results {
             md,
             "- ours/wasmi faster than wasmi_wasi on every scenario: {verdict}"
         );
+        for host in WADI_HOSTS {
+            let verdict = self
+                .device_ratio(host)
+                .map(|r| (r >= WADI_TARGET, format!("{r:.2}x")));
+            let _ = writeln!(
+                md,
+                "- {host} WADI `/dev/zero` 64 KiB reads: throughput ≥ {WADI_TARGET}x \
+                 a 64 KiB host file's: {}",
+                verdict_text(verdict)
+            );
+        }
         md
     }
 
@@ -672,6 +714,54 @@ mod tests {
         assert!(md.contains(
             "- ours/wasmi faster than wasmi_wasi on every scenario: **misses** on `clock_time_get` (1.33x wasmi_wasi's time)"
         ), "{md}");
+    }
+
+    #[test]
+    fn wadi_device_over_host_file_per_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("criterion");
+        let chunk = Some(65536);
+        // wasmtime: 6.5536 GB/s against 8.192 GB/s; wasmi: 2.62144 against
+        // 6.5536 GB/s.
+        write_fixture(&c, WADI_DEVICE, "ours/wasmtime", 10_000.0, chunk);
+        write_fixture(&c, WADI_HOST_FILE, "ours/wasmtime", 8_000.0, chunk);
+        write_fixture(&c, WADI_DEVICE, "ours/wasmi", 25_000.0, chunk);
+        write_fixture(&c, WADI_HOST_FILE, "ours/wasmi", 10_000.0, chunk);
+        let results = Results::load(&c).unwrap();
+        assert_eq!(results.device_ratio("ours/wasmtime"), Some(0.8));
+        assert_eq!(results.device_ratio("ours/wasmi"), Some(0.4));
+        assert_eq!(results.device_ratio("wasmi_wasi"), None);
+        assert_eq!(results.scenarios(), [WADI_DEVICE, WADI_HOST_FILE]);
+        let md = results.markdown(&machine());
+        assert!(
+            md.contains(
+                "| fd_read_64KiB_wadi_dev_zero | 6.55 GB/s | 2.62 GB/s | n/a [1] | n/a [1] | n/a [1] |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| fd_read_64KiB_host_file | 8.19 GB/s | 6.55 GB/s | n/a [1] | n/a [1] | n/a [1] |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("\n[1] WADI devices are served by our host only"));
+        assert!(md.contains(
+            "- ours/wasmtime WADI `/dev/zero` 64 KiB reads: throughput ≥ 0.5x a 64 KiB host file's: **holds** (0.80x)"
+        ), "{md}");
+        assert!(md.contains(
+            "- ours/wasmi WADI `/dev/zero` 64 KiB reads: throughput ≥ 0.5x a 64 KiB host file's: **misses** (0.40x)"
+        ), "{md}");
+
+        // One row missing: not measured, for that engine only.
+        fs::remove_dir_all(c.join(WADI_HOST_FILE).join("ours_wasmi")).unwrap();
+        let results = Results::load(&c).unwrap();
+        assert_eq!(results.device_ratio("ours/wasmi"), None);
+        let md = results.markdown(&machine());
+        assert!(md.contains(
+            "- ours/wasmi WADI `/dev/zero` 64 KiB reads: throughput ≥ 0.5x a 64 KiB host file's: not measured"
+        ), "{md}");
+        assert!(md.contains("**holds** (0.80x)"), "{md}");
     }
 
     #[test]

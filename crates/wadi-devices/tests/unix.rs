@@ -1,10 +1,9 @@
 //! WADI over the real `UnixSystem`, with the example drivers, on both
 //! engines: devices reached through a host preopen of `/`, host files beside
-//! them, cowbell writing its WAV to a granted host directory, and (ignored
-//! by default) the 64 KiB read benchmark.
+//! them, and cowbell writing its WAV to a granted host directory. (The 64 KiB
+//! device-read measurement is a criterion row in `benches/`.)
 
 use std::io::{IoSlice, IoSliceMut};
-use std::time::Instant;
 use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
 use wadi_devices::{DriverData, HostFactory, Wadi};
 use wasi_core::runtime::{Runtime, RuntimeConfig};
@@ -131,51 +130,4 @@ fn devices_under_a_root_preopen_on_wasmtime() {
 #[test]
 fn devices_under_a_root_preopen_on_wasmi() {
     under_a_root_preopen(WasmiRuntime::new(FUEL));
-}
-
-/// 64 KiB reads from /dev/zero through WADI against 64 KiB `pread`s of a
-/// host file, through the same `UnixSystem`. Run with
-/// `cargo test --release -p wadi-devices --test unix -- --ignored --nocapture`.
-fn bench<R: Runtime + 'static>(engine: &str, runtime: R)
-where
-    R::Instance<DriverData>: Send,
-{
-    const N: u32 = 20_000;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("data"), vec![1u8; 65536]).unwrap();
-    let mut builder = UnixSystem::builder();
-    builder.preopen_dir(dir.path(), "/data").unwrap();
-    let mut sys = Wadi::new(builder.build().unwrap(), runtime, host()).unwrap();
-    load(&mut sys, "zero");
-    let dev = open(&mut sys, 4, "zero", Oflags::empty()).unwrap();
-    let file = open(&mut sys, 3, "data", Oflags::empty()).unwrap();
-    let mut buf = vec![0u8; 65536];
-    let mut time = |fd: Fd, sys: &mut Wadi<UnixSystem, R>, positioned: bool| {
-        let start = Instant::now();
-        for _ in 0..N {
-            let iovs = &mut [IoSliceMut::new(&mut buf)];
-            let n = if positioned {
-                sys.fd_pread(fd, iovs, 0)
-            } else {
-                sys.fd_read(fd, iovs)
-            };
-            assert_eq!(n, Ok(65536));
-        }
-        start.elapsed().as_secs_f64() / f64::from(N)
-    };
-    let host_time = time(file, &mut sys, true);
-    let dev_time = time(dev, &mut sys, false);
-    println!(
-        "{engine}: 64 KiB read: host file {:.2} us, /dev/zero {:.2} us, throughput ratio {:.2}x",
-        host_time * 1e6,
-        dev_time * 1e6,
-        host_time / dev_time
-    );
-}
-
-#[test]
-#[ignore = "benchmark"]
-fn bench_64k_reads() {
-    bench("wasmtime", WasmtimeRuntime::new(FUEL).unwrap());
-    bench("wasmi", WasmiRuntime::new(FUEL));
 }

@@ -16,6 +16,7 @@ use wasi_core::vfs::VirtualFile;
 
 use crate::UnixSystem;
 use crate::net::{self, AddrRule, NetPolicy};
+use crate::uring::Ring;
 
 use crate::entry::{Entry, Host, HostFd, filetype_of, max_rights};
 
@@ -33,6 +34,70 @@ pub struct Builder {
     dirs: Vec<(OwnedFd, Box<str>)>,
     sockets: Vec<(OwnedFd, Filetype, Rights)>,
     net: NetPolicy,
+    io: IoBackend,
+}
+
+/// How a [`UnixSystem`] does its I/O on Linux: plain system calls, io_uring,
+/// or whichever is faster for each operation. The guest sees the same
+/// results whichever is chosen; only the cost differs. The measurements
+/// behind the choices are in the "I/O backends" section of the crate's
+/// README.
+///
+/// Today io_uring serves `poll_oneoff` on descriptors: it keeps a poll
+/// request armed in the kernel for each descriptor polled, between calls, so
+/// a call over many descriptors costs the work of the ready ones instead of
+/// all of them. Reads, writes and the other calls are single system calls
+/// in every mode, which io_uring does not beat (an io_uring read of a cached
+/// file is slower than `read`/`preadv` at every size measured).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IoBackend {
+    /// Plain system calls (`ppoll` for `poll_oneoff`); io_uring is never
+    /// touched.
+    Sync,
+    /// io_uring for every operation it serves, whatever the cost of the
+    /// call (`poll_oneoff` on one descriptor included). Building fails if
+    /// the kernel does not allow io_uring.
+    Uring,
+    /// The faster backend for each call: io_uring for `poll_oneoff` calls
+    /// with at least [`AUTO_URING_POLL_MIN`](crate::AUTO_URING_POLL_MIN)
+    /// subscriptions, plain system calls otherwise. The ring is set up the
+    /// first time a call wants it; where io_uring is not available the
+    /// system stays with plain system calls, without a word.
+    #[default]
+    Auto,
+}
+
+impl IoBackend {
+    /// The name used on command lines: `sync`, `uring` or `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Uring => "uring",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for IoBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for IoBackend {
+    type Err = String;
+
+    /// Parses `sync`, `uring` or `auto`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sync" => Ok(Self::Sync),
+            "uring" => Ok(Self::Uring),
+            "auto" => Ok(Self::Auto),
+            _ => Err(format!(
+                "unknown I/O backend `{s}` (expected sync, uring or auto)"
+            )),
+        }
+    }
 }
 
 fn invalid_input(message: &'static str) -> io::Error {
@@ -128,14 +193,26 @@ impl Builder {
         self
     }
 
+    /// Chooses the I/O backend ([`IoBackend::Auto`] by default).
+    pub fn io(&mut self, backend: IoBackend) -> &mut Self {
+        self.io = backend;
+        self
+    }
+
     /// Builds the system. The descriptors given to the builder move into it
     /// (the builder is left empty, as after [`Builder::default`]).
     ///
     /// Fails with `InvalidInput` when an argument or environment variable
     /// contains a NUL byte, when a variable's key contains `=`, or when the
-    /// arguments or environment do not fit a 32-bit guest.
+    /// arguments or environment do not fit a 32-bit guest, and with
+    /// `Unsupported` when [`IoBackend::Uring`] was asked for and the kernel
+    /// does not allow io_uring (the message says why).
     pub fn build(&mut self) -> io::Result<UnixSystem> {
         let this = std::mem::take(self);
+        let ring = match this.io {
+            IoBackend::Uring => Some(Ring::new()?),
+            IoBackend::Sync | IoBackend::Auto => None,
+        };
         let args = StringList::new(&this.args)
             .map_err(|_| invalid_input("an argument contains a NUL byte or they are too large"))?;
         if this.env.iter().any(|(key, _)| key.contains(&b'=')) {
@@ -204,6 +281,10 @@ impl Builder {
             args,
             env,
             net: this.net,
+            io: this.io,
+            poll_scratch: Default::default(),
+            ring,
+            ring_failed: false,
         })
     }
 }

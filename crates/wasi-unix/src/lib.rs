@@ -8,6 +8,7 @@ mod fs;
 mod net;
 mod path;
 mod poll;
+mod uring;
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use wasi_core::types::*;
 use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
-pub use builder::Builder;
+pub use builder::{Builder, IoBackend};
 use entry::{Entry, Host, HostFd, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
 use errno::from_host;
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
@@ -46,7 +47,23 @@ pub struct UnixSystem {
     env: StringList,
     /// What the guest may bind, connect to and resolve (`spec/sockets.md`).
     net: NetPolicy,
+    /// The I/O backend asked for.
+    io: IoBackend,
+    /// `poll_oneoff`'s buffers, reused by every call.
+    poll_scratch: poll::Scratch,
+    /// The io_uring backend, once set up: at build time for
+    /// [`IoBackend::Uring`], at the first call that wants it for
+    /// [`IoBackend::Auto`].
+    ring: Option<uring::Ring>,
+    /// Whether setting up a ring was tried (and failed) in `Auto` mode.
+    ring_failed: bool,
 }
+
+/// `poll_oneoff` calls with at least this many subscriptions use the
+/// io_uring backend in [`IoBackend::Auto`] mode; fewer use `ppoll`. This is
+/// where the two cross over on the reference machine (see "I/O backends" in
+/// the README).
+pub const AUTO_URING_POLL_MIN: usize = 16;
 
 impl UnixSystem {
     /// A builder with no arguments, no environment, the process's standard
@@ -94,6 +111,47 @@ impl UnixSystem {
     /// The host socket at `fd` and its type, if `fd` holds `rights`:
     /// `ENOTSOCK` for anything that is not a socket, before rights are
     /// checked.
+    /// The I/O backend this system was built with.
+    pub fn io_backend(&self) -> IoBackend {
+        self.io
+    }
+
+    /// Whether an io_uring has been set up: always for
+    /// [`IoBackend::Uring`], never for [`IoBackend::Sync`], and for
+    /// [`IoBackend::Auto`] once a call wanted one and the kernel allowed it.
+    pub fn uses_uring(&self) -> bool {
+        self.ring.is_some()
+    }
+
+    /// Whether a `poll_oneoff` over `subscriptions` subscriptions should
+    /// use the io_uring backend; in [`IoBackend::Auto`] mode, sets the ring
+    /// up the first time one is wanted.
+    fn poll_wants_ring(&mut self, subscriptions: usize) -> bool {
+        match self.io {
+            IoBackend::Sync => false,
+            IoBackend::Uring => true,
+            IoBackend::Auto if subscriptions < AUTO_URING_POLL_MIN => false,
+            IoBackend::Auto => {
+                if self.ring.is_none() && !self.ring_failed {
+                    // Unavailable (seccomp, `kernel.io_uring_disabled`, an
+                    // old kernel): stay with `ppoll`, silently.
+                    self.ring = uring::Ring::new().ok();
+                    self.ring_failed = self.ring.is_none();
+                }
+                self.ring.is_some()
+            }
+        }
+    }
+
+    /// Drops the io_uring registrations of `fd`, before it is closed,
+    /// replaced or shut down.
+    fn forget_registrations(&mut self, fd: Fd) -> Result<()> {
+        match &mut self.ring {
+            Some(ring) => ring.forget(fd),
+            None => Ok(()),
+        }
+    }
+
     fn socket(&self, fd: Fd, rights: Rights) -> Result<(BorrowedFd<'_>, Filetype)> {
         let entry = self.table.entry(fd)?;
         let socket = match &entry.file {
@@ -187,6 +245,8 @@ impl System for UnixSystem {
     fn fd_close(&mut self, fd: Fd) -> Result<()> {
         // Dropping the entry closes an owned descriptor; the process's own
         // standard streams are only borrowed and stay open.
+        self.table.entry(fd)?;
+        self.forget_registrations(fd)?;
         self.table.remove(fd).map(drop)
     }
 
@@ -337,6 +397,12 @@ impl System for UnixSystem {
     }
 
     fn fd_renumber(&mut self, from: Fd, to: Fd) -> Result<()> {
+        self.table.entry(from)?;
+        self.table.entry(to)?;
+        if from != to {
+            self.forget_registrations(from)?;
+            self.forget_registrations(to)?;
+        }
         self.table.renumber(from, to).map(drop)
     }
 
@@ -629,7 +695,18 @@ impl System for UnixSystem {
         subscriptions: &[Subscription],
         events: &mut [Event],
     ) -> Result<Size> {
-        poll::poll_oneoff(&self.table, subscriptions, events)
+        let use_ring = self.poll_wants_ring(subscriptions.len());
+        let backend = match &mut self.ring {
+            Some(ring) if use_ring => poll::Backend::Uring(ring),
+            _ => poll::Backend::Sync,
+        };
+        poll::poll_oneoff(
+            &self.table,
+            subscriptions,
+            events,
+            &mut self.poll_scratch,
+            backend,
+        )
     }
 
     fn proc_raise(&mut self, _signal: Signal) -> Result<()> {
@@ -725,7 +802,9 @@ impl System for UnixSystem {
         } else {
             return Err(Errno::INVAL);
         };
-        rustix::net::shutdown(socket, how).map_err(from_host)
+        rustix::net::shutdown(socket, how).map_err(from_host)?;
+        // Its readiness changed for good: later polls register it afresh.
+        self.forget_registrations(fd)
     }
 
     fn sock_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {

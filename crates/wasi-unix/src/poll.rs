@@ -1,20 +1,19 @@
 //! `poll_oneoff`: clocks and descriptors in one wait.
 
-use rustix::event::{PollFd, PollFlags};
-use rustix::fd::AsFd;
+use rustix::fd::{AsFd, AsRawFd};
 use rustix::time::{ClockId, Timespec};
 use wasi_core::fdtable::FdTable;
 use wasi_core::system::Result;
 use wasi_core::types::Rights;
 use wasi_core::types::{
-    Clockid, Errno, Event, Eventrwflags, Size, Subclockflags, Subscription, SubscriptionClock,
+    Clockid, Errno, Event, Eventrwflags, Fd, Size, Subclockflags, Subscription, SubscriptionClock,
     SubscriptionKind, Timestamp,
 };
 
 use crate::clock;
-use crate::entry::Entry;
+use crate::entry::{Entry, Host};
 use crate::errno::from_host;
-
+use crate::uring::{Interest, Ready, Ring};
 /// The clocks a subscription can wait on, read once when the call starts so
 /// that relative timeouts have a fixed origin.
 struct Start {
@@ -59,6 +58,44 @@ fn push(events: &mut [Event], n: &mut usize, event: Event) {
     *n += 1;
 }
 
+/// Buffers kept between calls so that a call allocates nothing once they
+/// have grown to the number of subscriptions seen.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The `pollfd` array handed to the kernel (`ppoll` backend).
+    fds: Vec<libc::pollfd>,
+    /// For each entry of `fds`, the index of its subscription.
+    polled: Vec<u32>,
+    /// The indices of the valid clock subscriptions, with their clock and
+    /// absolute deadline.
+    clocks: Vec<(u32, ClockId, Timestamp)>,
+}
+
+/// How descriptors are waited on.
+pub(crate) enum Backend<'a> {
+    /// One `ppoll` over all of them.
+    Sync,
+    /// Registrations kept armed in an io_uring between calls.
+    Uring(&'a mut Ring),
+}
+
+/// The descriptor and interest of a subscription, if it is on a descriptor.
+fn fd_interest(sub: &Subscription) -> Option<(Fd, Interest)> {
+    match sub.kind()? {
+        SubscriptionKind::FdRead(fd) => Some((fd, Interest::Read)),
+        SubscriptionKind::FdWrite(fd) => Some((fd, Interest::Write)),
+        SubscriptionKind::Clock(_) => None,
+    }
+}
+
+/// The host descriptor `fd` stands for, if it is one and may be polled.
+fn host(table: &FdTable<Entry>, fd: Fd) -> Option<&Host> {
+    match &table.get(fd, Rights::POLL_FD_READWRITE).ok()?.file {
+        Entry::Host(host) => Some(host),
+        Entry::Virtual(_) => None,
+    }
+}
+
 /// `poll_oneoff` over the descriptors of `table`.
 ///
 /// - A clock subscription fires when its clock reaches the deadline
@@ -68,25 +105,34 @@ fn push(events: &mut [Event], n: &mut usize, event: Event) {
 /// - A descriptor subscription that cannot be served (`EBADF`, missing
 ///   `POLL_FD_READWRITE` right: `ENOTCAPABLE`) gives an event carrying the
 ///   error at once rather than failing the call.
-/// - Host descriptors are waited on with one `ppoll`; the kernel reports
-///   regular files and directories as always ready. Readable events carry
-///   the `FIONREAD` count in `nbytes` (0 where the object does not have
-///   one); `POLLHUP` sets `fd_readwrite_hangup`.
+/// - Host descriptors are waited on by `backend`: one `ppoll`, or the
+///   registrations of an io_uring (see `uring.rs`), with the same events;
+///   the kernel reports regular files and directories as always ready.
+///   Readable events carry the `FIONREAD` count in `nbytes` (0 where the
+///   object does not have one); `POLLHUP` sets `fd_readwrite_hangup`.
 /// - Virtual files are always ready.
 /// - If any event is ready without waiting, the call does not block.
 ///   Signals interrupting the wait (`EINTR`) restart it.
+/// - With clocks only, the call sleeps with `clock_nanosleep`, whatever the
+///   backend.
 pub(crate) fn poll_oneoff(
     table: &FdTable<Entry>,
     subscriptions: &[Subscription],
     events: &mut [Event],
+    scratch: &mut Scratch,
+    mut backend: Backend<'_>,
 ) -> Result<Size> {
     let mut n = 0;
     let mut has_clock = false;
-    // Only allocated when there is a descriptor to poll.
-    let mut fds: Vec<PollFd<'_>> = Vec::new();
-    let mut polled: Vec<&Subscription> = Vec::new();
+    let mut has_host = false;
+    scratch.fds.clear();
+    scratch.polled.clear();
+    scratch.clocks.clear();
+    if let Backend::Uring(ring) = &mut backend {
+        ring.begin();
+    }
 
-    for sub in subscriptions {
+    for (index, sub) in subscriptions.iter().enumerate() {
         let (fd, interest) = match sub.kind() {
             // The ABI layer rejects unknown event types; a caller of the
             // `System` that does not gets an error event.
@@ -98,8 +144,8 @@ pub(crate) fn poll_oneoff(
                 has_clock = true;
                 continue;
             }
-            Some(SubscriptionKind::FdRead(fd)) => (fd, PollFlags::IN),
-            Some(SubscriptionKind::FdWrite(fd)) => (fd, PollFlags::OUT),
+            Some(SubscriptionKind::FdRead(fd)) => (fd, Interest::Read),
+            Some(SubscriptionKind::FdWrite(fd)) => (fd, Interest::Write),
         };
         match table.get(fd, Rights::POLL_FD_READWRITE) {
             Err(errno) => push(events, &mut n, error_event(sub, errno)),
@@ -112,21 +158,36 @@ pub(crate) fn poll_oneoff(
                     );
                 }
                 Entry::Host(host) => {
-                    fds.push(PollFd::from_borrowed_fd(host.fd.as_fd(), interest));
-                    polled.push(sub);
+                    has_host = true;
+                    let raw = host.fd.as_fd().as_raw_fd();
+                    match &mut backend {
+                        Backend::Sync => {
+                            scratch.fds.push(libc::pollfd {
+                                fd: raw,
+                                events: match interest {
+                                    Interest::Read => libc::POLLIN,
+                                    Interest::Write => libc::POLLOUT,
+                                },
+                                revents: 0,
+                            });
+                            scratch.polled.push(index as u32);
+                        }
+                        Backend::Uring(ring) => ring.subscribe(index as u32, fd, raw, interest)?,
+                    }
                 }
             },
         }
     }
 
-    let start = if has_clock { Some(Start::now()?) } else { None };
-    // Invalid clock subscriptions are reported at once.
-    if let Some(start) = &start {
-        for sub in subscriptions {
-            if let Some(SubscriptionKind::Clock(clock)) = sub.kind()
-                && let Err(errno) = start.deadline(&clock)
-            {
-                push(events, &mut n, error_event(sub, errno));
+    if has_clock {
+        let start = Start::now()?;
+        for (index, sub) in subscriptions.iter().enumerate() {
+            if let Some(SubscriptionKind::Clock(clock)) = sub.kind() {
+                match start.deadline(&clock) {
+                    Ok((id, deadline)) => scratch.clocks.push((index as u32, id, deadline)),
+                    // Invalid clock subscriptions are reported at once.
+                    Err(errno) => push(events, &mut n, error_event(sub, errno)),
+                }
             }
         }
     }
@@ -134,22 +195,14 @@ pub(crate) fn poll_oneoff(
     loop {
         // The earliest valid deadline, as (clock, deadline, time left).
         let mut earliest: Option<(ClockId, Timestamp, Timestamp)> = None;
-        if let Some(start) = &start {
-            for sub in subscriptions {
-                let Some(SubscriptionKind::Clock(clock)) = sub.kind() else {
-                    continue;
-                };
-                let Ok((id, deadline)) = start.deadline(&clock) else {
-                    continue;
-                };
-                let left = deadline.saturating_sub(clock::now(id)?);
-                if earliest.is_none_or(|(_, _, min)| left < min) {
-                    earliest = Some((id, deadline, left));
-                }
+        for &(_, id, deadline) in &scratch.clocks {
+            let left = deadline.saturating_sub(clock::now(id)?);
+            if earliest.is_none_or(|(_, _, min)| left < min) {
+                earliest = Some((id, deadline, left));
             }
         }
 
-        if fds.is_empty() {
+        if !has_host {
             match earliest {
                 // Nothing to wait for: every subscription already has its event.
                 None => return Ok(n as Size),
@@ -162,43 +215,56 @@ pub(crate) fn poll_oneoff(
                 Some(_) => {}
             }
         } else {
+            // Time left to wait, in nanoseconds; `None` waits for ever.
             let timeout = match earliest {
-                _ if n > 0 => Some(Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                }),
-                Some((_, _, left)) => Some(timespec(left)),
+                _ if n > 0 => Some(0),
+                Some((_, _, left)) => Some(left),
                 None => None,
             };
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(from_host(err)),
-            }
-            for (pollfd, sub) in fds.iter().zip(&polled) {
-                let revents = pollfd.revents();
-                if revents.is_empty() {
-                    continue;
+            match &mut backend {
+                Backend::Sync => {
+                    match ppoll(&mut scratch.fds, timeout) {
+                        Ok(()) => {}
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(err) => return Err(from_host(err)),
+                    }
+                    for (pollfd, &index) in scratch.fds.iter().zip(&scratch.polled) {
+                        if pollfd.revents == 0 {
+                            continue;
+                        }
+                        let sub = &subscriptions[index as usize];
+                        let result = i32::from(pollfd.revents);
+                        push(events, &mut n, fd_event(table, sub, result));
+                    }
                 }
-                push(events, &mut n, fd_event(sub, pollfd, revents));
+                Backend::Uring(ring) => {
+                    match ring.wait(timeout) {
+                        Ok(()) => {}
+                        Err(Errno::INTR) => continue,
+                        Err(errno) => return Err(errno),
+                    }
+                    // Walked only when one pair was subscribed to twice.
+                    let all = subscriptions.iter().enumerate().filter_map(|(index, sub)| {
+                        let (fd, interest) = fd_interest(sub)?;
+                        host(table, fd)?;
+                        Some((index as u32, fd, interest))
+                    });
+                    ring.ready(all, |Ready { sub, result }| {
+                        let sub = &subscriptions[sub as usize];
+                        push(events, &mut n, fd_event(table, sub, result));
+                    });
+                }
             }
         }
 
-        if let Some(start) = &start {
-            for sub in subscriptions {
-                let Some(SubscriptionKind::Clock(clock)) = sub.kind() else {
-                    continue;
-                };
-                let Ok((id, deadline)) = start.deadline(&clock) else {
-                    continue;
-                };
-                if clock::now(id)? >= deadline {
-                    push(
-                        events,
-                        &mut n,
-                        Event::new(sub, Errno::SUCCESS, 0, Eventrwflags::empty()),
-                    );
-                }
+        for &(index, id, deadline) in &scratch.clocks {
+            if clock::now(id)? >= deadline {
+                let sub = &subscriptions[index as usize];
+                push(
+                    events,
+                    &mut n,
+                    Event::new(sub, Errno::SUCCESS, 0, Eventrwflags::empty()),
+                );
             }
         }
         if n > 0 {
@@ -207,24 +273,67 @@ pub(crate) fn poll_oneoff(
     }
 }
 
+/// `ppoll` over `fds`, waiting at most `timeout` nanoseconds (for ever if
+/// `None`).
+fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Timestamp>) -> rustix::io::Result<()> {
+    let ts = timeout.map(|nanos| libc::timespec {
+        // At most 1.9e10 seconds: no overflow.
+        tv_sec: (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()`
+    // `pollfd`s, whose descriptors the fd table keeps open for the call;
+    // `ts_ptr` is null or points to `ts`, which outlives the call; a null
+    // signal mask leaves the mask alone.
+    let ret = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    if ret < 0 {
+        Err(rustix::io::Errno::from_raw_os_error(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// An event reporting that a subscription failed.
 fn error_event(sub: &Subscription, errno: Errno) -> Event {
     Event::new(sub, errno, 0, Eventrwflags::empty())
 }
 
-/// The event of a polled descriptor.
-fn fd_event(sub: &Subscription, pollfd: &PollFd<'_>, revents: PollFlags) -> Event {
-    if revents.contains(PollFlags::NVAL) {
+/// The event of a polled descriptor, from its poll result: the `revents`
+/// mask, or a negated errno (io_uring).
+fn fd_event(table: &FdTable<Entry>, sub: &Subscription, result: i32) -> Event {
+    if result < 0 {
+        return error_event(
+            sub,
+            from_host(rustix::io::Errno::from_raw_os_error(-result)),
+        );
+    }
+    let revents = result as libc::c_short;
+    if revents & libc::POLLNVAL != 0 {
         return error_event(sub, Errno::BADF);
     }
     let mut flags = Eventrwflags::empty();
-    if revents.contains(PollFlags::HUP) {
+    if revents & libc::POLLHUP != 0 {
         flags |= Eventrwflags::FD_READWRITE_HANGUP;
     }
-    let nbytes = if revents.contains(PollFlags::IN) {
-        rustix::io::ioctl_fionread(pollfd).unwrap_or(0)
-    } else {
-        0
+    let nbytes = match fd_interest(sub) {
+        Some((fd, _)) if revents & libc::POLLIN != 0 => host(table, fd)
+            .and_then(|host| rustix::io::ioctl_fionread(&host.fd).ok())
+            .unwrap_or(0),
+        _ => 0,
     };
     Event::new(sub, Errno::SUCCESS, nbytes, flags)
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasi_core::runtime::{CallError, Imports, Instance, Runtime, RuntimeConfig};
 use wasi_core::{System, Tracer};
-use wasi_unix::{AddrRule, UnixSystem};
+use wasi_unix::{AddrRule, IoBackend, UnixSystem};
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
 
@@ -88,6 +88,12 @@ struct Cli {
     /// Let the guest resolve host names (`sock_getaddrinfo`) with the host's resolver.
     #[arg(long)]
     allow_resolve: bool,
+
+    /// The I/O backend: `sync` (plain system calls), `uring` (io_uring
+    /// wherever it serves a call; fails if the kernel refuses io_uring) or
+    /// `auto` (the faster one per call). Default: $WASIRUN_IO, else auto.
+    #[arg(long, value_name = "sync|uring|auto")]
+    io: Option<IoBackend>,
 
     /// The module to run: binary `.wasm` or text `.wat`.
     module: PathBuf,
@@ -280,6 +286,14 @@ fn build_system(cli: &Cli) -> Result<UnixSystem> {
         builder.allow_connect(*rule);
     }
     builder.allow_resolve(cli.allow_resolve);
+    let io = match (cli.io, std::env::var("WASIRUN_IO")) {
+        (Some(io), _) => io,
+        (None, Ok(name)) if !name.is_empty() => name
+            .parse()
+            .map_err(|err| anyhow::anyhow!("WASIRUN_IO: {err}"))?,
+        (None, _) => IoBackend::Auto,
+    };
+    builder.io(io);
     builder.build().context("cannot set up the WASI system")
 }
 

@@ -283,6 +283,7 @@ impl Builder {
             net: this.net,
             io: this.io,
             poll_scratch: Default::default(),
+            random: Default::default(),
             ring,
             ring_failed: false,
         })

@@ -8,6 +8,7 @@ mod fs;
 mod net;
 mod path;
 mod poll;
+mod random;
 mod uring;
 
 use std::io::{IoSlice, IoSliceMut};
@@ -51,6 +52,8 @@ pub struct UnixSystem {
     io: IoBackend,
     /// `poll_oneoff`'s buffers, reused by every call.
     poll_scratch: poll::Scratch,
+    /// Kernel randomness for `random_get`, fetched in blocks.
+    random: random::RandomPool,
     /// The io_uring backend, once set up: at build time for
     /// [`IoBackend::Uring`], at the first call that wants it for
     /// [`IoBackend::Auto`].
@@ -337,9 +340,12 @@ impl System for UnixSystem {
             .get_mut(fd, Rights::FD_READ | Rights::FD_SEEK)?
             .file
         {
-            Entry::Host(host) => rustix::io::preadv(&host.fd, iovs, offset)
-                .map(size)
-                .map_err(from_host),
+            Entry::Host(host) => match iovs {
+                [one] => rustix::io::pread(&host.fd, &mut **one, offset),
+                _ => rustix::io::preadv(&host.fd, iovs, offset),
+            }
+            .map(size)
+            .map_err(from_host),
             Entry::Virtual(file) => file.pread(iovs, offset),
         }
     }
@@ -362,9 +368,12 @@ impl System for UnixSystem {
             .file
         {
             // On an `O_APPEND` descriptor Linux appends, whatever the offset.
-            Entry::Host(host) => rustix::io::pwritev(&host.fd, iovs, offset)
-                .map(size)
-                .map_err(from_host),
+            Entry::Host(host) => match iovs {
+                [one] => rustix::io::pwrite(&host.fd, one, offset),
+                _ => rustix::io::pwritev(&host.fd, iovs, offset),
+            }
+            .map(size)
+            .map_err(from_host),
             Entry::Virtual(file) => file.pwrite(iovs, offset),
         }
     }
@@ -372,9 +381,12 @@ impl System for UnixSystem {
     #[inline]
     fn fd_read(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
         match &mut self.table.get_mut(fd, Rights::FD_READ)?.file {
-            Entry::Host(host) => rustix::io::readv(&host.fd, iovs)
-                .map(size)
-                .map_err(from_host),
+            Entry::Host(host) => match iovs {
+                [one] => rustix::io::read(&host.fd, &mut **one),
+                _ => rustix::io::readv(&host.fd, iovs),
+            }
+            .map(size)
+            .map_err(from_host),
             Entry::Virtual(file) => file.read(iovs),
         }
     }
@@ -467,9 +479,12 @@ impl System for UnixSystem {
             )
             .map(size)
             .map_err(from_host),
-            Entry::Host(host) => rustix::io::writev(&host.fd, iovs)
-                .map(size)
-                .map_err(from_host),
+            Entry::Host(host) => match iovs {
+                [one] => rustix::io::write(&host.fd, one),
+                _ => rustix::io::writev(&host.fd, iovs),
+            }
+            .map(size)
+            .map_err(from_host),
             Entry::Virtual(file) => file.write(iovs),
         }
     }
@@ -483,6 +498,17 @@ impl System for UnixSystem {
 
     fn path_filestat_get(&mut self, fd: Fd, flags: Lookupflags, path: &str) -> Result<Filestat> {
         let dir = self.dir(fd, Rights::PATH_FILESTAT_GET)?;
+        if path::is_plain_name(path) {
+            // One `fstatat` instead of `openat2` + `fstat` + `close`: a plain
+            // name not followed cannot leave the directory. A symlink that
+            // must be followed takes the general path.
+            let stat =
+                rustix::fs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW).map_err(from_host)?;
+            let filetype = fs::filetype_of_stat(&stat);
+            if filetype != Filetype::SYMBOLIC_LINK || !flags.contains(Lookupflags::SYMLINK_FOLLOW) {
+                return Ok(fs::filestat(&stat, filetype));
+            }
+        }
         let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
         let stat = rustix::fs::fstat(&file).map_err(from_host)?;
         Ok(fs::filestat(&stat, fs::filetype_of_stat(&stat)))
@@ -716,15 +742,8 @@ impl System for UnixSystem {
     }
 
     #[inline]
-    fn random_get(&mut self, mut buf: &mut [u8]) -> Result<()> {
-        while !buf.is_empty() {
-            match rustix::rand::getrandom(&mut *buf, rustix::rand::GetRandomFlags::empty()) {
-                Ok(n) => buf = &mut core::mem::take(&mut buf)[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(err) => return Err(from_host(err)),
-            }
-        }
-        Ok(())
+    fn random_get(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.random.fill(buf)
     }
 
     fn sched_yield(&mut self) -> Result<()> {

@@ -108,6 +108,53 @@ pub struct HostFunc<D> {
     pub func: Arc<HostFn<D>>,
 }
 
+impl<D> Clone for HostFunc<D> {
+    fn clone(&self) -> Self {
+        Self {
+            module: self.module.clone(),
+            name: self.name.clone(),
+            params: self.params.clone(),
+            results: self.results.clone(),
+            func: Arc::clone(&self.func),
+        }
+    }
+}
+
+impl<D> HostFunc<D> {
+    /// Runs the function on an engine's own values, for adapters: `from`
+    /// reads a parameter (`None` for values this interface does not carry,
+    /// such as references, which fails the call), `to` writes a result back.
+    /// `results` must have one slot per result of the function's type.
+    pub fn call_with<E>(
+        &self,
+        memory: GuestMemory<'_>,
+        data: &mut D,
+        params: &[E],
+        results: &mut [E],
+        from: fn(&E) -> Option<Val>,
+        to: fn(Val) -> E,
+    ) -> Result<(), HostError> {
+        let mut args = [Val::I32(0); MAX_VALS];
+        for (arg, param) in args.iter_mut().zip(params) {
+            *arg = from(param).ok_or("reference values cannot cross the host interface")?;
+        }
+        let mut outs = [Val::I32(0); MAX_VALS];
+        for (out, ty) in outs.iter_mut().zip(&self.results) {
+            *out = Val::zero(*ty);
+        }
+        let mut caller = Caller { memory, data };
+        (self.func)(
+            &mut caller,
+            &args[..params.len()],
+            &mut outs[..results.len()],
+        )?;
+        for (result, out) in results.iter_mut().zip(outs) {
+            *result = to(out);
+        }
+        Ok(())
+    }
+}
+
 /// The imports offered to a module: host functions, and optionally WASI.
 pub struct Imports<D> {
     funcs: Vec<HostFunc<D>>,

@@ -3,8 +3,8 @@
 use crate::{add_to_linker_for_module, exit_code};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
-    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData,
-    Val, ValType,
+    CallError, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData, Val,
+    ValType,
 };
 use wasmi::errors::{ErrorKind, FuelError};
 use wasmi::{
@@ -92,40 +92,30 @@ impl Runtime for WasmiRuntime {
                 func.params.iter().copied().map(val_type),
                 func.results.iter().copied().map(val_type),
             );
-            let body = func.func.clone();
+            let host = func.clone();
             linker
                 .func_new(
                     &func.module,
                     &func.name,
                     ty,
                     move |mut caller, params, results| {
-                        let mut args = [Val::I32(0); MAX_VALS];
-                        for (arg, param) in args.iter_mut().zip(params) {
-                            *arg = from_engine(param)
-                                .ok_or_else(|| Error::new("reference values are not supported"))?;
-                        }
-                        let mut outs = [Val::I32(0); MAX_VALS];
-                        for (out, result) in outs.iter_mut().zip(results.iter()) {
-                            *out = from_engine(result).unwrap_or(Val::I32(0));
-                        }
                         let memory = match caller.get_export("memory") {
                             Some(Extern::Memory(memory)) => Some(memory),
                             _ => None,
                         };
-                        let (bytes, data) = match memory {
+                        let (bytes, hosted) = match memory {
                             Some(memory) => memory.data_and_store_mut(&mut caller),
                             None => (&mut [][..], caller.data_mut()),
                         };
-                        let mut host = Caller {
-                            memory: GuestMemory::new(bytes),
-                            data: &mut data.data,
-                        };
-                        body(&mut host, &args[..params.len()], &mut outs[..results.len()])
-                            .map_err(|e| Error::new(e.to_string()))?;
-                        for (result, out) in results.iter_mut().zip(outs) {
-                            *result = to_engine(out);
-                        }
-                        Ok(())
+                        host.call_with(
+                            GuestMemory::new(bytes),
+                            &mut hosted.data,
+                            params,
+                            results,
+                            from_engine,
+                            to_engine,
+                        )
+                        .map_err(|e| Error::new(e.to_string()))
                     },
                 )
                 .map_err(|e| LoadError::Link(e.to_string()))?;

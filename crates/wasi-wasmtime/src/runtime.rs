@@ -4,8 +4,8 @@ use crate::{add_to_linker_for_module, exit_code};
 use std::path::PathBuf;
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
-    CallError, Caller, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData,
-    Val, ValType,
+    CallError, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData, Val,
+    ValType,
 };
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, Store, Trap,
@@ -118,38 +118,26 @@ impl Runtime for WasmtimeRuntime {
                 func.params.iter().copied().map(val_type),
                 func.results.iter().copied().map(val_type),
             );
-            let body = func.func.clone();
+            let host = func.clone();
             linker
                 .func_new(
                     &func.module,
                     &func.name,
                     ty,
                     move |mut caller, params, results| {
-                        let mut args = [Val::I32(0); MAX_VALS];
-                        for (arg, param) in args.iter_mut().zip(params) {
-                            *arg = from_engine(param).ok_or_else(|| {
-                                wasmtime::format_err!("reference values are not supported")
-                            })?;
-                        }
-                        let mut outs = [Val::I32(0); MAX_VALS];
-                        for (out, result) in outs.iter_mut().zip(results.iter()) {
-                            *out = from_engine(result).unwrap_or(Val::I32(0));
-                        }
-                        let memory = exported_memory(&mut caller);
-                        let (bytes, data) = match memory {
+                        let (bytes, hosted) = match exported_memory(&mut caller) {
                             Some(memory) => memory.data_and_store_mut(&mut caller),
                             None => (&mut [][..], caller.data_mut()),
                         };
-                        let mut host = Caller {
-                            memory: GuestMemory::new(bytes),
-                            data: &mut data.data,
-                        };
-                        body(&mut host, &args[..params.len()], &mut outs[..results.len()])
-                            .map_err(wasmtime::Error::from_boxed)?;
-                        for (result, out) in results.iter_mut().zip(outs) {
-                            *result = to_engine(out);
-                        }
-                        Ok(())
+                        host.call_with(
+                            GuestMemory::new(bytes),
+                            &mut hosted.data,
+                            params,
+                            results,
+                            from_engine,
+                            to_engine,
+                        )
+                        .map_err(wasmtime::Error::from_boxed)
                     },
                 )
                 .map_err(link_error)?;

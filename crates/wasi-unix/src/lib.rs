@@ -52,8 +52,8 @@ pub struct UnixSystem {
     io: IoBackend,
     /// `poll_oneoff`'s buffers, reused by every call.
     poll_scratch: poll::Scratch,
-    /// Kernel randomness for `random_get`, fetched in blocks.
-    random: random::RandomPool,
+    /// `random_get`'s generator, seeded from the kernel.
+    random: random::SecureRandom,
     /// The io_uring backend, once set up: at build time for
     /// [`IoBackend::Uring`], at the first call that wants it for
     /// [`IoBackend::Auto`].

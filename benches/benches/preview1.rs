@@ -33,7 +33,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
 use wadi_devices::{HostFactory, Wadi};
 use wasi_core::runtime::RuntimeConfig;
-use wasi_unix::UnixSystem;
+use wasi_unix::{IoBackend, UnixSystem};
 
 /// The hosts, in column order.
 const HOSTS: [&str; 5] = [
@@ -42,6 +42,21 @@ const HOSTS: [&str; 5] = [
     "wasmtime-wasi",
     "wasmi_wasi",
     "native",
+];
+
+/// Our host on wasmtime with each I/O backend forced (`ours/wasmtime` is
+/// `auto`, the default), run on [`IO_SCENARIOS`] to show the backends side by
+/// side.
+const IO_HOSTS: [(&str, IoBackend); 2] = [
+    ("ours/wasmtime+sync", IoBackend::Sync),
+    ("ours/wasmtime+uring", IoBackend::Uring),
+];
+
+/// The scenarios where the I/O backend can matter.
+const IO_SCENARIOS: [&str; 3] = [
+    "poll_oneoff_1001_sockets",
+    "fd_read_64KiB_of_1GiB",
+    "tcp_echo_64B",
 ];
 
 /// Why `wasmtime-wasi` has no socket cells. `cargo xtask bench` prints the
@@ -671,10 +686,11 @@ impl Runner for NativeRunner {
     }
 }
 
-/// Our host, given the fixture's directories and sockets (its `wadi_zero`
-/// is the caller's to handle).
-fn unix_system(fixture: Fixture) -> Result<(UnixSystem, Vec<UnixStream>)> {
+/// Our host with I/O backend `io`, given the fixture's directories and
+/// sockets (its `wadi_zero` is the caller's to handle).
+fn unix_system(fixture: Fixture, io: IoBackend) -> Result<(UnixSystem, Vec<UnixStream>)> {
     let mut builder = UnixSystem::builder();
+    builder.io(io);
     for (host, guest) in &fixture.dirs {
         builder.preopen_dir(host, guest)?;
     }
@@ -821,7 +837,7 @@ fn instantiate(
     Ok(match host {
         "ours/wasmtime" => {
             let wadi_zero = fixture.wadi_zero;
-            let (system, peers) = unix_system(fixture)?;
+            let (system, peers) = unix_system(fixture, IoBackend::Auto)?;
             if wadi_zero {
                 // The drivers' runtime as wasirun builds it (its own engine).
                 let drivers = wasi_wasmtime::WasmtimeRuntime::new(RuntimeConfig {
@@ -834,7 +850,7 @@ fn instantiate(
         }
         "ours/wasmi" => {
             let wadi_zero = fixture.wadi_zero;
-            let (system, peers) = unix_system(fixture)?;
+            let (system, peers) = unix_system(fixture, IoBackend::Auto)?;
             if wadi_zero {
                 let drivers = wasi_wasmi::WasmiRuntime::new(RuntimeConfig {
                     fuel_per_call: Some(DRIVER_FUEL),
@@ -861,7 +877,13 @@ fn instantiate(
             })?)
         }
         "native" => Box::new(NativeRunner((scenario.native)(fixture))),
-        _ => bail!("unknown host {host}"),
+        _ => match IO_HOSTS.iter().find(|(name, _)| *name == host) {
+            Some(&(_, io)) => {
+                let (system, peers) = unix_system(fixture, io)?;
+                ours_on_wasmtime(engines, wasm, system, peers)?
+            }
+            None => bail!("unknown host {host}"),
+        },
     })
 }
 
@@ -917,7 +939,11 @@ fn preview1(c: &mut Criterion) {
         if let Some(bytes) = scenario.throughput {
             group.throughput(Throughput::Bytes(bytes));
         }
-        for host in HOSTS {
+        let io_hosts = IO_HOSTS
+            .iter()
+            .filter(|_| IO_SCENARIOS.contains(&scenario.name))
+            .map(|(name, _)| *name);
+        for host in HOSTS.into_iter().chain(io_hosts) {
             if let Some((_, reason)) = scenario.unsupported.iter().find(|(h, _)| *h == host) {
                 eprintln!("{}/{host}: n/a: {reason}", scenario.name);
                 continue;

@@ -42,6 +42,15 @@ const HOSTS: [&str; 5] = [
 ];
 const NATIVE: &str = "native";
 
+/// Our host on wasmtime with each I/O backend forced, beside `ours/wasmtime`
+/// (the default, `auto`) and native: the "I/O backends" table.
+const IO_COLUMNS: [(&str, &str); 4] = [
+    ("ours/wasmtime+sync", "sync"),
+    ("ours/wasmtime+uring", "uring"),
+    ("ours/wasmtime", "auto"),
+    (NATIVE, "native"),
+];
+
 /// The scenarios in the bench's order; others found are listed after them.
 const SCENARIOS: [&str; 11] = [
     "fd_write_1B",
@@ -305,6 +314,8 @@ impl Results {
             let _ = writeln!(md, "\n[{}] {note}.", i + 1);
         }
 
+        self.io_backends(&mut md);
+
         let _ = writeln!(md, "\n## Targets\n");
         for (scenario, bound) in TARGETS {
             let host = "ours/wasmtime";
@@ -369,6 +380,34 @@ impl Results {
             );
         }
         md
+    }
+
+    /// The "I/O backends" table: the scenarios measured with a forced
+    /// backend, each backend beside `auto` and native. Nothing when none was.
+    fn io_backends(&self, md: &mut String) {
+        let forced = IO_COLUMNS[0].0;
+        let scenarios: Vec<String> = self
+            .scenarios()
+            .into_iter()
+            .filter(|scenario| self.get(scenario, forced).is_some())
+            .collect();
+        if scenarios.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "\n## I/O backends (ours on wasmtime)\n");
+        let names: Vec<&str> = IO_COLUMNS.iter().map(|(_, name)| *name).collect();
+        let _ = writeln!(md, "| scenario | {} |", names.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(IO_COLUMNS.len()));
+        for scenario in scenarios {
+            let mut row = format!("| {scenario} |");
+            for (host, _) in IO_COLUMNS {
+                let cell = self
+                    .get(&scenario, host)
+                    .map_or_else(|| "not run".into(), |e| self.cell(&scenario, host, e));
+                let _ = write!(row, " {cell} |");
+            }
+            let _ = writeln!(md, "{row}");
+        }
     }
 
     /// `812 ns (1.23x)` or `9.87 GB/s (0.95x)`.
@@ -533,7 +572,7 @@ fn read_estimate(new: &Path) -> Result<Option<((String, String), Estimate)>> {
     ) else {
         return Ok(None);
     };
-    if !HOSTS.contains(&function) {
+    if !HOSTS.contains(&function) && !IO_COLUMNS.iter().any(|(host, _)| *host == function) {
         return Ok(None);
     }
     let estimates = read("estimates.json")?;
@@ -621,6 +660,54 @@ mod tests {
         fs::create_dir_all(c.join("report")).unwrap();
         let results = Results::load(&c).unwrap();
         (dir, results)
+    }
+
+    #[test]
+    fn io_backends_table() {
+        let (dir, _) = fixture();
+        let md = Results::load(&dir.path().join("criterion"))
+            .unwrap()
+            .markdown(&machine());
+        assert!(
+            !md.contains("I/O backends"),
+            "no forced backend measured: {md}"
+        );
+
+        let c = dir.path().join("criterion");
+        write_fixture(
+            &c,
+            "poll_oneoff_1001_sockets",
+            "ours/wasmtime+sync",
+            2e5,
+            None,
+        );
+        write_fixture(
+            &c,
+            "poll_oneoff_1001_sockets",
+            "ours/wasmtime+uring",
+            1e4,
+            None,
+        );
+        write_fixture(&c, "poll_oneoff_1001_sockets", "ours/wasmtime", 1.1e4, None);
+        let md = Results::load(&c).unwrap().markdown(&machine());
+        assert!(md.contains("## I/O backends (ours on wasmtime)"), "{md}");
+        assert!(
+            md.contains("| scenario | sync | uring | auto | native |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| poll_oneoff_1001_sockets | 200.00 µs (2.00x) | 10.00 µs (0.10x) | 11.00 µs (0.11x) | 100.00 µs |"
+            ),
+            "{md}"
+        );
+        // The forced backends stay out of the main table.
+        assert!(
+            md.contains(
+                "| scenario | ours/wasmtime | ours/wasmi | wasmtime-wasi | wasmi_wasi | native |"
+            ),
+            "{md}"
+        );
     }
 
     fn machine() -> Machine {

@@ -346,15 +346,37 @@ pub fn find_suites(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The suites `--suite DIR` names: DIR itself if it holds a `manifest.json`,
-/// else every suite beneath it (e.g. a checkout of the official suite), else
-/// DIR alone as a suite without a manifest.
+/// else every suite beneath it (e.g. a checkout of the official suite, whose
+/// suites for other targets, such as `wasm32-wasip3`, are skipped with a
+/// message), else DIR alone as a suite without a manifest.
 pub fn suites_at(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.join("manifest.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
     let found = find_suites(dir)?;
-    Ok(if found.is_empty() {
-        vec![dir.to_path_buf()]
-    } else {
-        found
-    })
+    if found.is_empty() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut suites = Vec::new();
+    for suite in found {
+        match other_target(&suite)? {
+            Some(version) => eprintln!("skip {}: a {version} suite", suite.display()),
+            None => suites.push(suite),
+        }
+    }
+    Ok(suites)
+}
+
+/// The target a suite's manifest names, if it is not the one this host runs.
+fn other_target(suite: &Path) -> Result<Option<String>> {
+    let path = suite.join("manifest.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(manifest["version"]
+        .as_str()
+        .filter(|version| *version != VERSION)
+        .map(str::to_owned))
 }
 
 /// The result of one test on one runtime, as written by `--json`.
@@ -785,5 +807,21 @@ mod tests {
         let suite = Suite::load(&bare).unwrap();
         assert_eq!(suite.manifest.name, bare.display().to_string());
         assert_eq!(suite.tests.len(), 1);
+    }
+
+    #[test]
+    fn other_targets_are_skipped_when_recursing_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = dir.path().join("tests");
+        for (sub, version) in [("p1", "wasm32-wasip1"), ("p3", "wasm32-wasip3")] {
+            fs::create_dir_all(tests.join(sub)).unwrap();
+            let manifest = format!(r#"{{"name": "{sub}", "version": "{version}"}}"#);
+            fs::write(tests.join(sub).join("manifest.json"), manifest).unwrap();
+        }
+        assert_eq!(suites_at(&tests).unwrap(), [tests.join("p1")]);
+        // Named directly, a suite for another target is an error when loaded.
+        let p3 = tests.join("p3");
+        assert_eq!(suites_at(&p3).unwrap(), std::slice::from_ref(&p3));
+        assert!(Suite::load(&p3).is_err());
     }
 }

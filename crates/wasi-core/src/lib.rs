@@ -3,6 +3,7 @@
 pub mod abi;
 pub mod fdtable;
 pub mod memory;
+pub mod runtime;
 pub mod system;
 pub mod trace;
 pub mod types;
@@ -13,4 +14,3 @@ pub use memory::GuestMemory;
 pub use system::{DirentWriter, StringList, System};
 pub use trace::Tracer;
 pub use types::Errno;
-pub mod runtime;

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -220,12 +221,29 @@ fn client_uses_a_preopened_connection() {
 }
 
 /// A port on 127.0.0.1 where nobody listens (it was free a moment ago).
+///
+/// It is taken below the kernel's ephemeral range: the tests running beside
+/// this one bind port 0 and connect out, and the kernel hands them ephemeral
+/// ports, so a port from that range could be taken (or listened on) by
+/// another test between this check and its use. Successive calls walk
+/// through the range from an offset derived from the process id, so two
+/// tests, or two test processes, do not pick the same port.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let base = ephemeral.saturating_sub(10_000).max(1024);
+    let span = ephemeral - base;
+    let offset = (std::process::id() % u32::from(span)) as u16;
+    loop {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = base + (offset + step) % span;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::num::NonZeroU64;
 
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, SeekFrom};
-use rustix::net::{RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendFlags};
+use rustix::net::{SendAncillaryBuffer, SendFlags};
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
 use wasi_core::types::*;
@@ -776,26 +776,8 @@ impl System for UnixSystem {
         iovs: &mut [IoSliceMut<'_>],
         flags: Riflags,
     ) -> Result<(Size, Roflags)> {
-        let (socket, _) = self.socket(fd, Rights::FD_READ)?;
-        let mut recv_flags = RecvFlags::empty();
-        if flags.contains(Riflags::RECV_PEEK) {
-            recv_flags |= RecvFlags::PEEK;
-        }
-        if flags.contains(Riflags::RECV_WAITALL) {
-            recv_flags |= RecvFlags::WAITALL;
-        }
-        let msg = rustix::net::recvmsg(
-            socket,
-            iovs,
-            &mut RecvAncillaryBuffer::default(),
-            recv_flags,
-        )
-        .map_err(from_host)?;
-        let mut roflags = Roflags::empty();
-        if msg.flags.contains(ReturnFlags::TRUNC) {
-            roflags |= Roflags::RECV_DATA_TRUNCATED;
-        }
-        Ok((size(msg.bytes), roflags))
+        let (n, roflags, _source) = self.net_recv_from(fd, iovs, flags)?;
+        Ok((n, roflags))
     }
 
     fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], _flags: Siflags) -> Result<Size> {

@@ -842,6 +842,7 @@ fn instantiate(
                 // The drivers' runtime as wasirun builds it (its own engine).
                 let drivers = wasi_wasmtime::WasmtimeRuntime::new(RuntimeConfig {
                     fuel_per_call: Some(DRIVER_FUEL),
+                    ..RuntimeConfig::new()
                 })?;
                 ours_on_wasmtime(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
             } else {
@@ -854,6 +855,7 @@ fn instantiate(
             if wadi_zero {
                 let drivers = wasi_wasmi::WasmiRuntime::new(RuntimeConfig {
                     fuel_per_call: Some(DRIVER_FUEL),
+                    ..RuntimeConfig::new()
                 });
                 ours_on_wasmi(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
             } else {

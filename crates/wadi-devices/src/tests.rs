@@ -453,6 +453,7 @@ where
 fn devices_on_wasmi() {
     exercise(wasi_wasmi::WasmiRuntime::new(RuntimeConfig {
         fuel_per_call: Some(DRIVER_FUEL),
+        ..RuntimeConfig::new()
     }));
 }
 
@@ -461,6 +462,7 @@ fn devices_on_wasmtime() {
     exercise(
         wasi_wasmtime::WasmtimeRuntime::new(RuntimeConfig {
             fuel_per_call: Some(DRIVER_FUEL),
+            ..RuntimeConfig::new()
         })
         .unwrap(),
     );

@@ -15,6 +15,7 @@ use wasi_wasmtime::WasmtimeRuntime;
 
 const FUEL: RuntimeConfig = RuntimeConfig {
     fuel_per_call: Some(DRIVER_FUEL),
+    ..RuntimeConfig::new()
 };
 
 /// What `wasirun` gives drivers: a `UnixSystem` with their `dir=` preopens.

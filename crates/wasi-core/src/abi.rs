@@ -1048,6 +1048,10 @@ pub fn sock_getpeeraddr_v1<S: System + ?Sized>(
     sock_addr_v1(sys, mem, fd, addr, out_type, out_port, Which::Peer)
 }
 
+/// The most `addrinfo` records `sock_getaddrinfo` fills, whatever the
+/// guest's `max_res` (`spec/sockets.md`).
+pub const MAX_ADDRINFO: u32 = 256;
+
 /// A string argument of `sock_getaddrinfo`, without one trailing NUL.
 fn c_str<'m>(mem: &'m GuestMemory<'_>, ptr: u32, len: u32) -> Result<&'m str, Errno> {
     let s = mem.str(ptr, len)?;
@@ -1099,27 +1103,29 @@ pub fn sock_getaddrinfo<S: System + ?Sized>(
         socktype,
         protocol,
     };
-    // Every record of the chain is checked before resolving.
-    let mut records = Vec::new();
+    // At most `MAX_ADDRINFO` records are used, whatever `max_res` says, and
+    // every one of them is checked before resolving, without copying the
+    // chain (it may be self-linked): a second walk fills them.
+    let max = max_res.min(MAX_ADDRINFO);
     let mut at = first;
-    while records.len() < max_res as usize {
+    for _ in 0..max {
         let record: WasiAddrinfo = mem.read(at)?;
         let sockaddr: WasiSockaddr = mem.read(record.ai_addr)?;
         mem.slice(sockaddr.sa_data, sockaddr.sa_data_len)?;
-        records.push((at, record, sockaddr));
         at = record.ai_next;
     }
-    let results = sys.sock_getaddrinfo(node, service, hints, records.len())?;
-    let mut slots = records.iter();
+    let results = sys.sock_getaddrinfo(node, service, hints, max as usize)?;
+    let mut at = first;
     let mut count: u32 = 0;
-    for result in &results {
+    for result in results.iter().take(max as usize) {
         let needed = match result.addr {
             SocketAddr::V4(_) => 6,
             SocketAddr::V6(_) => 18,
         };
-        let Some(&(at, mut record, mut sockaddr)) = slots.next() else {
-            break;
-        };
+        let mut record: WasiAddrinfo = mem.read(at)?;
+        let mut sockaddr: WasiSockaddr = mem.read(record.ai_addr)?;
+        let slot = at;
+        at = record.ai_next;
         if sockaddr.sa_data_len < needed {
             continue;
         }
@@ -1137,7 +1143,7 @@ pub fn sock_getaddrinfo<S: System + ?Sized>(
         record.ai_protocol = u32::from(result.protocol);
         record.ai_addrlen = needed;
         record.ai_canonnamelen = 0;
-        mem.write(at, record)?;
+        mem.write(slot, record)?;
         count += 1;
     }
     mem.write(out_len, count)

@@ -11,6 +11,7 @@ use crate::memory::GuestMemory;
 use crate::system::System;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A WebAssembly value crossing the host boundary (floats as raw bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,13 +227,15 @@ impl<D> Imports<D> {
 /// Why a module could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
-    /// The bytes are not a valid module.
+    /// The bytes are not a valid module, or the module is beyond what
+    /// [`RuntimeConfig`] allows (its declared memory, for instance).
     Invalid(String),
     /// An import is missing or has the wrong type, or a host function could
     /// not be defined.
     Link(String),
-    /// The start function trapped.
-    Start(String),
+    /// The start function did not return: it trapped, exited through
+    /// `proc_exit` ([`CallError::Exit`]), ran out of fuel or time.
+    Start(CallError),
 }
 
 impl fmt::Display for LoadError {
@@ -240,7 +243,7 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Invalid(msg) => write!(f, "invalid module: {msg}"),
             LoadError::Link(msg) => write!(f, "cannot link module: {msg}"),
-            LoadError::Start(msg) => write!(f, "module start trapped: {msg}"),
+            LoadError::Start(error) => write!(f, "in the start function: {error}"),
         }
     }
 }
@@ -256,6 +259,8 @@ pub enum CallError {
     Signature(String),
     /// The module ran out of fuel (it looped or ran too long).
     OutOfFuel,
+    /// The module ran past its [`RuntimeConfig::timeout`].
+    Timeout,
     /// The module called `proc_exit`.
     Exit(u32),
     /// The module trapped, or a host function failed.
@@ -268,6 +273,7 @@ impl fmt::Display for CallError {
             CallError::NoSuchExport(name) => write!(f, "no exported function `{name}`"),
             CallError::Signature(msg) => write!(f, "signature mismatch: {msg}"),
             CallError::OutOfFuel => f.write_str("module ran out of fuel"),
+            CallError::Timeout => f.write_str("module ran past its time limit"),
             CallError::Exit(code) => write!(f, "module exited with code {code}"),
             CallError::Trap(msg) => write!(f, "module trapped: {msg}"),
         }
@@ -276,12 +282,88 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// Settings for a [`Runtime`].
+/// Settings for a [`Runtime`]: the limits every instance it loads runs
+/// under. Start from [`RuntimeConfig::new`] (no limits) and set fields.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// Fuel given to every call into a module; `None` runs without limit.
     /// Running out stops the call with [`CallError::OutOfFuel`].
     pub fuel_per_call: Option<u64>,
+    /// Fuel for an instance's whole life: its start function and every call
+    /// together. Running out stops it with [`CallError::OutOfFuel`]. One unit
+    /// is about one wasm instruction (the engines count differently).
+    pub fuel: Option<u64>,
+    /// The most bytes of linear memory an instance may have (all its
+    /// memories together); its tables may hold at most `max_memory / 8`
+    /// elements in all. A module declaring more fails to load with
+    /// [`LoadError::Invalid`]; `memory.grow` and `table.grow` beyond it
+    /// return -1 to the guest.
+    pub max_memory: Option<u64>,
+    /// Wall-clock time an instance may run, from the start of its
+    /// instantiation: past it, the running call stops with
+    /// [`CallError::Timeout`] (on wasmtime within about
+    /// [`TIMEOUT_GRANULARITY`]; on wasmi, which has no interrupts, by fuel
+    /// checks, so precisely only for calls: see the adapter's README). Time
+    /// spent blocked in a host call is counted, but a host call is not
+    /// interrupted.
+    pub timeout: Option<Duration>,
+    /// The most functions a module may define. Compiling costs host memory
+    /// for every function, however small (wasmtime: about 5 KiB each, so a
+    /// 4 MB module of a million empty functions takes over 5 GB), so this
+    /// bounds what an untrusted module can make the host spend before it
+    /// runs: a module defining more fails to load with
+    /// [`LoadError::Invalid`], before it is compiled.
+    pub max_functions: Option<u32>,
+}
+
+/// How late past [`RuntimeConfig::timeout`] wasmtime may stop a guest.
+pub const TIMEOUT_GRANULARITY: Duration = Duration::from_millis(10);
+
+impl RuntimeConfig {
+    /// No limits (the same as `Default`, usable in constants).
+    pub const fn new() -> Self {
+        Self {
+            fuel_per_call: None,
+            fuel: None,
+            max_memory: None,
+            timeout: None,
+            max_functions: None,
+        }
+    }
+
+    /// Checks `wasm` against the limits that apply before compiling
+    /// ([`max_functions`](Self::max_functions)), reading only its section
+    /// headers and the function section's count. Malformed bytes pass: the
+    /// engine's validation reports them.
+    pub fn check_module(&self, wasm: &[u8]) -> Result<(), LoadError> {
+        let Some(max) = self.max_functions else {
+            return Ok(());
+        };
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload {
+                Ok(wasmparser::Payload::FunctionSection(functions)) if functions.count() > max => {
+                    return Err(LoadError::Invalid(format!(
+                        "the module defines {} functions, more than the limit of {max}",
+                        functions.count()
+                    )));
+                }
+                Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an engine must count fuel for this configuration.
+    pub fn consumes_fuel(&self) -> bool {
+        self.fuel_per_call.is_some() || self.fuel.is_some()
+    }
+
+    /// The most table elements an instance may have, from `max_memory`.
+    pub fn max_table_elements(&self) -> Option<usize> {
+        self.max_memory
+            .map(|bytes| usize::try_from(bytes / 8).unwrap_or(usize::MAX))
+    }
 }
 
 /// An engine able to load modules.
@@ -357,5 +439,70 @@ impl<D, M: Copy> StoreData<D, M> {
     /// The recorded memory handle, if any.
     pub fn memory(&self) -> Option<M> {
         self.memory
+    }
+}
+
+/// The accounting behind [`RuntimeConfig::max_memory`], which both adapters'
+/// resource limiters delegate to: all the linear memories of an instance
+/// together, and all its tables together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryBudget {
+    max_memory: Option<u64>,
+    max_table_elements: Option<usize>,
+    memory: u64,
+    table_elements: usize,
+    refusal: Option<String>,
+}
+
+impl MemoryBudget {
+    /// A budget for an instance loaded under `config`.
+    pub fn new(config: &RuntimeConfig) -> Self {
+        Self {
+            max_memory: config.max_memory,
+            max_table_elements: config.max_table_elements(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether a linear memory may grow from `current` to `desired` bytes;
+    /// if so, the growth is counted.
+    pub fn memory_growing(&mut self, current: usize, desired: usize) -> bool {
+        let after = (self.memory + desired as u64).saturating_sub(current as u64);
+        match self.max_memory {
+            Some(max) if after > max => {
+                self.refusal = Some(format!(
+                    "{after} bytes of linear memory, more than the limit of {max}"
+                ));
+                false
+            }
+            _ => {
+                self.memory = after;
+                true
+            }
+        }
+    }
+
+    /// Whether a table may grow from `current` to `desired` elements; if
+    /// so, the growth is counted.
+    pub fn table_growing(&mut self, current: usize, desired: usize) -> bool {
+        let after = self.table_elements.saturating_add(desired) - current.min(self.table_elements);
+        match self.max_table_elements {
+            Some(max) if after > max => {
+                self.refusal = Some(format!(
+                    "{after} table elements, more than the limit of {max}"
+                ));
+                false
+            }
+            _ => {
+                self.table_elements = after;
+                true
+            }
+        }
+    }
+
+    /// What the last refused growth asked for, once: the reason an
+    /// instantiation failed, when it failed because of the budget.
+    pub fn take_refusal(&mut self) -> Option<String> {
+        self.refusal.take()
     }
 }

@@ -11,14 +11,16 @@ use rustix::net::SocketType;
 use wasi_core::StringList;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result as WasiResult;
-use wasi_core::types::{Errno, Filestat, Filetype, Rights};
+use wasi_core::types::{Errno, Fdflags, Filestat, Filetype, Rights};
 use wasi_core::vfs::VirtualFile;
 
 use crate::UnixSystem;
+use crate::denial::{Denial, Denials};
 use crate::net::{self, AddrRule, NetPolicy};
+use crate::pseudo;
 use crate::uring::Ring;
 
-use crate::entry::{Entry, Host, HostFd, filetype_of, max_rights};
+use crate::entry::{Entry, Host, HostFd, Io, filetype_of, max_rights};
 
 /// Configures a [`UnixSystem`]: arguments, environment, standard streams and
 /// the capabilities (directories and sockets) the guest receives.
@@ -31,10 +33,15 @@ pub struct Builder {
     args: Vec<Vec<u8>>,
     env: Vec<(Vec<u8>, Vec<u8>)>,
     stdio: Option<[OwnedFd; 3]>,
-    dirs: Vec<(OwnedFd, Box<str>)>,
+    /// Each preopened directory, its guest name and whether it is on a
+    /// kernel pseudo-filesystem.
+    dirs: Vec<(OwnedFd, Box<str>, bool)>,
     sockets: Vec<(OwnedFd, Filetype, Rights)>,
     net: NetPolicy,
     io: IoBackend,
+    denials: Denials,
+    allow_pseudo_fs: bool,
+    max_file_size: Option<u64>,
 }
 
 /// How a [`UnixSystem`] does its I/O on Linux: plain system calls, io_uring,
@@ -125,10 +132,17 @@ impl Builder {
     /// opening fails if it is not a directory. The guest sees it with the
     /// rights of a directory and can open anything beneath it, and nothing
     /// outside.
+    ///
+    /// A directory on a kernel pseudo-filesystem (procfs, sysfs, ...: see
+    /// [`Builder::allow_pseudo_fs`]) fails with `PermissionDenied` unless
+    /// that was allowed first, and so does the host process's own procfs
+    /// directory (`/proc/self`) in any case. With the permission, the guest
+    /// gets it without the rights to write or change anything.
     pub fn preopen_dir(&mut self, host: impl AsRef<Path>, guest: &str) -> io::Result<&mut Self> {
+        let host = host.as_ref();
         let open = |access| {
             rustix::fs::open(
-                host.as_ref(),
+                host,
                 access | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )
@@ -137,8 +151,68 @@ impl Builder {
             Err(rustix::io::Errno::ACCESS) => open(OFlags::PATH)?,
             result => result?,
         };
-        self.dirs.push((fd, guest.into()));
+        let on_pseudo_fs = match pseudo::filesystem_of(fd.as_fd())? {
+            None => false,
+            Some(fs) if !self.allow_pseudo_fs => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is on a kernel pseudo-filesystem ({}): giving it to the guest \
+                         needs --allow-pseudo-fs (Builder::allow_pseudo_fs)",
+                        host.display(),
+                        fs.name(),
+                    ),
+                ));
+            }
+            Some(fs) if fs.is_proc() && pseudo::is_own_proc_entry(fd.as_fd()) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is this process's own procfs directory, or cannot be told \
+                         from it, and the guest is never given it, even with \
+                         --allow-pseudo-fs",
+                        host.display(),
+                    ),
+                ));
+            }
+            Some(_) => true,
+        };
+        self.dirs.push((fd, guest.into(), on_pseudo_fs));
         Ok(self)
+    }
+
+    /// Lets the guest read files on kernel pseudo-filesystems: procfs,
+    /// sysfs, debugfs, cgroup and the others listed in `spec/preview1.md`
+    /// ("Kernel pseudo-filesystems"). Off by default: `path_open` refuses
+    /// anything on them with `ENOTCAPABLE` (reported to
+    /// [`Builder::on_denial`] as [`Denial::PseudoFs`]), and
+    /// [`Builder::preopen_dir`] refuses a directory on one.
+    ///
+    /// Even when allowed, the guest may only read: it cannot open a file
+    /// there for writing, create, truncate, or change anything, and it can
+    /// never open the host process's own procfs entries (`/proc/self`,
+    /// `/proc/<this pid>/...`, `/proc/thread-self`), which hold the host's
+    /// memory, environment and descriptors.
+    ///
+    /// It applies to the preopens added after it, so call it before
+    /// [`Builder::preopen_dir`].
+    pub fn allow_pseudo_fs(&mut self, allow: bool) -> &mut Self {
+        self.allow_pseudo_fs = allow;
+        self
+    }
+
+    /// Limits the size the guest can give a host regular file, as
+    /// `RLIMIT_FSIZE` does for a process but without its signal and for
+    /// the guest alone: no `fd_write` or `fd_pwrite` writes at or past byte
+    /// `max` of a file (a write that would cross it is cut short there, and
+    /// one that starts there fails with `EFBIG`), and `fd_allocate` and
+    /// `fd_filestat_set_size` fail with `EFBIG` rather than make a file
+    /// larger than `max` bytes. Files already larger can still shrink, and
+    /// be written below the limit. `None`, the default, sets no limit and
+    /// costs nothing.
+    pub fn max_file_size(&mut self, max: Option<u64>) -> &mut Self {
+        self.max_file_size = max;
+        self
     }
 
     /// Gives the guest a socket: a listening socket (the guest may
@@ -188,8 +262,24 @@ impl Builder {
     /// Sets the guest's standard streams. By default the guest shares the
     /// process's own descriptors 0, 1 and 2, which closing them in the
     /// guest leaves open.
+    ///
+    /// Either way they are streams, never capabilities: they get the rights
+    /// of a stream (reading and writing as the descriptors are open, polling
+    /// and `fdstat`/`filestat`), a directory among them cannot be opened
+    /// beneath, and the `fdflags` the guest sets on them are emulated rather
+    /// than set on their open file descriptions, which may be shared with
+    /// other processes (`spec/preview1.md`, "Standard streams and
+    /// preopens").
     pub fn stdio(&mut self, stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> &mut Self {
         self.stdio = Some([stdin, stdout, stderr]);
+        self
+    }
+
+    /// Calls `handler` with every call the sandbox refuses (a connect
+    /// without a rule, ...), after the refusal; the guest only sees the
+    /// errno. By default refusals are not reported.
+    pub fn on_denial(&mut self, handler: impl FnMut(&Denial) + Send + 'static) -> &mut Self {
+        self.denials = Denials::new(Some(Box::new(handler)));
         self
     }
 
@@ -259,12 +349,15 @@ impl Builder {
                 }
             }
         }
-        for (fd, name) in this.dirs {
-            let mut entry = FdEntry::new(
-                Entry::Host(Host::new(HostFd::Owned(fd), Filetype::DIRECTORY)),
-                Rights::DIRECTORY,
-                Rights::DIRECTORY_INHERITING,
-            );
+        for (fd, name, on_pseudo_fs) in this.dirs {
+            let mut host = Host::new(HostFd::Owned(fd), Filetype::DIRECTORY);
+            let (mut rights, mut inheriting) = (Rights::DIRECTORY, Rights::DIRECTORY_INHERITING);
+            if on_pseudo_fs {
+                host.on_pseudo_fs = true;
+                rights -= pseudo::WRITE_RIGHTS;
+                inheriting -= pseudo::WRITE_RIGHTS;
+            }
+            let mut entry = FdEntry::new(Entry::Host(host), rights, inheriting);
             entry.preopen = Some(name);
             table.insert(entry).map_err(io_error)?;
         }
@@ -286,6 +379,9 @@ impl Builder {
             random: Default::default(),
             ring,
             ring_failed: false,
+            denials: this.denials,
+            allow_pseudo_fs: this.allow_pseudo_fs,
+            max_file_size: this.max_file_size,
         })
     }
 }
@@ -313,23 +409,33 @@ fn socket_kind(fd: BorrowedFd<'_>) -> io::Result<(Filetype, Rights)> {
     Ok((filetype, rights))
 }
 
-/// The entry of a standard stream: its type is that of the host object (a
-/// terminal or other character device, a pipe, which WASI calls `unknown`, a
-/// file, or a socket) and its rights are those of that type.
+/// The entry of a standard stream. A standard stream is a stream, never a
+/// capability: its type is that of the host object (a terminal or other
+/// character device, a pipe, which WASI calls `unknown`, a file, or a
+/// socket), but a directory is `unknown` too, so that no path call works on
+/// it; its rights are those of a stream (`CHARACTER_DEVICE`), without
+/// `fd_read` or `fd_write` where the host descriptor is not open for it; the
+/// guest's `fdflags` are emulated ([`Io::Stream`]).
 fn stdio_entry(fd: HostFd) -> io::Result<FdEntry<Entry>> {
     let stat = rustix::fs::fstat(&fd)?;
-    let (filetype, rights) = match FileType::from_raw_mode(stat.st_mode) {
+    // What the object supports as an open file (a redirected file stays
+    // seekable), never a directory's path rights.
+    let (filetype, mut rights) = match FileType::from_raw_mode(stat.st_mode) {
         FileType::Socket => socket_kind(fd.as_fd())?,
+        FileType::Directory => (Filetype::UNKNOWN, Rights::CHARACTER_DEVICE),
         ft => {
             let filetype = filetype_of(ft);
             (filetype, max_rights(filetype))
         }
     };
-    Ok(FdEntry::new(
-        Entry::Host(Host::new(fd, filetype)),
-        rights,
-        Rights::empty(),
-    ))
+    match rustix::fs::fcntl_getfl(&fd)? & OFlags::ACCMODE {
+        OFlags::RDONLY => rights -= Rights::FD_WRITE,
+        OFlags::WRONLY => rights -= Rights::FD_READ,
+        _ => {}
+    }
+    let mut host = Host::new(fd, filetype);
+    host.io = Io::Stream(Fdflags::empty());
+    Ok(FdEntry::new(Entry::Host(host), rights, Rights::empty()))
 }
 
 /// A standard stream the process does not have open.

@@ -4,7 +4,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::FileType;
 use wasi_core::fdtable::FdEntry;
 use wasi_core::system::Result;
-use wasi_core::types::{Filetype, Rights};
+use wasi_core::types::{Fdflags, Filetype, Rights};
 use wasi_core::vfs::VirtualFile;
 
 use crate::errno::from_host;
@@ -26,14 +26,47 @@ pub(crate) struct Host {
     /// opening costs one `openat2` and nothing else (see
     /// [`resolve_filetype`]).
     pub(crate) filetype: Option<Filetype>,
+    /// Whether it is on a kernel pseudo-filesystem (procfs, sysfs, ...;
+    /// see `crate::pseudo`). Every open beneath such a directory is checked,
+    /// and the descriptor lacks `pseudo::WRITE_RIGHTS`. Only directories
+    /// need to know.
+    pub(crate) on_pseudo_fs: bool,
+    /// How its reads and writes are made: plain system calls for all but
+    /// standard streams and the guest's datagram sockets.
+    pub(crate) io: Io,
+}
+
+/// How the reads and writes of a host descriptor are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Io {
+    /// Plain system calls, under the flags of the open file description.
+    Plain,
+    /// A standard stream, whose open file description other processes
+    /// share: the `fdflags` the guest set on it (`append`, `nonblock`) are
+    /// kept here and emulated on each call (see `crate::stream`).
+    Stream(Fdflags),
+    /// A datagram socket the guest opened and has not bound under a bind
+    /// rule: receiving drops datagrams from sources no connect rule allows,
+    /// and the first `sock_send_to` binds it first (`spec/sockets.md`).
+    Filtered,
+}
+
+impl Io {
+    /// Whether calls must not wait: a standard stream's emulated
+    /// `nonblock` (other descriptors carry theirs in the description).
+    pub(crate) fn nonblock(self) -> bool {
+        matches!(self, Self::Stream(flags) if flags.contains(Fdflags::NONBLOCK))
+    }
 }
 
 impl Host {
-    /// A host descriptor whose type is known.
+    /// A host descriptor whose type is known, not on a pseudo-filesystem.
     pub(crate) fn new(fd: HostFd, filetype: Filetype) -> Self {
         Self {
             fd,
             filetype: Some(filetype),
+            on_pseudo_fs: false,
+            io: Io::Plain,
         }
     }
 
@@ -72,6 +105,8 @@ impl core::fmt::Debug for Entry {
                 .debug_struct("Host")
                 .field("fd", &host.fd.as_fd())
                 .field("filetype", &host.filetype)
+                .field("on_pseudo_fs", &host.on_pseudo_fs)
+                .field("io", &host.io)
                 .finish(),
             Self::Virtual(file) => f
                 .debug_struct("Virtual")

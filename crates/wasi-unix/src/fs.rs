@@ -1,15 +1,18 @@
 //! Conversions and helpers for host files and directories.
 
 use core::mem::MaybeUninit;
+use std::io::IoSlice;
+
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, FileType, OFlags, RawDir, SeekFrom, Stat, Timestamps};
 use rustix::time::Timespec;
 use wasi_core::DirentWriter;
 use wasi_core::Errno;
+use wasi_core::fdtable::FdEntry;
 use wasi_core::system::Result;
 use wasi_core::types::{Dircookie, Fdflags, Filestat, Filetype, Fstflags, Timestamp};
 
-use crate::entry::filetype_of;
+use crate::entry::{Entry, Io, filetype_of, resolve_filetype};
 use crate::errno::from_host;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -165,7 +168,22 @@ pub(crate) fn readdir(
 /// `posix_fallocate`: `fallocate` with no flags, or, on filesystems without
 /// it, extending the file to `offset + len` if it is shorter (what glibc's
 /// emulation amounts to, minus writing zeros to reserve the blocks).
-pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()> {
+///
+/// A regular file may not grow past `max_file_size` (`EFBIG`). When the
+/// allocation fails (`ENOSPC`, `EDQUOT`, `EINTR`, ...) after Linux has
+/// already allocated part of it, which ext4 does chunk by chunk, moving the
+/// end of the file along, and XFS does past the end without moving it, the
+/// file is truncated back to its size before the call. That restores the
+/// size and releases every block past it; blocks allocated inside the old
+/// size (filling holes of a sparse file) are kept, as zeros, as the holes
+/// read. So a failed call leaves nothing past the end of the file, and a
+/// request for 1 TiB does not leave the disk full.
+pub(crate) fn allocate(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: u64,
+    max_file_size: Option<u64>,
+) -> Result<()> {
     let end = offset
         .checked_add(len)
         .filter(|&end| i64::try_from(end).is_ok())
@@ -173,19 +191,113 @@ pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()> 
     if len == 0 {
         return Err(Errno::INVAL);
     }
+    let stat = rustix::fs::fstat(fd).map_err(from_host)?;
+    let regular = filetype_of_stat(&stat) == Filetype::REGULAR_FILE;
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    if regular && end > size && max_file_size.is_some_and(|max| end > max) {
+        return Err(Errno::FBIG);
+    }
     match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(()),
         Err(rustix::io::Errno::OPNOTSUPP) => {
-            let stat = rustix::fs::fstat(fd).map_err(from_host)?;
-            if filetype_of_stat(&stat) != Filetype::REGULAR_FILE {
+            if !regular {
                 return Err(Errno::NODEV);
             }
-            if u64::try_from(stat.st_size).unwrap_or(0) < end {
+            if size < end {
                 rustix::fs::ftruncate(fd, end).map_err(from_host)?;
             }
             Ok(())
         }
-        result => result.map_err(from_host),
+        Err(err) => {
+            if regular && end > size {
+                // Best effort: the guest learns of the allocation's failure
+                // either way.
+                let _ = rustix::fs::ftruncate(fd, size);
+            }
+            Err(from_host(err))
+        }
     }
+}
+
+/// `fd_filestat_set_size` on a host file: `ftruncate`, but `EFBIG` instead
+/// of growing a regular file past `max_file_size`.
+pub(crate) fn set_size(fd: BorrowedFd<'_>, size: u64, max_file_size: Option<u64>) -> Result<()> {
+    if max_file_size.is_some_and(|max| size > max) {
+        let stat = rustix::fs::fstat(fd).map_err(from_host)?;
+        if filetype_of_stat(&stat) == Filetype::REGULAR_FILE
+            && size > u64::try_from(stat.st_size).unwrap_or(0)
+        {
+            return Err(Errno::FBIG);
+        }
+    }
+    rustix::fs::ftruncate(fd, size).map_err(from_host)
+}
+
+/// What of `iovs` a write to `entry` may transfer when no file may grow
+/// past `max_file_size` bytes, the rule of `RLIMIT_FSIZE` (see
+/// `Builder::max_file_size`): on a host regular file, nothing is written at
+/// or past byte `max_file_size`. The write starts at `offset` (`fd_pwrite`)
+/// or the file position (`fd_write`), or at the end of the file if it
+/// appends. A write that starts at or past the limit gives `EFBIG`; one that
+/// would cross it is cut short: to the buffers wholly below the limit, or if
+/// the first one crosses it, to its part below (kept in `cut`). Either is a
+/// short write, after which the guest's next write reaches the limit, and
+/// the one after that gets `EFBIG`. Anything else is returned whole.
+///
+/// Costs an `fcntl` and an `lseek` or `fstat` per write (and an `fstat` the
+/// first time on a descriptor of unknown type), only when a limit is set.
+pub(crate) fn cap_write<'a>(
+    entry: &mut FdEntry<Entry>,
+    iovs: &'a [IoSlice<'a>],
+    offset: Option<u64>,
+    max_file_size: u64,
+    cut: &'a mut [IoSlice<'a>; 1],
+) -> Result<&'a [IoSlice<'a>]> {
+    let len: u64 = iovs.iter().map(|iov| iov.len() as u64).sum();
+    if len == 0
+        || matches!(entry.file, Entry::Virtual(_))
+        || resolve_filetype(entry)? != Filetype::REGULAR_FILE
+    {
+        return Ok(iovs);
+    }
+    let Entry::Host(host) = &entry.file else {
+        return Ok(iovs);
+    };
+    let fd = host.fd.as_fd();
+    let appends = matches!(host.io, Io::Stream(flags) if flags.contains(Fdflags::APPEND))
+        || rustix::fs::fcntl_getfl(fd)
+            .map_err(from_host)?
+            .contains(OFlags::APPEND);
+    let start = if appends {
+        let size = rustix::fs::fstat(fd).map_err(from_host)?.st_size;
+        u64::try_from(size).unwrap_or(0)
+    } else {
+        match offset {
+            Some(offset) => offset,
+            None => tell(fd)?,
+        }
+    };
+    let Some(room) = max_file_size.checked_sub(start).filter(|&room| room > 0) else {
+        return Err(Errno::FBIG);
+    };
+    if len <= room {
+        return Ok(iovs);
+    }
+    // The first buffer that reaches past the limit.
+    let mut end = 0;
+    let crossing = iovs
+        .iter()
+        .position(|iov| {
+            end += iov.len() as u64;
+            end > room
+        })
+        .unwrap_or(iovs.len());
+    if crossing > 0 {
+        return Ok(&iovs[..crossing]);
+    }
+    // `room` is less than the first buffer's length, so it fits a usize.
+    cut[0] = IoSlice::new(&iovs[0][..room as usize]);
+    Ok(&cut[..])
 }
 
 /// Hard-links the file open as `source` (an `O_PATH` descriptor) as `name` in

@@ -2,13 +2,16 @@
 
 mod builder;
 mod clock;
+mod denial;
 mod entry;
 mod errno;
 mod fs;
 mod net;
 mod path;
 mod poll;
+mod pseudo;
 mod random;
+mod stream;
 mod uring;
 
 use std::io::{IoSlice, IoSliceMut};
@@ -17,7 +20,7 @@ use std::num::NonZeroU64;
 
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, SeekFrom};
-use rustix::net::{SendAncillaryBuffer, SendFlags};
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
 use wasi_core::types::*;
@@ -25,10 +28,12 @@ use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
 pub use builder::{Builder, IoBackend};
-use entry::{Entry, Host, HostFd, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
+use denial::Denials;
+pub use denial::{Denial, DenialHandler, DenialKind};
+use entry::{Entry, Host, HostFd, Io, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
 use errno::from_host;
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
-use path::{Parent, Split, open_beneath};
+use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
 
 /// A WASI preview 1 [`System`] backed by Linux, sandboxed by capability.
 ///
@@ -60,6 +65,14 @@ pub struct UnixSystem {
     ring: Option<uring::Ring>,
     /// Whether setting up a ring was tried (and failed) in `Auto` mode.
     ring_failed: bool,
+    /// Where refused calls are reported ([`Builder::on_denial`]).
+    denials: Denials,
+    /// Whether the guest may open files on kernel pseudo-filesystems, for
+    /// reading ([`Builder::allow_pseudo_fs`]).
+    allow_pseudo_fs: bool,
+    /// The size no guest call may make a host regular file exceed
+    /// ([`Builder::max_file_size`]).
+    max_file_size: Option<u64>,
 }
 
 /// `poll_oneoff` calls with at least this many subscriptions use the
@@ -94,6 +107,11 @@ impl UnixSystem {
     /// kernel gives that `ENOTDIR` if the rights are there; if they are not,
     /// the type is looked up to choose between the two errors.
     fn dir(&self, fd: Fd, rights: Rights) -> Result<BorrowedFd<'_>> {
+        self.host_dir(fd, rights).map(|host| host.fd.as_fd())
+    }
+
+    /// The host directory at `fd`, as [`UnixSystem::dir`] finds it.
+    fn host_dir(&self, fd: Fd, rights: Rights) -> Result<&Host> {
         let entry = self.table.entry(fd)?;
         let host = match &entry.file {
             Entry::Host(host) if matches!(host.filetype, None | Some(Filetype::DIRECTORY)) => host,
@@ -108,7 +126,7 @@ impl UnixSystem {
             }
             return Err(errno);
         }
-        Ok(host.fd.as_fd())
+        Ok(host)
     }
 
     /// The host socket at `fd` and its type, if `fd` holds `rights`:
@@ -161,6 +179,7 @@ impl UnixSystem {
             Entry::Host(Host {
                 fd,
                 filetype: Some(filetype @ (Filetype::SOCKET_STREAM | Filetype::SOCKET_DGRAM)),
+                ..
             }) => (fd.as_fd(), *filetype),
             _ => return Err(Errno::NOTSOCK),
         };
@@ -231,7 +250,7 @@ impl System for UnixSystem {
 
     fn fd_allocate(&mut self, fd: Fd, offset: Filesize, len: Filesize) -> Result<()> {
         match &mut self.table.get_mut(fd, Rights::FD_ALLOCATE)?.file {
-            Entry::Host(host) => fs::allocate(host.fd.as_fd(), offset, len),
+            Entry::Host(host) => fs::allocate(host.fd.as_fd(), offset, len, self.max_file_size),
             Entry::Virtual(file) => {
                 let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
                 if len == 0 {
@@ -264,8 +283,12 @@ impl System for UnixSystem {
         let entry = self.table.get_mut(fd, Rights::empty())?;
         let (filetype, flags) = match &entry.file {
             Entry::Host(host) => {
-                let flags = rustix::fs::fcntl_getfl(&host.fd).map_err(from_host)?;
-                (resolve_filetype(entry)?, fs::fdflags_of(flags))
+                let mut flags =
+                    fs::fdflags_of(rustix::fs::fcntl_getfl(&host.fd).map_err(from_host)?);
+                if let Io::Stream(guest) = host.io {
+                    flags |= guest;
+                }
+                (resolve_filetype(entry)?, flags)
             }
             Entry::Virtual(file) => (file.filetype(), Fdflags::empty()),
         };
@@ -273,13 +296,22 @@ impl System for UnixSystem {
     }
 
     fn fd_fdstat_set_flags(&mut self, fd: Fd, flags: Fdflags) -> Result<()> {
-        let entry = self.table.get(fd, Rights::FD_FDSTAT_SET_FLAGS)?;
+        let entry = self.table.get_mut(fd, Rights::FD_FDSTAT_SET_FLAGS)?;
         let changeable = Fdflags::APPEND | Fdflags::NONBLOCK;
-        match &entry.file {
+        match &mut entry.file {
             Entry::Host(host) => {
                 let current = rustix::fs::fcntl_getfl(&host.fd).map_err(from_host)?;
                 if (fs::fdflags_of(current) - changeable) != (flags - changeable) {
                     return Err(Errno::NOTSUP);
+                }
+                if let Io::Stream(guest) = &mut host.io {
+                    // The description is shared with other processes: its
+                    // flags stay as they are, and cannot be cleared.
+                    if !flags.contains(fs::fdflags_of(current) & changeable) {
+                        return Err(Errno::NOTSUP);
+                    }
+                    *guest = flags & changeable;
+                    return Ok(());
                 }
                 let update = OFlags::APPEND | OFlags::NONBLOCK;
                 let new = (current - update) | fs::oflags_of(flags & changeable);
@@ -313,7 +345,7 @@ impl System for UnixSystem {
 
     fn fd_filestat_set_size(&mut self, fd: Fd, size: Filesize) -> Result<()> {
         match &mut self.table.get_mut(fd, Rights::FD_FILESTAT_SET_SIZE)?.file {
-            Entry::Host(host) => rustix::fs::ftruncate(&host.fd, size).map_err(from_host),
+            Entry::Host(host) => fs::set_size(host.fd.as_fd(), size, self.max_file_size),
             Entry::Virtual(file) => file.set_size(size),
         }
     }
@@ -362,11 +394,14 @@ impl System for UnixSystem {
 
     #[inline]
     fn fd_pwrite(&mut self, fd: Fd, iovs: &[IoSlice<'_>], offset: Filesize) -> Result<Size> {
-        match &mut self
-            .table
-            .get_mut(fd, Rights::FD_WRITE | Rights::FD_SEEK)?
-            .file
-        {
+        let max_file_size = self.max_file_size;
+        let entry = self.table.get_mut(fd, Rights::FD_WRITE | Rights::FD_SEEK)?;
+        let mut cut = [IoSlice::new(&[])];
+        let iovs = match max_file_size {
+            None => iovs,
+            Some(max) => fs::cap_write(entry, iovs, Some(offset), max, &mut cut)?,
+        };
+        match &mut entry.file {
             // On an `O_APPEND` descriptor Linux appends, whatever the offset.
             Entry::Host(host) => match iovs {
                 [one] => rustix::io::pwrite(&host.fd, one, offset),
@@ -381,12 +416,24 @@ impl System for UnixSystem {
     #[inline]
     fn fd_read(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
         match &mut self.table.get_mut(fd, Rights::FD_READ)?.file {
-            Entry::Host(host) => match iovs {
+            Entry::Host(host @ Host { io: Io::Plain, .. }) => match iovs {
                 [one] => rustix::io::read(&host.fd, &mut **one),
                 _ => rustix::io::readv(&host.fd, iovs),
             }
             .map(size)
             .map_err(from_host),
+            Entry::Host(Host {
+                fd,
+                filetype,
+                io: Io::Stream(flags),
+                ..
+            }) => stream::read(fd.as_fd(), *filetype, *flags, iovs),
+            Entry::Host(Host {
+                fd,
+                io: Io::Filtered,
+                ..
+            }) => net::recv_granted(fd.as_fd(), &self.net, iovs, RecvFlags::empty())
+                .map(|msg| size(msg.bytes)),
             Entry::Virtual(file) => file.read(iovs),
         }
     }
@@ -468,7 +515,20 @@ impl System for UnixSystem {
 
     #[inline]
     fn fd_write(&mut self, fd: Fd, iovs: &[IoSlice<'_>]) -> Result<Size> {
-        match &mut self.table.get_mut(fd, Rights::FD_WRITE)?.file {
+        let max_file_size = self.max_file_size;
+        let entry = self.table.get_mut(fd, Rights::FD_WRITE)?;
+        let mut cut = [IoSlice::new(&[])];
+        let iovs = match max_file_size {
+            None => iovs,
+            Some(max) => fs::cap_write(entry, iovs, None, max, &mut cut)?,
+        };
+        match &mut entry.file {
+            Entry::Host(Host {
+                fd,
+                filetype,
+                io: Io::Stream(flags),
+                ..
+            }) => stream::write(fd.as_fd(), *filetype, *flags, iovs),
             // A socket whose peer is gone must give `EPIPE`, not kill the
             // host with `SIGPIPE`: `sendmsg` with `MSG_NOSIGNAL`.
             Entry::Host(host) if host.is_socket() => rustix::net::sendmsg(
@@ -524,7 +584,7 @@ impl System for UnixSystem {
         fst_flags: Fstflags,
     ) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_FILESTAT_SET_TIMES)?;
-        let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
+        let file = open_to_modify(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
         fs::set_times_of_open_file(file.as_fd(), &fs::timestamps(atim, mtim, fst_flags))
     }
 
@@ -545,7 +605,7 @@ impl System for UnixSystem {
             // The source is followed (a trailing slash follows, as in
             // Linux): resolve it beneath the directory and link what it
             // opened, so that a symlink cannot pull in an outside file.
-            let source = open_beneath(old_dir, old_path, OFlags::PATH, Mode::empty())?;
+            let source = open_to_modify(old_dir, old_path, OFlags::PATH, Mode::empty())?;
             fs::link_open_file(source.as_fd(), new_parent.as_fd(), new.name)
         } else {
             let old_parent = Parent::open(old_dir, &old)?;
@@ -581,7 +641,7 @@ impl System for UnixSystem {
         if oflags.contains(Oflags::TRUNC) {
             needed |= Rights::PATH_FILESTAT_SET_SIZE;
         }
-        let dir = self.dir(fd, needed)?;
+        let dir = self.host_dir(fd, needed)?;
         let allowed = self.table.entry(fd)?.inheriting;
         let mut sync_rights = Rights::empty();
         if fdflags.contains(Fdflags::DSYNC) {
@@ -644,14 +704,39 @@ impl System for UnixSystem {
         } else {
             Mode::empty()
         };
-        let file = open_beneath(dir, path, flags, mode)?;
+        let opened = match path::open_file(
+            dir.fd.as_fd(),
+            dir.on_pseudo_fs,
+            path,
+            flags,
+            mode,
+            self.allow_pseudo_fs,
+        ) {
+            Ok(opened) => opened,
+            Err(OpenError::Errno(errno)) => return Err(errno),
+            Err(OpenError::PseudoFs { grantable }) => {
+                // Only a refusal the opt-in would lift is reported: the
+                // host's own entries and writes are refused whatever the
+                // user allows.
+                if grantable && !self.allow_pseudo_fs {
+                    self.denials.report(Denial::PseudoFs(path.into()));
+                }
+                return Err(Errno::NOTCAPABLE);
+            }
+        };
         if write_to_directory {
             return Err(Errno::ISDIR);
         }
+        if opened.on_pseudo_fs {
+            base -= pseudo::WRITE_RIGHTS;
+            inheriting -= pseudo::WRITE_RIGHTS;
+        }
         self.table.insert(FdEntry::new(
             Entry::Host(Host {
-                fd: HostFd::Owned(file),
+                fd: HostFd::Owned(opened.fd),
                 filetype,
+                on_pseudo_fs: opened.on_pseudo_fs,
+                io: Io::Plain,
             }),
             base,
             inheriting,
@@ -667,7 +752,7 @@ impl System for UnixSystem {
             open_beneath(dir, path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
             return Err(Errno::INVAL);
         }
-        let parent = Parent::open(dir, &split)?;
+        let parent = Parent::resolve(dir, &split)?;
         if buf.is_empty() {
             // `readlinkat` rejects an empty buffer, but the call must still
             // fail when the path is not a symlink.
@@ -781,12 +866,12 @@ impl System for UnixSystem {
     }
 
     fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], _flags: Siflags) -> Result<Size> {
-        let (socket, _) = self.socket(fd, Rights::FD_WRITE)?;
+        let (socket, io) = self.socket_io(fd, Rights::FD_WRITE)?;
         rustix::net::sendmsg(
             socket,
             iovs,
             &mut SendAncillaryBuffer::default(),
-            SendFlags::NOSIGNAL,
+            net::send_flags(io),
         )
         .map(size)
         .map_err(from_host)

@@ -7,18 +7,19 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
-use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::sockopt;
 use rustix::net::{
-    AddressFamily as HostFamily, RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendFlags, SocketFlags, SocketType,
+    AddressFamily as HostFamily, RecvAncillaryBuffer, RecvFlags, RecvMsg, ReturnFlags,
+    SendAncillaryBuffer, SendFlags, SocketFlags, SocketType,
 };
 use wasi_core::fdtable::FdEntry;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 
 use crate::UnixSystem;
-use crate::entry::{Entry, Host, HostFd};
+use crate::denial::Denial;
+use crate::entry::{Entry, Host, HostFd, Io};
 use crate::errno::from_host;
 
 /// Which addresses a guest may bind to, connect (or send datagrams) to, and
@@ -51,12 +52,8 @@ impl NetPolicy {
         self
     }
 
-    fn check(rules: &[AddrRule], addr: &SocketAddr) -> Result<()> {
-        if rules.iter().any(|rule| rule.matches(addr)) {
-            Ok(())
-        } else {
-            Err(Errno::NOTCAPABLE)
-        }
+    fn allows(rules: &[AddrRule], addr: &SocketAddr) -> bool {
+        rules.iter().any(|rule| rule.matches(addr))
     }
 }
 
@@ -216,6 +213,70 @@ fn inet(addr: rustix::net::SocketAddrAny) -> Result<SocketAddr> {
     SocketAddr::try_from(addr).map_err(|_| Errno::AFNOSUPPORT)
 }
 
+/// The flags of a send: `MSG_NOSIGNAL` always (a closed peer gives `EPIPE`,
+/// never a `SIGPIPE` in the host), and `MSG_DONTWAIT` on a standard stream
+/// the guest made non-blocking.
+pub(crate) fn send_flags(io: Io) -> SendFlags {
+    if io.nonblock() {
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT
+    } else {
+        SendFlags::NOSIGNAL
+    }
+}
+
+/// `recvmsg` on a datagram socket the guest opened ([`Io::Filtered`]), past
+/// the datagrams whose source no connect rule of `net` allows: each one at
+/// the head of the queue is peeked at without its data, then dropped
+/// (received into no buffer), so that none of its bytes reach the guest.
+/// A blocking socket keeps waiting past them; a non-blocking one (or
+/// `MSG_DONTWAIT`) gives `EAGAIN`; with `MSG_PEEK` the granted datagram
+/// stays queued. Drops are not reported as denials: the guest asked for
+/// nothing, and a sender could flood the handler.
+pub(crate) fn recv_granted(
+    socket: BorrowedFd<'_>,
+    net: &NetPolicy,
+    iovs: &mut [IoSliceMut<'_>],
+    flags: RecvFlags,
+) -> Result<RecvMsg> {
+    let recv = |iovs: &mut [IoSliceMut<'_>], flags| {
+        rustix::net::recvmsg(socket, iovs, &mut RecvAncillaryBuffer::default(), flags)
+            .map_err(from_host)
+    };
+    loop {
+        let head = recv(&mut [], RecvFlags::PEEK | (flags & RecvFlags::DONTWAIT))?;
+        let source = head.address.and_then(|a| SocketAddr::try_from(a).ok());
+        if source.is_some_and(|source| NetPolicy::allows(&net.connect, &source)) {
+            return recv(iovs, flags);
+        }
+        // The datagram just peeked at: nothing but the guest receives from
+        // a socket it opened.
+        recv(&mut [], RecvFlags::DONTWAIT)?;
+    }
+}
+
+/// Binds an unbound datagram socket before its first datagram to `dest`
+/// leaves, instead of letting the kernel bind it to the wildcard address,
+/// which every host could reach: to port 0 of the loopback address when
+/// `dest` is on loopback, of the unspecified address otherwise. A bound
+/// socket, or one of another family than `dest` (whose send fails), is left
+/// alone.
+fn bind_before_sending(socket: BorrowedFd<'_>, dest: &SocketAddr) -> Result<()> {
+    let local = inet(rustix::net::getsockname(socket).map_err(from_host)?)?;
+    if local.port() != 0 || local.is_ipv4() != dest.is_ipv4() {
+        return Ok(());
+    }
+    let ip = match dest.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(ip) if ip.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()) => {
+            IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped())
+        }
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    rustix::net::bind(socket, &SocketAddr::new(ip, 0)).map_err(from_host)
+}
+
 /// The WASI errno value (as `SO_ERROR` reports it) of a socket's pending error.
 fn pending_error(socket: BorrowedFd<'_>) -> Result<i32> {
     Ok(match sockopt::socket_error(socket).map_err(from_host)? {
@@ -225,13 +286,50 @@ fn pending_error(socket: BorrowedFd<'_>) -> Result<i32> {
 }
 
 impl UnixSystem {
-    /// Inserts a host socket with `rights`.
-    fn insert_socket(&mut self, socket: OwnedFd, filetype: Filetype, rights: Rights) -> Result<Fd> {
-        self.table.insert(FdEntry::new(
-            Entry::Host(Host::new(HostFd::Owned(socket), filetype)),
-            rights,
-            Rights::empty(),
-        ))
+    /// `ENOTCAPABLE`, reported, unless a bind rule allows `addr`.
+    fn check_bind(&mut self, addr: SocketAddr) -> Result<()> {
+        if NetPolicy::allows(&self.net.bind, &addr) {
+            return Ok(());
+        }
+        self.denials.report(Denial::Bind(addr));
+        Err(Errno::NOTCAPABLE)
+    }
+
+    /// `ENOTCAPABLE`, reported, unless a connect rule allows `addr`.
+    fn check_connect(&mut self, addr: SocketAddr) -> Result<()> {
+        if NetPolicy::allows(&self.net.connect, &addr) {
+            return Ok(());
+        }
+        self.denials.report(Denial::Connect(addr));
+        Err(Errno::NOTCAPABLE)
+    }
+
+    /// Inserts a host socket with `rights`, whose I/O is made as `io` says.
+    fn insert_socket(
+        &mut self,
+        socket: OwnedFd,
+        filetype: Filetype,
+        rights: Rights,
+        io: Io,
+    ) -> Result<Fd> {
+        let mut host = Host::new(HostFd::Owned(socket), filetype);
+        host.io = io;
+        self.table
+            .insert(FdEntry::new(Entry::Host(host), rights, Rights::empty()))
+    }
+
+    /// The host socket at `fd` and how its I/O is made, if `fd` holds
+    /// `rights`: `ENOTSOCK` for anything that is not a socket, before rights
+    /// are checked (as [`UnixSystem::socket`]).
+    pub(crate) fn socket_io(&self, fd: Fd, rights: Rights) -> Result<(BorrowedFd<'_>, Io)> {
+        let entry = self.table.entry(fd)?;
+        match &entry.file {
+            Entry::Host(host) if host.is_socket() => {
+                entry.require(rights)?;
+                Ok((host.fd.as_fd(), host.io))
+            }
+            _ => Err(Errno::NOTSOCK),
+        }
     }
 
     /// `path_open` on a `tcp+listen://` or `tcp+dial://` path: `None` when
@@ -248,11 +346,10 @@ impl UnixSystem {
 
     fn open_uri(&mut self, fd: Fd, uri: &SocketUri, fdflags: Fdflags) -> Result<Fd> {
         self.dir(fd, Rights::PATH_OPEN)?;
-        let rules = match uri.scheme {
-            Scheme::Listen => &self.net.bind,
-            Scheme::Dial => &self.net.connect,
-        };
-        NetPolicy::check(rules, &uri.addr)?;
+        match uri.scheme {
+            Scheme::Listen => self.check_bind(uri.addr)?,
+            Scheme::Dial => self.check_connect(uri.addr)?,
+        }
         let nonblock = uri.nonblock.unwrap_or(fdflags.contains(Fdflags::NONBLOCK));
         let mut flags = SocketFlags::CLOEXEC;
         if nonblock {
@@ -291,7 +388,7 @@ impl UnixSystem {
                 Rights::SOCKET
             }
         };
-        self.insert_socket(socket, Filetype::SOCKET_STREAM, rights)
+        self.insert_socket(socket, Filetype::SOCKET_STREAM, rights, Io::Plain)
     }
 
     pub(crate) fn net_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
@@ -308,13 +405,27 @@ impl UnixSystem {
         };
         let socket = rustix::net::socket_with(family, host_type, SocketFlags::CLOEXEC, None)
             .map_err(from_host)?;
-        self.insert_socket(socket, filetype, Rights::LISTENER)
+        // Until the guest binds it under a bind rule, a datagram socket
+        // receives only from addresses a connect rule allows.
+        let io = match filetype {
+            Filetype::SOCKET_DGRAM => Io::Filtered,
+            _ => Io::Plain,
+        };
+        self.insert_socket(socket, filetype, Rights::LISTENER, io)
     }
 
     pub(crate) fn net_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        self.socket(fd, Rights::empty())?;
+        self.check_bind(addr)?;
         let (socket, _) = self.socket(fd, Rights::empty())?;
-        NetPolicy::check(&self.net.bind, &addr)?;
-        rustix::net::bind(socket, &addr).map_err(from_host)
+        rustix::net::bind(socket, &addr).map_err(from_host)?;
+        // A server the user granted: it receives from anyone.
+        if let Entry::Host(host) = &mut self.table.get_mut(fd, Rights::empty())?.file
+            && host.io == Io::Filtered
+        {
+            host.io = Io::Plain;
+        }
+        Ok(())
     }
 
     pub(crate) fn net_listen(&mut self, fd: Fd, backlog: u32) -> Result<()> {
@@ -327,15 +438,17 @@ impl UnixSystem {
             if local.port() == 0 {
                 return Err(Errno::NOTCAPABLE);
             }
-            NetPolicy::check(&self.net.bind, &local)?;
+            self.check_bind(local)?;
         }
+        let (socket, _) = self.socket(fd, Rights::empty())?;
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         rustix::net::listen(socket, backlog).map_err(from_host)
     }
 
     pub(crate) fn net_connect(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        self.socket(fd, Rights::empty())?;
+        self.check_connect(addr)?;
         let (socket, _) = self.socket(fd, Rights::empty())?;
-        NetPolicy::check(&self.net.connect, &addr)?;
         rustix::net::connect(socket, &addr).map_err(from_host)
     }
 
@@ -345,7 +458,7 @@ impl UnixSystem {
         iovs: &mut [IoSliceMut<'_>],
         flags: Riflags,
     ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
-        let (socket, _) = self.socket(fd, Rights::FD_READ)?;
+        let (socket, io) = self.socket_io(fd, Rights::FD_READ)?;
         let mut recv_flags = RecvFlags::empty();
         if flags.contains(Riflags::RECV_PEEK) {
             recv_flags |= RecvFlags::PEEK;
@@ -353,13 +466,19 @@ impl UnixSystem {
         if flags.contains(Riflags::RECV_WAITALL) {
             recv_flags |= RecvFlags::WAITALL;
         }
-        let msg = rustix::net::recvmsg(
-            socket,
-            iovs,
-            &mut RecvAncillaryBuffer::default(),
-            recv_flags,
-        )
-        .map_err(from_host)?;
+        if io.nonblock() {
+            recv_flags |= RecvFlags::DONTWAIT;
+        }
+        let msg = match io {
+            Io::Filtered => recv_granted(socket, &self.net, iovs, recv_flags)?,
+            _ => rustix::net::recvmsg(
+                socket,
+                iovs,
+                &mut RecvAncillaryBuffer::default(),
+                recv_flags,
+            )
+            .map_err(from_host)?,
+        };
         let mut roflags = Roflags::empty();
         if msg.flags.contains(ReturnFlags::TRUNC) {
             roflags |= Roflags::RECV_DATA_TRUNCATED;
@@ -375,14 +494,18 @@ impl UnixSystem {
         iovs: &[IoSlice<'_>],
         addr: SocketAddr,
     ) -> Result<Size> {
-        let (socket, _) = self.socket(fd, Rights::FD_WRITE)?;
-        NetPolicy::check(&self.net.connect, &addr)?;
+        self.socket(fd, Rights::FD_WRITE)?;
+        self.check_connect(addr)?;
+        let (socket, io) = self.socket_io(fd, Rights::FD_WRITE)?;
+        if io == Io::Filtered {
+            bind_before_sending(socket, &addr)?;
+        }
         rustix::net::sendmsg_addr(
             socket,
             &addr,
             iovs,
             &mut SendAncillaryBuffer::default(),
-            SendFlags::NOSIGNAL,
+            send_flags(io),
         )
         .map(|n| n as Size)
         .map_err(from_host)
@@ -452,6 +575,7 @@ impl UnixSystem {
         max: usize,
     ) -> Result<Vec<Addrinfo>> {
         if !self.net.resolve {
+            self.denials.report(Denial::Resolve(node.into()));
             return Err(Errno::NOTCAPABLE);
         }
         if node.is_empty() && service.is_empty() {

@@ -1,6 +1,6 @@
 //! `poll_oneoff`: clocks and descriptors in one wait.
 
-use rustix::fd::{AsFd, AsRawFd};
+use rustix::fd::{AsFd, AsRawFd, RawFd};
 use rustix::time::{ClockId, Timespec};
 use wasi_core::fdtable::FdTable;
 use wasi_core::system::Result;
@@ -59,16 +59,66 @@ fn push(events: &mut [Event], n: &mut usize, event: Event) {
 }
 
 /// Buffers kept between calls so that a call allocates nothing once they
-/// have grown to the number of subscriptions seen.
+/// have grown to the number of subscriptions (and the largest descriptor)
+/// seen.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    /// The `pollfd` array handed to the kernel (`ppoll` backend).
+    /// The `pollfd` array handed to the kernel (`ppoll` backend): one per
+    /// descriptor, asking for what all its subscriptions want. `ppoll`
+    /// refuses more than `RLIMIT_NOFILE` entries, which a call with as many
+    /// subscriptions would otherwise need.
     fds: Vec<libc::pollfd>,
-    /// For each entry of `fds`, the index of its subscription.
-    polled: Vec<u32>,
+    /// The subscriptions on host descriptors (`ppoll` backend), in order.
+    polled: Vec<Polled>,
+    /// Indexed by guest descriptor: the index in `fds` of its `pollfd`,
+    /// if `fds` has one at that index for its host descriptor (stale
+    /// values from earlier calls fail that check, so the table is never
+    /// cleared).
+    slots: Vec<u32>,
     /// The indices of the valid clock subscriptions, with their clock and
     /// absolute deadline.
     clocks: Vec<(u32, ClockId, Timestamp)>,
+}
+
+/// A subscription on a host descriptor, for the `ppoll` backend.
+#[derive(Clone, Copy, Debug)]
+struct Polled {
+    /// Its index in the call's subscriptions.
+    sub: u32,
+    /// The index in [`Scratch::fds`] of its descriptor's `pollfd`.
+    pollfd: u32,
+    /// What it waits for: `POLLIN` or `POLLOUT`.
+    events: libc::c_short,
+}
+
+impl Scratch {
+    /// Adds `events` to what the `pollfd` of guest descriptor `fd` (host
+    /// descriptor `raw`) asks for, adding the `pollfd` if this call has none
+    /// yet, and returns its index in `fds`.
+    fn pollfd(&mut self, fd: Fd, raw: RawFd, events: libc::c_short) -> u32 {
+        let fd = fd as usize;
+        if fd >= self.slots.len() {
+            // Grows with the largest descriptor polled, not per call.
+            self.slots.resize(fd + 1, 0);
+        }
+        let slot = self.slots[fd];
+        let index = match self.fds.get(slot as usize) {
+            Some(pollfd) if pollfd.fd == raw => slot,
+            _ => {
+                self.fds.push(libc::pollfd {
+                    fd: raw,
+                    events: 0,
+                    revents: 0,
+                });
+                // At most one per subscription: `poll_oneoff`'s count fits.
+                let index = (self.fds.len() - 1) as u32;
+                self.slots[fd] = index;
+                index
+            }
+        };
+        self.fds[index as usize].events |= events;
+        index
+    }
 }
 
 /// How descriptors are waited on.
@@ -162,15 +212,16 @@ pub(crate) fn poll_oneoff(
                     let raw = host.fd.as_fd().as_raw_fd();
                     match &mut backend {
                         Backend::Sync => {
-                            scratch.fds.push(libc::pollfd {
-                                fd: raw,
-                                events: match interest {
-                                    Interest::Read => libc::POLLIN,
-                                    Interest::Write => libc::POLLOUT,
-                                },
-                                revents: 0,
+                            let events = match interest {
+                                Interest::Read => libc::POLLIN,
+                                Interest::Write => libc::POLLOUT,
+                            };
+                            let pollfd = scratch.pollfd(fd, raw, events);
+                            scratch.polled.push(Polled {
+                                sub: index as u32,
+                                pollfd,
+                                events,
                             });
-                            scratch.polled.push(index as u32);
                         }
                         Backend::Uring(ring) => ring.subscribe(index as u32, fd, raw, interest)?,
                     }
@@ -228,13 +279,17 @@ pub(crate) fn poll_oneoff(
                         Err(rustix::io::Errno::INTR) => continue,
                         Err(err) => return Err(from_host(err)),
                     }
-                    for (pollfd, &index) in scratch.fds.iter().zip(&scratch.polled) {
-                        if pollfd.revents == 0 {
+                    // Each subscription gets what its `pollfd` reported of
+                    // what it waits for, as if it had its own.
+                    let always = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+                    for polled in &scratch.polled {
+                        let revents =
+                            scratch.fds[polled.pollfd as usize].revents & (polled.events | always);
+                        if revents == 0 {
                             continue;
                         }
-                        let sub = &subscriptions[index as usize];
-                        let result = i32::from(pollfd.revents);
-                        push(events, &mut n, fd_event(table, sub, result));
+                        let sub = &subscriptions[polled.sub as usize];
+                        push(events, &mut n, fd_event(table, sub, i32::from(revents)));
                     }
                 }
                 Backend::Uring(ring) => {

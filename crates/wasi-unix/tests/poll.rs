@@ -385,3 +385,66 @@ fn no_allocation_per_call() {
         assert_eq!(ALLOCATIONS.with(Cell::get), 0, "{backend}");
     }
 }
+
+#[test]
+fn more_subscriptions_than_rlimit_nofile() {
+    // `ppoll` takes at most `RLIMIT_NOFILE` `pollfd`s (`EINVAL` beyond):
+    // subscriptions on one descriptor must share its `pollfd`. More
+    // subscriptions than the limit, on the two ends of one pipe: reads of
+    // the read end (ready), writes of the write end (ready), writes of the
+    // read end (never ready: a read end is not writable), and a clock.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(0);
+    let count = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .clamp(70_000, 2_000_000);
+    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    rustix::io::write(&write_end, b"x").unwrap();
+    let mut subs: Vec<_> = (0..count as u64)
+        .map(|i| {
+            let kind = match i % 4 {
+                0 | 1 => SubscriptionKind::FdRead(0),
+                2 => SubscriptionKind::FdWrite(1),
+                _ => SubscriptionKind::FdWrite(0),
+            };
+            Subscription::new(i, kind)
+        })
+        .collect();
+    subs.push(timeout(u64::MAX, 0));
+
+    let mut answers = Vec::new();
+    for backend in backends() {
+        let mut sys = UnixSystem::builder()
+            .io(backend)
+            .stdio(
+                read_end.try_clone().unwrap(),
+                write_end.try_clone().unwrap(),
+                std::fs::File::open("/dev/null").unwrap().into(),
+            )
+            .build()
+            .unwrap();
+        let events = poll(&mut sys, &subs);
+        // Every read and write-end subscription has its event, the clock
+        // too; no subscription is reported twice.
+        assert_eq!(
+            events.len(),
+            count / 4 * 3 + 1 + (count % 4).min(3),
+            "{backend}"
+        );
+        for event in &events[..events.len() - 1] {
+            assert_ne!(event.userdata % 4, 3, "{backend}");
+            assert_eq!(event.error, Errno::SUCCESS, "{backend}");
+            let expected = match event.userdata % 4 {
+                0 | 1 => (Eventtype::FD_READ, 1),
+                _ => (Eventtype::FD_WRITE, 0),
+            };
+            assert_eq!((event.r#type, event.nbytes), expected, "{backend}");
+        }
+        assert_eq!(events.last().unwrap().userdata, u64::MAX);
+        answers.push(events);
+    }
+    // The backends agree.
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
+}

@@ -316,8 +316,10 @@ fn proc_self_root() {
 
 #[test]
 fn magic_links_inside_a_proc_preopen() {
-    // Even with /proc itself preopened, its magic links are not followed.
+    // Even with /proc itself preopened (which needs `allow_pseudo_fs`), its
+    // magic links are not followed.
     let mut sys = wasi_unix::UnixSystem::builder()
+        .allow_pseudo_fs(true)
         .preopen_dir("/proc", "/proc")
         .unwrap()
         .build()

@@ -2,22 +2,113 @@
 
 use crate::{add_to_linker_for_module, exit_code};
 use std::path::PathBuf;
-use wasi_core::GuestMemory;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, MAX_VALS, Runtime, RuntimeConfig, StoreData, Val,
-    ValType,
+    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Runtime, RuntimeConfig,
+    StoreData, TIMEOUT_GRANULARITY, Val, ValType,
 };
+use wasi_core::{GuestMemory, System};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, Store, Trap,
+    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, ResourceLimiter,
+    Store, Trap,
 };
 
-type Hosted<D> = StoreData<D, Memory>;
+/// What the store of a module loaded through [`WasmtimeRuntime`] holds.
+struct Hosted<D> {
+    inner: StoreData<D, Memory>,
+    budget: Budget,
+}
+
+impl<D> Hosted<D> {
+    fn system(&mut self) -> &mut (dyn System + 'static) {
+        self.inner.system()
+    }
+
+    fn memory(&self) -> Option<Memory> {
+        self.inner.memory()
+    }
+}
+
+/// [`MemoryBudget`] as wasmtime's resource limiter.
+struct Budget(MemoryBudget);
+
+impl ResourceLimiter for Budget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.0.memory_growing(current, desired))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.0.table_growing(current, desired))
+    }
+}
 
 /// Loads modules on wasmtime. Clone it cheaply: the engine is shared.
 #[derive(Clone)]
 pub struct WasmtimeRuntime {
     engine: Engine,
     config: RuntimeConfig,
+    /// Advances the engine's epoch while the runtime lives, when a timeout
+    /// is configured.
+    _ticker: Option<Arc<EpochTicker>>,
+}
+
+/// A thread that increments an engine's epoch every
+/// [`TIMEOUT_GRANULARITY`], until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("wasmtime-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(TIMEOUT_GRANULARITY);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The epoch deadline, in ticks of [`TIMEOUT_GRANULARITY`], for `config`'s
+/// timeout: rounded up, so a guest never stops early.
+fn deadline_ticks(config: &RuntimeConfig) -> Option<u64> {
+    let timeout = config.timeout?;
+    let ticks = timeout.as_nanos().div_ceil(TIMEOUT_GRANULARITY.as_nanos());
+    Some(u64::try_from(ticks).unwrap_or(u64::MAX).max(1))
+}
+
+/// How a call (or the start function) that failed ended.
+fn call_error(error: &wasmtime::Error) -> CallError {
+    if let Some(code) = exit_code(error) {
+        return CallError::Exit(code);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel,
+        Some(Trap::Interrupt) => CallError::Timeout,
+        _ => CallError::Trap(format!("{error:#}")),
+    }
 }
 
 impl WasmtimeRuntime {
@@ -42,9 +133,15 @@ impl WasmtimeRuntime {
     }
 
     fn with_engine_config(config: RuntimeConfig, engine_config: Config) -> wasmtime::Result<Self> {
+        let engine = Engine::new(&engine_config)?;
+        let ticker = match config.timeout {
+            Some(_) => Some(Arc::new(EpochTicker::start(engine.clone())?)),
+            None => None,
+        };
         Ok(Self {
-            engine: Engine::new(&engine_config)?,
+            engine,
             config,
+            _ticker: ticker,
         })
     }
 
@@ -56,7 +153,8 @@ impl WasmtimeRuntime {
 
 fn engine_config(config: RuntimeConfig) -> Config {
     let mut engine_config = Config::new();
-    engine_config.consume_fuel(config.fuel_per_call.is_some());
+    engine_config.consume_fuel(config.consumes_fuel());
+    engine_config.epoch_interruption(config.timeout.is_some());
     engine_config
 }
 
@@ -104,6 +202,7 @@ impl Runtime for WasmtimeRuntime {
         imports: &Imports<D>,
         data: D,
     ) -> Result<WasmtimeInstance<D>, LoadError> {
+        self.config.check_module(wasm)?;
         let module =
             Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
@@ -131,7 +230,7 @@ impl Runtime for WasmtimeRuntime {
                         };
                         host.call_with(
                             GuestMemory::new(bytes),
-                            &mut hosted.data,
+                            &mut hosted.inner.data,
                             params,
                             results,
                             from_engine,
@@ -142,21 +241,30 @@ impl Runtime for WasmtimeRuntime {
                 )
                 .map_err(link_error)?;
         }
-        let hosted = Hosted::new(data, imports);
+        let hosted = Hosted {
+            inner: StoreData::new(data, imports),
+            budget: Budget(MemoryBudget::new(&self.config)),
+        };
         let mut store = Store::new(&self.engine, hosted);
-        if let Some(fuel) = self.config.fuel_per_call {
+        store.limiter(|hosted| &mut hosted.budget);
+        if let Some(fuel) = self.config.fuel.or(self.config.fuel_per_call) {
             store.set_fuel(fuel).map_err(link_error)?;
         }
+        if let Some(ticks) = deadline_ticks(&self.config) {
+            store.set_epoch_deadline(ticks);
+        }
         let instance = linker.instantiate(&mut store, &module).map_err(|e| {
-            if e.downcast_ref::<Trap>().is_some() {
-                LoadError::Start(format!("{e:#}"))
+            if let Some(refusal) = store.data_mut().budget.0.take_refusal() {
+                LoadError::Invalid(format!("the module needs {refusal}"))
+            } else if exit_code(&e).is_some() || e.downcast_ref::<Trap>().is_some() {
+                LoadError::Start(call_error(&e))
             } else {
                 link_error(e)
             }
         })?;
         let memory = instance.get_memory(&mut store, "memory");
         // The store holds this one instance: its WASI calls use this handle.
-        store.data_mut().memory = memory;
+        store.data_mut().inner.memory = memory;
         Ok(WasmtimeInstance {
             store,
             instance,
@@ -183,7 +291,8 @@ impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
         if args.len() > MAX_VALS || results.len() > MAX_VALS {
             return Err(CallError::Signature(format!("more than {MAX_VALS} values")));
         }
-        if let Some(fuel) = self.config.fuel_per_call {
+        // Per-call fuel is topped up; an instance's total fuel is not.
+        if let (Some(fuel), None) = (self.config.fuel_per_call, self.config.fuel) {
             self.store
                 .set_fuel(fuel)
                 .map_err(|e| CallError::Trap(format!("{e:#}")))?;
@@ -207,15 +316,7 @@ impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
             &params[..args.len()],
             &mut outs[..results.len()],
         )
-        .map_err(|e| {
-            if let Some(code) = exit_code(&e) {
-                CallError::Exit(code)
-            } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-                CallError::OutOfFuel
-            } else {
-                CallError::Trap(format!("{e:#}"))
-            }
-        })?;
+        .map_err(|e| call_error(&e))?;
         for (result, out) in results.iter_mut().zip(&outs) {
             *result =
                 from_engine(out).ok_or_else(|| CallError::Signature("reference result".into()))?;
@@ -231,9 +332,12 @@ impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
         match self.memory {
             Some(memory) => {
                 let (bytes, hosted) = memory.data_and_store_mut(&mut self.store);
-                (GuestMemory::new(bytes), &mut hosted.data)
+                (GuestMemory::new(bytes), &mut hosted.inner.data)
             }
-            None => (GuestMemory::new(&mut []), &mut self.store.data_mut().data),
+            None => (
+                GuestMemory::new(&mut []),
+                &mut self.store.data_mut().inner.data,
+            ),
         }
     }
 }

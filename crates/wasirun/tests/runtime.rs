@@ -189,6 +189,7 @@ fn wasmi_runtime() {
 fn fuel_stops_a_looping_module() {
     let config = RuntimeConfig {
         fuel_per_call: Some(100_000),
+        ..RuntimeConfig::new()
     };
     spin_runs_out_of_fuel(&WasmtimeRuntime::new(config).unwrap());
     spin_runs_out_of_fuel(&WasmiRuntime::new(config));

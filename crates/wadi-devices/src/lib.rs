@@ -15,11 +15,11 @@ use crate::path::Joined;
 use std::collections::{HashMap, HashSet};
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex, MutexGuard};
+use wasi_core::System;
 use wasi_core::runtime::Runtime;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::vfs::{VirtualFds, VirtualFile};
-use wasi_core::{DirentWriter, StringList, System};
 
 pub use crate::driver::DriverData;
 
@@ -497,40 +497,14 @@ where
     }
 }
 
-impl<S: VirtualFds, R: Runtime + 'static> System for Wadi<S, R>
+impl<S: VirtualFds, R: Runtime + 'static> wasi_core::system::Decorator for Wadi<S, R>
 where
     R::Instance<DriverData>: Send,
 {
-    fn args_get(&mut self) -> Result<&StringList> {
-        self.inner.args_get()
-    }
+    type Inner = S;
 
-    fn args_sizes_get(&mut self) -> Result<(Size, Size)> {
-        self.inner.args_sizes_get()
-    }
-
-    fn environ_get(&mut self) -> Result<&StringList> {
-        self.inner.environ_get()
-    }
-
-    fn environ_sizes_get(&mut self) -> Result<(Size, Size)> {
-        self.inner.environ_sizes_get()
-    }
-
-    fn clock_res_get(&mut self, id: Clockid) -> Result<Timestamp> {
-        self.inner.clock_res_get(id)
-    }
-
-    fn clock_time_get(&mut self, id: Clockid, precision: Timestamp) -> Result<Timestamp> {
-        self.inner.clock_time_get(id, precision)
-    }
-
-    fn fd_advise(&mut self, fd: Fd, offset: Filesize, len: Filesize, advice: Advice) -> Result<()> {
-        self.inner.fd_advise(fd, offset, len, advice)
-    }
-
-    fn fd_allocate(&mut self, fd: Fd, offset: Filesize, len: Filesize) -> Result<()> {
-        self.inner.fd_allocate(fd, offset, len)
+    fn inner(&mut self) -> &mut S {
+        &mut self.inner
     }
 
     fn fd_close(&mut self, fd: Fd) -> Result<()> {
@@ -538,67 +512,6 @@ where
         self.dirs.remove(&fd);
         self.controls.remove(&fd);
         Ok(())
-    }
-
-    fn fd_datasync(&mut self, fd: Fd) -> Result<()> {
-        self.inner.fd_datasync(fd)
-    }
-
-    fn fd_fdstat_get(&mut self, fd: Fd) -> Result<Fdstat> {
-        self.inner.fd_fdstat_get(fd)
-    }
-
-    fn fd_fdstat_set_flags(&mut self, fd: Fd, flags: Fdflags) -> Result<()> {
-        self.inner.fd_fdstat_set_flags(fd, flags)
-    }
-
-    fn fd_fdstat_set_rights(&mut self, fd: Fd, base: Rights, inheriting: Rights) -> Result<()> {
-        self.inner.fd_fdstat_set_rights(fd, base, inheriting)
-    }
-
-    fn fd_filestat_get(&mut self, fd: Fd) -> Result<Filestat> {
-        self.inner.fd_filestat_get(fd)
-    }
-
-    fn fd_filestat_set_size(&mut self, fd: Fd, size: Filesize) -> Result<()> {
-        self.inner.fd_filestat_set_size(fd, size)
-    }
-
-    fn fd_filestat_set_times(
-        &mut self,
-        fd: Fd,
-        atim: Timestamp,
-        mtim: Timestamp,
-        flags: Fstflags,
-    ) -> Result<()> {
-        self.inner.fd_filestat_set_times(fd, atim, mtim, flags)
-    }
-
-    #[inline]
-    fn fd_pread(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>], offset: Filesize) -> Result<Size> {
-        self.inner.fd_pread(fd, iovs, offset)
-    }
-
-    fn fd_prestat_get(&mut self, fd: Fd) -> Result<Prestat> {
-        self.inner.fd_prestat_get(fd)
-    }
-
-    fn fd_prestat_dir_name(&mut self, fd: Fd) -> Result<&str> {
-        self.inner.fd_prestat_dir_name(fd)
-    }
-
-    #[inline]
-    fn fd_pwrite(&mut self, fd: Fd, iovs: &[IoSlice<'_>], offset: Filesize) -> Result<Size> {
-        self.inner.fd_pwrite(fd, iovs, offset)
-    }
-
-    #[inline]
-    fn fd_read(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
-        self.inner.fd_read(fd, iovs)
-    }
-
-    fn fd_readdir(&mut self, fd: Fd, cookie: Dircookie, out: &mut DirentWriter<'_>) -> Result<()> {
-        self.inner.fd_readdir(fd, cookie, out)
     }
 
     fn fd_renumber(&mut self, from: Fd, to: Fd) -> Result<()> {
@@ -614,18 +527,6 @@ where
             }
         }
         Ok(())
-    }
-
-    fn fd_seek(&mut self, fd: Fd, offset: Filedelta, whence: Whence) -> Result<Filesize> {
-        self.inner.fd_seek(fd, offset, whence)
-    }
-
-    fn fd_sync(&mut self, fd: Fd) -> Result<()> {
-        self.inner.fd_sync(fd)
-    }
-
-    fn fd_tell(&mut self, fd: Fd) -> Result<Filesize> {
-        self.inner.fd_tell(fd)
     }
 
     #[inline]
@@ -751,51 +652,6 @@ where
         self.unsupported(fd, path, Rights::PATH_UNLINK_FILE, |s| {
             s.path_unlink_file(fd, path)
         })
-    }
-
-    fn poll_oneoff(
-        &mut self,
-        subscriptions: &[Subscription],
-        events: &mut [Event],
-    ) -> Result<Size> {
-        self.inner.poll_oneoff(subscriptions, events)
-    }
-
-    fn proc_exit(&mut self, code: Exitcode) {
-        self.inner.proc_exit(code);
-    }
-
-    fn proc_raise(&mut self, signal: Signal) -> Result<()> {
-        self.inner.proc_raise(signal)
-    }
-
-    fn random_get(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.inner.random_get(buf)
-    }
-
-    fn sched_yield(&mut self) -> Result<()> {
-        self.inner.sched_yield()
-    }
-
-    fn sock_accept(&mut self, fd: Fd, flags: Fdflags) -> Result<Fd> {
-        self.inner.sock_accept(fd, flags)
-    }
-
-    fn sock_recv(
-        &mut self,
-        fd: Fd,
-        iovs: &mut [IoSliceMut<'_>],
-        flags: Riflags,
-    ) -> Result<(Size, Roflags)> {
-        self.inner.sock_recv(fd, iovs, flags)
-    }
-
-    fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], flags: Siflags) -> Result<Size> {
-        self.inner.sock_send(fd, iovs, flags)
-    }
-
-    fn sock_shutdown(&mut self, fd: Fd, how: Sdflags) -> Result<()> {
-        self.inner.sock_shutdown(fd, how)
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`DriverSystem`]: the part of WASI a driver may use (spec/wadi.md §1.4).
 
 use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddr;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::{DirentWriter, StringList, System};
@@ -305,6 +306,69 @@ impl System for DriverSystem {
     }
 
     fn sock_shutdown(&mut self, _: Fd, _: Sdflags) -> Result<()> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    // A driver has no network access: the WasmEdge socket calls are refused.
+
+    fn sock_open(&mut self, _: AddressFamily, _: SockType) -> Result<Fd> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_bind(&mut self, _: Fd, _: SocketAddr) -> Result<()> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_listen(&mut self, _: Fd, _: u32) -> Result<()> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_connect(&mut self, _: Fd, _: SocketAddr) -> Result<()> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_recv_from(
+        &mut self,
+        _: Fd,
+        _: &mut [IoSliceMut<'_>],
+        _: Riflags,
+    ) -> Result<(Size, Roflags, Option<SocketAddr>)> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_send_to(
+        &mut self,
+        _: Fd,
+        _: &[IoSlice<'_>],
+        _: Siflags,
+        _: SocketAddr,
+    ) -> Result<Size> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_getsockopt(&mut self, _: Fd, _: SockOpt) -> Result<i32> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_setsockopt(&mut self, _: Fd, _: SockOpt, _: i32) -> Result<()> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_getlocaladdr(&mut self, _: Fd) -> Result<SocketAddr> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_getpeeraddr(&mut self, _: Fd) -> Result<SocketAddr> {
+        Err(Errno::NOTCAPABLE)
+    }
+
+    fn sock_getaddrinfo(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: AddrinfoHints,
+        _: usize,
+    ) -> Result<Vec<Addrinfo>> {
         Err(Errno::NOTCAPABLE)
     }
 }

@@ -4,8 +4,10 @@
 
 use super::*;
 use crate::abi::DRIVER_FUEL;
+use wasi_core::DirentWriter;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::runtime::RuntimeConfig;
+use wasi_core::system::Unsupported;
 
 /// Stdio placeholder.
 struct Null;
@@ -19,10 +21,11 @@ impl VirtualFile for Null {
 }
 
 /// An inner system holding only virtual files: descriptor calls reach them
-/// with the rights checks of the fd table; anything else is `ENOSYS`.
+/// with the rights checks of the fd table; anything else is `ENOSYS`
+/// ([`Unsupported`]).
 struct Fake {
     table: FdTable<Box<dyn VirtualFile>>,
-    list: StringList,
+    base: Unsupported,
 }
 
 impl Fake {
@@ -39,7 +42,7 @@ impl Fake {
         }
         Self {
             table,
-            list: StringList::default(),
+            base: Unsupported::default(),
         }
     }
     fn file(&mut self, fd: Fd, rights: Rights) -> Result<&mut Box<dyn VirtualFile>> {
@@ -61,12 +64,11 @@ impl VirtualFds for Fake {
     }
 }
 
-impl System for Fake {
-    fn args_get(&mut self) -> Result<&StringList> {
-        Ok(&self.list)
-    }
-    fn environ_get(&mut self) -> Result<&StringList> {
-        Ok(&self.list)
+impl wasi_core::system::Decorator for Fake {
+    type Inner = Unsupported;
+
+    fn inner(&mut self) -> &mut Unsupported {
+        &mut self.base
     }
     fn clock_res_get(&mut self, _: Clockid) -> Result<Timestamp> {
         Ok(1)
@@ -121,7 +123,7 @@ impl System for Fake {
             .pread(iovs, offset)
     }
     fn fd_prestat_get(&mut self, fd: Fd) -> Result<Prestat> {
-        let len = self.fd_prestat_dir_name(fd)?.len();
+        let len = System::fd_prestat_dir_name(self, fd)?.len();
         Ok(Prestat::dir(len as Size))
     }
     fn fd_prestat_dir_name(&mut self, fd: Fd) -> Result<&str> {

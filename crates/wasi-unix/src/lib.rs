@@ -820,6 +820,11 @@ impl System for UnixSystem {
         )
     }
 
+    fn proc_exit(&mut self, _code: Exitcode) {
+        // Nothing to release early: descriptors close when the system is
+        // dropped, and the process's own streams are only borrowed.
+    }
+
     fn proc_raise(&mut self, _signal: Signal) -> Result<()> {
         // Allowed: the ABI layer applies the signal's default action to the
         // guest, never to the host process.

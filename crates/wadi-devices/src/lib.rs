@@ -655,5 +655,33 @@ where
     }
 }
 
+/// Descriptors installed through WADI go to the inner system's table, where
+/// WADI's own files live, so that numbers stay unique: an extension that
+/// pushes a host socket or a virtual file into a running guest reaches the
+/// table through the whole stack.
+impl<S: VirtualFds, R: Runtime + 'static> VirtualFds for Wadi<S, R>
+where
+    R::Instance<DriverData>: Send,
+{
+    fn insert_virtual(
+        &mut self,
+        file: Box<dyn VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+        preopen: Option<&str>,
+    ) -> Result<Fd> {
+        self.inner.insert_virtual(file, rights, inheriting, preopen)
+    }
+
+    fn insert_host(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        rights: Rights,
+        inheriting: Rights,
+    ) -> Result<Fd> {
+        self.inner.insert_host(fd, rights, inheriting)
+    }
+}
+
 #[cfg(test)]
 mod tests;

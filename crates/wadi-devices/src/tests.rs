@@ -62,6 +62,11 @@ impl VirtualFds for Fake {
         entry.preopen = preopen.map(Into::into);
         self.table.insert(entry)
     }
+
+    /// Only virtual files here.
+    fn insert_host(&mut self, _: std::os::fd::OwnedFd, _: Rights, _: Rights) -> Result<Fd> {
+        Err(Errno::NOTSUP)
+    }
 }
 
 impl wasi_core::system::Decorator for Fake {

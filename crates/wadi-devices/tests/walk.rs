@@ -71,6 +71,15 @@ impl VirtualFds for Recorder {
     ) -> Result<Fd> {
         VirtualFds::insert_virtual(&mut self.inner, file, rights, inheriting, preopen)
     }
+
+    fn insert_host(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        rights: Rights,
+        inheriting: Rights,
+    ) -> Result<Fd> {
+        self.inner.insert_host(fd, rights, inheriting)
+    }
 }
 
 /// A harmless value of an argument type.

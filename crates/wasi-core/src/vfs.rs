@@ -5,10 +5,16 @@
 //! `Box<dyn VirtualFile>` in its [`FdTable`](crate::fdtable::FdTable) and
 //! forwards the descriptor calls to it. Defaults give the errno POSIX gives
 //! for an object that does not support the operation.
+//!
+//! Readiness ([`VirtualFile::ready_fd`]) and host descriptors
+//! ([`VirtualFds::insert_host`]) are expressed with `std::os::fd`: this
+//! module, and so wasi-core, is for hosts that have file descriptors (Unix,
+//! WASI).
 
 use crate::system::{DirentWriter, Result};
 use crate::types::*;
 use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// An open virtual file or directory.
 pub trait VirtualFile: Send {
@@ -67,6 +73,24 @@ pub trait VirtualFile: Send {
     fn sync(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The host descriptor whose readiness stands for this file's in
+    /// `poll_oneoff`; `None` (the default) when the file is always ready.
+    ///
+    /// A subscription on the file waits until that descriptor is readable
+    /// (`fd_read` subscription) or writable (`fd_write` subscription), as a
+    /// subscription on the descriptor itself would: a file whose data is
+    /// still arriving returns the read end of a pipe its producer writes to,
+    /// or an eventfd it signals. A hang-up there is reported as
+    /// `fd_readwrite_hangup`; `nbytes` is 0, the descriptor's byte count
+    /// saying nothing about the file's.
+    ///
+    /// Return the same descriptor for as long as the file is open: a system
+    /// may keep a wait registered on it between calls (the io_uring backend
+    /// of wasi-unix does), until the guest closes or renumbers the file.
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// A [`System`](crate::System) whose descriptor table can hold virtual files.
@@ -87,4 +111,19 @@ pub trait VirtualFds: crate::System {
         inheriting: Rights,
         preopen: Option<&str>,
     ) -> Result<Fd>;
+
+    /// Installs the host descriptor `fd` (a socket, a pipe, one end of a
+    /// socket pair, a file) at the lowest free descriptor, while the guest
+    /// may be running, and returns that descriptor; the guest then uses it
+    /// as any descriptor of its type, `poll_oneoff` included.
+    ///
+    /// The system finds the descriptor's type itself and gives it `rights`
+    /// and `inheriting` capped to what that type supports (the rules are in
+    /// `spec/preview1.md`, "Descriptors inserted by extensions"). `fd` is
+    /// closed if it cannot be installed.
+    ///
+    /// A table that holds no host descriptors (an in-memory system, a test
+    /// double) gives `ENOTSUP`; decorators forward it to their inner system.
+    /// There is no default, so that no decorator drops it unawares.
+    fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd>;
 }

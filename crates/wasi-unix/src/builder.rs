@@ -7,7 +7,6 @@ use std::path::Path;
 
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{FileType, Mode, OFlags};
-use rustix::net::SocketType;
 use wasi_core::StringList;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result as WasiResult;
@@ -20,7 +19,7 @@ use crate::net::{self, AddrRule, NetPolicy};
 use crate::pseudo;
 use crate::uring::Ring;
 
-use crate::entry::{Entry, Host, HostFd, Io, filetype_of, max_rights};
+use crate::entry::{self, Entry, Host, HostFd, Io, filetype_of, max_rights};
 
 /// Configures a [`UnixSystem`]: arguments, environment, standard streams and
 /// the capabilities (directories and sockets) the guest receives.
@@ -390,23 +389,12 @@ fn io_error(errno: Errno) -> io::Error {
     io::Error::other(errno)
 }
 
-/// The file type and rights of a socket.
+/// The file type and rights of a socket given to the builder:
+/// [`entry::socket_kind`](crate::entry::socket_kind), with `InvalidInput`
+/// for a socket WASI has no type for.
 fn socket_kind(fd: BorrowedFd<'_>) -> io::Result<(Filetype, Rights)> {
-    let filetype = match rustix::net::sockopt::socket_type(fd)? {
-        SocketType::STREAM => Filetype::SOCKET_STREAM,
-        SocketType::DGRAM => Filetype::SOCKET_DGRAM,
-        _ => {
-            return Err(invalid_input(
-                "only stream and datagram sockets are supported",
-            ));
-        }
-    };
-    let rights = if rustix::net::sockopt::socket_acceptconn(fd)? {
-        Rights::LISTENER
-    } else {
-        Rights::SOCKET
-    };
-    Ok((filetype, rights))
+    entry::socket_kind(fd)?
+        .ok_or_else(|| invalid_input("only stream and datagram sockets are supported"))
 }
 
 /// The entry of a standard stream. A standard stream is a stream, never a

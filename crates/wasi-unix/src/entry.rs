@@ -2,6 +2,7 @@
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::FileType;
+use rustix::net::SocketType;
 use wasi_core::fdtable::FdEntry;
 use wasi_core::system::Result;
 use wasi_core::types::{Fdflags, Filetype, Rights};
@@ -141,6 +142,23 @@ pub(crate) fn max_rights(ft: Filetype) -> Rights {
         // Character devices, pipes and anything else: a stream.
         _ => Rights::CHARACTER_DEVICE,
     }
+}
+
+/// The exact type of a host socket and the most rights it can hold:
+/// `LISTENER` when it listens, `SOCKET` otherwise. `None` for a socket that
+/// is neither a stream nor a datagram socket, which WASI has no type for.
+pub(crate) fn socket_kind(fd: BorrowedFd<'_>) -> rustix::io::Result<Option<(Filetype, Rights)>> {
+    let filetype = match rustix::net::sockopt::socket_type(fd)? {
+        SocketType::STREAM => Filetype::SOCKET_STREAM,
+        SocketType::DGRAM => Filetype::SOCKET_DGRAM,
+        _ => return Ok(None),
+    };
+    let rights = if rustix::net::sockopt::socket_acceptconn(fd)? {
+        Rights::LISTENER
+    } else {
+        Rights::SOCKET
+    };
+    Ok(Some((filetype, rights)))
 }
 
 /// Rights of a descriptor whose type is not known yet: those of a regular

@@ -18,8 +18,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 
-use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, Mode, OFlags, SeekFrom};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom};
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
@@ -30,7 +30,10 @@ use wasi_core::{DirentWriter, StringList, System};
 pub use builder::{Builder, IoBackend};
 use denial::Denials;
 pub use denial::{Denial, DenialHandler, DenialKind};
-use entry::{Entry, Host, HostFd, Io, UNRESOLVED_RIGHTS, learn_filetype, resolve_filetype};
+use entry::{
+    Entry, Host, HostFd, Io, UNRESOLVED_RIGHTS, filetype_of, learn_filetype, max_rights,
+    resolve_filetype, socket_kind,
+};
 use errno::from_host;
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
@@ -203,6 +206,50 @@ impl VirtualFds for UnixSystem {
         let mut entry = FdEntry::new(Entry::Virtual(file), rights, inheriting);
         entry.preopen = preopen.map(Box::from);
         self.table.insert(entry)
+    }
+
+    /// Installs the host descriptor `fd` at the lowest free descriptor.
+    ///
+    /// Its type comes from `fstat`, and for a socket from `SO_TYPE` and
+    /// `SO_ACCEPTCONN`, as for [`Builder::preopen_socket`]; `rights` are
+    /// capped to those of that type (`LISTENER` for a listening socket,
+    /// `SOCKET` for another), and `inheriting` to `DIRECTORY_INHERITING` for
+    /// a directory and to nothing otherwise. A socket that is neither a
+    /// stream nor a datagram socket gives `ENOTSUP`. A directory on a kernel
+    /// pseudo-filesystem follows [`Builder::allow_pseudo_fs`]: `ENOTCAPABLE`
+    /// unless it was allowed (and always for this process's own procfs
+    /// entries), without the rights to write otherwise.
+    fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
+        let stat = rustix::fs::fstat(&fd).map_err(from_host)?;
+        let (filetype, max) = match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Socket => socket_kind(fd.as_fd())
+                .map_err(from_host)?
+                .ok_or(Errno::NOTSUP)?,
+            ft => {
+                let filetype = filetype_of(ft);
+                (filetype, max_rights(filetype))
+            }
+        };
+        let mut host = Host::new(HostFd::Owned(fd), filetype);
+        let mut rights = rights & max;
+        let mut inheriting = if filetype == Filetype::DIRECTORY {
+            inheriting & Rights::DIRECTORY_INHERITING
+        } else {
+            Rights::empty()
+        };
+        if filetype == Filetype::DIRECTORY
+            && let Some(fs) = pseudo::filesystem_of(host.fd.as_fd()).map_err(from_host)?
+        {
+            if !self.allow_pseudo_fs || (fs.is_proc() && pseudo::is_own_proc_entry(host.fd.as_fd()))
+            {
+                return Err(Errno::NOTCAPABLE);
+            }
+            host.on_pseudo_fs = true;
+            rights -= pseudo::WRITE_RIGHTS;
+            inheriting -= pseudo::WRITE_RIGHTS;
+        }
+        self.table
+            .insert(FdEntry::new(Entry::Host(host), rights, inheriting))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `poll_oneoff`: clocks and descriptors in one wait.
 
-use rustix::fd::{AsFd, AsRawFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use rustix::time::{ClockId, Timespec};
 use wasi_core::fdtable::FdTable;
 use wasi_core::system::Result;
@@ -146,6 +146,17 @@ fn host(table: &FdTable<Entry>, fd: Fd) -> Option<&Host> {
     }
 }
 
+/// The host descriptor a subscription on `entry` waits on: a host
+/// descriptor itself, or the one a virtual file's readiness stands for
+/// ([`VirtualFile::ready_fd`](wasi_core::vfs::VirtualFile::ready_fd));
+/// `None` for a virtual file that is always ready.
+fn waited_fd(entry: &Entry) -> Option<BorrowedFd<'_>> {
+    match entry {
+        Entry::Host(host) => Some(host.fd.as_fd()),
+        Entry::Virtual(file) => file.ready_fd(),
+    }
+}
+
 /// `poll_oneoff` over the descriptors of `table`.
 ///
 /// - A clock subscription fires when its clock reaches the deadline
@@ -160,7 +171,9 @@ fn host(table: &FdTable<Entry>, fd: Fd) -> Option<&Host> {
 ///   the kernel reports regular files and directories as always ready.
 ///   Readable events carry the `FIONREAD` count in `nbytes` (0 where the
 ///   object does not have one); `POLLHUP` sets `fd_readwrite_hangup`.
-/// - Virtual files are always ready.
+/// - A virtual file with a readiness descriptor (`VirtualFile::ready_fd`)
+///   is waited on through that descriptor, in the same `ppoll` or ring, and
+///   its events have `nbytes` 0; other virtual files are always ready.
 /// - If any event is ready without waiting, the call does not block.
 ///   Signals interrupting the wait (`EINTR`) restart it.
 /// - With clocks only, the call sleeps with `clock_nanosleep`, whatever the
@@ -174,7 +187,8 @@ pub(crate) fn poll_oneoff(
 ) -> Result<Size> {
     let mut n = 0;
     let mut has_clock = false;
-    let mut has_host = false;
+    // Whether some subscription waits on a host descriptor.
+    let mut has_fd = false;
     scratch.fds.clear();
     scratch.polled.clear();
     scratch.clocks.clear();
@@ -199,17 +213,17 @@ pub(crate) fn poll_oneoff(
         };
         match table.get(fd, Rights::POLL_FD_READWRITE) {
             Err(errno) => push(events, &mut n, error_event(sub, errno)),
-            Ok(entry) => match &entry.file {
-                Entry::Virtual(_) => {
+            Ok(entry) => match waited_fd(&entry.file) {
+                None => {
                     push(
                         events,
                         &mut n,
                         Event::new(sub, Errno::SUCCESS, 0, Eventrwflags::empty()),
                     );
                 }
-                Entry::Host(host) => {
-                    has_host = true;
-                    let raw = host.fd.as_fd().as_raw_fd();
+                Some(waited) => {
+                    has_fd = true;
+                    let raw = waited.as_raw_fd();
                     match &mut backend {
                         Backend::Sync => {
                             let events = match interest {
@@ -253,7 +267,7 @@ pub(crate) fn poll_oneoff(
             }
         }
 
-        if !has_host {
+        if !has_fd {
             match earliest {
                 // Nothing to wait for: every subscription already has its event.
                 None => return Ok(n as Size),
@@ -301,7 +315,7 @@ pub(crate) fn poll_oneoff(
                     // Walked only when one pair was subscribed to twice.
                     let all = subscriptions.iter().enumerate().filter_map(|(index, sub)| {
                         let (fd, interest) = fd_interest(sub)?;
-                        host(table, fd)?;
+                        waited_fd(&table.get(fd, Rights::POLL_FD_READWRITE).ok()?.file)?;
                         Some((index as u32, fd, interest))
                     });
                     ring.ready(all, |Ready { sub, result }| {

@@ -21,6 +21,10 @@
 //! during the call itself are reported, so every event is as fresh as a
 //! `poll(2)` answer.
 //!
+//! A virtual file with a readiness descriptor (`VirtualFile::ready_fd`) is
+//! registered the same way, under its guest descriptor, with a request on
+//! that host descriptor.
+//!
 //! An armed request holds a reference to the open file, so a registration is
 //! cancelled (`IORING_OP_POLL_REMOVE`) before its descriptor is closed or
 //! replaced (`fd_close`, `fd_renumber`) and when it is shut down

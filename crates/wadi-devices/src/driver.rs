@@ -9,7 +9,7 @@ use crate::restricted::DriverSystem;
 use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
-use wasi_core::runtime::{CallError, Caller, Imports, Instance, Runtime, Val, ValType};
+use wasi_core::runtime::{CallError, Caller, Imports, Instance, Runtime, Val};
 use wasi_core::{Errno, StringList, System};
 
 /// The data of a driver instance: what its imports reach.
@@ -96,18 +96,11 @@ pub struct Driver<R: Runtime> {
 
 fn register_device(
     caller: &mut Caller<'_, DriverData>,
-    params: &[Val],
-    results: &mut [Val],
-) -> Result<(), wasi_core::runtime::HostError> {
-    let (ptr, len, kind) = (
-        params[0].i32().unwrap_or(0) as u32,
-        params[1].i32().unwrap_or(0) as u32,
-        params[2].i32().unwrap_or(0),
-    );
+    (ptr, len, kind): (u32, u32, i32),
+) -> Result<i32, wasi_core::runtime::HostError> {
     let data = &mut *caller.data;
     let Some(registering) = data.registering.as_mut() else {
-        results[0] = Val::I32(Errno::PERM.0.into());
-        return Ok(());
+        return Ok(Errno::PERM.0.into());
     };
     let (scope, result, why) = match caller.memory.slice(ptr, len) {
         Err(errno) => (
@@ -133,8 +126,7 @@ fn register_device(
         result,
         why,
     });
-    results[0] = Val::I32(result.err().map_or(0, |e| e.0.into()));
-    Ok(())
+    Ok(result.err().map_or(0, |e| e.0.into()))
 }
 
 /// Checks one registration against the rules of spec/wadi.md §1.2.
@@ -173,13 +165,8 @@ fn check_registration(
 
 fn error(
     caller: &mut Caller<'_, DriverData>,
-    params: &[Val],
-    _: &mut [Val],
+    (ptr, len): (u32, u32),
 ) -> Result<(), wasi_core::runtime::HostError> {
-    let (ptr, len) = (
-        params[0].i32().unwrap_or(0) as u32,
-        params[1].i32().unwrap_or(0) as u32,
-    );
     let message = match caller.memory.slice(ptr, len.min(1024)) {
         Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         Err(_) => "<bad pointer>".into(),
@@ -191,23 +178,8 @@ fn error(
 fn imports() -> Imports<DriverData> {
     let mut imports = Imports::new();
     imports
-        .func(
-            IMPORT_MODULE,
-            "register_device",
-            &[ValType::I32, ValType::I32, ValType::I32],
-            &[ValType::I32],
-            register_device,
-        )
-        .and_then(|i| {
-            i.func(
-                IMPORT_MODULE,
-                "error",
-                &[ValType::I32, ValType::I32],
-                &[],
-                error,
-            )
-        })
-        .expect("two small host functions");
+        .typed(IMPORT_MODULE, "register_device", register_device)
+        .typed(IMPORT_MODULE, "error", error);
     imports.wasi(|data: &mut DriverData| -> &mut (dyn System + 'static) { &mut data.sys });
     imports
 }

@@ -77,6 +77,112 @@ pub enum ValType {
     F64,
 }
 
+/// A Rust type that crosses the host boundary as one wasm value: `i32`,
+/// `u32` (an `i32` reinterpreted, as guest pointers and lengths are), `i64`,
+/// `u64`, `f32`, `f64`.
+pub trait WasmValue: Copy + Send + 'static {
+    /// Its wasm type.
+    const TYPE: ValType;
+
+    /// The value, if `val` has this type.
+    fn from_val(val: Val) -> Option<Self>;
+
+    /// The wasm value.
+    fn into_val(self) -> Val;
+}
+
+macro_rules! wasm_values {
+    ($($ty:ty => $variant:ident, $from:expr, $into:expr;)*) => {$(
+        impl WasmValue for $ty {
+            const TYPE: ValType = ValType::$variant;
+
+            fn from_val(val: Val) -> Option<Self> {
+                match val {
+                    Val::$variant(v) => Some($from(v)),
+                    _ => None,
+                }
+            }
+
+            fn into_val(self) -> Val {
+                Val::$variant($into(self))
+            }
+        }
+    )*};
+}
+
+wasm_values! {
+    i32 => I32, |v| v, |v| v;
+    u32 => I32, |v: i32| v as u32, |v: u32| v as i32;
+    i64 => I64, |v| v, |v| v;
+    u64 => I64, |v: i64| v as u64, |v: u64| v as i64;
+    f32 => F32, f32::from_bits, f32::to_bits;
+    f64 => F64, f64::from_bits, f64::to_bits;
+}
+
+/// The parameters of a typed host function ([`Imports::typed`]): a tuple of
+/// up to eight [`WasmValue`]s.
+pub trait WasmParams: Sized + Send + 'static {
+    /// The wasm types, in order.
+    const TYPES: &'static [ValType];
+
+    /// The tuple, if `vals` have exactly these types.
+    fn decode(vals: &[Val]) -> Option<Self>;
+}
+
+/// The results of a typed host function ([`Imports::typed`]): `()`, one
+/// [`WasmValue`], or a tuple of up to eight.
+pub trait WasmResults: Sized + Send + 'static {
+    /// The wasm types, in order.
+    const TYPES: &'static [ValType];
+
+    /// Writes the values into `out`, which has one slot per type.
+    fn encode(self, out: &mut [Val]);
+}
+
+impl<T: WasmValue> WasmResults for T {
+    const TYPES: &'static [ValType] = &[T::TYPE];
+
+    fn encode(self, out: &mut [Val]) {
+        out[0] = self.into_val();
+    }
+}
+
+macro_rules! wasm_tuples {
+    ($(($($t:ident $v:ident $i:tt),*);)*) => {$(
+        impl<$($t: WasmValue),*> WasmParams for ($($t,)*) {
+            const TYPES: &'static [ValType] = &[$($t::TYPE),*];
+
+            fn decode(vals: &[Val]) -> Option<Self> {
+                match vals {
+                    [$($v),*] => Some(($($t::from_val(*$v)?,)*)),
+                    _ => None,
+                }
+            }
+        }
+
+        impl<$($t: WasmValue),*> WasmResults for ($($t,)*) {
+            const TYPES: &'static [ValType] = &[$($t::TYPE),*];
+
+            #[allow(unused_variables)]
+            fn encode(self, out: &mut [Val]) {
+                $(out[$i] = self.$i.into_val();)*
+            }
+        }
+    )*};
+}
+
+wasm_tuples! {
+    ();
+    (A a 0);
+    (A a 0, B b 1);
+    (A a 0, B b 1, C c 2);
+    (A a 0, B b 1, C c 2, D d 3);
+    (A a 0, B b 1, C c 2, D d 3, E e 4);
+    (A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
+    (A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
+    (A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
+}
+
 /// The most parameters or results a host function or a call may have.
 pub const MAX_VALS: usize = 16;
 
@@ -205,6 +311,45 @@ impl<D> Imports<D> {
         Ok(self)
     }
 
+    /// Offers a host function with a typed signature: `P` is a tuple of
+    /// [`WasmValue`]s (`()`, `(u32,)`, `(u32, u32)`, ... up to eight) and
+    /// `R` is `()`, one [`WasmValue`] or a tuple of them; the wasm
+    /// signature follows from the types. Guest memory is reached through
+    /// the [`Caller`], bounds-checked. This is how an extension declares
+    /// its imports once for both engines.
+    ///
+    /// ```
+    /// use wasi_core::runtime::Imports;
+    ///
+    /// struct Counter(u32);
+    /// let mut imports = Imports::<Counter>::new();
+    /// imports.typed("env", "bump", |caller, (by,): (u32,)| {
+    ///     caller.data.0 += by;
+    ///     Ok(caller.data.0)
+    /// });
+    /// ```
+    pub fn typed<P: WasmParams, R: WasmResults>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: impl Fn(&mut Caller<'_, D>, P) -> Result<R, HostError> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.funcs.push(HostFunc {
+            module: module.into(),
+            name: name.into(),
+            params: P::TYPES.into(),
+            results: R::TYPES.into(),
+            func: Arc::new(move |caller, params, results| {
+                // The engine checked the call against the signature made
+                // from `P`, so decoding cannot fail.
+                let params = P::decode(params).ok_or("host function called with wrong types")?;
+                func(caller, params)?.encode(results);
+                Ok(())
+            }),
+        });
+        self
+    }
+
     /// Offers the `wasi_snapshot_preview1` imports, served by the [`System`]
     /// that `get` reaches from the instance's data. To offer only part of
     /// WASI, make that system a decorator refusing the rest.
@@ -216,6 +361,19 @@ impl<D> Imports<D> {
     /// The host functions.
     pub fn funcs(&self) -> &[HostFunc<D>] {
         &self.funcs
+    }
+
+    /// The host functions a module imports, given its imports as `(module,
+    /// name)` pairs: adapters link only these, so an extension's table can
+    /// offer functions a module does not use at no cost.
+    pub fn imported_by<'a>(
+        &'a self,
+        imports: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> impl Iterator<Item = &'a HostFunc<D>> {
+        let wanted: std::collections::HashSet<(&str, &str)> = imports.into_iter().collect();
+        self.funcs
+            .iter()
+            .filter(move |func| wanted.contains(&(func.module.as_str(), func.name.as_str())))
     }
 
     /// The WASI projection, if WASI is offered.
@@ -504,5 +662,41 @@ impl MemoryBudget {
     /// instantiation failed, when it failed because of the budget.
     pub fn take_refusal(&mut self) -> Option<String> {
         self.refusal.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_signatures_follow_the_types() {
+        assert_eq!(
+            <(u32, i64, f32) as WasmParams>::TYPES,
+            [ValType::I32, ValType::I64, ValType::F32]
+        );
+        assert_eq!(<() as WasmResults>::TYPES, []);
+        assert_eq!(<f64 as WasmResults>::TYPES, [ValType::F64]);
+        let vals = [Val::I32(-1), Val::I64(7)];
+        assert_eq!(<(u32, u64)>::decode(&vals), Some((u32::MAX, 7)));
+        assert_eq!(<(u32, u32)>::decode(&vals), None);
+        assert_eq!(<(u32,)>::decode(&vals), None);
+        let mut out = [Val::I32(0); 2];
+        (3u32, -4i64).encode(&mut out);
+        assert_eq!(out, [Val::I32(3), Val::I64(-4)]);
+    }
+
+    #[test]
+    fn only_imported_functions_are_linked() {
+        let mut imports = Imports::<()>::new();
+        imports
+            .typed("a", "used", |_, (): ()| Ok(()))
+            .typed("a", "unused", |_, (): ()| Ok(()))
+            .typed("b", "used", |_, (): ()| Ok(()));
+        let names: Vec<_> = imports
+            .imported_by([("a", "used"), ("c", "other")])
+            .map(|f| (f.module.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(names, [("a", "used")]);
     }
 }

@@ -243,7 +243,11 @@ impl Runtime for WasmiRuntime {
             add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
                 .map_err(link_error)?;
         }
-        for func in imports.funcs() {
+        // Only what the module imports is linked (`Imports::imported_by`).
+        let wanted = module
+            .imports()
+            .map(|import| (import.module(), import.name()));
+        for func in imports.imported_by(wanted) {
             let ty = FuncType::new(
                 func.params.iter().copied().map(val_type),
                 func.results.iter().copied().map(val_type),

@@ -200,3 +200,64 @@ fn loaded_modules_can_import_wasi() {
     wasi_imports(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
     wasi_imports(&WasmiRuntime::new(RuntimeConfig::default()));
 }
+
+/// Imports two typed host functions (of the three offered): one that sums
+/// 64-bit values and counts its calls in the instance data, one that reads
+/// a guest string, bounds-checked.
+const TYPED: &str = r#"
+(module
+  (import "ext" "sum" (func $sum (param i64 i32) (result i64)))
+  (import "ext" "len" (func $len (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 8) "typed")
+  (func (export "sum") (param i64 i32) (result i64)
+    (call $sum (local.get 0) (local.get 1)))
+  (func (export "len") (param i32 i32) (result i32)
+    (call $len (local.get 0) (local.get 1))))
+"#;
+
+fn typed_imports<R: Runtime>(runtime: &R) {
+    let mut imports = Imports::<u32>::new();
+    imports
+        .typed("ext", "sum", |caller, (a, b): (u64, u32)| {
+            *caller.data += 1;
+            Ok(a + u64::from(b))
+        })
+        .typed("ext", "len", |caller, (ptr, len): (u32, u32)| {
+            let text = caller
+                .memory
+                .str(ptr, len)
+                .map_err(|e| format!("len: {e}"))?;
+            Ok(text.len() as i32)
+        })
+        // Offered, not imported: never linked.
+        .typed("ext", "unused", |_, (): ()| Ok(()));
+    let wasm = wat::parse_str(TYPED).unwrap();
+    let mut instance = runtime.instantiate(&wasm, &imports, 0).unwrap();
+    let mut out = [Val::I64(0)];
+    instance
+        .call("sum", &[Val::I64(1 << 40), Val::I32(-1)], &mut out)
+        .unwrap();
+    // -1 as u32 is 4294967295.
+    assert_eq!(out, [Val::I64((1 << 40) + 4_294_967_295)]);
+    assert_eq!(*instance.data(), 1);
+    let mut out = [Val::I32(0)];
+    instance
+        .call("len", &[Val::I32(8), Val::I32(5)], &mut out)
+        .unwrap();
+    assert_eq!(out, [Val::I32(5)]);
+    // Out of bounds: the host function fails, the call traps, the host lives.
+    let err = instance
+        .call("len", &[Val::I32(65534), Val::I32(5)], &mut out)
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Trap(msg) if msg.contains("EFAULT")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn typed_host_functions_on_both_engines() {
+    typed_imports(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
+    typed_imports(&WasmiRuntime::new(RuntimeConfig::default()));
+}

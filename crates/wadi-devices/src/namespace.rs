@@ -135,6 +135,19 @@ impl Registry {
         if self.virtual_mounts.iter().any(|m| path::is_prefix(m, p)) {
             return Node::Missing;
         }
+        // A synthesized directory hides the host directory of the same path
+        // (§3.1), so what lies below one and is no scope does not exist,
+        // under a host preopen too.
+        let mut ancestor = p;
+        while let Some((parent, _)) = ancestor.rsplit_once('/') {
+            ancestor = if parent.is_empty() { "/" } else { parent };
+            if self.scopes.iter().any(|s| is_synth(s, ancestor)) {
+                return Node::Missing;
+            }
+            if ancestor == "/" {
+                break;
+            }
+        }
         Node::Outside
     }
 
@@ -227,7 +240,11 @@ mod tests {
         assert!(r.has_host_mounts());
         assert!(matches!(r.lookup("/dev"), Node::Synth));
         assert!(matches!(r.lookup("/"), Node::Outside));
-        assert!(matches!(r.lookup("/dev/null"), Node::Outside));
+        assert!(matches!(r.lookup("/etc/passwd"), Node::Outside));
+        // The synthesized `/dev` hides the host's: what is no scope below
+        // it does not exist.
+        assert!(matches!(r.lookup("/dev/null"), Node::Missing));
+        assert!(matches!(r.lookup("/dev/wadi/other/x"), Node::Missing));
     }
 
     #[test]

@@ -109,6 +109,51 @@ where
         Err(Errno::NOTCAPABLE)
     );
 
+    // The synthesized /dev hides the host's /dev for every call, not only
+    // for listings (spec/wadi.md §3.1): nothing below it that is not a
+    // device exists, and nothing can be created there.
+    std::fs::create_dir(root.path().join("dev")).unwrap();
+    std::fs::write(root.path().join("dev/hostfile"), "hidden").unwrap();
+    assert_eq!(
+        open(&mut sys, 3, "dev/hostfile", Oflags::empty()),
+        Err(Errno::NOENT)
+    );
+    assert_eq!(
+        open(&mut sys, 3, "dev/new", Oflags::CREAT),
+        Err(Errno::NOTSUP)
+    );
+    assert_eq!(sys.path_create_directory(3, "dev/sub"), Err(Errno::NOTSUP));
+    assert!(!root.path().join("dev/new").exists());
+    assert!(!root.path().join("dev/sub").exists());
+
+    // A WADI directory has no position, as a host directory (§3.2).
+    let host_dir = sys
+        .path_open(
+            3,
+            Lookupflags::empty(),
+            ".",
+            Oflags::DIRECTORY,
+            Rights::DIRECTORY,
+            Rights::empty(),
+            Fdflags::empty(),
+        )
+        .unwrap();
+    for fd in [dev, host_dir] {
+        assert_eq!(sys.fd_seek(fd, 0, Whence::SET), Err(Errno::BADF), "{fd}");
+        assert_eq!(sys.fd_tell(fd), Err(Errno::BADF), "{fd}");
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            sys.fd_pread(fd, &mut [IoSliceMut::new(&mut buf)], 0),
+            Err(Errno::BADF),
+            "{fd}"
+        );
+        assert_eq!(
+            sys.fd_pwrite(fd, &[IoSlice::new(b"x")], 0),
+            Err(Errno::BADF),
+            "{fd}"
+        );
+    }
+
     // cowbell rings into the granted directory.
     let bell = open(&mut sys, 3, "dev/cowbell", Oflags::empty()).unwrap();
     assert_eq!(sys.fd_write(bell, &[IoSlice::new(b"play")]), Ok(4));

@@ -423,7 +423,7 @@ pub fn path_create_directory<S: System + ?Sized>(
     path: u32,
     len: u32,
 ) -> Res {
-    sys.path_create_directory(fd, mem.str(path, len)?)
+    sys.path_create_directory(fd, mem.path(path, len)?)
 }
 
 /// `path_filestat_get(fd, flags, path) -> filestat`.
@@ -438,7 +438,7 @@ pub fn path_filestat_get<S: System + ?Sized>(
 ) -> Res {
     mem.check::<Filestat>(out)?;
     let flags = flags_arg!(Lookupflags, flags);
-    let stat = sys.path_filestat_get(fd, flags, mem.str(path, len)?)?;
+    let stat = sys.path_filestat_get(fd, flags, mem.path(path, len)?)?;
     mem.write(out, stat)
 }
 
@@ -457,7 +457,7 @@ pub fn path_filestat_set_times<S: System + ?Sized>(
 ) -> Res {
     let flags = flags_arg!(Lookupflags, flags);
     let fst = fst_flags(fst)?;
-    sys.path_filestat_set_times(fd, flags, mem.str(path, len)?, atim, mtim, fst)
+    sys.path_filestat_set_times(fd, flags, mem.path(path, len)?, atim, mtim, fst)
 }
 
 /// `path_link(old_fd, old_flags, old_path, new_fd, new_path)`.
@@ -477,9 +477,9 @@ pub fn path_link<S: System + ?Sized>(
     sys.path_link(
         old_fd,
         old_flags,
-        mem.str(old_path, old_len)?,
+        mem.path(old_path, old_len)?,
         new_fd,
-        mem.str(new_path, new_len)?,
+        mem.path(new_path, new_len)?,
     )
 }
 
@@ -505,7 +505,7 @@ pub fn path_open<S: System + ?Sized>(
     let opened = sys.path_open(
         fd,
         dirflags,
-        mem.str(path, len)?,
+        mem.path(path, len)?,
         oflags,
         Rights::from_bits_truncate(rights_base),
         Rights::from_bits_truncate(rights_inheriting),
@@ -530,6 +530,9 @@ pub fn path_readlink<S: System + ?Sized>(
     mem.check::<Size>(out)?;
     let (path, buf) = mem.split((path, len), (buf, buf_len))?;
     let path = core::str::from_utf8(path).map_err(|_| Errno::ILSEQ)?;
+    if path.as_bytes().contains(&0) {
+        return Err(Errno::INVAL);
+    }
     let n = sys.path_readlink(fd, path, buf)?;
     mem.write(out, n)
 }
@@ -542,7 +545,7 @@ pub fn path_remove_directory<S: System + ?Sized>(
     path: u32,
     len: u32,
 ) -> Res {
-    sys.path_remove_directory(fd, mem.str(path, len)?)
+    sys.path_remove_directory(fd, mem.path(path, len)?)
 }
 
 /// `path_rename(fd, old_path, new_fd, new_path)`.
@@ -559,9 +562,9 @@ pub fn path_rename<S: System + ?Sized>(
 ) -> Res {
     sys.path_rename(
         fd,
-        mem.str(old_path, old_len)?,
+        mem.path(old_path, old_len)?,
         new_fd,
-        mem.str(new_path, new_len)?,
+        mem.path(new_path, new_len)?,
     )
 }
 
@@ -575,7 +578,11 @@ pub fn path_symlink<S: System + ?Sized>(
     new_path: u32,
     new_len: u32,
 ) -> Res {
-    sys.path_symlink(mem.str(old_path, old_len)?, fd, mem.str(new_path, new_len)?)
+    sys.path_symlink(
+        mem.path(old_path, old_len)?,
+        fd,
+        mem.path(new_path, new_len)?,
+    )
 }
 
 /// `path_unlink_file(fd, path)`.
@@ -586,7 +593,7 @@ pub fn path_unlink_file<S: System + ?Sized>(
     path: u32,
     len: u32,
 ) -> Res {
-    sys.path_unlink_file(fd, mem.str(path, len)?)
+    sys.path_unlink_file(fd, mem.path(path, len)?)
 }
 
 /// `poll_oneoff(in, out, nsubscriptions) -> size`: `EINVAL` for zero

@@ -71,6 +71,17 @@ impl<'a> GuestMemory<'a> {
         core::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::ILSEQ)
     }
 
+    /// A path argument: a string as [`str`](Self::str) reads it, which
+    /// must not contain a NUL byte (`EINVAL`: no POSIX path does), checked
+    /// before the call does anything.
+    pub fn path(&self, ptr: u32, len: u32) -> Result<&str, Errno> {
+        let path = self.str(ptr, len)?;
+        if path.as_bytes().contains(&0) {
+            return Err(Errno::INVAL);
+        }
+        Ok(path)
+    }
+
     /// An array of `count` values of `T` at `ptr`, in place. The guest
     /// address must be aligned for `T` (`EINVAL` otherwise).
     pub fn array<T: Pod>(&self, ptr: u32, count: u32) -> Result<&[T], Errno> {

@@ -126,6 +126,11 @@ pub(crate) fn timestamps(atim: Timestamp, mtim: Timestamp, flags: Fstflags) -> T
 /// this large; an entry takes at most 280 bytes.
 const DIRENT_BUF: usize = 4096;
 
+/// The cookie of the end of a directory on Linux filesystems with 64-bit
+/// hashed positions (ext4's `EXT4_HTREE_EOF_64BIT`, also the largest
+/// position `lseek` takes).
+const END_COOKIE: Dircookie = i64::MAX as Dircookie;
+
 /// `fd_readdir` on a host directory.
 ///
 /// Cookies are the kernel's own `d_off` values, so they stay valid across
@@ -139,6 +144,13 @@ pub(crate) fn readdir(
     cookie: Dircookie,
     out: &mut DirentWriter<'_>,
 ) -> Result<()> {
+    if cookie == END_COOKIE {
+        // The end, which Linux's own end-of-directory cookie says: nothing
+        // to read. Not asked of the kernel: ext4 (hashed directories) left
+        // a description whose first read was at this position at the end
+        // for good, so a later listing from cookie 0 found nothing.
+        return Ok(());
+    }
     rustix::fs::seek(dir, SeekFrom::Start(cookie)).map_err(from_host)?;
     let mut buf = [MaybeUninit::<u8>::uninit(); DIRENT_BUF];
     let mut entries = RawDir::new(dir, &mut buf);

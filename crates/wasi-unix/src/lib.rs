@@ -497,6 +497,10 @@ impl System for UnixSystem {
             }
             return file.readdir(cookie, out);
         }
+        // The type is made sure of first: `fs::readdir` positions the
+        // descriptor, which on a file opened without `oflags::directory`
+        // would move the file's position before `getdents` failed.
+        resolve_filetype(entry)?;
         // Like a path call: `ENOTDIR` on a non-directory, before rights.
         let dir = self.dir(fd, Rights::FD_READDIR)?;
         fs::readdir(dir, cookie, out)
@@ -647,15 +651,21 @@ impl System for UnixSystem {
         let new_dir = self.dir(new_fd, Rights::PATH_LINK_TARGET)?;
         let old = Split::new(old_path)?;
         let new = Split::new(new_path)?;
-        let new_parent = Parent::open(new_dir, &new)?;
+        // The source's directory (or, followed, the source itself) is
+        // resolved before the destination's directory, so its errors come
+        // first (`ELOOP` for a looping source even when the destination's
+        // directory is missing), as in Linux and wasmtime-wasi; whether the
+        // source's final name exists is then `linkat`'s to say.
         if old_flags.contains(Lookupflags::SYMLINK_FOLLOW) || old.trailing_slash() {
             // The source is followed (a trailing slash follows, as in
             // Linux): resolve it beneath the directory and link what it
             // opened, so that a symlink cannot pull in an outside file.
             let source = open_to_modify(old_dir, old_path, OFlags::PATH, Mode::empty())?;
+            let new_parent = Parent::open(new_dir, &new)?;
             fs::link_open_file(source.as_fd(), new_parent.as_fd(), new.name)
         } else {
             let old_parent = Parent::open(old_dir, &old)?;
+            let new_parent = Parent::open(new_dir, &new)?;
             rustix::fs::linkat(
                 &old_parent,
                 old.name,

@@ -641,3 +641,79 @@ fn virtual_files() {
     assert_eq!(sb.sys.fd_prestat_dir_name(dir), Ok("/dev"));
     assert_eq!(sb.sys.fd_prestat_get(dir), Ok(Prestat::dir(4)));
 }
+
+/// Found by the differential fuzzer: on ext4, a directory description
+/// whose first read was at the end cookie stayed at the end, and a listing
+/// from cookie 0 then found nothing.
+#[test]
+fn listing_from_the_start_after_a_first_read_at_the_end() {
+    let mut sb = Sandbox::new();
+    std::fs::write(sb.host("a"), b"").unwrap();
+    std::fs::create_dir(sb.host("d")).unwrap();
+    std::fs::write(sb.host("d/b"), b"").unwrap();
+    let dir = sb.open("d", Oflags::DIRECTORY, Rights::DIRECTORY).unwrap();
+    for fd in [ROOT, dir] {
+        let (entries, full) = readdir_once(&mut sb.sys, fd, i64::MAX as u64, 64).unwrap();
+        assert_eq!((entries.len(), full), (0, false));
+        let names: Vec<_> = readdir_all(&mut sb.sys, fd, 4096)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(names.len() >= 3, "{fd}: {names:?}");
+    }
+}
+
+/// Found by the differential fuzzer: a followed source is resolved, and its
+/// errors reported, before the destination, as Linux's `linkat` does.
+#[test]
+fn link_reports_the_source_errors_first() {
+    let mut sb = Sandbox::new();
+    std::os::unix::fs::symlink("loop", sb.host("loop")).unwrap();
+    std::os::unix::fs::symlink("nowhere", sb.host("dangling")).unwrap();
+    std::fs::write(sb.host("file"), b"").unwrap();
+    let link = |sys: &mut wasi_unix::UnixSystem, flags, old: &str, new: &str| {
+        sys.path_link(ROOT, flags, old, ROOT, new)
+    };
+    let follow = Lookupflags::SYMLINK_FOLLOW;
+    let none = Lookupflags::empty();
+    assert_eq!(
+        link(&mut sb.sys, none, "loop/", "missing/b"),
+        Err(Errno::LOOP)
+    );
+    assert_eq!(
+        link(&mut sb.sys, follow, "loop", "missing/b"),
+        Err(Errno::LOOP)
+    );
+    assert_eq!(
+        link(&mut sb.sys, none, "dangling/", "missing/b"),
+        Err(Errno::NOENT)
+    );
+    // The source's directory before the destination's.
+    std::fs::create_dir(sb.host("dir")).unwrap();
+    assert_eq!(
+        link(&mut sb.sys, none, "../x/y", "missing/b"),
+        Err(Errno::NOTCAPABLE)
+    );
+    assert_eq!(
+        link(&mut sb.sys, none, "nodir/y", "../b"),
+        Err(Errno::NOENT)
+    );
+    // A missing source name is `linkat`'s to report, after the directories.
+    assert_eq!(
+        link(&mut sb.sys, none, "absent", "../b"),
+        Err(Errno::NOTCAPABLE)
+    );
+    assert_eq!(link(&mut sb.sys, none, "file", "dir/file2"), Ok(()));
+}
+
+/// Found by the differential fuzzer: `fd_readdir` on a file opened without
+/// `oflags::directory` (its type not yet known) moved the file's position.
+#[test]
+fn readdir_on_a_file_leaves_its_position() {
+    let mut sb = Sandbox::new();
+    let rights = Rights::FD_WRITE | Rights::FD_TELL | Rights::FD_READDIR;
+    let fd = sb.open("f", Oflags::CREAT, rights).unwrap();
+    assert_eq!(sb.sys.fd_write(fd, &[IoSlice::new(b"b")]), Ok(1));
+    assert_eq!(readdir_once(&mut sb.sys, fd, 0, 150), Err(Errno::NOTDIR));
+    assert_eq!(sb.sys.fd_tell(fd), Ok(1));
+}

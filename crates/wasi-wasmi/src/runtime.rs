@@ -14,6 +14,8 @@ use wasmi::{
 };
 use wasmi_core::LimiterError;
 
+mod proposals;
+
 /// What the store of a module loaded through [`WasmiRuntime`] holds.
 struct Hosted<D> {
     inner: StoreData<D, Memory>,
@@ -235,8 +237,9 @@ impl Runtime for WasmiRuntime {
         data: D,
     ) -> Result<WasmiInstance<D>, LoadError> {
         self.config.check_module(wasm)?;
-        let module =
-            Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        let module = Module::new(&self.engine, wasm).map_err(|e| {
+            LoadError::Invalid(proposals::explain(wasm).unwrap_or_else(|| e.to_string()))
+        })?;
         let link_error = |e: Error| LoadError::Link(e.to_string());
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {

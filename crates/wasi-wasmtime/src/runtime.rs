@@ -151,6 +151,26 @@ impl WasmtimeRuntime {
     }
 }
 
+/// Why a module defining a shared memory does not load. wasmtime creates
+/// shared memories only with `Config::shared_memory`, off by default (threads
+/// are a tier 2 feature of wasmtime) and off here: they would escape the
+/// memory budget (wasmtime grows them without asking the store's limiter),
+/// and the WASI calls cannot use one as the guest's `memory`.
+const SHARED_MEMORY: &str = "this module defines a shared memory, which this host does not \
+     support (of the threads proposal, only the atomic instructions on unshared memories run)";
+
+/// Whether `wasm` defines a shared memory (unparsable sections answer no).
+fn defines_shared_memory(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
+        let Ok(wasmparser::Payload::MemorySection(memories)) = payload else {
+            return false;
+        };
+        memories
+            .into_iter()
+            .any(|memory| memory.is_ok_and(|memory| memory.shared))
+    })
+}
+
 fn engine_config(config: RuntimeConfig) -> Config {
     let mut engine_config = Config::new();
     engine_config.consume_fuel(config.consumes_fuel());
@@ -262,6 +282,8 @@ impl Runtime for WasmtimeRuntime {
                 LoadError::Invalid(format!("the module needs {refusal}"))
             } else if exit_code(&e).is_some() || e.downcast_ref::<Trap>().is_some() {
                 LoadError::Start(call_error(&e))
+            } else if defines_shared_memory(wasm) {
+                LoadError::Invalid(SHARED_MEMORY.into())
             } else {
                 link_error(e)
             }

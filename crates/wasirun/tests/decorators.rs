@@ -19,7 +19,10 @@ fn socket_calls_pass_through_wadi() {
     let tmp = tempfile::tempdir().unwrap();
     let module = tmp.path().join("socket.wat");
     std::fs::write(&module, SOCKET).unwrap();
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/../wadi-devices/drivers/zero.wasm");
+    let driver = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wadi-devices/drivers/zero.wasm"
+    );
     for engine in ["wasmtime", "wasmi"] {
         let out = Command::new(env!("CARGO_BIN_EXE_wasirun"))
             .args(["--runtime", engine, "--no-cache", "--allow-connect", "*"])

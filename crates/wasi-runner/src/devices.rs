@@ -1,0 +1,94 @@
+//! WADI device drivers: the guest's system wrapped in a [`Wadi`] decorator
+//! whose drivers run on the guest's engine (spec/wadi.md).
+
+use crate::{Module, RunError};
+use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
+use wadi_devices::{DriverData, HostFactory, Wadi};
+use wasi_core::runtime::{Runtime, RuntimeConfig};
+use wasi_unix::UnixSystem;
+
+/// The limits drivers run under: [`DRIVER_FUEL`] per call, so that a
+/// looping driver is stopped. Give the runtime passed to
+/// [`Devices::mount`] this configuration.
+pub const DRIVER_CONFIG: RuntimeConfig = RuntimeConfig {
+    fuel_per_call: Some(DRIVER_FUEL),
+    ..RuntimeConfig::new()
+};
+
+/// The WADI devices of a run: drivers to load before the guest starts, and
+/// whether the guest may load more at run time by writing a driver path
+/// (resolved in its own sandbox) to `/dev/wadi/driver`. Each driver is read
+/// once, when added, and loaded afresh into every run.
+#[derive(Clone, Debug, Default)]
+pub struct Devices {
+    drivers: Vec<(DriverSpec, Module)>,
+    allow_loading: bool,
+}
+
+impl Devices {
+    /// No drivers, and no loading at run time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a driver: `module`, configured by `spec` (whose path is only
+    /// its name here: the module is already read).
+    pub fn driver(&mut self, spec: DriverSpec, module: Module) -> &mut Self {
+        self.drivers.push((spec, module));
+        self
+    }
+
+    /// Lets the guest load drivers at run time (off by default).
+    pub fn allow_loading(&mut self, allow: bool) -> &mut Self {
+        self.allow_loading = allow;
+        self
+    }
+
+    /// Whether there is nothing to mount: no driver, and no loading.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.drivers.is_empty() && !self.allow_loading
+    }
+
+    /// Wraps `system` in WADI and loads the drivers on `runtime` (give it
+    /// [`DRIVER_CONFIG`]). Each driver's host system is a [`UnixSystem`]
+    /// with the driver's name as its argument, its configuration as its
+    /// environment, and the directories its `dir=HOST[::GUEST]` entries
+    /// name preopened.
+    pub fn mount<R: Runtime + 'static>(
+        &self,
+        system: UnixSystem,
+        runtime: R,
+    ) -> Result<Wadi<UnixSystem, R>, RunError>
+    where
+        R::Instance<DriverData>: Send,
+    {
+        let mut wadi = Wadi::new(system, runtime, driver_host()).map_err(RunError::WadiControl)?;
+        wadi.allow_loading(self.allow_loading);
+        for (spec, module) in &self.drivers {
+            wadi.load_driver(spec, module.wasm())
+                .map_err(RunError::Driver)?;
+        }
+        Ok(wadi)
+    }
+}
+
+/// Builds the host system a driver's allowed WASI calls reach: the
+/// process's clocks, randomness and stderr, and the directories its `dir=`
+/// configuration names (preopened from descriptor 3).
+fn driver_host() -> HostFactory {
+    Box::new(|spec: &DriverSpec| {
+        let mut builder = UnixSystem::builder();
+        builder.arg(spec.name());
+        for (key, value) in &spec.config {
+            builder.env(key, value);
+        }
+        for dir in spec.values("dir") {
+            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            builder
+                .preopen_dir(host, guest)
+                .map_err(|e| format!("cannot preopen directory {host}: {e}"))?;
+        }
+        let system = builder.build().map_err(|e| e.to_string())?;
+        Ok(Box::new(system) as Box<dyn wasi_core::System + Send>)
+    })
+}

@@ -1,0 +1,105 @@
+//! Why a module could not be run.
+
+use crate::Engine;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use wadi_devices::driver::LoadFailure;
+use wasi_core::Errno;
+use wasi_core::runtime::LoadError;
+
+/// Why a module could not be run: it could not be read or loaded, or what
+/// the options ask for could not be set up. The guest's own code did not run
+/// to an end (had it, the run would have an [`Outcome`](crate::Outcome)), so
+/// a command-line runner exits with [`ERROR_EXIT_CODE`](crate::ERROR_EXIT_CODE).
+///
+/// The messages are one line each; the ones with a `source` leave it out
+/// of their own text, for the caller to print the chain (`anyhow`'s `{:#}`
+/// prints `message: source: ...`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A module or driver file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file is neither a wasm binary nor valid text format.
+    #[error("{} is neither a wasm binary nor valid text format: {message}", path.display())]
+    Text {
+        /// The file.
+        path: PathBuf,
+        /// The text-format error, as `file:line:col: message`.
+        message: String,
+    },
+    /// The module cannot be loaded: it is invalid, beyond a limit, or
+    /// imports what is not offered. (A start function that runs and ends
+    /// the guest is an [`Outcome`](crate::Outcome), not this.)
+    #[error("cannot load {}", path.display())]
+    Load {
+        /// The module's path.
+        path: PathBuf,
+        /// Why.
+        source: LoadError,
+    },
+    /// The module has no `_start` of type `() -> ()`: it is not a WASI
+    /// command.
+    #[error("{} has no `_start` function of type () -> () (is it a WASI command?)", path.display())]
+    NoStart {
+        /// The module's path.
+        path: PathBuf,
+    },
+    /// A host directory could not be preopened.
+    #[error("cannot preopen directory {}", host.display())]
+    Preopen {
+        /// The host directory.
+        host: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A socket could not listen on its address.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// A connection could not be made.
+    #[error("cannot connect to {addr}")]
+    Dial {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The guest's system could not be built (an argument or variable
+    /// with a NUL byte, io_uring refused by the kernel, ...).
+    #[error("cannot set up the WASI system")]
+    System(#[source] io::Error),
+    /// The trace file could not be created.
+    #[error("cannot create trace file {}", path.display())]
+    TraceFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The engine could not be set up.
+    #[error("cannot set up {engine}")]
+    Engine {
+        /// The engine.
+        engine: Engine,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// WADI's control file could not be mounted in the guest's namespace.
+    #[error("cannot mount the WADI control file: {0}")]
+    WadiControl(Errno),
+    /// A WADI driver could not be loaded (the message names it).
+    #[error("wadi: {0}")]
+    Driver(LoadFailure),
+}

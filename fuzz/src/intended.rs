@@ -753,6 +753,23 @@ pub const INTENDED: &[Intended] = &[
         },
     },
     Intended {
+        name: "linking to a name with a trailing slash: the source's error first",
+        reason: "spec/preview1.md, Paths and files: trailing slashes follow Linux, whose \
+                 linkat resolves the source before it looks at the new name, so a missing \
+                 source gives ENOENT; wasmtime-wasi refuses the slash first with ENOTDIR",
+        desyncs: false,
+        applies: |ctx| {
+            let new_path = ctx.call.args.iter().rev().find_map(|a| match a {
+                Arg::Bytes { bytes, .. } => Some(bytes),
+                _ => None,
+            });
+            ctx.is(&[Func::path_link])
+                && ctx.ours_errno() == Some(Errno::NOENT)
+                && ctx.theirs_errno() == Some(Errno::NOTDIR)
+                && new_path.is_some_and(|p| p.ends_with(b"/"))
+        },
+    },
+    Intended {
         name: "path with a NUL byte: EINVAL first",
         reason: "spec/preview1.md, ABI, \"Paths\": a path containing a NUL byte gives EINVAL, \
                  checked before the call does anything else; wasmtime-wasi resolves what \

@@ -1,0 +1,151 @@
+//! What every connection of a [`Dialer`](crate::Dialer),
+//! [`Listener`](crate::Listener) or [`Relay`](crate::Relay) runs.
+
+use crate::Error;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasi_core::runtime::RuntimeConfig;
+
+/// The engine that runs the WATM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// wasmtime (Cranelift): compiled once, fast to run.
+    #[default]
+    Wasmtime,
+    /// wasmi: an interpreter, quick to load.
+    Wasmi,
+}
+
+impl Engine {
+    /// The name used on command lines: `wasmtime` or `wasmi`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Wasmtime => "wasmtime",
+            Engine::Wasmi => "wasmi",
+        }
+    }
+}
+
+/// The default for [`Config::max_memory`]: 256 MiB of linear memory per
+/// connection.
+pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
+
+/// A WATM and how to run it: the module, its configuration file, the
+/// engine, the limits of every instance and the host's timeouts.
+///
+/// Cloning is cheap: the module's bytes are shared.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) wasm: Arc<[u8]>,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) engine: Engine,
+    pub(crate) limits: RuntimeConfig,
+    pub(crate) setup_timeout: Duration,
+    pub(crate) dial_timeout: Duration,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) log_prefix: Option<String>,
+}
+
+impl Config {
+    /// A configuration for the module `wasm`, binary or text (`.wat`), with
+    /// the defaults: wasmtime, [`DEFAULT_MAX_MEMORY`], no fuel or time
+    /// limit, no configuration file, 10 s to set up a connection and to
+    /// dial, 1 s of grace after a cancellation, the module's output to the
+    /// host's stderr. Text that does not parse is [`Error::Invalid`]; the
+    /// module itself is checked when a role is made from it.
+    pub fn new(wasm: impl AsRef<[u8]>) -> Result<Self, Error> {
+        let wasm = wat::parse_bytes(wasm.as_ref())
+            .map_err(|e| Error::Invalid(format!("cannot parse the module text: {e}")))?;
+        let limits = RuntimeConfig {
+            max_memory: Some(DEFAULT_MAX_MEMORY),
+            ..RuntimeConfig::new()
+        };
+        Ok(Self {
+            wasm: wasm.into_owned().into(),
+            config_file: None,
+            engine: Engine::default(),
+            limits,
+            setup_timeout: Duration::from_secs(10),
+            dial_timeout: Duration::from_secs(10),
+            cancel_grace: Duration::from_secs(1),
+            log_prefix: None,
+        })
+    }
+
+    /// Reads the module from `path` (`.wasm` or `.wat`).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Invalid(format!("cannot read the WATM {}: {e}", path.display())))?;
+        Self::new(bytes)
+    }
+
+    /// The module's bytes (binary, after translating text).
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+
+    /// The file `pull_config` gives the module (read-only); without one,
+    /// `pull_config` returns `-EACCES`.
+    pub fn config_file(&mut self, path: Option<PathBuf>) -> &mut Self {
+        self.config_file = path;
+        self
+    }
+
+    /// The engine ([`Engine::Wasmtime`] by default).
+    pub fn engine(&mut self, engine: Engine) -> &mut Self {
+        self.engine = engine;
+        self
+    }
+
+    /// The most linear memory one connection's instance may have, in bytes
+    /// (`None`: no limit).
+    pub fn max_memory(&mut self, bytes: Option<u64>) -> &mut Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Fuel for one connection's instance over its whole life (about one
+    /// unit per instruction; `None`: no limit). Running out ends the
+    /// connection: the way to stop modules that loop.
+    pub fn fuel(&mut self, fuel: Option<u64>) -> &mut Self {
+        self.limits.fuel = fuel;
+        self
+    }
+
+    /// The longest a connection may live, from its instantiation (`None`:
+    /// no limit). Past it the module is stopped and the connection ends.
+    pub fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// How long the module may take to set up a connection (`_start`,
+    /// `_water_init`, the role's call and `_water_cancel_with`).
+    pub fn setup_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.setup_timeout = timeout;
+        self
+    }
+
+    /// How long `host_dial` waits for a TCP connection.
+    pub fn dial_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.dial_timeout = timeout;
+        self
+    }
+
+    /// How long closing a connection waits for its worker to return after
+    /// the cancellation byte, before shutting its sockets down.
+    pub fn cancel_grace(&mut self, grace: Duration) -> &mut Self {
+        self.cancel_grace = grace;
+        self
+    }
+
+    /// Where the module's stdout and stderr go: `None` (the default), the
+    /// host's stderr as written; `Some(prefix)`, the host's stderr with
+    /// every line prefixed.
+    pub fn log_prefix(&mut self, prefix: Option<String>) -> &mut Self {
+        self.log_prefix = prefix;
+        self
+    }
+}

@@ -1,0 +1,258 @@
+//! The application's end of a connection, and the host's hold on the
+//! instance serving it.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Locks `mutex`, even if a thread panicked holding it (the state guarded
+/// here stays consistent at every step).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The cancellation state of one connection.
+#[derive(Default)]
+struct Cancel {
+    /// The host's end of the cancellation pair, once `_water_cancel_with`
+    /// accepted the other.
+    sender: Option<UnixStream>,
+    cancelled: bool,
+}
+
+/// The host's hold on one connection's instance: its cancellation channel,
+/// duplicates of the sockets it was given, and whether it has ended.
+#[derive(Default)]
+pub(crate) struct Control {
+    cancel: Mutex<Cancel>,
+    sockets: Mutex<Vec<OwnedFd>>,
+    done: Mutex<bool>,
+    ended: Condvar,
+}
+
+impl Control {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Keeps a duplicate of a socket given to the instance.
+    pub(crate) fn keep_socket(&self, fd: OwnedFd) {
+        lock(&self.sockets).push(fd);
+    }
+
+    /// Records the host's end of the cancellation channel; if the
+    /// connection was cancelled meanwhile, cancels now.
+    pub(crate) fn set_canceller(&self, sender: UnixStream) {
+        let mut cancel = lock(&self.cancel);
+        if cancel.cancelled {
+            let _ = (&sender).write_all(&[0]);
+        }
+        cancel.sender = Some(sender);
+    }
+
+    /// Writes the cancellation byte, once.
+    pub(crate) fn cancel(&self) {
+        let mut cancel = lock(&self.cancel);
+        if !cancel.cancelled {
+            cancel.cancelled = true;
+            if let Some(sender) = &cancel.sender {
+                let _ = (&*sender).write_all(&[0]);
+            }
+        }
+    }
+
+    /// Whether the connection was cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        lock(&self.cancel).cancelled
+    }
+
+    /// Waits up to `timeout` for the instance to end; whether it has.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut done = lock(&self.done);
+        while !*done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            done = match self.ended.wait_timeout(done, left) {
+                Ok((done, _)) => done,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+
+    /// Shuts down every socket given to the instance, so that its peers see
+    /// the connection end even if the module never returns.
+    pub(crate) fn force_close(&self) {
+        for fd in lock(&self.sockets).iter() {
+            let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+        }
+    }
+
+    /// Marks the instance ended (it has been dropped) and lets go of the
+    /// duplicates.
+    pub(crate) fn finish(&self) {
+        lock(&self.sockets).clear();
+        lock(&self.cancel).sender = None;
+        *lock(&self.done) = true;
+        self.ended.notify_all();
+    }
+}
+
+/// The application's end of a connection served by a WATM: a byte stream
+/// (one end of a socket pair whose other end the module reads and writes).
+///
+/// Closing it ([`Conn::close`], or dropping it) ends the connection: the
+/// module's worker is cancelled and its instance dropped. After `close`,
+/// reading and writing fail with [`io::ErrorKind::NotConnected`].
+#[derive(Debug)]
+pub struct Conn {
+    stream: UnixStream,
+    control: Arc<Control>,
+    grace: Duration,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("cancelled", &self.cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(stream: UnixStream, control: Arc<Control>, grace: Duration) -> Self {
+        Self {
+            stream,
+            control,
+            grace,
+            closed: false,
+        }
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        if self.closed {
+            Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection is closed",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Shuts down reading, writing or both, as `shutdown(2)`: after
+    /// `Write`, the module reads end of stream from its caller connection.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.check_open()?;
+        self.stream.shutdown(how)
+    }
+
+    /// Closes the connection: shuts the stream down, cancels the module's
+    /// worker and waits for it up to the cancel grace
+    /// ([`Config::cancel_grace`](crate::Config::cancel_grace)); past it, the
+    /// module's sockets are shut down. Closing twice is a no-op.
+    pub fn close(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.control.cancel();
+        if !self.control.wait(self.grace) {
+            self.control.force_close();
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the module's instance to end (its worker
+    /// returned or trapped); whether it has.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        self.control.wait(timeout)
+    }
+
+    /// Sets a timeout for reads (`None`: block), as
+    /// [`UnixStream::set_read_timeout`]; a read past it fails with
+    /// `WouldBlock`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+
+    /// Sets a timeout for writes (`None`: block).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_write_timeout(timeout)
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check_open()?;
+        self.stream.read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.check_open()?;
+        self.stream.read_vectored(bufs)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check_open()?;
+        self.stream.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.check_open()?;
+        self.stream.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.check_open()
+    }
+}
+
+/// Reading through a shared reference, so that one thread can read while
+/// another writes (as `TcpStream` allows).
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check_open()?;
+        (&self.stream).read(buf)
+    }
+}
+
+/// Writing through a shared reference.
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check_open()?;
+        (&self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.check_open()
+    }
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl Drop for Conn {
+    /// Cancels the module's worker without waiting for it.
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.stream.shutdown(Shutdown::Both);
+            self.control.cancel();
+        }
+    }
+}

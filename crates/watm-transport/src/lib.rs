@@ -1,0 +1,74 @@
+//! WATER v0: a host for WebAssembly Transport Modules (WATMs).
+//!
+//! A WATM transforms a byte stream between an application's plain
+//! connection and a network connection. This crate runs WATMs built for
+//! refraction-networking's WATER v0 (by TinyGo, Rust or anything else) on
+//! either engine of the workspace, in the three roles of the contract
+//! (`spec/watm-v0.md`):
+//!
+//! - [`Dialer`]: [`Dialer::dial`] gives the application a [`Conn`] whose
+//!   bytes the WATM carries, transformed, over a TCP connection it asks the
+//!   host to dial;
+//! - [`Listener`]: [`Listener::accept`] accepts TCP connections and gives
+//!   the application a [`Conn`] carrying what the WATM makes of each;
+//! - [`Relay`]: accepts TCP connections and has the WATM join each to a
+//!   connection to a fixed remote address.
+//!
+//! Every connection gets its own instance of the module, on its own thread,
+//! dropped when the connection ends. Host sockets are pushed into the
+//! instance's descriptor table and served by the workspace's `UnixSystem`.
+//! A module that traps, loops (under a limit) or fails a dial ends only its
+//! own connection.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use watm_transport::{Config, Dialer};
+//!
+//! let config = Config::from_file("plain.wat")?;
+//! let dialer = Dialer::new(&config)?;
+//! let mut conn = dialer.dial("127.0.0.1:8080")?;
+//! conn.write_all(b"hello")?;
+//! let mut reply = [0; 5];
+//! conn.read_exact(&mut reply)?;
+//! conn.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod conn;
+mod host;
+mod roles;
+mod validate;
+
+pub use config::{Config, Engine};
+pub use conn::Conn;
+pub use roles::{Closer, Dialer, Forwarder, Listener, Relay, pipe};
+pub use validate::Role;
+
+use std::io;
+
+/// What can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The module is not a WATER v0 module for the role, or cannot be
+    /// loaded: one line naming the missing or mistyped export or import.
+    #[error("{0}")]
+    Invalid(String),
+    /// The WATM failed to set up a connection: it trapped, returned a
+    /// WATER error, or ran past the setup timeout.
+    #[error("WATM: {0}")]
+    Watm(String),
+    /// A host operation failed (binding, accepting, making a socket pair).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io(error) => error,
+            Error::Invalid(msg) => io::Error::new(io::ErrorKind::InvalidData, msg),
+            Error::Watm(msg) => io::Error::other(format!("WATM: {msg}")),
+        }
+    }
+}

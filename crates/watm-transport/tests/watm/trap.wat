@@ -1,0 +1,17 @@
+;; trap.wat: sets connections up as plain.wat does, then traps in the worker.
+(module
+  (import "env" "host_dial" (func $host_dial (result i32)))
+  (import "env" "host_accept" (func $host_accept (result i32)))
+  (memory (export "memory") 1)
+  (global (export "_water_v0") i32 (i32.const 0))
+  (func (export "_water_init") (result i32) (i32.const 0))
+  (func (export "_water_cancel_with") (param i32) (result i32) (i32.const 0))
+  (func (export "_water_dial") (param i32) (result i32) (call $host_dial))
+  (func (export "_water_accept") (param i32) (result i32) (call $host_accept))
+  (func (export "_water_associate") (result i32)
+    (local $source i32)
+    (local.set $source (call $host_accept))
+    (if (i32.lt_s (local.get $source) (i32.const 0)) (then (return (local.get $source))))
+    (call $host_dial))
+  (func (export "_water_worker") (result i32)
+    unreachable))

@@ -2,6 +2,7 @@
 //! specifications (spec/wadi.md §1, §2).
 
 use wasi_core::Errno;
+use wasi_core::mount::path::hash;
 use wasi_core::types::{Filestat, Filetype};
 
 /// The import module of the host functions drivers call.
@@ -166,11 +167,7 @@ impl Stat {
     pub fn filestat(&self, dev: u64, path: &str) -> Filestat {
         Filestat {
             dev,
-            ino: if self.ino == 0 {
-                crate::path::hash(path)
-            } else {
-                self.ino
-            },
+            ino: if self.ino == 0 { hash(path) } else { self.ino },
             filetype: self.kind.filetype(),
             nlink: 1,
             size: self.size,
@@ -314,7 +311,7 @@ mod tests {
         );
         let fs = stat.filestat(9, "/dev/ram");
         assert_eq!((fs.dev, fs.nlink, fs.size), (9, 1, 3));
-        assert_eq!(fs.ino, crate::path::hash("/dev/ram"));
+        assert_eq!(fs.ino, hash("/dev/ram"));
     }
 
     #[test]

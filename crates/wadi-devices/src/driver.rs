@@ -9,6 +9,7 @@ use crate::restricted::DriverSystem;
 use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
+use wasi_core::mount::path::{hash, overlaps};
 use wasi_core::runtime::{CallError, Caller, Imports, Instance, Runtime, Val};
 use wasi_core::{Errno, StringList, System};
 
@@ -155,7 +156,7 @@ fn check_registration(
         .map(|r| (r.scope.as_str(), "this driver"));
     let others = taken.iter().map(|(s, owner)| (s.as_str(), owner.as_str()));
     for (other, owner) in others.chain(mine) {
-        if path::overlaps(&scope, other) {
+        if overlaps(&scope, other) {
             let why = format!("overlaps {other} ({owner})");
             return (scope, Err(Errno::EXIST), why);
         }
@@ -492,7 +493,7 @@ impl DriverHandle {
         on_unload: Box<dyn Fn(&DriverHandle) + Send + Sync>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            dev: path::hash(&name),
+            dev: hash(&name),
             name,
             ops: Mutex::new(Some(ops)),
             on_unload,

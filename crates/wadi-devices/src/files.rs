@@ -4,10 +4,10 @@
 use crate::abi::{Kind, MAX_TRANSFER};
 use crate::driver::DriverHandle;
 use crate::namespace::Registry;
-use crate::path;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
-use wasi_core::system::{DirentWriter, Result};
+use wasi_core::mount::path::hash;
+use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::vfs::VirtualFile;
 
@@ -130,98 +130,6 @@ impl VirtualFile for DeviceFile {
     }
 }
 
-/// What a WADI directory lists.
-pub enum DirSource {
-    /// A directory in a driver's hierarchy.
-    Tree(Arc<DriverHandle>),
-    /// A synthesized directory.
-    Synth(Arc<Mutex<Registry>>),
-}
-
-/// An open WADI directory.
-pub struct DirFile {
-    source: DirSource,
-    path: String,
-}
-
-impl DirFile {
-    /// The directory `path`, listed from `source`.
-    pub fn new(source: DirSource, path: String) -> Self {
-        Self { source, path }
-    }
-
-    fn entries(&self) -> Result<Vec<(String, Kind)>> {
-        match &self.source {
-            DirSource::Tree(driver) => {
-                let stat = driver.query(&self.path)?;
-                if stat.kind != Kind::Dir {
-                    return Err(Errno::NOTDIR);
-                }
-                Ok(stat.entries.into_iter().map(|e| (e.name, e.kind)).collect())
-            }
-            DirSource::Synth(registry) => Ok(crate::lock(registry).children(&self.path)),
-        }
-    }
-}
-
-/// The filestat of a synthesized directory at `path`.
-pub fn synth_stat(path: &str) -> Filestat {
-    Filestat {
-        ino: path::hash(path),
-        filetype: Filetype::DIRECTORY,
-        nlink: 1,
-        ..Filestat::default()
-    }
-}
-
-/// The parent of a normalized path.
-fn parent(p: &str) -> &str {
-    match p.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &p[..i],
-    }
-}
-
-impl VirtualFile for DirFile {
-    fn filetype(&self) -> Filetype {
-        Filetype::DIRECTORY
-    }
-
-    fn filestat(&mut self) -> Result<Filestat> {
-        match &self.source {
-            DirSource::Tree(driver) => {
-                let stat = driver.query(&self.path)?;
-                Ok(stat.filestat(driver.dev(), &self.path))
-            }
-            DirSource::Synth(_) => Ok(synth_stat(&self.path)),
-        }
-    }
-
-    fn readdir(&mut self, cookie: Dircookie, out: &mut DirentWriter<'_>) -> Result<()> {
-        let entries = self.entries()?;
-        let dots = [
-            (".".to_string(), path::hash(&self.path), Filetype::DIRECTORY),
-            (
-                "..".to_string(),
-                path::hash(parent(&self.path)),
-                Filetype::DIRECTORY,
-            ),
-        ];
-        let all = dots
-            .into_iter()
-            .chain(entries.into_iter().map(|(name, kind)| {
-                let ino = path::hash(&format!("{}/{name}", self.path));
-                (name, ino, kind.filetype())
-            }));
-        for (i, (name, ino, ft)) in all.enumerate().skip(cookie.min(usize::MAX as u64) as usize) {
-            if !out.push(i as u64 + 1, ino, ft, name.as_bytes()) {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The control file `/dev/wadi/driver` (spec/wadi.md §2.2). Reads list the
 /// loaded scopes; writes never reach it ([`Wadi`](crate::Wadi) serves them,
 /// as loading a driver needs the application's whole system).
@@ -234,6 +142,16 @@ impl ControlFile {
     /// The control file listing the scopes of `registry`.
     pub fn new(registry: Arc<Mutex<Registry>>) -> Self {
         Self { registry, pos: 0 }
+    }
+
+    /// The control file's attributes.
+    pub fn stat() -> Filestat {
+        Filestat {
+            ino: hash(crate::abi::CONTROL_PATH),
+            filetype: Filetype::CHARACTER_DEVICE,
+            nlink: 1,
+            ..Filestat::default()
+        }
     }
 
     /// The listing: `NAME KIND SCOPE` lines.
@@ -254,12 +172,7 @@ impl VirtualFile for ControlFile {
     }
 
     fn filestat(&mut self) -> Result<Filestat> {
-        Ok(Filestat {
-            ino: path::hash(crate::abi::CONTROL_PATH),
-            filetype: Filetype::CHARACTER_DEVICE,
-            nlink: 1,
-            ..Filestat::default()
-        })
+        Ok(Self::stat())
     }
 
     fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
@@ -282,27 +195,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parents_and_offsets() {
-        assert_eq!(parent("/dev/ram"), "/dev");
-        assert_eq!(parent("/dev"), "/");
+    fn offsets() {
         assert_eq!(offset_ok(MAX_OFFSET), Ok(MAX_OFFSET));
         assert_eq!(offset_ok(MAX_OFFSET + 1), Err(Errno::INVAL));
         let data = [IoSlice::new(b"ab")];
         assert_eq!(end_ok(MAX_OFFSET - 2, &data), Ok(()));
         assert_eq!(end_ok(MAX_OFFSET - 1, &data), Err(Errno::FBIG));
-    }
-
-    #[test]
-    fn synthesized_directories_list_dots_first() {
-        let registry = Arc::new(Mutex::new(Registry::default()));
-        let mut dir = DirFile::new(DirSource::Synth(registry), "/dev".into());
-        let mut buf = [0u8; 256];
-        let mut out = DirentWriter::new(&mut buf);
-        dir.readdir(0, &mut out).unwrap();
-        assert_eq!(out.len(), 24 + 1 + 24 + 2);
-        let mut out = DirentWriter::new(&mut buf);
-        dir.readdir(2, &mut out).unwrap();
-        assert!(out.is_empty());
-        assert_eq!(dir.filestat().unwrap().filetype, Filetype::DIRECTORY);
     }
 }

@@ -1,138 +1,11 @@
-//! Guest paths as WADI sees them: absolute, normalized, compared by whole
-//! components (spec/wadi.md §1.1, §3.1).
+//! Scope paths as drivers register them (spec/wadi.md §1.2). Guest paths
+//! in general are the mount layer's (`wasi_core::mount::path`).
 
 use wasi_core::Errno;
+use wasi_core::mount::path::{components, is_normalized};
 
 /// The longest scope path a driver may register.
 pub const MAX_SCOPE_LEN: usize = 1024;
-
-/// Whether `path` is absolute and normalized: `/a/b`, no empty, `.` or
-/// `..` component, no trailing slash. `/` alone is normalized.
-pub fn is_normalized(path: &str) -> bool {
-    if path == "/" {
-        return true;
-    }
-    let Some(rest) = path.strip_prefix('/') else {
-        return false;
-    };
-    rest.split('/')
-        .all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
-/// The components of a normalized path (none for `/`).
-pub fn components(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|c| !c.is_empty())
-}
-
-/// Whether `prefix` is `path` or one of its ancestors, by whole components.
-/// Both are normalized.
-pub fn is_prefix(prefix: &str, path: &str) -> bool {
-    if prefix == "/" {
-        return true;
-    }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
-}
-
-/// What follows `prefix` in `path` (without the separating slash), when
-/// `prefix` is a strict ancestor of `path`.
-pub fn strip_ancestor<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
-    if prefix == "/" {
-        return path.strip_prefix('/').filter(|r| !r.is_empty());
-    }
-    path.strip_prefix(prefix)?.strip_prefix('/')
-}
-
-/// Whether two normalized scopes overlap: equal, or one is an ancestor of
-/// the other.
-pub fn overlaps(a: &str, b: &str) -> bool {
-    is_prefix(a, b) || is_prefix(b, a)
-}
-
-/// The first component of a normalized path, as a path (`/dev` for
-/// `/dev/ram/x`).
-pub fn first_component(path: &str) -> &str {
-    match path[1..].find('/') {
-        Some(i) => &path[..i + 1],
-        None => path,
-    }
-}
-
-/// The guest path under which a preopen named `name` is seen, normalized:
-/// wasi-libc treats a relative preopen name as relative to `/`.
-pub fn normalize_preopen(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if let Some(i) = out.rfind('/') {
-                    out.truncate(i);
-                }
-            }
-            c => {
-                out.push('/');
-                out.push_str(c);
-            }
-        }
-    }
-    if out.is_empty() { "/".into() } else { out }
-}
-
-/// A path resolved against a base directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Joined {
-    /// The normalized absolute path.
-    pub path: String,
-    /// Whether the relative path ended with `/` (the target must be a directory).
-    pub trailing_slash: bool,
-}
-
-/// Joins the relative `path` to the normalized directory `base`, applying
-/// `.` and `..`. Fails (`None`) when `..` climbs above `floor`, a
-/// normalized ancestor of `base` (or `base` itself). An absolute `path` is
-/// taken relative to `base`, as `openat` beneath a directory would refuse
-/// it: callers treat it as escaping (`None`).
-pub fn join(floor: &str, base: &str, path: &str) -> Option<Joined> {
-    if path.starts_with('/') {
-        return None;
-    }
-    let mut out = if base == "/" {
-        String::new()
-    } else {
-        base.to_string()
-    };
-    let floor_len = if floor == "/" { 0 } else { floor.len() };
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                let i = out.rfind('/')?;
-                if i < floor_len {
-                    return None;
-                }
-                out.truncate(i);
-            }
-            c => {
-                out.push('/');
-                out.push_str(c);
-            }
-        }
-    }
-    if out.len() < floor_len {
-        return None;
-    }
-    let trailing_slash = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
-    if out.is_empty() {
-        out.push('/');
-    }
-    Some(Joined {
-        path: out,
-        trailing_slash,
-    })
-}
 
 /// Checks a scope a driver registers (spec/wadi.md §1.2): returns the scope
 /// with a `/*` suffix removed, or `EINVAL`.
@@ -144,86 +17,9 @@ pub fn check_scope(path: &str) -> Result<&str, Errno> {
     Ok(path)
 }
 
-/// A hash of a path, never 0: inode numbers the host chooses.
-pub fn hash(text: &str) -> u64 {
-    // FNV-1a, 64-bit.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalized_paths() {
-        assert!(is_normalized("/"));
-        assert!(is_normalized("/dev/ram"));
-        for bad in [
-            "",
-            "dev",
-            "/dev/",
-            "//dev",
-            "/dev/./x",
-            "/dev/../x",
-            "/a//b",
-        ] {
-            assert!(!is_normalized(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn prefixes_are_by_component() {
-        assert!(is_prefix("/dev/usb", "/dev/usb"));
-        assert!(is_prefix("/dev/usb", "/dev/usb/0"));
-        assert!(!is_prefix("/dev/usb", "/dev/usb0"));
-        assert!(is_prefix("/", "/dev"));
-        assert!(overlaps("/dev/usb/0", "/dev/usb"));
-        assert!(!overlaps("/dev/usb0", "/dev/usb"));
-        assert_eq!(strip_ancestor("/dev", "/dev/ram/x"), Some("ram/x"));
-        assert_eq!(strip_ancestor("/", "/dev"), Some("dev"));
-        assert_eq!(strip_ancestor("/dev", "/dev"), None);
-        assert_eq!(strip_ancestor("/dev", "/device"), None);
-        assert_eq!(first_component("/dev/ram/x"), "/dev");
-        assert_eq!(first_component("/dev"), "/dev");
-    }
-
-    #[test]
-    fn preopen_names() {
-        assert_eq!(normalize_preopen("/"), "/");
-        assert_eq!(normalize_preopen("."), "/");
-        assert_eq!(normalize_preopen("fs-tests.dir"), "/fs-tests.dir");
-        assert_eq!(normalize_preopen("/tmp/"), "/tmp");
-        assert_eq!(normalize_preopen("./a/../b"), "/b");
-    }
-
-    #[test]
-    fn joining() {
-        let j = |floor, base, path| join(floor, base, path).map(|j| (j.path, j.trailing_slash));
-        assert_eq!(
-            j("/dev", "/dev", "cowbell"),
-            Some(("/dev/cowbell".into(), false))
-        );
-        assert_eq!(
-            j("/dev", "/dev", "ram/./a/"),
-            Some(("/dev/ram/a".into(), true))
-        );
-        assert_eq!(
-            j("/dev", "/dev", "ram/../zero"),
-            Some(("/dev/zero".into(), false))
-        );
-        assert_eq!(j("/dev", "/dev", "."), Some(("/dev".into(), false)));
-        assert_eq!(j("/dev", "/dev", ".."), None);
-        assert_eq!(j("/dev", "/dev/ram", "../../x"), None);
-        assert_eq!(j("/", "/", "dev/zero"), Some(("/dev/zero".into(), false)));
-        assert_eq!(j("/", "/", "a/../.."), None);
-        assert_eq!(j("/", "/", "."), Some(("/".into(), false)));
-        assert_eq!(j("/dev", "/dev", "/etc"), None);
-    }
 
     #[test]
     fn scopes() {
@@ -236,6 +32,5 @@ mod tests {
             check_scope(&format!("/dev/{}", "x".repeat(1100))),
             Err(Errno::INVAL)
         );
-        assert_ne!(hash(""), 0);
     }
 }

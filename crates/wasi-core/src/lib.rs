@@ -3,6 +3,7 @@
 pub mod abi;
 pub mod fdtable;
 pub mod memory;
+pub mod mount;
 pub mod runtime;
 pub mod system;
 pub mod trace;

@@ -1,0 +1,355 @@
+//! Running a Daku program: its options, what its tasks share, and the
+//! engine-independent loading and calling of a task.
+
+use crate::info::Profile;
+use crate::task::{ParentLink, Task};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use wasi_core::GuestMemory;
+use wasi_core::runtime::{CallError, Caller, Imports, Instance, LoadError, Runtime, RuntimeConfig};
+use wasi_runner::{Engine, Outcome};
+
+/// The commands that need a grant (spec §7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Read and change the user's name, full name and languages (11–16).
+    pub user: bool,
+    /// Spawn child tasks (17).
+    pub spawn: bool,
+    /// Open and share storage files (40, 41).
+    pub storage: bool,
+}
+
+impl FromStr for Grants {
+    type Err = String;
+
+    /// Parses a comma-separated list of `user`, `spawn`, `storage` (or
+    /// `all`); the empty string grants nothing.
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut grants = Grants::default();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "user" => grants.user = true,
+                "spawn" => grants.spawn = true,
+                "storage" => grants.storage = true,
+                "all" => {
+                    grants = Grants {
+                        user: true,
+                        spawn: true,
+                        storage: true,
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown grant `{name}` (expected user, spawn, storage or all)"
+                    ));
+                }
+            }
+        }
+        Ok(grants)
+    }
+}
+
+/// How a Daku program is run: where its log, storage, outputs and profile
+/// go, and what it is granted. Start from [`DakuOptions::new`].
+#[derive(Clone, Debug, Default)]
+pub struct DakuOptions {
+    /// Log file (command 19); `None` logs to stderr.
+    pub log: Option<PathBuf>,
+    /// Storage directory (commands 40, 41); `None` refuses them as unsupported.
+    pub storage: Option<PathBuf>,
+    /// Output directory for audio, frames and shared files (33, 35, 41);
+    /// `None` refuses those as unsupported.
+    pub output: Option<PathBuf>,
+    /// Profile file (commands 11–16); `None` uses the default path of
+    /// spec §8 for the module.
+    pub profile: Option<PathBuf>,
+    /// What the program is granted.
+    pub grants: Grants,
+}
+
+impl DakuOptions {
+    /// Nothing granted, no directories, logging to stderr.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Why a Daku program could not be run.
+#[derive(Debug)]
+pub enum DakuError {
+    /// The module is not a Daku program, or could not be loaded.
+    Load(String),
+    /// A file or directory in the options could not be opened.
+    Io {
+        /// What was being opened.
+        what: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for DakuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DakuError::Load(msg) => f.write_str(msg),
+            DakuError::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for DakuError {}
+
+/// Starts child tasks on the run's engine.
+pub(crate) trait Spawner: Send + Sync {
+    /// Runs `wasm` as `task` on a thread of its own; `ended` receives its
+    /// status (spec §5, command 17) when it stops.
+    fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>);
+}
+
+struct EngineSpawner<R>(R);
+
+impl<R: Runtime + Clone + Send + Sync + 'static> Spawner for EngineSpawner<R> {
+    fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>) {
+        let runtime = self.0.clone();
+        let guard = EndGuard(Some(ended));
+        // If the thread cannot be made, the closure (and the guard in it)
+        // is dropped, which tells the parent.
+        let _ = std::thread::Builder::new()
+            .name("daku-task".into())
+            .spawn(move || {
+                let status = match run_task(&runtime, &wasm, task) {
+                    Ok(TaskEnd::Exit(code)) => code,
+                    Ok(TaskEnd::Trap(_) | TaskEnd::Stopped) => crate::abi::STATUS_TRAPPED,
+                    Err(_) => crate::abi::STATUS_UNLOADABLE,
+                };
+                guard.finish(status);
+            });
+    }
+}
+
+/// Tells a parent that its child ended, exactly once: with the child's
+/// status, or as trapped if the child's thread never ran or panicked.
+struct EndGuard(Option<Box<dyn FnOnce(u32) + Send>>);
+
+impl EndGuard {
+    fn finish(mut self, status: u32) {
+        if let Some(ended) = self.0.take() {
+            ended(status);
+        }
+    }
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if let Some(ended) = self.0.take() {
+            ended(crate::abi::STATUS_TRAPPED);
+        }
+    }
+}
+
+/// What the tasks of one run share.
+pub(crate) struct Host {
+    pub options: DakuOptions,
+    pub engine: Engine,
+    pub log: Mutex<Box<dyn Write + Send>>,
+    pub spawner: Box<dyn Spawner>,
+    pub profile: Mutex<Profile>,
+    pub next_task: AtomicU32,
+    pub next_audio: AtomicU32,
+    pub next_frame: AtomicU32,
+}
+
+impl Host {
+    /// What the tasks of a run of `module` on `runtime` share.
+    pub fn new<R: Runtime + Clone + Send + Sync + 'static>(
+        runtime: &R,
+        engine: Engine,
+        module: &Path,
+        options: DakuOptions,
+        log: Box<dyn Write + Send>,
+    ) -> Arc<Self> {
+        let profile_path = options
+            .profile
+            .clone()
+            .or_else(|| Profile::default_path(module));
+        Arc::new(Host {
+            profile: Mutex::new(Profile::load(profile_path)),
+            options,
+            engine,
+            log: Mutex::new(log),
+            spawner: Box::new(EngineSpawner(runtime.clone())),
+            next_task: AtomicU32::new(1),
+            next_audio: AtomicU32::new(0),
+            next_frame: AtomicU32::new(0),
+        })
+    }
+
+    /// A number for a new child task.
+    pub fn task_number(&self) -> u32 {
+        self.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes one log line.
+    pub fn log_line(&self, line: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        // Logging is best effort: a full disk must not trap the program.
+        let _ = writeln!(log, "{line}");
+        let _ = log.flush();
+    }
+}
+
+/// How a task's entry point ended.
+#[derive(Debug)]
+pub(crate) enum TaskEnd {
+    Exit(u32),
+    Trap(CallError),
+    Stopped,
+}
+
+/// Whether `wasm` imports `daku.ar`: a module `wasirun` runs as a Daku
+/// program. Malformed modules are not Daku programs (the engine reports
+/// what is wrong with them).
+pub fn is_daku_program(wasm: &[u8]) -> bool {
+    imports(wasm).is_ok_and(|imports| imports.iter().any(|(m, n)| m == "daku" && n == "ar"))
+}
+
+/// The module's imports, as `(module, name)` pairs.
+fn imports(wasm: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let mut found = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| e.to_string())? {
+            wasmparser::Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    let import = import.map_err(|e| e.to_string())?;
+                    found.push((import.module.to_owned(), import.name.to_owned()));
+                }
+            }
+            wasmparser::Payload::CodeSectionStart { .. } => break,
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Checks spec §1.1: `daku.ar` and nothing else.
+fn check_imports(wasm: &[u8]) -> Result<(), String> {
+    let imports = imports(wasm).map_err(|e| format!("invalid module: {e}"))?;
+    if !imports.iter().any(|(m, n)| m == "daku" && n == "ar") {
+        return Err("not a Daku program: it does not import daku.ar".into());
+    }
+    match imports.iter().find(|(m, n)| !(m == "daku" && n == "ar")) {
+        Some((m, n)) => Err(format!(
+            "a Daku program may import only daku.ar, not {m}.{n}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The import table of a task.
+fn daku_imports() -> Imports<Task> {
+    let mut imports = Imports::<Task>::new();
+    imports.typed(
+        "daku",
+        "ar",
+        |caller, (size, data, done): (u32, u32, u32)| {
+            let Caller { memory, data: task } = caller;
+            task.ar(memory, size, data, done).map_err(Into::into)
+        },
+    );
+    imports
+}
+
+/// Loads `wasm` as a Daku program and runs its entry point as `task`.
+pub(crate) fn run_task<R: Runtime>(
+    runtime: &R,
+    wasm: &[u8],
+    task: Task,
+) -> Result<TaskEnd, String> {
+    run_task_then(runtime, wasm, task, |_| ()).map(|(end, ())| end)
+}
+
+/// [`run_task`], then `after` on the memory the task left.
+pub(crate) fn run_task_then<R: Runtime, T>(
+    runtime: &R,
+    wasm: &[u8],
+    task: Task,
+    after: impl FnOnce(&[u8]) -> T,
+) -> Result<(TaskEnd, T), String> {
+    check_imports(wasm)?;
+    let mut instance = match runtime.instantiate(wasm, &daku_imports(), task) {
+        Ok(instance) => instance,
+        Err(LoadError::Start(error)) => return Ok((TaskEnd::Trap(error), after(&[]))),
+        Err(error) => return Err(error.to_string()),
+    };
+    let entry = ["_start", "run"]
+        .into_iter()
+        .find(|name| instance.has_func(name))
+        .ok_or("a Daku program must export `_start` or `run`")?;
+    let result = instance.call(entry, &[], &mut []);
+    let (memory, task) = instance.memory_and_data();
+    let end = if let Some(code) = task.exit_code() {
+        TaskEnd::Exit(code)
+    } else if task.stopped() {
+        TaskEnd::Stopped
+    } else {
+        match result {
+            Ok(()) => TaskEnd::Exit(0),
+            Err(CallError::Signature(_)) => return Err(format!("`{entry}` must have type (func)")),
+            Err(CallError::Exit(code)) => TaskEnd::Exit(code),
+            Err(error) => TaskEnd::Trap(error),
+        }
+    };
+    Ok((end, after(memory_bytes(&memory))))
+}
+
+/// All of a guest's memory.
+fn memory_bytes<'m>(memory: &'m GuestMemory<'_>) -> &'m [u8] {
+    let mut len: u32 = 0;
+    // The memory's length is the largest `len` for which `slice(0, len)` is
+    // valid: found bit by bit, from the top.
+    for bit in (0..32).rev() {
+        let candidate = len | (1 << bit);
+        if memory.slice(0, candidate).is_ok() {
+            len = candidate;
+        }
+    }
+    memory.slice(0, len).unwrap_or_default()
+}
+
+/// Runs the Daku program `wasm` (binary) on `runtime`, which must have been
+/// made with `config` for `engine`; `module` names it (for its default
+/// profile path). Returns how it ended; child tasks it leaves running are
+/// stopped at their next `ar` call.
+pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
+    runtime: &R,
+    engine: Engine,
+    config: RuntimeConfig,
+    module: &Path,
+    wasm: &[u8],
+    options: DakuOptions,
+) -> Result<Outcome, DakuError> {
+    check_imports(wasm).map_err(DakuError::Load)?;
+    let log: Box<dyn Write + Send> = match &options.log {
+        Some(path) => Box::new(File::create(path).map_err(|source| DakuError::Io {
+            what: format!("--daku-log {}", path.display()),
+            source,
+        })?),
+        None => Box::new(io::stderr()),
+    };
+    let host = Host::new(runtime, engine, module, options, log);
+    let task = Task::new(host, 0, None::<ParentLink>);
+    match run_task(runtime, wasm, task).map_err(DakuError::Load)? {
+        TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
+        TaskEnd::Trap(CallError::Timeout) => {
+            Ok(Outcome::Timeout(config.timeout.unwrap_or_default()))
+        }
+        TaskEnd::Trap(error) => Ok(Outcome::Trap(error)),
+        TaskEnd::Stopped => Ok(Outcome::Exit(0)),
+    }
+}

@@ -1,0 +1,258 @@
+//! Persistent storage (commands 40 and 41): files in one flat directory,
+//! and the batch that carries one call's reads and writes to the kernel.
+
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// `status` values of spec §5, command 40.
+#[allow(missing_docs)]
+pub(crate) mod status {
+    pub const OK: u32 = 0;
+    pub const NOT_FOUND: u32 = 1;
+    pub const EXISTS: u32 = 2;
+    pub const BAD_NAME: u32 = 3;
+    pub const NOT_OPEN: u32 = 4;
+    pub const IO: u32 = 5;
+}
+
+/// OPEN flags.
+pub(crate) const CREATE: u32 = 1;
+pub(crate) const TRUNCATE: u32 = 2;
+pub(crate) const EXCLUSIVE: u32 = 4;
+
+/// The most bytes one READ moves.
+pub(crate) const MAX_READ: u32 = 64 << 20;
+
+/// Whether `name` is a valid storage file name.
+pub(crate) fn valid_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+/// The status for a failed system call.
+pub(crate) fn status_of(errno: Errno) -> u32 {
+    match errno {
+        Errno::NOENT => status::NOT_FOUND,
+        Errno::EXIST => status::EXISTS,
+        // A symbolic link (refused by O_NOFOLLOW) or a directory is not a
+        // storage file.
+        Errno::LOOP | Errno::ISDIR | Errno::NAMETOOLONG => status::BAD_NAME,
+        _ => status::IO,
+    }
+}
+
+/// Opens `name` (already checked by [`valid_name`]) in the directory `dir`,
+/// never following a symbolic link.
+pub(crate) fn open(dir: &Path, name: &str, flags: u32) -> Result<File, u32> {
+    let dir = rustix::fs::open(
+        dir,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|_| status::IO)?;
+    let mut oflags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if flags & CREATE != 0 {
+        oflags |= OFlags::CREATE;
+        if flags & EXCLUSIVE != 0 {
+            oflags |= OFlags::EXCL;
+        }
+    }
+    if flags & TRUNCATE != 0 {
+        oflags |= OFlags::TRUNC;
+    }
+    let fd: OwnedFd =
+        rustix::fs::openat(&dir, name, oflags, Mode::from_raw_mode(0o644)).map_err(status_of)?;
+    let stat = rustix::fs::fstat(&fd).map_err(status_of)?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(status::BAD_NAME);
+    }
+    Ok(File::from(fd))
+}
+
+/// One READ or WRITE of a call, waiting for the batch.
+pub(crate) struct IoOp {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub write: bool,
+    /// The bytes to write, or the buffer read into.
+    pub buf: Vec<u8>,
+    /// Where the record is (its `buffer.size` and `status` are written back).
+    pub record: u32,
+    /// Where the program's buffer is (for a READ, the bytes go there).
+    pub data: u32,
+    /// Bytes moved, or the failure.
+    pub result: Result<u32, Errno>,
+}
+
+/// Runs `ops` on one io_uring submission where the kernel offers io_uring,
+/// else with `pread`/`pwrite`; in order for each file (operations on the
+/// same file are linked), filling each op's `result`.
+pub(crate) fn run_batch(ring: &mut Option<io_uring::IoUring>, ops: &mut [IoOp]) {
+    if ops.is_empty() {
+        return;
+    }
+    if let Some(ring) = ring.as_mut()
+        && uring_batch(ring, ops).is_ok()
+    {
+        return;
+    }
+    for op in ops.iter_mut() {
+        op.result = sync_op(op);
+    }
+}
+
+fn sync_op(op: &mut IoOp) -> Result<u32, Errno> {
+    let moved = if op.write {
+        op.file.write_at(&op.buf, op.offset)
+    } else {
+        op.file.read_at(&mut op.buf, op.offset)
+    };
+    moved
+        .map(|n| n as u32)
+        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
+/// The io_uring form of [`run_batch`]. Operations on the same file form
+/// one link chain, in submission order; one the kernel cancelled because
+/// an earlier link fell short is done again synchronously, in order.
+fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Result<()> {
+    use io_uring::{opcode, squeue, types};
+    // Group by file, keeping each file's order.
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| ops[i].file.as_fd().as_raw_fd());
+    let capacity = ring.params().sq_entries() as usize;
+    for chunk in order.chunks(capacity) {
+        for (k, &i) in chunk.iter().enumerate() {
+            let op = &mut ops[i];
+            let fd = types::Fd(op.file.as_raw_fd());
+            let len = op.buf.len() as u32;
+            let entry = if op.write {
+                opcode::Write::new(fd, op.buf.as_ptr(), len)
+                    .offset(op.offset)
+                    .build()
+            } else {
+                opcode::Read::new(fd, op.buf.as_mut_ptr(), len)
+                    .offset(op.offset)
+                    .build()
+            };
+            let same_file_next = chunk
+                .get(k + 1)
+                .is_some_and(|&j| ops[j].file.as_raw_fd() == ops[i].file.as_raw_fd());
+            let entry = if same_file_next {
+                entry.flags(squeue::Flags::IO_LINK)
+            } else {
+                entry
+            };
+            let entry = entry.user_data(i as u64);
+            // SAFETY: the buffer (`op.buf`) and the file (`op.file`, kept
+            // open by its `Arc`) live in `ops`, which outlives this
+            // function; the loop below waits for every submitted entry to
+            // complete before returning, so the kernel never touches them
+            // after they are freed. The chunk is at most the ring's size,
+            // so the queue has room.
+            unsafe {
+                ring.submission()
+                    .push(&entry)
+                    .map_err(|_| std::io::Error::other("submission queue full"))?;
+            }
+        }
+        ring.submit_and_wait(chunk.len())?;
+        let mut completed = 0;
+        while completed < chunk.len() {
+            let entries: Vec<(u64, i32)> = ring
+                .completion()
+                .map(|cqe| (cqe.user_data(), cqe.result()))
+                .collect();
+            if entries.is_empty() {
+                ring.submit_and_wait(chunk.len() - completed)?;
+                continue;
+            }
+            for (index, result) in entries {
+                completed += 1;
+                ops[index as usize].result = if result >= 0 {
+                    Ok(result as u32)
+                } else {
+                    Err(Errno::from_raw_os_error(-result))
+                };
+            }
+        }
+    }
+    for &i in &order {
+        if ops[i].result == Err(Errno::CANCELED) {
+            ops[i].result = sync_op(&mut ops[i]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_in_the_directory() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "/etc",
+            "a\nb",
+            &"x".repeat(256),
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        for good in ["a", "..a", "notes.txt", "x".repeat(255).as_str()] {
+            assert!(valid_name(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn symbolic_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
+        assert_eq!(open(dir.path(), "link", 0).unwrap_err(), status::BAD_NAME);
+        assert_eq!(open(dir.path(), "none", 0).unwrap_err(), status::NOT_FOUND);
+        open(dir.path(), "new", CREATE).unwrap();
+        assert_eq!(
+            open(dir.path(), "new", CREATE | EXCLUSIVE).unwrap_err(),
+            status::EXISTS
+        );
+    }
+
+    #[test]
+    fn batches_keep_each_files_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Arc::new(open(dir.path(), "f", CREATE).unwrap());
+        let op = |write: bool, offset: u64, buf: Vec<u8>| IoOp {
+            file: Arc::clone(&file),
+            offset,
+            write,
+            buf,
+            record: 0,
+            data: 0,
+            result: Ok(0),
+        };
+        let mut ops = vec![
+            op(true, 0, b"hello".to_vec()),
+            op(true, 5, b" world".to_vec()),
+            op(false, 0, vec![0; 16]),
+        ];
+        let mut ring = io_uring::IoUring::new(8).ok();
+        run_batch(&mut ring, &mut ops);
+        assert_eq!(ops[2].result, Ok(11));
+        assert_eq!(&ops[2].buf[..11], b"hello world");
+        let mut ops = vec![op(false, 6, vec![0; 5])];
+        run_batch(&mut None, &mut ops);
+        assert_eq!((ops[0].result, &ops[0].buf[..]), (Ok(5), &b"world"[..]));
+    }
+}

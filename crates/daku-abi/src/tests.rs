@@ -1,0 +1,772 @@
+//! Every rule of `spec/daku.md`, pinned by Daku programs in WAT, on both
+//! engines.
+
+use crate::abi::{DENIED, STATUS_TRAPPED, STATUS_UNLOADABLE, UNSUPPORTED};
+use crate::host::{DakuOptions, Host, TaskEnd, run_task_then};
+use crate::task::Task;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use wasi_core::runtime::{CallError, RuntimeConfig};
+use wasi_runner::Engine;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+
+/// A log that the test reads back.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How a run ended, the memory it left and what it logged.
+struct Run {
+    end: TaskEnd,
+    memory: Vec<u8>,
+    log: String,
+}
+
+impl Run {
+    fn u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.memory[at..at + 4].try_into().unwrap())
+    }
+
+    fn exit(&self) -> u32 {
+        match &self.end {
+            TaskEnd::Exit(code) => *code,
+            other => panic!("expected an exit, got {other:?}"),
+        }
+    }
+
+    fn trap(&self) -> String {
+        match &self.end {
+            TaskEnd::Trap(CallError::Trap(msg)) => msg.clone(),
+            other => panic!("expected a trap, got {other:?}"),
+        }
+    }
+}
+
+fn run_on(engine: Engine, wasm: &[u8], options: DakuOptions) -> Result<Run, String> {
+    let log = Log::default();
+    let config = RuntimeConfig::new();
+    let module = Path::new("test.wasm");
+    let (end, memory) = match engine {
+        Engine::Wasmtime => {
+            let runtime = WasmtimeRuntime::new(config).unwrap();
+            let host = Host::new(&runtime, engine, module, options, Box::new(log.clone()));
+            run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
+        }
+        Engine::Wasmi => {
+            let runtime = WasmiRuntime::new(config);
+            let host = Host::new(&runtime, engine, module, options, Box::new(log.clone()));
+            run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
+        }
+    };
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    Ok(Run { end, memory, log })
+}
+
+/// Runs `wat` on both engines, checking each run with `check`.
+fn both(wat: &str, options: impl Fn() -> DakuOptions, check: impl Fn(Engine, &Run)) {
+    let wasm = wat::parse_str(wat).unwrap_or_else(|e| panic!("{e}\n{wat}"));
+    for engine in Engine::ALL {
+        let run = run_on(engine, &wasm, options()).unwrap();
+        check(engine, &run);
+    }
+}
+
+/// Little-endian `u32`s as a WAT string.
+fn le(words: &[u32]) -> String {
+    words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .map(|b| format!("\\{b:02x}"))
+        .collect()
+}
+
+/// Bytes as a WAT string.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// A Daku program: `data` segments, then `_start` running `body`. Helpers:
+/// `(call $ar N AT)` runs N records at AT with the done list at 0x8000 and
+/// stores the result at 0; `(call $exit CODE)` exits.
+fn program(data: &str, body: &str) -> String {
+    format!(
+        r#"(module
+  (import "daku" "ar" (func $daku (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 17)
+  {data}
+  (func $ar (param $n i32) (param $at i32)
+    (i32.store (i32.const 0) (call $daku (local.get $n) (local.get $at) (i32.const 0x8000))))
+  (func $exit (param $code i32)
+    (i32.store (i32.const 0x7F00) (i32.const 0))
+    (i32.store (i32.const 0x7F04) (i32.const 0))
+    (i32.store (i32.const 0x7F08) (i32.const 0))
+    (i32.store (i32.const 0x7F0C) (local.get $code))
+    (drop (call $daku (i32.const 1) (i32.const 0x7F00) (i32.const 0x8000))))
+  (func (export "_start") {body}))"#
+    )
+}
+
+/// A data segment of records `(channel, new, which, data)` at `at`.
+fn records(at: u32, list: &[(u32, u32, u32, u32)]) -> String {
+    let words: Vec<u32> = list.iter().flat_map(|&(c, n, w, d)| [c, n, w, d]).collect();
+    format!("(data (i32.const {at}) \"{}\")", le(&words))
+}
+
+#[test]
+fn system_commands_complete_at_once_in_order() {
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 0, 0x1000),
+            (0, 2, 1, 0x1004),
+            (0, 3, 3, 0x1008),
+            (0, 4, 7, 0x100C),
+            (0, 5, 10, 0x1010),
+            (0, 6, 9, 0x1014),
+            (0, 7, 5, 0x1020),
+            (0, 8, 4, 0x1030),
+        ],
+    ) + &format!("(data (i32.const 0x1000) \"{}\")", le(&[9; 8]))
+        + &format!("(data (i32.const 0x1030) \"{}\")", le(&[0]));
+    both(
+        &program(&data, "(call $ar (i32.const 8) (i32.const 0x100))"),
+        DakuOptions::new,
+        |engine, run| {
+            assert_eq!(run.exit(), 0);
+            assert_eq!(run.u32(0), 8);
+            let done: Vec<u32> = (0..8).map(|i| run.u32(0x8000 + 4 * i)).collect();
+            assert_eq!(done, [1, 2, 3, 4, 5, 6, 7, 8]);
+            assert_eq!(run.u32(0x1000), 0, "Wasm");
+            assert_eq!(run.u32(0x1004), 1, "Ref32");
+            assert_eq!(run.u32(0x1008), 0, "Off");
+            assert_eq!(run.u32(0x100C), 0, "Linux");
+            assert_eq!(
+                run.u32(0x1010),
+                if engine == Engine::Wasmtime { 0 } else { 2 }
+            );
+            // The date is this century's, its fields in range.
+            let date = &run.memory[0x1020..0x1028];
+            let year = u16::from_le_bytes([date[0], date[1]]);
+            assert!((2024..2200).contains(&year), "{year}");
+            assert!((1..=12).contains(&date[2]));
+            assert!((1..=7).contains(&(date[3] >> 5)) && (1..=31).contains(&(date[3] & 31)));
+            assert!(date[4] < 24 && date[5] < 60);
+            assert!(u16::from_le_bytes([date[6], date[7]]) <= 60_999);
+        },
+    );
+}
+
+#[test]
+fn variable_length_receive_reports_the_size_needed() {
+    // Command 2 into 4 bytes: too small. Then again on the channel with room.
+    let data = records(0x100, &[(0, 1, 2, 0x1000)])
+        + &records(0x200, &[(1, 1, 2, 0x1000)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[4, 0x2000]));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0x1000)))
+        (i32.store (i32.const 0x14) (i32.load (i32.const 0x1004)))
+        (i32.store (i32.const 0x18) (i32.load (i32.const 0x2000)))
+        (i32.store (i32.const 0x1000) (i32.const 1000))
+        (i32.store (i32.const 0x1004) (i32.const 0x2000))
+        (call $ar (i32.const 1) (i32.const 0x200))";
+    both(&program(&data, body), DakuOptions::new, |engine, run| {
+        let text = crate::info::cpu_extensions(engine);
+        assert_eq!(run.u32(0x10), text.len() as u32, "size needed");
+        assert_eq!(run.u32(0x14), 0, "data NULL");
+        assert_eq!(run.u32(0x18), 0, "nothing written");
+        assert_eq!(run.u32(0), 1);
+        assert_eq!(run.u32(0x1000), text.len() as u32);
+        assert_eq!(run.u32(0x1004), 0x2000);
+        assert_eq!(&run.memory[0x2000..0x2000 + text.len()], text.as_bytes());
+    });
+}
+
+#[test]
+fn exit_record_ends_the_program_with_its_code() {
+    // The exit comes second; the third record would trap if it were read.
+    let data = records(0x100, &[(0, 1, 0, 0x1000), (0, 0, 0, 7), (9, 9, 0, 0)]);
+    both(
+        &program(
+            &data,
+            "(call $ar (i32.const 3) (i32.const 0x100)) (unreachable)",
+        ),
+        DakuOptions::new,
+        |_, run| {
+            assert_eq!(run.exit(), 7);
+            assert_eq!(run.u32(0x1000), 0, "the record before the exit ran");
+        },
+    );
+    // Returning from the entry point is exit code 0; `run` is an entry point.
+    let wat = r#"(module (import "daku" "ar" (func (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1) (func (export "run")))"#;
+    both(wat, DakuOptions::new, |_, run| assert_eq!(run.exit(), 0));
+}
+
+#[test]
+fn nothing_pending_returns_at_once_with_nothing() {
+    let data = records(0x100, &[(0, 1, 0, 0x1000)]);
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0)))
+        (call $ar (i32.const 0) (i32.const 0))";
+    both(&program(&data, body), DakuOptions::new, |_, run| {
+        assert_eq!(run.u32(0x10), 1);
+        assert_eq!(run.u32(0), 0, "reported once, then not ready");
+    });
+}
+
+#[test]
+fn channels_are_renamed_and_closed() {
+    let data = records(0x100, &[(0, 5, 0, 0x1000)])
+        + &records(0x200, &[(5, 6, 0, 0x1004), (6, 0, 0, 0)])
+        + &records(0x300, &[(0, 5, 1, 0x1008), (5, 7, 1, 0x100C)]);
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (call $ar (i32.const 2) (i32.const 0x200))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0)))
+        (call $ar (i32.const 2) (i32.const 0x300))";
+    both(&program(&data, body), DakuOptions::new, |_, run| {
+        assert_eq!(run.u32(0x10), 0, "renamed then closed: not reported");
+        assert_eq!(run.u32(0x1004), 0, "the send on the renamed channel ran");
+        assert_eq!(run.u32(0), 1, "id 5 reopened, renamed to 7, reported once");
+        assert_eq!(run.u32(0x8000), 7);
+        assert_eq!(run.u32(0x100C), 1);
+    });
+}
+
+#[test]
+fn unknown_and_absent_commands_are_refused_observably() {
+    // 99 (unknown), 26 (keyboard: absent headless), 33 (audio without an
+    // output directory), 18 (no parent), 11 (not granted), then 0.
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 99, 0x1000),
+            (0, 1, 26, 0x1000),
+            (0, 1, 33, 0x1000),
+            (0, 1, 18, 0x1000),
+            (0, 1, 11, 0x1000),
+            (0, 1, 40, 0x1000),
+            (0, 1, 0, 0x1000),
+        ],
+    );
+    both(
+        &program(&data, "(call $ar (i32.const 7) (i32.const 0x100))"),
+        DakuOptions::new,
+        |_, run| {
+            let which: Vec<u32> = (0..7).map(|i| run.u32(0x108 + 16 * i)).collect();
+            assert_eq!(
+                which,
+                [
+                    UNSUPPORTED,
+                    UNSUPPORTED,
+                    UNSUPPORTED,
+                    UNSUPPORTED,
+                    DENIED,
+                    UNSUPPORTED,
+                    0
+                ]
+            );
+            assert_eq!(run.u32(0), 1, "only the last opened channel 1");
+            assert_eq!(run.u32(0x8000), 1);
+        },
+    );
+}
+
+fn assert_trap(data: &str, body: &str, expected: &str) {
+    let wat = program(data, body);
+    let wasm = wat::parse_str(&wat).unwrap();
+    for engine in Engine::ALL {
+        let run = run_on(engine, &wasm, DakuOptions::new()).unwrap();
+        let message = run.trap();
+        assert!(
+            message.contains(expected),
+            "{engine}: {message:?} lacks {expected:?}"
+        );
+        // Engines add a backtrace; the host's message is one line of it.
+        assert!(
+            message.lines().any(|line| line.contains(expected)),
+            "{engine}: {message:?}"
+        );
+    }
+}
+
+#[test]
+fn malformed_calls_and_records_trap_with_one_line() {
+    let open = records(0x100, &[(0, 1, 0, 0x1000), (0, 1, 0, 0x1000)]);
+    assert_trap(
+        &open,
+        "(call $ar (i32.const 2) (i32.const 0x100))",
+        "daku.ar: record 1: channel 1 is already open",
+    );
+    let rename = records(
+        0x100,
+        &[(0, 1, 0, 0x1000), (0, 2, 0, 0x1000), (1, 2, 0, 0x1000)],
+    );
+    assert_trap(
+        &rename,
+        "(call $ar (i32.const 3) (i32.const 0x100))",
+        "daku.ar: record 2: channel 2 is already open",
+    );
+    let closed = records(0x100, &[(3, 3, 0, 0x1000)]);
+    assert_trap(
+        &closed,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "daku.ar: record 0: channel 3 is not open",
+    );
+    let mismatch = records(0x100, &[(0, 1, 0, 0x1000), (1, 1, 1, 0x1000)]);
+    assert_trap(
+        &mismatch,
+        "(call $ar (i32.const 2) (i32.const 0x100))",
+        "channel 1 carries command 0, not 1",
+    );
+    let exit = records(0x100, &[(0, 0, 3, 0)]);
+    assert_trap(
+        &exit,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "exit record with which != 0",
+    );
+    let payload = records(0x100, &[(0, 1, 0, 0xFFFF_FFFE)]);
+    assert_trap(
+        &payload,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "daku.ar: record 0: payload out of bounds",
+    );
+    let overclock = records(0x100, &[(0, 1, 4, 0x1000)]) + "(data (i32.const 0x1000) \"\\01\")";
+    assert_trap(
+        &overclock,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "Overclock must be 0",
+    );
+    // The command list and the done list.
+    assert_trap(
+        "",
+        "(drop (call $daku (i32.const 2) (i32.const 0x10FFF0) (i32.const 0)))",
+        "daku.ar: command list out of bounds",
+    );
+    assert_trap(
+        "",
+        "(drop (call $daku (i32.const 65537) (i32.const 0) (i32.const 0)))",
+        "daku.ar: too many records",
+    );
+    let one = records(0x100, &[(0, 1, 0, 0x1000)]);
+    assert_trap(
+        &one,
+        "(drop (call $daku (i32.const 1) (i32.const 0x100) (i32.const 0x10FFFE)))",
+        "daku.ar: done list out of bounds",
+    );
+}
+
+#[test]
+fn a_trap_leaves_the_earlier_records_done() {
+    let data = records(0x100, &[(0, 1, 0, 0x1000), (7, 7, 0, 0)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[9]));
+    both(
+        &program(&data, "(call $ar (i32.const 2) (i32.const 0x100))"),
+        DakuOptions::new,
+        |_, run| {
+            assert!(run.trap().contains("record 1: channel 7 is not open"));
+            assert_eq!(run.u32(0x1000), 0);
+        },
+    );
+}
+
+#[test]
+fn the_done_list_is_truncated_at_16384() {
+    // 16385 records opening channels 1..=16385 for command 0, built in a
+    // loop at 0x10000; all write to 0x1000.
+    let body = "(local $i i32)
+        (loop $fill
+          (i32.store (i32.add (i32.const 0x10000) (i32.shl (local.get $i) (i32.const 4))) (i32.const 0))
+          (i32.store (i32.add (i32.const 0x10004) (i32.shl (local.get $i) (i32.const 4))) (i32.add (local.get $i) (i32.const 1)))
+          (i32.store (i32.add (i32.const 0x10008) (i32.shl (local.get $i) (i32.const 4))) (i32.const 0))
+          (i32.store (i32.add (i32.const 0x1000C) (i32.shl (local.get $i) (i32.const 4))) (i32.const 0x1000))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $fill (i32.lt_u (local.get $i) (i32.const 16385))))
+        (call $ar (i32.const 16385) (i32.const 0x10000))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0)))
+        (i32.store (i32.const 0x14) (i32.load (i32.const 0x8000)))
+        (i32.store (i32.const 0x18) (i32.load (i32.const 0x17FFC)))
+        (call $ar (i32.const 0) (i32.const 0))";
+    both(&program("", body), DakuOptions::new, |_, run| {
+        assert_eq!(run.u32(0x10), 16384);
+        assert_eq!(
+            (run.u32(0x14), run.u32(0x18)),
+            (1, 16384),
+            "in the order they became ready"
+        );
+        assert_eq!(run.u32(0), 1, "the rest come next");
+        assert_eq!(run.u32(0x8000), 16385);
+    });
+}
+
+#[test]
+fn modules_importing_more_than_daku_are_refused() {
+    let wat = r#"(module (import "daku" "ar" (func (param i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+        (memory (export "memory") 1) (func (export "_start")))"#;
+    let wasm = wat::parse_str(wat).unwrap();
+    let error = run_on(Engine::Wasmi, &wasm, DakuOptions::new())
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        "a Daku program may import only daku.ar, not wasi_snapshot_preview1.proc_exit"
+    );
+    let wat = r#"(module (import "daku" "ar" (func (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1) (func (export "main")))"#;
+    let error = run_on(
+        Engine::Wasmi,
+        &wat::parse_str(wat).unwrap(),
+        DakuOptions::new(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(error, "a Daku program must export `_start` or `run`");
+}
+
+/// A `Print` record at `at` with `text` stored at `text_at`.
+fn print(at: u32, which: u16, level: u8, set_name: bool, text_at: u32, text: &str) -> String {
+    let mut bytes = which.to_le_bytes().to_vec();
+    bytes.extend([level, u8::from(set_name)]);
+    bytes.extend((text.len() as u32).to_le_bytes());
+    bytes.extend(text_at.to_le_bytes());
+    format!(
+        "(data (i32.const {at}) \"{}\") (data (i32.const {text_at}) \"{}\")",
+        hex(&bytes),
+        hex(text.as_bytes())
+    )
+}
+
+#[test]
+fn log_names_levels_and_escapes() {
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 19, 0x1000),
+            (1, 1, 19, 0x1010),
+            (1, 1, 19, 0x1020),
+            (1, 1, 19, 0x1030),
+        ],
+    ) + &print(0x1000, 0, 0b0011, false, 0x2000, "hello\tworld")
+        + &print(0x1010, 2, 0b1100_0000, true, 0x2100, "net")
+        + &print(0x1020, 2, 0b1111, false, 0x2200, "up")
+        + &print(0x1030, 2, 0b0001, false, 0x2300, "hidden");
+    both(
+        &program(&data, "(call $ar (i32.const 4) (i32.const 0x100))"),
+        DakuOptions::new,
+        |_, run| {
+            assert_eq!(
+                run.log,
+                "daku[0] log0 DEBUG: hello\\x09world\ndaku[0] log0 INFO: hello\\x09world\n\
+             daku[0] net WARNING: up\ndaku[0] net ERROR: up\n"
+            );
+            assert_eq!(run.u32(0), 1);
+        },
+    );
+    let bad = records(0x100, &[(0, 1, 19, 0x1000)]) + &print(0x1000, 0, 0x10, false, 0x2000, "x");
+    assert_trap(
+        &bad,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "enabled levels (bits 4-7) given without set_name",
+    );
+}
+
+fn granted(grants: &str, dir: &Path) -> DakuOptions {
+    let mut options = DakuOptions::new();
+    options.grants = grants.parse().unwrap();
+    options.profile = Some(dir.join("profile"));
+    options.storage = Some(dir.join("storage"));
+    options.output = Some(dir.join("out"));
+    std::fs::create_dir_all(dir.join("storage")).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    options
+}
+
+#[test]
+fn user_setters_write_the_profile_not_the_system() {
+    let dir = tempfile::tempdir().unwrap();
+    // Set the name and languages, then read them back (in a second call).
+    let data = records(0x100, &[(0, 1, 14, 0x1000), (0, 2, 16, 0x1010)])
+        + &records(0x200, &[(0, 3, 11, 0x1020), (0, 4, 13, 0x1030)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[3, 0x2000]))
+        + "(data (i32.const 0x2000) \"ada\")"
+        + &format!("(data (i32.const 0x1010) \"{}\")", le(&[2, 0x2100]))
+        + "(data (i32.const 0x2100) \"eoXXenGB\")"
+        + &format!("(data (i32.const 0x1020) \"{}\")", le(&[16, 0x3000]))
+        + &format!("(data (i32.const 0x1030) \"{}\")", le(&[1, 0x3100]));
+    let body =
+        "(call $ar (i32.const 2) (i32.const 0x100)) (call $ar (i32.const 2) (i32.const 0x200))";
+    both(
+        &program(&data, body),
+        || granted("user", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0x1020), 3);
+            assert_eq!(&run.memory[0x3000..0x3003], b"ada");
+            assert_eq!(
+                (run.u32(0x1030), run.u32(0x1034)),
+                (2, 0),
+                "one entry of room for two"
+            );
+            let profile = std::fs::read_to_string(dir.path().join("profile")).unwrap();
+            assert_eq!(profile, "username=ada\nlanguages=eoXX,enGB\n");
+        },
+    );
+    let bad = records(0x100, &[(0, 1, 16, 0x1000)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[1, 0x2000]))
+        + "(data (i32.const 0x2000) \"EnUS\")";
+    let wasm = wat::parse_str(program(&bad, "(call $ar (i32.const 1) (i32.const 0x100))")).unwrap();
+    let run = run_on(Engine::Wasmi, &wasm, granted("user", dir.path())).unwrap();
+    assert!(
+        run.trap()
+            .contains("a Language is two letters a-z then two A-Z")
+    );
+}
+
+/// A `Storage` record.
+fn storage_op(op: u32, flags: u32, offset: u64, size: u32, data: u32) -> Vec<u32> {
+    vec![
+        op,
+        flags,
+        offset as u32,
+        (offset >> 32) as u32,
+        size,
+        data,
+        99,
+        0,
+    ]
+}
+
+#[test]
+fn storage_files_are_sandboxed_and_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    granted("", dir.path());
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("storage/escape")).unwrap();
+    let mut words = Vec::new();
+    words.extend(storage_op(0, 1, 0, 5, 0x2000)); // 0x1000: OPEN notes CREATE
+    words.extend(storage_op(2, 0, 0, 11, 0x2010)); // 0x1020: WRITE
+    words.extend(storage_op(1, 0, 6, 64, 0x2100)); // 0x1040: READ at 6
+    words.extend(storage_op(3, 0, 0, 0, 0)); // 0x1060: LENGTH
+    words.extend(storage_op(0, 0, 0, 2, 0x2020)); // 0x1080: OPEN ".."
+    words.extend(storage_op(1, 0, 0, 4, 0x2200)); // 0x10A0: READ without a file
+    words.extend(storage_op(0, 0, 0, 6, 0x2030)); // 0x10C0: OPEN "escape"
+    words.extend(storage_op(0, 0, 0, 4, 0x2040)); // 0x10E0: OPEN "none"
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 40, 0x1000),
+            (1, 1, 40, 0x1020),
+            (1, 1, 40, 0x1040),
+            (1, 1, 40, 0x1060),
+            (0, 2, 40, 0x1080),
+            (2, 2, 40, 0x10A0),
+            (2, 2, 40, 0x10C0),
+            (2, 2, 40, 0x10E0),
+            (0, 3, 41, 0x1100),
+        ],
+    ) + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"notes\") (data (i32.const 0x2010) \"hello world\")"
+        + "(data (i32.const 0x2020) \"..\") (data (i32.const 0x2030) \"escape\") (data (i32.const 0x2040) \"none\")"
+        + &format!("(data (i32.const 0x1100) \"{}\")", le(&[5, 0x2000, 99]));
+    both(
+        &program(&data, "(call $ar (i32.const 9) (i32.const 0x100))"),
+        || granted("storage", dir.path()),
+        |_, run| {
+            let status = |at: usize| run.u32(at + 24);
+            assert_eq!(status(0x1000), 0);
+            assert_eq!((status(0x1020), run.u32(0x1020 + 16)), (0, 11));
+            assert_eq!((status(0x1040), run.u32(0x1040 + 16)), (0, 5));
+            assert_eq!(&run.memory[0x2100..0x2105], b"world");
+            assert_eq!((status(0x1060), run.u32(0x1060 + 8)), (0, 11));
+            assert_eq!(status(0x1080), 3, "BAD_NAME");
+            assert_eq!(status(0x10A0), 4, "NOT_OPEN");
+            assert_eq!(status(0x10C0), 3, "a symbolic link is not followed");
+            assert_eq!(status(0x10E0), 1, "NOT_FOUND");
+            assert_eq!(run.u32(0x1108), 0, "shared");
+            assert_eq!(
+                std::fs::read(dir.path().join("out/notes")).unwrap(),
+                b"hello world"
+            );
+            assert_eq!(run.u32(0), 3);
+        },
+    );
+    // Without the grant: DENIED.
+    let data = records(0x100, &[(0, 1, 40, 0x1000)]);
+    both(
+        &program(&data, "(call $ar (i32.const 1) (i32.const 0x100))"),
+        || granted("", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0x108), DENIED);
+        },
+    );
+}
+
+#[test]
+fn audio_goes_to_wav_and_frames_to_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 33, 0x1000),
+            (1, 1, 33, 0x1000),
+            (0, 2, 35, 0x1010),
+            (2, 2, 35, 0x1010),
+        ],
+    ) + &format!(
+        "(data (i32.const 0x1000) \"{}\")",
+        le(&[8000, 2, 4, 0x2000])
+    ) + &format!(
+        "(data (i32.const 0x2000) \"{}\")",
+        le(&[0x0002_0001, 0x0004_0003])
+    ) + &format!(
+        "(data (i32.const 0x1010) \"{}\")",
+        le(&[0x0001_0002, 0, 8, 0x3000])
+    ) + "(data (i32.const 0x3000) \"\\ff\\00\\00\\ff\\00\\ff\\00\\80\")";
+    both(
+        &program(&data, "(call $ar (i32.const 4) (i32.const 0x100))"),
+        || granted("", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0), 2);
+        },
+    );
+    let out = dir.path().join("out");
+    // Each run numbers its channels from 0: the second engine's run
+    // replaced the first one's files with the same content.
+    let wav = std::fs::read(out.join("audio-0-0.wav")).unwrap();
+    assert_eq!(wav.len(), 44 + 16);
+    assert_eq!(&wav[44..52], &[1, 0, 2, 0, 3, 0, 4, 0]);
+    assert_eq!(&wav[52..], &[1, 0, 2, 0, 3, 0, 4, 0]);
+    for seq in 0..2 {
+        let png = std::fs::read(out.join(format!("frame-0-0-00000{seq}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&png[16..24], &[0, 0, 0, 2, 0, 0, 0, 1], "2x1");
+    }
+    let bad = records(0x100, &[(0, 1, 35, 0x1000)])
+        + &format!(
+            "(data (i32.const 0x1000) \"{}\")",
+            le(&[0x0001_0002, 0, 7, 0x3000])
+        );
+    let wasm = wat::parse_str(program(&bad, "(call $ar (i32.const 1) (i32.const 0x100))")).unwrap();
+    let run = run_on(Engine::Wasmi, &wasm, granted("", dir.path())).unwrap();
+    assert!(
+        run.trap()
+            .contains("pixels.size must be width * height * 4")
+    );
+}
+
+/// A child that connects with a 4-byte region at 0x300 and sends
+/// `messages` messages, each its counter, checking that the reply is the
+/// counter plus one; then runs `end`.
+fn child(messages: u32, end: &str) -> Vec<u8> {
+    let data = records(0x100, &[(0, 1, 18, 0x200)])
+        + &records(0x140, &[(1, 1, 18, 0)])
+        + &format!("(data (i32.const 0x200) \"{}\")", le(&[4, 0x300]));
+    let body = format!(
+        "(local $i i32)
+        (call $ar (i32.const 1) (i32.const 0x100))
+        (if (i32.ne (i32.load (i32.const 0)) (i32.const 1)) (then unreachable))
+        (block $done (loop $send
+          (br_if $done (i32.ge_u (local.get $i) (i32.const {messages})))
+          (i32.store (i32.const 0x300) (local.get $i))
+          (call $ar (i32.const 1) (i32.const 0x140))
+          (if (i32.ne (i32.load (i32.const 0)) (i32.const 1)) (then unreachable))
+          (if (i32.ne (i32.load (i32.const 0x300)) (i32.add (local.get $i) (i32.const 1))) (then unreachable))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $send)))
+        {end}"
+    );
+    wat::parse_str(program(&data, &body)).unwrap()
+}
+
+/// A parent that spawns `child` on channel 1 with a 4-byte region at
+/// 0x300, answers each message with its value plus one, and exits with
+/// the number of messages once the child ends; the child's status is left
+/// in the `Task` record at 0x200.
+fn parent(child: &[u8]) -> String {
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[child.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(child));
+    let body = "(local $count i32)
+        (call $ar (i32.const 1) (i32.const 0x100))
+        (loop $wait
+          (if (i32.ne (i32.load (i32.const 0)) (i32.const 1)) (then unreachable))
+          (if (i32.eqz (i32.load (i32.const 0x204)))
+            (then (call $exit (local.get $count))))
+          (i32.store (i32.const 0x300) (i32.add (i32.load (i32.const 0x300)) (i32.const 1)))
+          (local.set $count (i32.add (local.get $count) (i32.const 1)))
+          (call $ar (i32.const 0) (i32.const 0))
+          (br $wait))";
+    program(&data, body)
+}
+
+#[test]
+fn a_child_exchanges_ten_thousand_messages_with_its_parent() {
+    let child = child(10_000, "");
+    let dir = tempfile::tempdir().unwrap();
+    both(
+        &parent(&child),
+        || granted("spawn", dir.path()),
+        |_, run| {
+            assert_eq!(run.exit(), 10_000);
+            assert_eq!(run.u32(0x200), 0, "the child returned: status 0");
+        },
+    );
+}
+
+#[test]
+fn the_parent_learns_how_its_child_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || granted("spawn", dir.path());
+    both(
+        &parent(&child(3, "(call $exit (i32.const 42))")),
+        options,
+        |_, run| {
+            assert_eq!(run.exit(), 3);
+            assert_eq!(run.u32(0x200), 42);
+        },
+    );
+    both(&parent(&child(2, "(unreachable)")), options, |_, run| {
+        assert_eq!(run.exit(), 2);
+        assert_eq!(run.u32(0x200), STATUS_TRAPPED);
+    });
+    both(&parent(b"not wasm"), options, |_, run| {
+        assert_eq!(run.exit(), 0);
+        assert_eq!(run.u32(0x200), STATUS_UNLOADABLE);
+    });
+    // Without the grant the spawn is refused.
+    both(&parent(b"not wasm").replace("(call $ar (i32.const 1) (i32.const 0x100))\n", "(call $ar (i32.const 1) (i32.const 0x100)) (call $exit (i32.load (i32.const 0x108)))\n"), DakuOptions::new, |_, run| {
+        assert_eq!(run.exit(), DENIED);
+    });
+}
+
+#[test]
+fn a_child_logs_under_its_own_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let child_data = records(0x100, &[(0, 1, 19, 0x1000)])
+        + &print(0x1000, 0, 0b10, false, 0x2000, "from the child");
+    let child = wat::parse_str(program(
+        &child_data,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+    ))
+    .unwrap();
+    both(
+        &parent(&child),
+        || granted("spawn", dir.path()),
+        |_, run| {
+            assert_eq!(run.exit(), 0);
+            assert_eq!(run.log, "daku[1] log0 INFO: from the child\n");
+        },
+    );
+}

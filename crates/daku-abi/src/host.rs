@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{CallError, Caller, Imports, Instance, LoadError, Runtime, RuntimeConfig};
-use wasi_runner::{Engine, Outcome};
+use wasi_runner::{Engine, Module, Outcome};
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
 
 /// The commands that need a grant (spec §7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -352,4 +354,51 @@ pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
         TaskEnd::Trap(error) => Ok(Outcome::Trap(error)),
         TaskEnd::Stopped => Ok(Outcome::Exit(0)),
     }
+}
+
+/// Runs the Daku program `module` on `engine` under `config`, creating the
+/// engine's runtime (wasmtime caching compiled code in `cache_dir` when
+/// given): what `wasirun run` does for a module importing `daku.ar`.
+pub fn run_module(
+    module: &Module,
+    engine: Engine,
+    config: RuntimeConfig,
+    cache_dir: Option<&Path>,
+    options: DakuOptions,
+) -> Result<Outcome, DakuError> {
+    let load = |error: String| DakuError::Load(format!("{}: {error}", module.path().display()));
+    config
+        .check_module(module.wasm())
+        .map_err(|e| load(e.to_string()))?;
+    match engine {
+        Engine::Wasmtime => {
+            let runtime = match cache_dir.map(|dir| WasmtimeRuntime::with_cache_dir(config, dir)) {
+                Some(Ok(runtime)) => runtime,
+                _ => WasmtimeRuntime::new(config).map_err(|e| load(e.to_string()))?,
+            };
+            run(
+                &runtime,
+                engine,
+                config,
+                module.path(),
+                module.wasm(),
+                options,
+            )
+        }
+        Engine::Wasmi => {
+            let runtime = WasmiRuntime::new(config);
+            run(
+                &runtime,
+                engine,
+                config,
+                module.path(),
+                module.wasm(),
+                options,
+            )
+        }
+    }
+    .map_err(|error| match error {
+        DakuError::Load(msg) => load(msg),
+        other => other,
+    })
 }

@@ -131,6 +131,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "sync|uring|auto")]
     io: Option<IoBackend>,
 
+    /// The options of Daku programs (boxed: most runs are not Daku's).
+    #[command(flatten)]
+    daku: Box<DakuArgs>,
+
     /// The module to run: binary `.wasm` or text `.wat`.
     // An `Option` only for `wasirun COMMAND`, where the top level's copy of
     // these arguments is left empty: clap requires it wherever it is parsed.
@@ -140,6 +144,35 @@ pub struct RunArgs {
     /// Arguments passed to the guest after its argv[0] (the module path).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
+}
+
+/// The options of Daku programs: modules importing `daku.ar` (spec/daku.md).
+#[derive(Debug, Args)]
+struct DakuArgs {
+    /// Daku programs (modules importing `daku.ar`, see spec/daku.md):
+    /// write their log (command 19) to this file instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    daku_log: Option<PathBuf>,
+
+    /// Daku programs: the directory their storage files (commands 40, 41)
+    /// live in; without it storage is unsupported.
+    #[arg(long, value_name = "DIR")]
+    daku_storage: Option<PathBuf>,
+
+    /// Daku programs: the directory their audio (WAV), framebuffer (PNG)
+    /// and shared files go to; without it those are unsupported.
+    #[arg(long, value_name = "DIR")]
+    daku_output: Option<PathBuf>,
+
+    /// Daku programs: the profile file their user setters write (default:
+    /// $XDG_CONFIG_HOME/daku/profiles/MODULE.profile).
+    #[arg(long, value_name = "FILE")]
+    daku_profile: Option<PathBuf>,
+
+    /// Daku programs: grant commands, comma-separated: `user` (user name,
+    /// full name, languages), `spawn` (child tasks), `storage`, or `all`.
+    #[arg(long, value_name = "LIST", default_value = "")]
+    daku_allow: daku_abi::Grants,
 }
 
 /// `--runtime`: the engines' names, parsed into an [`Engine`].
@@ -170,8 +203,38 @@ pub fn main(args: RunArgs) -> ExitCode {
 
 fn run(module: &Path, args: &RunArgs) -> Result<Outcome> {
     let module = Module::from_file(module)?;
+    if daku_abi::is_daku_program(module.wasm()) {
+        return daku(&module, args);
+    }
     let runner = Runner::new(module, options(args)?)?;
     Ok(runner.run()?)
+}
+
+/// Runs a Daku program: the engine and limits of `args`, and its Daku options.
+fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
+    let config = daku_abi::RuntimeConfig {
+        fuel: args.fuel,
+        max_memory: args.max_memory,
+        timeout: args.timeout,
+        max_functions: Some(args.max_functions),
+        ..Default::default()
+    };
+    let daku = &args.daku;
+    let options = daku_abi::DakuOptions {
+        log: daku.daku_log.clone(),
+        storage: daku.daku_storage.clone(),
+        output: daku.daku_output.clone(),
+        profile: daku.daku_profile.clone(),
+        grants: daku.daku_allow,
+    };
+    let cache = default_cache_dir().filter(|_| !args.no_cache);
+    Ok(daku_abi::run_module(
+        module,
+        args.runtime,
+        config,
+        cache.as_deref(),
+        options,
+    )?)
 }
 
 /// The library's options for `args`.

@@ -472,6 +472,14 @@ pub struct RuntimeConfig {
     /// runs: a module defining more fails to load with
     /// [`LoadError::Invalid`], before it is compiled.
     pub max_functions: Option<u32>,
+    /// Instances a server expects to run at once, for engines that can
+    /// preallocate them: wasmtime then uses its pooling allocator, with
+    /// this many slots of memory and tables reserved up front (each as
+    /// large as [`max_memory`](Self::max_memory), or 4 GiB of address
+    /// space without it), which makes instantiation a few microseconds.
+    /// Instantiating more at once fails with [`LoadError::Link`]. `None`
+    /// (the default) allocates on demand; wasmi always does.
+    pub instance_pool: Option<u32>,
 }
 
 /// How late past [`RuntimeConfig::timeout`] wasmtime may stop a guest.
@@ -486,6 +494,7 @@ impl RuntimeConfig {
             max_memory: None,
             timeout: None,
             max_functions: None,
+            instance_pool: None,
         }
     }
 
@@ -525,9 +534,27 @@ impl RuntimeConfig {
 }
 
 /// An engine able to load modules.
+///
+/// Loading is in two steps: [`prepare`](Self::prepare) compiles and links a
+/// module once, and [`Prepared::instantiate`] makes an instance of it, as
+/// many times as wanted and from any thread (a server instantiates a
+/// prepared module per request). [`instantiate`](Self::instantiate) does
+/// both at once.
 pub trait Runtime {
     /// A loaded module, owning its store.
     type Instance<D: Send + 'static>: Instance<D>;
+
+    /// A compiled and linked module, ready to be instantiated.
+    type Prepared<D: Send + 'static>: Prepared<D, Instance = Self::Instance<D>>;
+
+    /// Compiles `wasm` (binary) and links it with `imports`: every import
+    /// of the module must be offered, with its type. Fails as
+    /// [`instantiate`](Self::instantiate) does before the module runs.
+    fn prepare<D: Send + 'static>(
+        &self,
+        wasm: &[u8],
+        imports: &Imports<D>,
+    ) -> Result<Self::Prepared<D>, LoadError>;
 
     /// Compiles, links and instantiates `wasm` (binary) with `imports`,
     /// giving the instance `data`; runs the module's start function.
@@ -536,7 +563,22 @@ pub trait Runtime {
         wasm: &[u8],
         imports: &Imports<D>,
         data: D,
-    ) -> Result<Self::Instance<D>, LoadError>;
+    ) -> Result<Self::Instance<D>, LoadError> {
+        self.prepare(wasm, imports)?.instantiate(data)
+    }
+}
+
+/// A module compiled and linked by [`Runtime::prepare`]: instantiating it
+/// only creates a store, the instance's memories and tables, and runs its
+/// start function. Shared between threads, it instantiates on any of them.
+pub trait Prepared<D: Send + 'static>: Send + Sync {
+    /// The instances it makes.
+    type Instance: Instance<D>;
+
+    /// A fresh instance with `data`, under the runtime's
+    /// [`RuntimeConfig`] (its limits count from now); runs the module's
+    /// start function.
+    fn instantiate(&self, data: D) -> Result<Self::Instance, LoadError>;
 }
 
 /// A loaded module.
@@ -581,6 +623,16 @@ impl<D, M: Copy> StoreData<D, M> {
         Self {
             data,
             wasi: imports.wasi_system(),
+            memory: None,
+        }
+    }
+
+    /// Store data with `wasi` as the way to the WASI system, for adapters
+    /// that keep [`Imports::wasi_system`] beside a prepared module.
+    pub fn with_wasi(data: D, wasi: Option<fn(&mut D) -> &mut (dyn System + 'static)>) -> Self {
+        Self {
+            data,
+            wasi,
             memory: None,
         }
     }

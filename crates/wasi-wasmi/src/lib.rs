@@ -6,7 +6,7 @@ use wasi_core::{GuestMemory, IntoWasm, System};
 use wasmi::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 pub mod runtime;
-pub use runtime::{WasmiInstance, WasmiRuntime};
+pub use runtime::{WasmiInstance, WasmiPrepared, WasmiRuntime};
 
 /// The error type of this adapter: wasmi's.
 pub use wasmi::Error;

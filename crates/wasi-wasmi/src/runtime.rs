@@ -3,8 +3,8 @@
 use crate::{add_to_linker_for_module, exit_code};
 use std::time::{Duration, Instant};
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Runtime, RuntimeConfig,
-    StoreData, Val, ValType,
+    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Prepared, Runtime,
+    RuntimeConfig, StoreData, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmi::errors::{ErrorKind, FuelError};
@@ -229,18 +229,17 @@ fn start_slice(fuel: &Fuel) -> u64 {
 
 impl Runtime for WasmiRuntime {
     type Instance<D: Send + 'static> = WasmiInstance<D>;
+    type Prepared<D: Send + 'static> = WasmiPrepared<D>;
 
-    fn instantiate<D: Send + 'static>(
+    fn prepare<D: Send + 'static>(
         &self,
         wasm: &[u8],
         imports: &Imports<D>,
-        data: D,
-    ) -> Result<WasmiInstance<D>, LoadError> {
+    ) -> Result<WasmiPrepared<D>, LoadError> {
         self.config.check_module(wasm)?;
         let module = Module::new(&self.engine, wasm).map_err(|e| {
             LoadError::Invalid(proposals::explain(wasm).unwrap_or_else(|| e.to_string()))
         })?;
-        let link_error = |e: Error| LoadError::Link(e.to_string());
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
             add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
@@ -283,9 +282,40 @@ impl Runtime for WasmiRuntime {
                 )
                 .map_err(|e| LoadError::Link(e.to_string()))?;
         }
+        Ok(WasmiPrepared {
+            module,
+            linker,
+            engine: self.engine.clone(),
+            config: self.config,
+            wasi: imports.wasi_system(),
+        })
+    }
+}
+
+fn link_error(e: Error) -> LoadError {
+    LoadError::Link(e.to_string())
+}
+
+/// A module compiled and linked by [`WasmiRuntime`]: the module and a
+/// linker holding the host functions it imports, reused by each
+/// instantiation. (wasmi resolves imports against a store, so an import the
+/// linker lacks is reported by [`Prepared::instantiate`], as
+/// [`LoadError::Link`].)
+pub struct WasmiPrepared<D: 'static> {
+    module: Module,
+    linker: Linker<Hosted<D>>,
+    engine: Engine,
+    config: RuntimeConfig,
+    wasi: Option<fn(&mut D) -> &mut (dyn System + 'static)>,
+}
+
+impl<D: Send + 'static> Prepared<D> for WasmiPrepared<D> {
+    type Instance = WasmiInstance<D>;
+
+    fn instantiate(&self, data: D) -> Result<WasmiInstance<D>, LoadError> {
         let started = Instant::now();
         let hosted = Hosted {
-            inner: StoreData::new(data, imports),
+            inner: StoreData::with_wasi(data, self.wasi),
             budget: Budget(MemoryBudget::new(&self.config)),
         };
         let mut store = Store::new(&self.engine, hosted);
@@ -298,8 +328,9 @@ impl Runtime for WasmiRuntime {
         } else {
             0
         };
-        let instance = linker
-            .instantiate_and_start(&mut store, &module)
+        let instance = self
+            .linker
+            .instantiate_and_start(&mut store, &self.module)
             .map_err(|e| {
                 if let Some(refusal) = store.data_mut().budget.0.take_refusal() {
                     LoadError::Invalid(format!("the module needs {refusal}"))

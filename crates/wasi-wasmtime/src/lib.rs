@@ -6,7 +6,7 @@ use wasi_core::{GuestMemory, IntoWasm, ProcExit, System};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 pub mod runtime;
-pub use runtime::{WasmtimeInstance, WasmtimeRuntime};
+pub use runtime::{WasmtimeInstance, WasmtimePrepared, WasmtimeRuntime};
 
 /// Links every `wasi_core` import (see [`wasi_core::for_each_import!`]) into
 /// `linker`. `get` projects the store's data to the [`System`] that serves

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Runtime, RuntimeConfig,
-    StoreData, TIMEOUT_GRANULARITY, Val, ValType,
+    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Prepared, Runtime,
+    RuntimeConfig, StoreData, TIMEOUT_GRANULARITY, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Extern, FuncType, Linker, Memory, Module, ResourceLimiter,
-    Store, Trap,
+    Cache, CacheConfig, Config, Engine, Extern, FuncType, InstanceAllocationStrategy, InstancePre,
+    Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 /// What the store of a module loaded through [`WasmtimeRuntime`] holds.
@@ -175,6 +175,16 @@ fn engine_config(config: RuntimeConfig) -> Config {
     let mut engine_config = Config::new();
     engine_config.consume_fuel(config.consumes_fuel());
     engine_config.epoch_interruption(config.timeout.is_some());
+    if let Some(instances) = config.instance_pool {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(instances)
+            .total_memories(instances)
+            .total_tables(instances);
+        if let Some(max) = config.max_memory {
+            pool.max_memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        engine_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     engine_config
 }
 
@@ -215,17 +225,16 @@ fn exported_memory<T>(caller: &mut wasmtime::Caller<'_, T>) -> Option<Memory> {
 
 impl Runtime for WasmtimeRuntime {
     type Instance<D: Send + 'static> = WasmtimeInstance<D>;
+    type Prepared<D: Send + 'static> = WasmtimePrepared<D>;
 
-    fn instantiate<D: Send + 'static>(
+    fn prepare<D: Send + 'static>(
         &self,
         wasm: &[u8],
         imports: &Imports<D>,
-        data: D,
-    ) -> Result<WasmtimeInstance<D>, LoadError> {
+    ) -> Result<WasmtimePrepared<D>, LoadError> {
         self.config.check_module(wasm)?;
         let module =
             Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        let link_error = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
             add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
@@ -265,8 +274,41 @@ impl Runtime for WasmtimeRuntime {
                 )
                 .map_err(link_error)?;
         }
+        let pre = linker.instantiate_pre(&module).map_err(link_error)?;
+        Ok(WasmtimePrepared {
+            pre,
+            engine: self.engine.clone(),
+            config: self.config,
+            wasi: imports.wasi_system(),
+            shared_memory: defines_shared_memory(wasm),
+            _ticker: self._ticker.clone(),
+        })
+    }
+}
+
+fn link_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Link(format!("{e:#}"))
+}
+
+/// A module compiled and linked by [`WasmtimeRuntime`]: an `InstancePre`,
+/// instantiated from the pooling allocator's slots when the runtime has an
+/// [`instance_pool`](RuntimeConfig::instance_pool).
+pub struct WasmtimePrepared<D: 'static> {
+    pre: InstancePre<Hosted<D>>,
+    engine: Engine,
+    config: RuntimeConfig,
+    wasi: Option<fn(&mut D) -> &mut (dyn System + 'static)>,
+    shared_memory: bool,
+    /// Keeps the epoch advancing while instances may still be made.
+    _ticker: Option<Arc<EpochTicker>>,
+}
+
+impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
+    type Instance = WasmtimeInstance<D>;
+
+    fn instantiate(&self, data: D) -> Result<WasmtimeInstance<D>, LoadError> {
         let hosted = Hosted {
-            inner: StoreData::new(data, imports),
+            inner: StoreData::with_wasi(data, self.wasi),
             budget: Budget(MemoryBudget::new(&self.config)),
         };
         let mut store = Store::new(&self.engine, hosted);
@@ -277,12 +319,12 @@ impl Runtime for WasmtimeRuntime {
         if let Some(ticks) = deadline_ticks(&self.config) {
             store.set_epoch_deadline(ticks);
         }
-        let instance = linker.instantiate(&mut store, &module).map_err(|e| {
+        let instance = self.pre.instantiate(&mut store).map_err(|e| {
             if let Some(refusal) = store.data_mut().budget.0.take_refusal() {
                 LoadError::Invalid(format!("the module needs {refusal}"))
             } else if exit_code(&e).is_some() || e.downcast_ref::<Trap>().is_some() {
                 LoadError::Start(call_error(&e))
-            } else if defines_shared_memory(wasm) {
+            } else if self.shared_memory {
                 LoadError::Invalid(SHARED_MEMORY.into())
             } else {
                 link_error(e)

@@ -261,3 +261,99 @@ fn typed_host_functions_on_both_engines() {
     typed_imports(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
     typed_imports(&WasmiRuntime::new(RuntimeConfig::default()));
 }
+
+const COUNTER: &str = r#"
+(module
+  (import "ext" "seen" (func $seen (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $count (mut i32) (i32.const 0))
+  (func (export "bump") (result i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+    (call $seen (i32.load (i32.const 0)))))
+"#;
+
+/// A prepared module makes independent instances, on any thread, and its
+/// typed imports reach each instance's own data.
+fn prepared_instances<R: Runtime>(runtime: &R)
+where
+    R::Prepared<u32>: 'static,
+{
+    use wasi_core::runtime::Prepared;
+    let mut imports = Imports::<u32>::new();
+    imports.typed("ext", "seen", |caller, (count,): (u32,)| {
+        *caller.data += 10;
+        Ok(count + *caller.data)
+    });
+    let wasm = wat::parse_str(COUNTER).unwrap();
+    let prepared = std::sync::Arc::new(runtime.prepare(&wasm, &imports).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let prepared = std::sync::Arc::clone(&prepared);
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let mut instance = prepared.instantiate(0).unwrap();
+                    let mut out = [Val::I32(0)];
+                    instance.call("bump", &[], &mut out).unwrap();
+                    // Fresh memory, globals and data every time.
+                    assert_eq!(out, [Val::I32(11)]);
+                    instance.call("bump", &[], &mut out).unwrap();
+                    assert_eq!(out, [Val::I32(22)]);
+                    assert_eq!(*instance.data(), 20);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // A missing import is a link error, from `prepare` or the instantiation.
+    let none = Imports::<u32>::new();
+    let err = runtime
+        .prepare(&wasm, &none)
+        .and_then(|prepared| prepared.instantiate(0).map(drop))
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Link(_)), "{err:?}");
+}
+
+#[test]
+fn prepared_modules_instantiate_many_times_on_both_engines() {
+    prepared_instances(&WasmtimeRuntime::new(RuntimeConfig::default()).unwrap());
+    prepared_instances(&WasmiRuntime::new(RuntimeConfig::default()));
+    let pooled = RuntimeConfig {
+        instance_pool: Some(8),
+        max_memory: Some(1 << 20),
+        ..RuntimeConfig::new()
+    };
+    prepared_instances(&WasmtimeRuntime::new(pooled).unwrap());
+}
+
+#[test]
+fn the_instance_pool_bounds_live_instances() {
+    use wasi_core::runtime::Prepared;
+    let config = RuntimeConfig {
+        instance_pool: Some(2),
+        max_memory: Some(1 << 20),
+        ..RuntimeConfig::new()
+    };
+    let runtime = WasmtimeRuntime::new(config).unwrap();
+    let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
+    let prepared = runtime.prepare(&wasm, &Imports::<()>::new()).unwrap();
+    let a = prepared.instantiate(()).unwrap();
+    let _b = prepared.instantiate(()).unwrap();
+    let err = prepared.instantiate(()).map(drop).unwrap_err();
+    assert!(matches!(err, LoadError::Link(_)), "{err:?}");
+    // A slot comes back when its instance is dropped.
+    drop(a);
+    prepared.instantiate(()).unwrap();
+    // A module declaring more memory than a slot holds does not load.
+    let big = wat::parse_str("(module (memory 32))").unwrap();
+    let err = runtime
+        .prepare(&big, &Imports::<()>::new())
+        .and_then(|p| p.instantiate(()).map(drop))
+        .unwrap_err();
+    assert!(
+        matches!(err, LoadError::Invalid(_) | LoadError::Link(_)),
+        "{err:?}"
+    );
+}

@@ -1024,7 +1024,7 @@ impl Task {
         }
         let ring = self
             .ring
-            .get_or_insert_with(|| io_uring::IoUring::new(64).ok());
+            .get_or_insert_with(|| io_uring::IoUring::new(256).ok());
         let mut batch = std::mem::take(&mut self.batch);
         storage::run_batch(ring, &mut batch);
         for op in batch {

@@ -770,3 +770,121 @@ fn a_child_logs_under_its_own_number() {
         },
     );
 }
+
+#[test]
+fn time_zone_os_and_user_come_from_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    // TimeZone at 0x1000: room for 16 transitions at 0x2000 and 64 leap
+    // seconds at 0x3000. OS name and full name into 256 bytes each.
+    let data = records(
+        0x100,
+        &[(0, 1, 6, 0x1000), (0, 2, 8, 0x1100), (0, 3, 12, 0x1200)],
+    ) + &format!("(data (i32.const 0x1004) \"{}\")", le(&[16, 0x2000]))
+        + &format!("(data (i32.const 0x1014) \"{}\")", le(&[64, 0x3000]))
+        + "(data (i32.const 0x101F) \"\\ff\")"
+        + &format!("(data (i32.const 0x1100) \"{}\")", le(&[256, 0x4000]))
+        + &format!("(data (i32.const 0x1200) \"{}\")", le(&[256, 0x5000]));
+    both(
+        &program(&data, "(call $ar (i32.const 3) (i32.const 0x100))"),
+        || granted("user", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0), 3);
+            let deltas = run.u32(0x1004);
+            assert!(deltas <= 16 && run.u32(0x1008) == 0x2000, "fits: {deltas}");
+            let leaps = run.u32(0x1014);
+            assert_eq!(run.u32(0x1018), 0x3000);
+            let sum: i16 = (0..leaps as usize)
+                .map(|i| i16::from(run.memory[0x3003 + 4 * i] as i8))
+                .sum();
+            assert_eq!(
+                i16::from_le_bytes([run.memory[0x101C], run.memory[0x101D]]),
+                sum
+            );
+            assert!(run.memory[0x101E] <= 1, "is_dst is 0 or 1");
+            assert_eq!(run.memory[0x101F], 0, "reserved");
+            let os = crate::info::os_name();
+            assert_eq!(run.u32(0x1100) as usize, os.len());
+            assert_eq!(&run.memory[0x4000..0x4000 + os.len()], os.as_bytes());
+            let name = crate::info::system_full_name();
+            assert_eq!(run.u32(0x1200) as usize, name.len());
+            assert_eq!(&run.memory[0x5000..0x5000 + name.len()], name.as_bytes());
+        },
+    );
+}
+
+/// A child that connects and sends messages forever.
+fn chatty_child() -> Vec<u8> {
+    let data = records(0x100, &[(0, 1, 18, 0x200)])
+        + &records(0x140, &[(1, 1, 18, 0)])
+        + &format!("(data (i32.const 0x200) \"{}\")", le(&[4, 0x300]));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (loop $send (call $ar (i32.const 1) (i32.const 0x140)) (br $send))";
+    wat::parse_str(program(&data, body)).unwrap()
+}
+
+#[test]
+fn closing_or_replacing_the_channel_stops_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || granted("spawn", dir.path());
+    // The parent takes one message, closes the channel and waits: nothing
+    // is pending any more, so `ar` returns 0 at once.
+    let chatty = chatty_child();
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &records(0x180, &[(1, 0, 0, 0)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[chatty.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(&chatty));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0)))
+        (call $ar (i32.const 1) (i32.const 0x180))
+        (call $exit (i32.add (i32.mul (i32.load (i32.const 0x10)) (i32.const 10)) (i32.load (i32.const 0))))";
+    both(&program(&data, body), options, |_, run| {
+        assert_eq!(run.exit(), 10)
+    });
+    // The parent replaces the chatty child, after its first message, by one
+    // that exits with 9: the record tells the second child's status.
+    let quiet = wat::parse_str(program("", "(call $exit (i32.const 9))")).unwrap();
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &records(0x180, &[(1, 1, 17, 0x220)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[chatty.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!(
+            "(data (i32.const 0x220) \"{}\")",
+            le(&[quiet.len() as u32, 0x30000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(&chatty))
+        + &format!("(data (i32.const 0x30000) \"{}\")", hex(&quiet));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (call $ar (i32.const 1) (i32.const 0x180))
+        (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 1000)) (i32.load (i32.const 0x220))))";
+    both(&program(&data, body), options, |_, run| {
+        assert_eq!(
+            run.exit(),
+            1009,
+            "one report: the new child's end, status 9"
+        );
+    });
+}
+
+#[test]
+fn a_second_message_in_flight_traps_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = records(0x100, &[(0, 1, 18, 0x200)])
+        + &records(0x140, &[(1, 1, 18, 0), (1, 1, 18, 0)])
+        + &format!("(data (i32.const 0x200) \"{}\")", le(&[4, 0x300]));
+    let body =
+        "(call $ar (i32.const 1) (i32.const 0x100)) (call $ar (i32.const 2) (i32.const 0x140))";
+    let child = wat::parse_str(program(&data, body)).unwrap();
+    both(
+        &parent(&child),
+        || granted("spawn", dir.path()),
+        |_, run| {
+            assert_eq!(run.exit(), 1, "the first message was sent");
+            assert_eq!(run.u32(0x200), STATUS_TRAPPED);
+        },
+    );
+}

@@ -5,6 +5,7 @@
 //! it.
 
 mod run;
+mod water;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,11 +40,21 @@ enum Command {
     /// the trap to stderr; running past --timeout exits with code 124, as
     /// timeout(1); a module that cannot be loaded exits with code 2.
     Run(run::RunArgs),
+
+    /// Serve TCP connections through a WATER v0 transport module
+    /// (spec/watm-v0.md): `relay`, `dial` or `listen`.
+    ///
+    /// Runs until SIGINT or SIGTERM, then cancels the connections' workers
+    /// and exits 0. A module that fails validation exits with code 2 and
+    /// the reason; the module's stdout and stderr go to stderr, each line
+    /// prefixed with `watm: `.
+    Water(water::WaterArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run(cli.run)) {
         Command::Run(args) => run::main(args),
+        Command::Water(args) => water::main(args),
     }
 }

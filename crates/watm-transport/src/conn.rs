@@ -25,14 +25,22 @@ struct Cancel {
     cancelled: bool,
 }
 
+/// Whether the instance ended, and whether its sockets were shut down
+/// because it did not.
+#[derive(Default, Clone, Copy)]
+struct State {
+    ended: bool,
+    forced: bool,
+}
+
 /// The host's hold on one connection's instance: its cancellation channel,
 /// duplicates of the sockets it was given, and whether it has ended.
 #[derive(Default)]
 pub(crate) struct Control {
     cancel: Mutex<Cancel>,
     sockets: Mutex<Vec<OwnedFd>>,
-    done: Mutex<bool>,
-    ended: Condvar,
+    state: Mutex<State>,
+    changed: Condvar,
 }
 
 impl Control {
@@ -73,15 +81,28 @@ impl Control {
 
     /// Waits up to `timeout` for the instance to end; whether it has.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut done = lock(&self.done);
-        while !*done {
-            let left = deadline.saturating_duration_since(Instant::now());
+        self.wait_for(timeout, |state| state.ended)
+    }
+
+    /// Waits up to `timeout` for the instance to end or its sockets to be
+    /// shut down: the connection is over either way.
+    pub(crate) fn wait_released(&self, timeout: Duration) -> bool {
+        self.wait_for(timeout, |state| state.ended || state.forced)
+    }
+
+    fn wait_for(&self, timeout: Duration, over: impl Fn(State) -> bool) -> bool {
+        // A timeout past what `Instant` can hold waits without a deadline.
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = lock(&self.state);
+        while !over(*state) {
+            let left = deadline.map_or(Duration::from_secs(3600), |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return false;
             }
-            done = match self.ended.wait_timeout(done, left) {
-                Ok((done, _)) => done,
+            state = match self.changed.wait_timeout(state, left) {
+                Ok((state, _)) => state,
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
@@ -94,6 +115,8 @@ impl Control {
         for fd in lock(&self.sockets).iter() {
             let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
         }
+        lock(&self.state).forced = true;
+        self.changed.notify_all();
     }
 
     /// Marks the instance ended (it has been dropped) and lets go of the
@@ -101,8 +124,8 @@ impl Control {
     pub(crate) fn finish(&self) {
         lock(&self.sockets).clear();
         lock(&self.cancel).sender = None;
-        *lock(&self.done) = true;
-        self.ended.notify_all();
+        lock(&self.state).ended = true;
+        self.changed.notify_all();
     }
 }
 
@@ -173,8 +196,14 @@ impl Conn {
         Ok(())
     }
 
+    /// Waits until the instance ended or its sockets were shut down.
+    pub(crate) fn wait_released(&self) {
+        self.control.wait_released(Duration::MAX);
+    }
+
     /// Waits up to `timeout` for the module's instance to end (its worker
-    /// returned or trapped); whether it has.
+    /// returned or trapped); whether it has. `Duration::MAX` waits for as
+    /// long as it takes.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         self.control.wait(timeout)
     }

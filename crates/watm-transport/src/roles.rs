@@ -288,7 +288,9 @@ impl Relay {
 
 /// Copies bytes both ways between `conn` and `stream` until both
 /// directions reached end of stream (each end is shut down for writing when
-/// the other ends), then closes both.
+/// the other ends) or the module's instance ended (then `stream` is shut
+/// down, so that a peer that keeps its side open does not hold the copy),
+/// then closes both.
 pub fn pipe(mut conn: Conn, stream: TcpStream) -> io::Result<()> {
     fn copy(mut from: impl Read, mut to: impl Write) -> io::Result<u64> {
         let mut buf = vec![0; 64 << 10];
@@ -309,6 +311,10 @@ pub fn pipe(mut conn: Conn, stream: TcpStream) -> io::Result<()> {
         let up = scope.spawn(move || {
             let copied = copy(conn, stream);
             let _ = stream.shutdown(Shutdown::Write);
+            // Once the instance is gone nothing more can go to `conn`:
+            // end the other direction's read of `stream`.
+            conn.wait_released();
+            let _ = stream.shutdown(Shutdown::Read);
             copied
         });
         let down = copy(stream, conn);

@@ -1,0 +1,184 @@
+//! What a failing dial, a broken module, a trapping or looping worker and
+//! a cancellation do: only the connection concerned ends, and nothing
+//! panics. Both engines.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use watm_transport::{Config, Dialer, Error, Listener, Relay};
+
+#[test]
+fn a_failed_dial_is_an_error_for_the_module_not_a_panic() {
+    for engine in ENGINES {
+        let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
+        let error = dialer.dial(unreachable_addr()).unwrap_err();
+        // host_dial gave -ENOTCONN, which plain.wat returns.
+        assert_eq!(
+            error.to_string(),
+            "WATM: _water_dial returned -ENOTCONN",
+            "{engine:?}"
+        );
+        eventually("the instance to end", || dialer.live_connections() == 0);
+        // The dialer still works.
+        let (server, addr) = listener();
+        let mut conn = dialer.dial(addr).unwrap();
+        let mut peer = accept(&server);
+        exchange("plain.wat", &mut conn, &mut peer, 7);
+    }
+}
+
+#[test]
+fn invalid_modules_give_one_line_naming_the_export() {
+    for engine in ENGINES {
+        let cases = [
+            (
+                "missing-worker.wat",
+                "WATM has no export `_water_worker` (required: () -> i32)",
+            ),
+            (
+                "wrong-signature.wat",
+                "WATM export `_water_dial` has type () -> i32, expected (i32) -> i32",
+            ),
+        ];
+        for (name, message) in cases {
+            let error = Dialer::new(&config(name, engine)).err().unwrap();
+            assert!(matches!(error, Error::Invalid(_)), "{error:?}");
+            assert_eq!(error.to_string(), message);
+        }
+        // Not a module at all, and a module importing what the host lacks.
+        let error = Dialer::new(&Config::new(b"\0asm\x01\0\0\0\x7f").unwrap())
+            .err()
+            .unwrap();
+        assert!(!error.to_string().contains('\n'), "{error}");
+        let plain = std::fs::read_to_string(watm("plain.wat")).unwrap();
+        let extra = plain.replace(
+            r#"(import "env" "host_defer" (func $host_defer))"#,
+            r#"(import "env" "host_teleport" (func $host_defer))"#,
+        );
+        let mut config = Config::new(extra).unwrap();
+        config.engine(engine);
+        let error = Relay::bind(&config, "127.0.0.1:0", unreachable_addr())
+            .err()
+            .unwrap();
+        assert!(matches!(error, Error::Invalid(_)), "{error:?}");
+        assert!(error.to_string().contains("host_teleport"), "{error}");
+    }
+}
+
+#[test]
+fn a_trapping_worker_ends_only_its_connection() {
+    for engine in ENGINES {
+        let (server, addr) = listener();
+        let good = Dialer::new(&config("plain.wat", engine)).unwrap();
+        let mut kept = good.dial(addr).unwrap();
+        let mut kept_peer = accept(&server);
+
+        let bad = Dialer::new(&config("trap.wat", engine)).unwrap();
+        let mut conn = bad.dial(addr).unwrap();
+        let mut peer = accept(&server);
+        // The worker trapped: both ends see the connection end.
+        assert_eq!(read_to_end(&mut conn), b"");
+        assert_eq!(read_to_end(&mut peer), b"");
+        eventually("the trapped instance to end", || {
+            bad.live_connections() == 0
+        });
+
+        exchange("plain.wat", &mut kept, &mut kept_peer, 8);
+        assert_eq!(good.live_connections(), 1);
+    }
+}
+
+#[test]
+fn a_looping_worker_is_stopped_by_its_fuel() {
+    for engine in ENGINES {
+        let (server, addr) = listener();
+        let mut config = config("loop.wat", engine);
+        config.fuel(Some(20_000_000));
+        let dialer = Dialer::new(&config).unwrap();
+        let mut conn = dialer.dial(addr).unwrap();
+        let mut peer = accept(&server);
+        assert_eq!(read_to_end(&mut peer), b"");
+        assert_eq!(read_to_end(&mut conn), b"");
+        eventually("the looping instance to end", || {
+            dialer.live_connections() == 0
+        });
+    }
+}
+
+#[test]
+fn a_looping_worker_is_stopped_by_its_timeout() {
+    for engine in ENGINES {
+        let listener = {
+            let mut config = config("loop.wat", engine);
+            config.timeout(Some(Duration::from_millis(200)));
+            Listener::bind(&config, "127.0.0.1:0").unwrap()
+        };
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+        let conn = listener.accept().unwrap();
+        let mut peer = client.join().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(read_to_end(&mut peer), b"");
+        assert!(conn.wait_closed(Duration::from_secs(10)));
+    }
+}
+
+#[test]
+fn cancellation_ends_the_worker_within_100_ms() {
+    for engine in ENGINES {
+        let (server, addr) = listener();
+        let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
+        let mut conns: Vec<_> = (0..5)
+            .map(|_| (dialer.dial(addr).unwrap(), accept(&server)))
+            .collect();
+        for (conn, peer) in &mut conns {
+            conn.write_all(b"ping").unwrap();
+            let mut got = [0; 4];
+            peer.read_exact(&mut got).unwrap();
+        }
+        for (mut conn, mut peer) in conns {
+            let start = Instant::now();
+            conn.close().unwrap();
+            assert!(
+                conn.wait_closed(Duration::ZERO),
+                "{engine:?}: the worker ended"
+            );
+            let took = start.elapsed();
+            assert!(took < Duration::from_millis(100), "{engine:?}: {took:?}");
+            assert_eq!(read_to_end(&mut peer), b"");
+        }
+        assert_eq!(dialer.live_connections(), 0);
+    }
+}
+
+#[test]
+fn the_configuration_file_reaches_the_module() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, [0x5a]).unwrap();
+        let mut with_key = config("xor.wat", engine);
+        with_key.config_file(Some(key_file));
+        let (server, addr) = listener();
+        let dialer = Dialer::new(&with_key).unwrap();
+        let mut conn = dialer.dial(addr).unwrap();
+        let mut peer = accept(&server);
+        conn.write_all(b"key").unwrap();
+        let mut got = [0; 3];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(got, [b'k' ^ 0x5a, b'e' ^ 0x5a, b'y' ^ 0x5a]);
+
+        // Without a file, pull_config gives -EACCES, which xor.wat's init
+        // returns; with an unreadable one, -EBADF.
+        let dialer = Dialer::new(&config("xor.wat", engine)).unwrap();
+        let error = dialer.dial(addr).unwrap_err();
+        assert_eq!(error.to_string(), "WATM: _water_init returned -EACCES");
+        let mut missing = config("xor.wat", engine);
+        missing.config_file(Some(dir.path().join("absent")));
+        let error = Dialer::new(&missing).unwrap().dial(addr).unwrap_err();
+        assert_eq!(error.to_string(), "WATM: _water_init returned -EBADF");
+    }
+}

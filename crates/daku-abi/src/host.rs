@@ -11,7 +11,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use wasi_core::GuestMemory;
-use wasi_core::runtime::{CallError, Caller, Imports, Instance, LoadError, Runtime, RuntimeConfig};
+use wasi_core::runtime::{
+    CallError, Caller, Imports, Instance, LoadError, Runtime, RuntimeConfig, Val,
+};
 use wasi_runner::{Engine, Module, Outcome};
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
@@ -337,13 +339,7 @@ pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
     options: DakuOptions,
 ) -> Result<Outcome, DakuError> {
     check_imports(wasm).map_err(DakuError::Load)?;
-    let log: Box<dyn Write + Send> = match &options.log {
-        Some(path) => Box::new(File::create(path).map_err(|source| DakuError::Io {
-            what: format!("--daku-log {}", path.display()),
-            source,
-        })?),
-        None => Box::new(io::stderr()),
-    };
+    let log = open_log(&options)?;
     let host = Host::new(runtime, engine, module, options, log);
     let task = Task::new(host, 0, None::<ParentLink>);
     match run_task(runtime, wasm, task).map_err(DakuError::Load)? {
@@ -401,4 +397,59 @@ pub fn run_module(
         DakuError::Load(msg) => load(msg),
         other => other,
     })
+}
+
+/// Where the log of a run with `options` goes: its file, created or
+/// truncated, or stderr.
+fn open_log(options: &DakuOptions) -> Result<Box<dyn Write + Send>, DakuError> {
+    Ok(match &options.log {
+        Some(path) => Box::new(File::create(path).map_err(|source| DakuError::Io {
+            what: format!("--daku-log {}", path.display()),
+            source,
+        })?),
+        None => Box::new(io::stderr()),
+    })
+}
+
+/// A Daku program instantiated (its start function run) but not started:
+/// for embedders and benchmarks that call its exports themselves rather
+/// than its entry point. Its `ar` calls behave as in a run.
+pub struct Program {
+    instance: Box<dyn Instance<Task> + Send>,
+}
+
+impl Program {
+    /// Instantiates the Daku program `wasm` on `runtime` (made for
+    /// `engine`), with `options`; `module` names it as in [`run`].
+    pub fn instantiate<R>(
+        runtime: &R,
+        engine: Engine,
+        module: &Path,
+        wasm: &[u8],
+        options: DakuOptions,
+    ) -> Result<Self, DakuError>
+    where
+        R: Runtime + Clone + Send + Sync + 'static,
+        R::Instance<Task>: Send + 'static,
+    {
+        check_imports(wasm).map_err(DakuError::Load)?;
+        let log = open_log(&options)?;
+        let host = Host::new(runtime, engine, module, options, log);
+        let instance = runtime
+            .instantiate(wasm, &daku_imports(), Task::new(host, 0, None))
+            .map_err(|e| DakuError::Load(e.to_string()))?;
+        Ok(Program {
+            instance: Box::new(instance),
+        })
+    }
+
+    /// Calls the export `name`; `results` has one slot per result. A call
+    /// that exits through `ar` fails with [`CallError::Exit`].
+    pub fn call(&mut self, name: &str, args: &[Val], results: &mut [Val]) -> Result<(), CallError> {
+        let result = self.instance.call(name, args, results);
+        match self.instance.data().exit_code() {
+            Some(code) if result.is_err() => Err(CallError::Exit(code)),
+            _ => result,
+        }
+    }
 }

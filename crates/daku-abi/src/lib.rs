@@ -33,10 +33,11 @@ mod media;
 mod storage;
 mod task;
 
-pub use host::{DakuError, DakuOptions, Grants, is_daku_program, run, run_module};
+pub use host::{DakuError, DakuOptions, Grants, Program, is_daku_program, run, run_module};
+pub use task::Task;
 
 // The types of other crates that appear in this one's API.
-pub use wasi_core::runtime::RuntimeConfig;
+pub use wasi_core::runtime::{CallError, RuntimeConfig, Val};
 pub use wasi_runner::{Engine, Module, Outcome};
 
 #[cfg(test)]

@@ -81,8 +81,10 @@ struct Channel {
     state: State,
 }
 
-/// A task: the main program or a child, with its channels.
-pub(crate) struct Task {
+/// The state of one Daku task (the main program or a child): its
+/// channels, logs and links to its parent and children. It is the data of
+/// the task's instance, opaque outside this crate.
+pub struct Task {
     host: Arc<Host>,
     number: u32,
     channels: HashMap<u32, Channel>,
@@ -103,7 +105,7 @@ pub(crate) struct Task {
 
 impl Task {
     /// A task numbered `number`, the child of `parent` if it has one.
-    pub fn new(host: Arc<Host>, number: u32, parent: Option<ParentLink>) -> Self {
+    pub(crate) fn new(host: Arc<Host>, number: u32, parent: Option<ParentLink>) -> Self {
         let (sender, events) = channel();
         Self::with_events(host, number, parent, sender, events, Arc::default())
     }
@@ -137,17 +139,23 @@ impl Task {
     }
 
     /// The exit code, if the task exited through `ar`.
-    pub fn exit_code(&self) -> Option<u32> {
+    pub(crate) fn exit_code(&self) -> Option<u32> {
         self.exit
     }
 
     /// Whether the task ended because its parent stopped it.
-    pub fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stopped
     }
 
     /// `daku.ar(size, data, done)`.
-    pub fn ar(&mut self, mem: &mut GuestMemory<'_>, size: u32, data: u32, done: u32) -> Res<u32> {
+    pub(crate) fn ar(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        size: u32,
+        data: u32,
+        done: u32,
+    ) -> Res<u32> {
         self.check_stop()?;
         self.send_replies(mem)?;
         if size > abi::MAX_RECORDS {

@@ -1,0 +1,182 @@
+//! WATER v0 (`watm-transport`): relay throughput through the plain WATM
+//! against a direct TCP connection and a plain TCP relay, in the same run;
+//! connection set-up time (instantiate, `_water_init`, `_water_dial` and its
+//! TCP dial); memory per live connection (printed, not timed). On both
+//! engines.
+//!
+//! Ids: `water_relay_1MiB/{direct,tcp_relay,watm/wasmtime,watm/wasmi}` and
+//! `water_setup/watm/{wasmtime,wasmi}`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use watm_transport::{Closer, Config, Dialer, Engine, Relay};
+
+/// Bytes sent per iteration, and acknowledged by the sink.
+const CHUNK: usize = 1 << 20;
+
+const ENGINES: [(&str, Engine); 2] = [("wasmtime", Engine::Wasmtime), ("wasmi", Engine::Wasmi)];
+
+fn plain_config(engine: Engine) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/watm-transport/tests/watm/plain.wat");
+    let mut config = Config::from_file(path).expect("plain.wat");
+    config.engine(engine);
+    config
+}
+
+/// A server that reads `CHUNK` bytes at a time and acknowledges each with
+/// one byte, on every connection.
+fn sink() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 256 << 10];
+                let mut got = 0;
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                    while got >= CHUNK {
+                        got -= CHUNK;
+                        if stream.write_all(&[1]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A plain TCP relay to `remote`: two copying threads per connection.
+fn tcp_relay(remote: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(remote) else { return };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || copy_then_shutdown(client, server));
+            std::thread::spawn(move || copy_then_shutdown(s2, c2));
+        }
+    });
+    addr
+}
+
+fn copy_then_shutdown(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// A WATM relay to `remote`, served on its own thread.
+fn watm_relay(engine: Engine, remote: SocketAddr) -> (SocketAddr, Closer) {
+    let relay = Relay::bind(&plain_config(engine), "127.0.0.1:0", remote).unwrap();
+    let addr = relay.local_addr().unwrap();
+    let closer = relay.closer();
+    std::thread::spawn(move || relay.serve());
+    (addr, closer)
+}
+
+/// Sends `iterations` chunks over `stream`, waiting for each one's
+/// acknowledgement.
+fn send_chunks(stream: &mut TcpStream, iterations: u64) -> io::Result<Duration> {
+    let data = vec![0x5a; CHUNK];
+    let start = Instant::now();
+    for _ in 0..iterations {
+        stream.write_all(&data)?;
+        stream.read_exact(&mut [0])?;
+    }
+    Ok(start.elapsed())
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Prints the resident memory of 200 live connections, per connection.
+fn memory_per_connection() {
+    let remote = sink();
+    for (name, engine) in ENGINES {
+        let dialer = Dialer::new(&plain_config(engine)).unwrap();
+        // One first, so that shared state (code, caches) is not counted.
+        let first = dialer.dial(remote).unwrap();
+        let before = rss_kib();
+        let conns: Vec<_> = (0..200).map(|_| dialer.dial(remote).unwrap()).collect();
+        let after = rss_kib();
+        eprintln!(
+            "water memory per live connection, {name}: {} KiB (RSS, 200 connections)",
+            after.saturating_sub(before) / 200
+        );
+        drop(conns);
+        drop(first);
+    }
+}
+
+fn water(c: &mut Criterion) {
+    memory_per_connection();
+    let remote = sink();
+    let mut group = c.benchmark_group("water_relay_1MiB");
+    group.sample_size(20).throughput(Throughput::Bytes(CHUNK as u64));
+    let mut targets: Vec<(String, SocketAddr, Option<Closer>)> = vec![
+        ("direct".into(), remote, None),
+        ("tcp_relay".into(), tcp_relay(remote), None),
+    ];
+    for (name, engine) in ENGINES {
+        let (addr, closer) = watm_relay(engine, remote);
+        targets.push((format!("watm/{name}"), addr, Some(closer)));
+    }
+    for (name, addr, _) in &targets {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        group.bench_function(name.as_str(), |b| {
+            b.iter_custom(|iterations| send_chunks(&mut stream, iterations).unwrap())
+        });
+    }
+    group.finish();
+    for (_, _, closer) in targets {
+        if let Some(closer) = closer {
+            closer.close();
+        }
+    }
+
+    let mut group = c.benchmark_group("water_setup");
+    group.sample_size(20);
+    for (name, engine) in ENGINES {
+        let dialer = Dialer::new(&plain_config(engine)).unwrap();
+        group.bench_function(format!("watm/{name}"), |b| {
+            b.iter(|| {
+                let mut conn = dialer.dial(remote).unwrap();
+                conn.close().unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, water);
+criterion_main!(benches);

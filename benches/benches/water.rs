@@ -21,8 +21,8 @@ const CHUNK: usize = 1 << 20;
 const ENGINES: [(&str, Engine); 2] = [("wasmtime", Engine::Wasmtime), ("wasmi", Engine::Wasmi)];
 
 fn plain_config(engine: Engine) -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/watm-transport/tests/watm/plain.wat");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/watm-transport/tests/watm/plain.wat");
     let mut config = Config::from_file(path).expect("plain.wat");
     config.engine(engine);
     config
@@ -64,7 +64,9 @@ fn tcp_relay(remote: SocketAddr) -> SocketAddr {
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(remote) else { return };
+            let Ok(server) = TcpStream::connect(remote) else {
+                return;
+            };
             let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || copy_then_shutdown(client, server));
             std::thread::spawn(move || copy_then_shutdown(s2, c2));
@@ -141,7 +143,9 @@ fn water(c: &mut Criterion) {
     memory_per_connection();
     let remote = sink();
     let mut group = c.benchmark_group("water_relay_1MiB");
-    group.sample_size(20).throughput(Throughput::Bytes(CHUNK as u64));
+    group
+        .sample_size(20)
+        .throughput(Throughput::Bytes(CHUNK as u64));
     let mut targets: Vec<(String, SocketAddr, Option<Closer>)> = vec![
         ("direct".into(), remote, None),
         ("tcp_relay".into(), tcp_relay(remote), None),

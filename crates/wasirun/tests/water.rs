@@ -172,6 +172,9 @@ fn listen_forwards_the_plain_end_with_a_config() {
     let mut got = [0; 3];
     peer.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"abc", "XOR 0x20 flips the case");
+    // The module's stderr reaches ours, prefixed.
+    let said = water.stderr.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(said, "watm: xor: key loaded");
     assert!(water.stop().success());
 }
 

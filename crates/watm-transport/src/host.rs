@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasi_core::runtime::{CallError, HostError, Imports, Instance, Runtime, RuntimeConfig, Val};
+use wasi_core::runtime::{CallError, HostError, Imports, Instance, Prepared, Runtime, Val};
 use wasi_core::types::Rights;
 use wasi_core::vfs::VirtualFds;
 use wasi_core::{Errno, System};
 use wasi_unix::{IoBackend, UnixSystem};
-use wasi_wasmi::WasmiRuntime;
-use wasi_wasmtime::WasmtimeRuntime;
+use wasi_wasmi::{WasmiPrepared, WasmiRuntime};
+use wasi_wasmtime::{WasmtimePrepared, WasmtimeRuntime};
 
 /// The most connections (dialed and accepted) the host gives one instance.
 pub(crate) const MAX_HOST_CONNS: usize = 16;
@@ -40,15 +40,11 @@ pub(crate) fn describe(value: i32) -> String {
     }
 }
 
-/// The engines, behind one type.
-enum Engines {
-    /// One wasmtime engine for every connection (its code cache is shared).
-    Wasmtime(WasmtimeRuntime),
-    /// A wasmi engine is made for each connection: a wasmi `Engine` keeps
-    /// what it compiled for every module instantiated on it until the
-    /// engine itself is dropped (about 1.7 KiB for the smallest WATM, per
-    /// connection), and making one is cheap.
-    Wasmi(RuntimeConfig),
+/// The module compiled and linked once (`Runtime::prepare`), on either
+/// engine; every connection instantiates it.
+enum Module {
+    Wasmtime(WasmtimePrepared<WatmData>),
+    Wasmi(WasmiPrepared<WatmData>),
 }
 
 /// What every connection of one `Dialer`, `Listener` or `Relay` shares:
@@ -57,9 +53,7 @@ enum Engines {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     role: Role,
-    engine: Engines,
-    /// wasmtime's cache of compiled code, removed with the last connection.
-    _cache: Option<tempfile::TempDir>,
+    module: Module,
     /// Where the module's stdout and stderr go (duplicated per instance).
     log: OwnedFd,
     /// Whether the module is a WASI command (`_start`) or reactor
@@ -220,14 +214,20 @@ impl Shared {
     /// the module once so that a missing import is reported now.
     pub(crate) fn new(config: &Config, role: Role) -> Result<Arc<Self>, Error> {
         validate::validate(&config.wasm, role)?;
-        let (engine, cache) = match config.engine {
+        let invalid = |e: wasi_core::runtime::LoadError| {
+            Error::Invalid(format!("WATM cannot be loaded: {e}"))
+        };
+        let module = match config.engine {
             Engine::Wasmtime => {
-                let cache = tempfile::Builder::new().prefix("watm-cache").tempdir()?;
-                let runtime = WasmtimeRuntime::with_cache_dir(config.limits, cache.path())
+                let runtime = WasmtimeRuntime::new(config.limits)
                     .map_err(|e| Error::Invalid(format!("cannot start wasmtime: {e:#}")))?;
-                (Engines::Wasmtime(runtime), Some(cache))
+                Module::Wasmtime(runtime.prepare(&config.wasm, &imports()).map_err(invalid)?)
             }
-            Engine::Wasmi => (Engines::Wasmi(config.limits), None),
+            Engine::Wasmi => Module::Wasmi(
+                WasmiRuntime::new(config.limits)
+                    .prepare(&config.wasm, &imports())
+                    .map_err(invalid)?,
+            ),
         };
         let log = match &config.log_prefix {
             None => io::stderr().as_fd().try_clone_to_owned()?,
@@ -250,8 +250,7 @@ impl Shared {
         let shared = Self {
             config: config.clone(),
             role,
-            engine,
-            _cache: cache,
+            module,
             log,
             init_export,
             live: AtomicUsize::new(0),
@@ -263,7 +262,8 @@ impl Shared {
     }
 
     /// Instantiates the module once, without running anything but its
-    /// start section, to report a bad import before any connection.
+    /// start section, to report a bad import before any connection (wasmi
+    /// resolves imports only when instantiating).
     fn check_links(&self) -> Result<(), Error> {
         let data = self.data(
             &Job {
@@ -273,13 +273,9 @@ impl Shared {
             },
             Control::new(),
         )?;
-        let loaded = match &self.engine {
-            Engines::Wasmtime(rt) => rt
-                .instantiate(&self.config.wasm, &imports(), data)
-                .map(drop),
-            Engines::Wasmi(limits) => WasmiRuntime::new(*limits)
-                .instantiate(&self.config.wasm, &imports(), data)
-                .map(drop),
+        let loaded = match &self.module {
+            Module::Wasmtime(module) => module.instantiate(data).map(drop),
+            Module::Wasmi(module) => module.instantiate(data).map(drop),
         };
         loaded.map_err(|e| Error::Invalid(format!("WATM cannot be loaded: {e}")))
     }
@@ -342,11 +338,9 @@ impl Shared {
             .name(format!("watm-{id}"))
             .spawn(move || {
                 let shared = Arc::clone(&guard.shared);
-                match &shared.engine {
-                    Engines::Wasmtime(rt) => shared.run(rt, job, &control, ready),
-                    Engines::Wasmi(limits) => {
-                        shared.run(&WasmiRuntime::new(*limits), job, &control, ready)
-                    }
+                match &shared.module {
+                    Module::Wasmtime(module) => shared.run(module, job, &control, ready),
+                    Module::Wasmi(module) => shared.run(module, job, &control, ready),
                 }
                 drop(guard);
             })?;
@@ -355,14 +349,14 @@ impl Shared {
 
     /// Sets the connection up and runs its worker; the instance is dropped
     /// when this returns.
-    fn run<R: Runtime>(
+    fn run<P: Prepared<WatmData>>(
         &self,
-        runtime: &R,
+        module: &P,
         job: Job,
         control: &Arc<Control>,
         ready: Option<SyncSender<Result<(), Error>>>,
     ) {
-        let setup = self.setup(runtime, job, control);
+        let setup = self.setup(module, job, control);
         let failed = setup.as_ref().err().map(ToString::to_string);
         let mut instance = match (setup, ready) {
             (Ok(instance), Some(ready)) => {
@@ -400,16 +394,16 @@ impl Shared {
     }
 
     /// Steps 1 to 5 of `spec/watm-v0.md` §3.
-    fn setup<R: Runtime>(
+    fn setup<P: Prepared<WatmData>>(
         &self,
-        runtime: &R,
+        module: &P,
         mut job: Job,
         control: &Arc<Control>,
-    ) -> Result<R::Instance<WatmData>, Error> {
+    ) -> Result<P::Instance, Error> {
         let mut data = self.data(&job, Arc::clone(control))?;
         data.accepted = job.accepted.take();
-        let mut instance = runtime
-            .instantiate(&self.config.wasm, &imports(), data)
+        let mut instance = module
+            .instantiate(data)
             .map_err(|e| Error::Watm(e.to_string()))?;
         if let Some(name) = self.init_export {
             match instance.call(name, &[], &mut []) {

@@ -182,3 +182,32 @@ fn the_configuration_file_reaches_the_module() {
         assert_eq!(error.to_string(), "WATM: _water_init returned -EBADF");
     }
 }
+
+#[test]
+fn a_setup_past_its_timeout_fails_the_dial() {
+    for engine in ENGINES {
+        // `_water_dial` loops; the time limit ends the instance later.
+        let looping = std::fs::read_to_string(watm("loop.wat"))
+            .unwrap()
+            .replace(
+                r#"(func (export "_water_dial") (param i32) (result i32) (call $host_dial))"#,
+                r#"(func (export "_water_dial") (param i32) (result i32) (loop $l (br $l)) (i32.const 0))"#,
+            );
+        let mut config = Config::new(looping).unwrap();
+        config
+            .engine(engine)
+            .setup_timeout(Duration::from_millis(100))
+            .timeout(Some(Duration::from_millis(500)));
+        let dialer = Dialer::new(&config).unwrap();
+        let start = Instant::now();
+        let error = dialer.dial(unreachable_addr()).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            error.to_string(),
+            "WATM: setting up the connection took more than 100ms"
+        );
+        eventually("the looping instance to end", || {
+            dialer.live_connections() == 0
+        });
+    }
+}

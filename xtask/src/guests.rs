@@ -82,7 +82,8 @@ fn compile_c(source: &Path, output: &Path) -> Result<()> {
 }
 
 /// Rebuilds (or, with `check`, verifies) every guest under `dirs` (default
-/// `conformance/` and the WADI example drivers). Returns whether everything
+/// `conformance/`, the WADI example drivers and the C transport modules of
+/// `watm-transport`). Returns whether everything
 /// was up to date / rebuilt.
 pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
     let root = crate::workspace_root();
@@ -90,6 +91,7 @@ pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
         vec![
             root.join("conformance"),
             root.join("crates/wadi-devices/drivers"),
+            root.join("crates/watm-transport/tests/watm/c"),
         ]
     } else {
         dirs.to_vec()

@@ -41,8 +41,9 @@ enum Command {
         /// instead of rewriting it.
         #[arg(long)]
         check: bool,
-        /// Directories to scan (default: `conformance/` and
-        /// `crates/wadi-devices/drivers/`).
+        /// Directories to scan (default: `conformance/`,
+        /// `crates/wadi-devices/drivers/` and
+        /// `crates/watm-transport/tests/watm/c/`).
         dirs: Vec<PathBuf>,
     },
     /// Run the preview 1 benchmarks and write target/bench-report/.

@@ -12,7 +12,7 @@ use watm_transport::{Dialer, Listener, Relay};
 #[test]
 fn dialer_carries_both_ways_and_closes() {
     for engine in ENGINES {
-        for name in ["plain.wat", "reverse.wat"] {
+        for name in CARRIERS {
             let (server, addr) = listener();
             let dialer = Dialer::new(&config(name, engine)).unwrap();
             let mut conn = dialer.dial(addr).unwrap();
@@ -44,7 +44,7 @@ fn dialer_carries_both_ways_and_closes() {
 #[test]
 fn listener_carries_both_ways() {
     for engine in ENGINES {
-        for name in ["plain.wat", "reverse.wat"] {
+        for name in CARRIERS {
             let listener = Listener::bind(&config(name, engine), "127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
@@ -63,7 +63,7 @@ fn listener_carries_both_ways() {
 #[test]
 fn relay_carries_both_ways_for_many_clients() {
     for engine in ENGINES {
-        for name in ["plain.wat", "reverse.wat"] {
+        for name in CARRIERS {
             let (server, remote) = listener();
             let relay = Relay::bind(&config(name, engine), "127.0.0.1:0", remote).unwrap();
             let addr = relay.local_addr().unwrap();

@@ -11,6 +11,11 @@ use watm_transport::{Config, Engine};
 /// Both engines.
 pub const ENGINES: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
 
+/// The WATMs that carry data in every role: hand-written WAT, and C built
+/// with wasi-libc as a WASI command (nonblocking sockets and `poll`, as
+/// TinyGo builds do).
+pub const CARRIERS: [&str; 3] = ["plain.wat", "reverse.wat", "c/nonblocking.wasm"];
+
 /// The path of a test WATM.
 pub fn watm(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

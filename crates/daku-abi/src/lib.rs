@@ -38,7 +38,7 @@ pub use task::Task;
 
 // The types of other crates that appear in this one's API.
 pub use wasi_core::runtime::{CallError, RuntimeConfig, Val};
-pub use wasi_runner::{Engine, Module, Outcome};
+pub use wasi_runner::{Engine, IoBackend, Module, Outcome};
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! Persistent storage (commands 40 and 41): files in one flat directory,
 //! and the batch that carries one call's reads and writes to the kernel.
 
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::fs::File;
@@ -92,20 +92,65 @@ pub(crate) struct IoOp {
     pub result: Result<u32, Errno>,
 }
 
-/// Runs `ops` on one io_uring submission where the kernel offers io_uring,
-/// else with `pread`/`pwrite`; in order for each file (operations on the
-/// same file are linked), filling each op's `result`.
-pub(crate) fn run_batch(ring: &mut Option<io_uring::IoUring>, ops: &mut [IoOp]) {
+/// Runs `ops`, filling each op's `result`: as one io_uring submission on
+/// `ring` if given (and the kernel accepts it), else as `preadv`/`pwritev`
+/// calls. Either way adjacent operations of one kind on a file are merged
+/// into one vectored operation, and each file's operations take effect in
+/// record order.
+pub(crate) fn run_batch(ring: Option<&mut io_uring::IoUring>, ops: &mut [IoOp]) {
     if ops.is_empty() {
         return;
     }
-    if let Some(ring) = ring.as_mut()
+    if let Some(ring) = ring
         && uring_batch(ring, ops).is_ok()
     {
         return;
     }
-    for op in ops.iter_mut() {
-        op.result = sync_op(op);
+    for run in runs(ops) {
+        let result = if run.write {
+            write_run(ops, &run)
+        } else {
+            read_run(ops, &run)
+        };
+        share(ops, &run, result);
+    }
+}
+
+/// A run of WRITEs with one `pwritev`.
+fn write_run(ops: &[IoOp], run: &Run) -> Result<u32, Errno> {
+    let iovs: Vec<std::io::IoSlice<'_>> = run
+        .members
+        .iter()
+        .map(|&i| std::io::IoSlice::new(&ops[i].buf))
+        .collect();
+    rustix::io::pwritev(&*ops[run.members[0]].file, &iovs, run.offset).map(|n| n as u32)
+}
+
+/// A run of READs with one `preadv`.
+fn read_run(ops: &mut [IoOp], run: &Run) -> Result<u32, Errno> {
+    let file = std::sync::Arc::clone(&ops[run.members[0]].file);
+    let mut bufs: Vec<Option<&mut [u8]>> = ops.iter_mut().map(|op| Some(&mut op.buf[..])).collect();
+    let mut iovs: Vec<std::io::IoSliceMut<'_>> = run
+        .members
+        .iter()
+        .map(|&i| std::io::IoSliceMut::new(bufs[i].take().expect("one run each")))
+        .collect();
+    rustix::io::preadv(&*file, &mut iovs, run.offset).map(|n| n as u32)
+}
+
+/// Gives each member of `run` its share of the bytes the run moved, in
+/// order (a short transfer leaves the last members short), or its failure.
+fn share(ops: &mut [IoOp], run: &Run, result: Result<u32, Errno>) {
+    let mut left = result;
+    for &i in &run.members {
+        ops[i].result = match &mut left {
+            Ok(n) => {
+                let part = (*n).min(ops[i].buf.len() as u32);
+                *n -= part;
+                Ok(part)
+            }
+            Err(errno) => Err(*errno),
+        };
     }
 }
 
@@ -120,74 +165,148 @@ fn sync_op(op: &mut IoOp) -> Result<u32, Errno> {
         .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
 }
 
-/// The io_uring form of [`run_batch`]. Operations on the same file form
-/// one link chain, in submission order; one the kernel cancelled because
-/// an earlier link fell short is done again synchronously, in order.
+/// The most buffers one vectored operation carries (Linux's `IOV_MAX`).
+const MAX_IOVS: usize = 1024;
+
+/// Operations of a batch that the kernel sees as one: READs (or WRITEs) of
+/// the same file at adjacent offsets, in record order.
+struct Run {
+    fd: std::os::fd::RawFd,
+    write: bool,
+    offset: u64,
+    end: u64,
+    members: Vec<usize>,
+}
+
+/// Groups `ops` into [`Run`]s: by file (keeping each file's order), then
+/// adjacent operations of the same kind merged.
+fn runs(ops: &[IoOp]) -> Vec<Run> {
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| ops[i].file.as_raw_fd());
+    let mut runs: Vec<Run> = Vec::new();
+    for i in order {
+        let op = &ops[i];
+        let fd = op.file.as_raw_fd();
+        let end = op.offset.saturating_add(op.buf.len() as u64);
+        match runs.last_mut() {
+            Some(run)
+                if run.fd == fd
+                    && run.write == op.write
+                    && run.end == op.offset
+                    && run.members.len() < MAX_IOVS =>
+            {
+                run.end = end;
+                run.members.push(i);
+            }
+            _ => runs.push(Run {
+                fd,
+                write: op.write,
+                offset: op.offset,
+                end,
+                members: vec![i],
+            }),
+        }
+    }
+    runs
+}
+
+/// The io_uring form of [`run_batch`]. Adjacent operations of one kind on
+/// a file become one vectored operation (what the kernel would merge
+/// anyway); the operations on a file form one link chain, in record order.
+/// One that the kernel cancelled because an earlier link fell short is
+/// done again synchronously, in order.
 fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Result<()> {
     use io_uring::{opcode, squeue, types};
-    // Group by file, keeping each file's order.
-    let mut order: Vec<usize> = (0..ops.len()).collect();
-    order.sort_by_key(|&i| ops[i].file.as_fd().as_raw_fd());
-    let capacity = ring.params().sq_entries() as usize;
-    for chunk in order.chunks(capacity) {
-        for (k, &i) in chunk.iter().enumerate() {
-            let op = &mut ops[i];
-            let fd = types::Fd(op.file.as_raw_fd());
-            let len = op.buf.len() as u32;
-            let entry = if op.write {
-                opcode::Write::new(fd, op.buf.as_ptr(), len)
-                    .offset(op.offset)
-                    .build()
-            } else {
-                opcode::Read::new(fd, op.buf.as_mut_ptr(), len)
-                    .offset(op.offset)
-                    .build()
-            };
-            let same_file_next = chunk
-                .get(k + 1)
-                .is_some_and(|&j| ops[j].file.as_raw_fd() == ops[i].file.as_raw_fd());
-            let entry = if same_file_next {
-                entry.flags(squeue::Flags::IO_LINK)
-            } else {
-                entry
-            };
-            let entry = entry.user_data(i as u64);
-            // SAFETY: the buffer (`op.buf`) and the file (`op.file`, kept
-            // open by its `Arc`) live in `ops`, which outlives this
-            // function; the loop below waits for every submitted entry to
-            // complete before returning, so the kernel never touches them
-            // after they are freed. The chunk is at most the ring's size,
-            // so the queue has room.
-            unsafe {
-                ring.submission()
-                    .push(&entry)
-                    .map_err(|_| std::io::Error::other("submission queue full"))?;
-            }
-        }
-        ring.submit_and_wait(chunk.len())?;
-        let mut completed = 0;
-        while completed < chunk.len() {
-            let entries: Vec<(u64, i32)> = ring
-                .completion()
-                .map(|cqe| (cqe.user_data(), cqe.result()))
-                .collect();
-            if entries.is_empty() {
-                ring.submit_and_wait(chunk.len() - completed)?;
-                continue;
-            }
-            for (index, result) in entries {
-                completed += 1;
-                ops[index as usize].result = if result >= 0 {
-                    Ok(result as u32)
+    use std::io::{IoSlice, IoSliceMut};
+
+    /// The buffers of one vectored operation, alive until it completes.
+    enum Iovs<'a> {
+        Write(Vec<IoSlice<'a>>),
+        Read(Vec<IoSliceMut<'a>>),
+    }
+
+    let runs = runs(ops);
+    let mut results: Vec<Result<u32, Errno>> = vec![Ok(0); runs.len()];
+    {
+        let mut bufs: Vec<Option<&mut [u8]>> =
+            ops.iter_mut().map(|op| Some(&mut op.buf[..])).collect();
+        let mut iovs: Vec<Iovs<'_>> = runs
+            .iter()
+            .map(|run| {
+                let mut take = run
+                    .members
+                    .iter()
+                    .map(|&i| bufs[i].take().expect("one run each"));
+                if run.write {
+                    Iovs::Write(take.by_ref().map(|b| IoSlice::new(b)).collect())
                 } else {
-                    Err(Errno::from_raw_os_error(-result))
+                    Iovs::Read(take.by_ref().map(IoSliceMut::new).collect())
+                }
+            })
+            .collect();
+        let capacity = ring.params().sq_entries() as usize;
+        let indices: Vec<usize> = (0..runs.len()).collect();
+        for chunk in indices.chunks(capacity) {
+            for (k, &r) in chunk.iter().enumerate() {
+                let run = &runs[r];
+                let fd = types::Fd(run.fd);
+                let entry = match &mut iovs[r] {
+                    Iovs::Write(v) => opcode::Writev::new(fd, v.as_ptr().cast(), v.len() as u32)
+                        .offset(run.offset)
+                        .build(),
+                    Iovs::Read(v) => opcode::Readv::new(fd, v.as_mut_ptr().cast(), v.len() as u32)
+                        .offset(run.offset)
+                        .build(),
                 };
+                let same_file_next = chunk.get(k + 1).is_some_and(|&n| runs[n].fd == run.fd);
+                let entry = if same_file_next {
+                    entry.flags(squeue::Flags::IO_LINK)
+                } else {
+                    entry
+                };
+                // SAFETY: the buffers (`iovs`, borrowing `ops`' buffers) and
+                // the files (kept open by the `Arc`s in `ops`) outlive every
+                // entry: the loop below waits for all entries of the chunk
+                // to complete before the next chunk or the end of this
+                // block. `IoSlice`/`IoSliceMut` are ABI-compatible with
+                // `iovec`. The chunk is at most the ring's size, so the
+                // queue has room.
+                unsafe {
+                    ring.submission()
+                        .push(&entry.user_data(r as u64))
+                        .map_err(|_| std::io::Error::other("submission queue full"))?;
+                }
+            }
+            ring.submit_and_wait(chunk.len())?;
+            let mut completed = 0;
+            while completed < chunk.len() {
+                let entries: Vec<(u64, i32)> = ring
+                    .completion()
+                    .map(|cqe| (cqe.user_data(), cqe.result()))
+                    .collect();
+                if entries.is_empty() {
+                    ring.submit_and_wait(chunk.len() - completed)?;
+                    continue;
+                }
+                for (index, result) in entries {
+                    completed += 1;
+                    results[index as usize] = if result >= 0 {
+                        Ok(result as u32)
+                    } else {
+                        Err(Errno::from_raw_os_error(-result))
+                    };
+                }
             }
         }
     }
-    for &i in &order {
-        if ops[i].result == Err(Errno::CANCELED) {
-            ops[i].result = sync_op(&mut ops[i]);
+    for (run, result) in runs.iter().zip(results) {
+        share(ops, run, result);
+        // Operations the kernel cancelled (an earlier link fell short) are
+        // done again, in order.
+        if result == Err(Errno::CANCELED) {
+            for &i in &run.members {
+                ops[i].result = sync_op(&mut ops[i]);
+            }
         }
     }
     Ok(())
@@ -248,11 +367,11 @@ mod tests {
             op(false, 0, vec![0; 16]),
         ];
         let mut ring = io_uring::IoUring::new(8).ok();
-        run_batch(&mut ring, &mut ops);
+        run_batch(ring.as_mut(), &mut ops);
         assert_eq!(ops[2].result, Ok(11));
         assert_eq!(&ops[2].buf[..11], b"hello world");
         let mut ops = vec![op(false, 6, vec![0; 5])];
-        run_batch(&mut None, &mut ops);
+        run_batch(None, &mut ops);
         assert_eq!((ops[0].result, &ops[0].buf[..]), (Ok(5), &b"world"[..]));
     }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, PoisonError};
 use wasi_core::GuestMemory;
+use wasi_runner::IoBackend;
 
 /// What arrives at a task from other threads.
 pub(crate) enum Event {
@@ -1030,11 +1031,12 @@ impl Task {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let uring = self.host.options.io == IoBackend::Uring;
         let ring = self
             .ring
-            .get_or_insert_with(|| io_uring::IoUring::new(256).ok());
+            .get_or_insert_with(|| uring.then(|| io_uring::IoUring::new(256).ok()).flatten());
         let mut batch = std::mem::take(&mut self.batch);
-        storage::run_batch(ring, &mut batch);
+        storage::run_batch(ring.as_mut(), &mut batch);
         for op in batch {
             match op.result {
                 Ok(n) => {

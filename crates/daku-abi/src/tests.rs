@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use wasi_core::runtime::{CallError, RuntimeConfig};
-use wasi_runner::Engine;
+use wasi_runner::{Engine, IoBackend};
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
 
@@ -577,28 +577,35 @@ fn storage_files_are_sandboxed_and_batched() {
         + "(data (i32.const 0x2000) \"notes\") (data (i32.const 0x2010) \"hello world\")"
         + "(data (i32.const 0x2020) \"..\") (data (i32.const 0x2030) \"escape\") (data (i32.const 0x2040) \"none\")"
         + &format!("(data (i32.const 0x1100) \"{}\")", le(&[5, 0x2000, 99]));
-    both(
-        &program(&data, "(call $ar (i32.const 9) (i32.const 0x100))"),
-        || granted("storage", dir.path()),
-        |_, run| {
-            let status = |at: usize| run.u32(at + 24);
-            assert_eq!(status(0x1000), 0);
-            assert_eq!((status(0x1020), run.u32(0x1020 + 16)), (0, 11));
-            assert_eq!((status(0x1040), run.u32(0x1040 + 16)), (0, 5));
-            assert_eq!(&run.memory[0x2100..0x2105], b"world");
-            assert_eq!((status(0x1060), run.u32(0x1060 + 8)), (0, 11));
-            assert_eq!(status(0x1080), 3, "BAD_NAME");
-            assert_eq!(status(0x10A0), 4, "NOT_OPEN");
-            assert_eq!(status(0x10C0), 3, "a symbolic link is not followed");
-            assert_eq!(status(0x10E0), 1, "NOT_FOUND");
-            assert_eq!(run.u32(0x1108), 0, "shared");
-            assert_eq!(
-                std::fs::read(dir.path().join("out/notes")).unwrap(),
-                b"hello world"
-            );
-            assert_eq!(run.u32(0), 3);
-        },
-    );
+    // With `preadv`/`pwritev` (the default), then on io_uring.
+    for io in [IoBackend::Auto, IoBackend::Uring] {
+        let options = || DakuOptions {
+            io,
+            ..granted("storage", dir.path())
+        };
+        both(
+            &program(&data, "(call $ar (i32.const 9) (i32.const 0x100))"),
+            options,
+            |_, run| {
+                let status = |at: usize| run.u32(at + 24);
+                assert_eq!(status(0x1000), 0);
+                assert_eq!((status(0x1020), run.u32(0x1020 + 16)), (0, 11));
+                assert_eq!((status(0x1040), run.u32(0x1040 + 16)), (0, 5));
+                assert_eq!(&run.memory[0x2100..0x2105], b"world");
+                assert_eq!((status(0x1060), run.u32(0x1060 + 8)), (0, 11));
+                assert_eq!(status(0x1080), 3, "BAD_NAME");
+                assert_eq!(status(0x10A0), 4, "NOT_OPEN");
+                assert_eq!(status(0x10C0), 3, "a symbolic link is not followed");
+                assert_eq!(status(0x10E0), 1, "NOT_FOUND");
+                assert_eq!(run.u32(0x1108), 0, "shared");
+                assert_eq!(
+                    std::fs::read(dir.path().join("out/notes")).unwrap(),
+                    b"hello world"
+                );
+                assert_eq!(run.u32(0), 3);
+            },
+        );
+    }
     // Without the grant: DENIED.
     let data = records(0x100, &[(0, 1, 40, 0x1000)]);
     both(

@@ -226,6 +226,7 @@ fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
         output: daku.daku_output.clone(),
         profile: daku.daku_profile.clone(),
         grants: daku.daku_allow,
+        io: io_backend(args.io)?,
     };
     let cache = default_cache_dir().filter(|_| !args.no_cache);
     Ok(daku_abi::run_module(

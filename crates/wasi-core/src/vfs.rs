@@ -74,6 +74,18 @@ pub trait VirtualFile: Send {
         Ok(())
     }
 
+    /// Called by `fd_close` before the file is dropped; its error is
+    /// `fd_close`'s (the descriptor is closed all the same, as with
+    /// `close(2)`). Nothing to do by default.
+    ///
+    /// A file that buffers writes commits them here, so that the guest
+    /// learns whether they were kept. A file dropped without this call
+    /// (replaced by `fd_renumber`, or left open when the system is dropped)
+    /// can only clean up in `Drop`.
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// The host descriptor whose readiness stands for this file's in
     /// `poll_oneoff`; `None` (the default) when the file is always ready.
     ///

@@ -316,7 +316,12 @@ impl System for UnixSystem {
         // standard streams are only borrowed and stay open.
         self.table.entry(fd)?;
         self.forget_registrations(fd)?;
-        self.table.remove(fd).map(drop)
+        match self.table.remove(fd)?.file {
+            // Its error (a buffered write that could not be committed) is
+            // the call's; the descriptor is closed all the same.
+            Entry::Virtual(mut file) => file.close(),
+            Entry::Host(_) => Ok(()),
+        }
     }
 
     fn fd_datasync(&mut self, fd: Fd) -> Result<()> {

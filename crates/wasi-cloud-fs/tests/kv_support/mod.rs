@@ -1,0 +1,266 @@
+//! Shared by the key-value tests: a guest system with `/beta/kv` mounted,
+//! file calls as a guest makes them, and a real `redis-server` on a free
+//! port, stopped when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{IoSlice, IoSliceMut};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasi_cloud_fs::kv::{KvConfig, KvDir};
+use wasi_core::mount::Mounts;
+use wasi_core::system::DirentWriter;
+use wasi_core::system::prelude::*;
+use wasi_unix::UnixSystem;
+
+/// The virtual preopen `/beta`: the first descriptor after stdio.
+pub const BETA: Fd = 3;
+
+/// A guest's system with `dir` mounted at `/beta/kv`.
+pub fn guest(dir: Arc<KvDir>) -> Mounts<UnixSystem> {
+    let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
+    system.mount("/beta/kv", dir).unwrap();
+    system
+}
+
+/// Every right a file can have.
+pub const RW: Rights = Rights::REGULAR_FILE;
+
+/// Read rights only.
+pub fn ro() -> Rights {
+    Rights::REGULAR_FILE.difference(Rights::FD_WRITE)
+}
+
+/// Write rights only.
+pub fn wo() -> Rights {
+    Rights::REGULAR_FILE.difference(Rights::FD_READ)
+}
+
+/// `path_open` from `/beta`.
+pub fn open(
+    sys: &mut impl System,
+    path: &str,
+    oflags: Oflags,
+    rights: Rights,
+    fdflags: Fdflags,
+) -> Result<Fd> {
+    sys.path_open(
+        BETA,
+        Lookupflags::empty(),
+        path,
+        oflags,
+        rights,
+        Rights::empty(),
+        fdflags,
+    )
+}
+
+/// Writes all of `data` to `fd`.
+pub fn write(sys: &mut impl System, fd: Fd, data: &[u8]) -> Result<()> {
+    let mut at = 0;
+    while at < data.len() {
+        let n = sys.fd_write(fd, &[IoSlice::new(&data[at..])])? as usize;
+        assert!(n > 0, "fd_write wrote nothing");
+        at += n;
+    }
+    Ok(())
+}
+
+/// Reads `fd` to its end.
+pub fn read(sys: &mut impl System, fd: Fd) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sys.fd_read(fd, &mut [IoSliceMut::new(&mut buf)])? as usize;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `open(O_CREAT|O_TRUNC|O_WRONLY)`, write, close: a put.
+pub fn put(sys: &mut impl System, path: &str, data: &[u8]) -> Result<()> {
+    let fd = open(sys, path, Oflags::CREAT | Oflags::TRUNC, wo(), Fdflags::empty())?;
+    write(sys, fd, data)?;
+    sys.fd_close(fd)
+}
+
+/// `open(O_RDONLY)`, read, close: a get.
+pub fn get(sys: &mut impl System, path: &str) -> Result<Vec<u8>> {
+    let fd = open(sys, path, Oflags::empty(), ro(), Fdflags::empty())?;
+    let data = read(sys, fd);
+    sys.fd_close(fd)?;
+    data
+}
+
+/// The names in the directory `fd`, read with a buffer of `buf` bytes,
+/// following cookies to the end (without `.` and `..`).
+pub fn list(sys: &mut impl System, fd: Fd, buf: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut cookie = 0;
+    let mut bytes = vec![0u8; buf];
+    loop {
+        let mut out = DirentWriter::new(&mut bytes);
+        sys.fd_readdir(fd, cookie, &mut out).unwrap();
+        let len = out.len();
+        let mut at = 0;
+        let mut progressed = false;
+        while at + 24 <= len {
+            let next = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            let namlen = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
+            if at + 24 + namlen > len {
+                break;
+            }
+            let name = String::from_utf8(bytes[at + 24..at + 24 + namlen].to_vec()).unwrap();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+            cookie = next;
+            progressed = true;
+            at += 24 + namlen;
+        }
+        if !progressed || len < buf {
+            return names;
+        }
+    }
+}
+
+/// A `redis-server` on a free port of 127.0.0.1, in its own directory,
+/// killed (and waited for) when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server with no persistence.
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// Starts a server with extra arguments, on a free port.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            child: None,
+            port,
+            dir: dir.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        server.restart();
+        server
+    }
+
+    /// The URL of the server.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again, on the same port and directory, and waits
+    /// until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let redis_server = which("redis-server").expect(
+            "redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)",
+        );
+        let child = Command::new(redis_server)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answered = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if answered.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The path of `program` on `$PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
+/// The two backends every spec rule is tested on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// redb for all three scopes.
+    Redb,
+    /// redb for `local`, Redis for `region` and `global`.
+    Redis,
+}
+
+/// A store of `backend` in `dir` (with a server, for Redis), and the
+/// config it was built from.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub server: Option<RedisServer>,
+    pub config: KvConfig,
+}
+
+impl Fixture {
+    pub fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = KvConfig::new(dir.path().join("kv.redb"));
+        let server = match backend {
+            Backend::Redb => None,
+            Backend::Redis => {
+                let server = RedisServer::start(dir.path());
+                config.redis(server.url()).timeout(Duration::from_secs(2));
+                Some(server)
+            }
+        };
+        Self {
+            dir,
+            server,
+            config,
+        }
+    }
+
+    /// The mount.
+    pub fn build(&self) -> Arc<KvDir> {
+        Arc::new(self.config.build().unwrap())
+    }
+}

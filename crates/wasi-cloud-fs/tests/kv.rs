@@ -60,7 +60,10 @@ fn keys_are_files_and_values_their_contents(backend: Backend) {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64;
-        assert!(stat.mtim <= now && stat.mtim > now - 60_000_000_000, "{stat:?}");
+        assert!(
+            stat.mtim <= now && stat.mtim > now - 60_000_000_000,
+            "{stat:?}"
+        );
         // fd_filestat_get agrees; an empty value is a value.
         let fd = open(sys, &path, Oflags::empty(), ro(), Fdflags::empty()).unwrap();
         assert_eq!(sys.fd_filestat_get(fd).unwrap().size, 5);
@@ -68,7 +71,14 @@ fn keys_are_files_and_values_their_contents(backend: Backend) {
         put(sys, &path, b"").unwrap();
         assert_eq!(get(sys, &path).unwrap(), b"");
         // O_CREAT alone, nothing written: the key exists, empty.
-        let fd = open(sys, &format!("{scope}/made"), Oflags::CREAT, wo(), Fdflags::empty()).unwrap();
+        let fd = open(
+            sys,
+            &format!("{scope}/made"),
+            Oflags::CREAT,
+            wo(),
+            Fdflags::empty(),
+        )
+        .unwrap();
         sys.fd_close(fd).unwrap();
         assert_eq!(get(sys, &format!("{scope}/made")).unwrap(), b"");
     }
@@ -106,7 +116,10 @@ fn writes_commit_on_close_or_sync_and_readers_keep_their_snapshot(backend: Backe
         let writer = open(a, &path, Oflags::empty(), wo(), Fdflags::empty()).unwrap();
         write(a, writer, b"T").unwrap();
         a.fd_close(writer).unwrap();
-        assert_eq!(get(b, &path).unwrap(), b"Thir".iter().chain(b"d").copied().collect::<Vec<_>>());
+        assert_eq!(
+            get(b, &path).unwrap(),
+            b"Thir".iter().chain(b"d").copied().collect::<Vec<_>>()
+        );
         // fd_filestat_set_size truncates the buffered value.
         let writer = open(a, &path, Oflags::empty(), wo(), Fdflags::empty()).unwrap();
         a.fd_filestat_set_size(writer, 2).unwrap();
@@ -125,7 +138,10 @@ fn create_exclusive_is_an_atomic_lock(backend: Backend) {
         let held = open(a, &path, excl, wo(), Fdflags::empty()).unwrap();
         // The key exists from the open on, empty.
         assert_eq!(get(b, &path).unwrap(), b"");
-        assert_eq!(open(b, &path, excl, wo(), Fdflags::empty()), Err(Errno::EXIST));
+        assert_eq!(
+            open(b, &path, excl, wo(), Fdflags::empty()),
+            Err(Errno::EXIST)
+        );
         write(a, held, b"owner a").unwrap();
         a.fd_close(held).unwrap();
         assert_eq!(get(b, &path).unwrap(), b"owner a");
@@ -149,7 +165,13 @@ fn eight_threads_racing_for_a_lock_admit_one(backend: Backend) {
                         let sys = &mut guest(dir);
                         barrier.wait();
                         let path = format!("{scope}/lock");
-                        match open(sys, &path, Oflags::CREAT | Oflags::EXCL, wo(), Fdflags::empty()) {
+                        match open(
+                            sys,
+                            &path,
+                            Oflags::CREAT | Oflags::EXCL,
+                            wo(),
+                            Fdflags::empty(),
+                        ) {
                             Ok(fd) => {
                                 sys.fd_close(fd).unwrap();
                                 true
@@ -179,7 +201,14 @@ fn eight_concurrent_writers_leave_one_whole_value(backend: Backend) {
                 let (dir, barrier, path) = (dir.clone(), barrier.clone(), path.clone());
                 s.spawn(move || {
                     let sys = &mut guest(dir);
-                    let fd = open(sys, &path, Oflags::CREAT | Oflags::TRUNC, wo(), Fdflags::empty()).unwrap();
+                    let fd = open(
+                        sys,
+                        &path,
+                        Oflags::CREAT | Oflags::TRUNC,
+                        wo(),
+                        Fdflags::empty(),
+                    )
+                    .unwrap();
                     barrier.wait();
                     // Many small writes, so that they interleave.
                     for _ in 0..64 {
@@ -191,7 +220,10 @@ fn eight_concurrent_writers_leave_one_whole_value(backend: Backend) {
         });
         let value = get(&mut guest(dir.clone()), &path).unwrap();
         assert_eq!(value.len(), 64 * 1024);
-        assert!(value.iter().all(|b| *b == value[0]), "a mixed value in {scope}");
+        assert!(
+            value.iter().all(|b| *b == value[0]),
+            "a mixed value in {scope}"
+        );
     }
 }
 
@@ -219,15 +251,31 @@ fn rename_replaces_atomically_and_unlink_deletes(backend: Backend) {
     }
     // Between scopes: two stores.
     put(sys, "kv/local/x", b"1").unwrap();
-    assert_eq!(sys.path_rename(BETA, "kv/local/x", BETA, "kv/region/x"), Err(Errno::XDEV));
-    assert_eq!(sys.path_rename(BETA, "kv/local/x", BETA, "kv/region"), Err(Errno::ISDIR));
-    assert_eq!(sys.path_rename(BETA, "kv/local", BETA, "kv/other"), Err(Errno::NOTSUP));
+    assert_eq!(
+        sys.path_rename(BETA, "kv/local/x", BETA, "kv/region/x"),
+        Err(Errno::XDEV)
+    );
+    assert_eq!(
+        sys.path_rename(BETA, "kv/local/x", BETA, "kv/region"),
+        Err(Errno::ISDIR)
+    );
+    assert_eq!(
+        sys.path_rename(BETA, "kv/local", BETA, "kv/other"),
+        Err(Errno::NOTSUP)
+    );
 }
 
 fn listings_page_by_cookie_without_duplicates_or_misses(backend: Backend) {
     let fx = Fixture::new(backend);
     let sys = &mut guest(fx.build());
-    let root = open(sys, "kv", Oflags::DIRECTORY, Rights::DIRECTORY, Fdflags::empty()).unwrap();
+    let root = open(
+        sys,
+        "kv",
+        Oflags::DIRECTORY,
+        Rights::DIRECTORY,
+        Fdflags::empty(),
+    )
+    .unwrap();
     assert_eq!(list(sys, root, 4096), ["local", "region", "global"]);
     for scope in SCOPES {
         let mut expected: Vec<String> = (0..300).map(|i| format!("key-{i:04}-é")).collect();
@@ -235,7 +283,14 @@ fn listings_page_by_cookie_without_duplicates_or_misses(backend: Backend) {
             put(sys, &format!("{scope}/{name}"), name.as_bytes()).unwrap();
         }
         expected.sort();
-        let fd = open(sys, scope, Oflags::DIRECTORY, Rights::DIRECTORY, Fdflags::empty()).unwrap();
+        let fd = open(
+            sys,
+            scope,
+            Oflags::DIRECTORY,
+            Rights::DIRECTORY,
+            Fdflags::empty(),
+        )
+        .unwrap();
         // Pages of a few entries each, and one large page.
         assert_eq!(list(sys, fd, 100), expected, "{scope}");
         assert_eq!(list(sys, fd, 64 * 1024), expected, "{scope}");
@@ -367,7 +422,9 @@ fn ttl_paths_expire_keys(backend: Backend) {
     for scope in SCOPES {
         let ttl_dir = format!("{scope}/.ttl/1");
         assert_eq!(
-            sys.path_filestat_get(BETA, Lookupflags::empty(), &ttl_dir).unwrap().filetype,
+            sys.path_filestat_get(BETA, Lookupflags::empty(), &ttl_dir)
+                .unwrap()
+                .filetype,
             Filetype::DIRECTORY
         );
         put(sys, &format!("{ttl_dir}/session"), b"token").unwrap();
@@ -378,15 +435,28 @@ fn ttl_paths_expire_keys(backend: Backend) {
         // Read through either path.
         assert_eq!(get(sys, &format!("{scope}/session")).unwrap(), b"token");
         assert_eq!(get(sys, &format!("{ttl_dir}/session")).unwrap(), b"token");
-        assert_eq!(get(sys, &format!("{scope}/.ttl/0/session")), Err(Errno::NOENT));
-        assert_eq!(get(sys, &format!("{scope}/.ttl/x/session")), Err(Errno::NOENT));
+        assert_eq!(
+            get(sys, &format!("{scope}/.ttl/0/session")),
+            Err(Errno::NOENT)
+        );
+        assert_eq!(
+            get(sys, &format!("{scope}/.ttl/x/session")),
+            Err(Errno::NOENT)
+        );
     }
     std::thread::sleep(Duration::from_millis(1300));
     for scope in SCOPES {
         assert_eq!(get(sys, &format!("{scope}/session")), Err(Errno::NOENT));
         assert_eq!(get(sys, &format!("{scope}/kept")).unwrap(), b"long");
         assert_eq!(get(sys, &format!("{scope}/rewritten")).unwrap(), b"y");
-        let fd = open(sys, scope, Oflags::DIRECTORY, Rights::DIRECTORY, Fdflags::empty()).unwrap();
+        let fd = open(
+            sys,
+            scope,
+            Oflags::DIRECTORY,
+            Rights::DIRECTORY,
+            Fdflags::empty(),
+        )
+        .unwrap();
         assert_eq!(list(sys, fd, 4096), ["kept", "rewritten"]);
         sys.fd_close(fd).unwrap();
     }
@@ -400,10 +470,20 @@ fn limits_and_bad_names_get_their_errno(backend: Backend) {
         let longest = "k".repeat(MAX_KEY_LEN);
         put(sys, &format!("{scope}/{longest}"), b"ok").unwrap();
         let too_long = "k".repeat(MAX_KEY_LEN + 1);
-        assert_eq!(put(sys, &format!("{scope}/{too_long}"), b"x"), Err(Errno::NAMETOOLONG));
+        assert_eq!(
+            put(sys, &format!("{scope}/{too_long}"), b"x"),
+            Err(Errno::NAMETOOLONG)
+        );
         // Values: up to the limit, EFBIG past it (write, set_size, append).
         let path = format!("{scope}/big");
-        let fd = open(sys, &path, Oflags::CREAT | Oflags::TRUNC, wo(), Fdflags::empty()).unwrap();
+        let fd = open(
+            sys,
+            &path,
+            Oflags::CREAT | Oflags::TRUNC,
+            wo(),
+            Fdflags::empty(),
+        )
+        .unwrap();
         write(sys, fd, &[7; 1024]).unwrap();
         assert_eq!(write(sys, fd, b"!"), Err(Errno::FBIG));
         assert_eq!(sys.fd_filestat_set_size(fd, 1025), Err(Errno::FBIG));
@@ -422,13 +502,25 @@ fn limits_and_bad_names_get_their_errno(backend: Backend) {
         assert_eq!(sys.fd_close(fd), Err(Errno::FBIG));
         // No directories below a scope, and `..` cannot climb out of /beta.
         assert_eq!(put(sys, &format!("{scope}/a/b"), b"x"), Err(Errno::NOENT));
-        assert_eq!(get(sys, &format!("{scope}/../../../etc/passwd")), Err(Errno::NOTCAPABLE));
+        assert_eq!(
+            get(sys, &format!("{scope}/../../../etc/passwd")),
+            Err(Errno::NOTCAPABLE)
+        );
         // `.ttl` is reserved; NUL is not a key byte.
         assert_eq!(put(sys, &format!("{scope}/.ttl"), b"x"), Err(Errno::ISDIR));
-        assert_eq!(put(sys, &format!("{scope}/.ttl/5/.ttl"), b"x"), Err(Errno::INVAL));
-        assert_eq!(put(sys, &format!("{scope}/nul\0byte"), b"x"), Err(Errno::INVAL));
+        assert_eq!(
+            put(sys, &format!("{scope}/.ttl/5/.ttl"), b"x"),
+            Err(Errno::INVAL)
+        );
+        assert_eq!(
+            put(sys, &format!("{scope}/nul\0byte"), b"x"),
+            Err(Errno::INVAL)
+        );
         // `.` and `..` inside a scope resolve as paths.
-        assert_eq!(put(sys, &format!("{scope}/./dots/.."), b"x"), Err(Errno::ISDIR));
+        assert_eq!(
+            put(sys, &format!("{scope}/./dots/.."), b"x"),
+            Err(Errno::ISDIR)
+        );
         put(sys, &format!("{scope}/../{}/plain", &scope[3..]), b"p").unwrap();
         assert_eq!(get(sys, &format!("{scope}/plain")).unwrap(), b"p");
     }
@@ -439,18 +531,42 @@ fn directories_are_fixed(backend: Backend) {
     let fx = Fixture::new(backend);
     let sys = &mut guest(fx.build());
     put(sys, "kv/local/file", b"x").unwrap();
-    assert_eq!(sys.path_create_directory(BETA, "kv/local/newdir"), Err(Errno::NOTSUP));
-    assert_eq!(sys.path_create_directory(BETA, "kv/local/file"), Err(Errno::EXIST));
-    assert_eq!(sys.path_create_directory(BETA, "kv/region"), Err(Errno::EXIST));
-    assert_eq!(sys.path_remove_directory(BETA, "kv/region"), Err(Errno::NOTSUP));
-    assert_eq!(sys.path_remove_directory(BETA, "kv/local/file"), Err(Errno::NOTDIR));
-    assert_eq!(sys.path_remove_directory(BETA, "kv/local/missing"), Err(Errno::NOENT));
+    assert_eq!(
+        sys.path_create_directory(BETA, "kv/local/newdir"),
+        Err(Errno::NOTSUP)
+    );
+    assert_eq!(
+        sys.path_create_directory(BETA, "kv/local/file"),
+        Err(Errno::EXIST)
+    );
+    assert_eq!(
+        sys.path_create_directory(BETA, "kv/region"),
+        Err(Errno::EXIST)
+    );
+    assert_eq!(
+        sys.path_remove_directory(BETA, "kv/region"),
+        Err(Errno::NOTSUP)
+    );
+    assert_eq!(
+        sys.path_remove_directory(BETA, "kv/local/file"),
+        Err(Errno::NOTDIR)
+    );
+    assert_eq!(
+        sys.path_remove_directory(BETA, "kv/local/missing"),
+        Err(Errno::NOENT)
+    );
     assert_eq!(
         open(sys, "kv/local", Oflags::CREAT, wo(), Fdflags::empty()),
         Err(Errno::ISDIR)
     );
     assert_eq!(
-        open(sys, "kv/local/file", Oflags::DIRECTORY, ro(), Fdflags::empty()),
+        open(
+            sys,
+            "kv/local/file",
+            Oflags::DIRECTORY,
+            ro(),
+            Fdflags::empty()
+        ),
         Err(Errno::NOTDIR)
     );
     assert_eq!(
@@ -466,7 +582,10 @@ fn scopes_are_separate_stores(backend: Backend) {
         put(sys, &format!("{scope}/same"), scope.as_bytes()).unwrap();
     }
     for scope in SCOPES {
-        assert_eq!(get(sys, &format!("{scope}/same")).unwrap(), scope.as_bytes());
+        assert_eq!(
+            get(sys, &format!("{scope}/same")).unwrap(),
+            scope.as_bytes()
+        );
     }
 }
 
@@ -488,8 +607,19 @@ fn namespaces_are_isolated(backend: Backend) {
     let (a, b) = (&mut tenant("tenant-a"), &mut tenant("tenant-b"));
     for scope in SCOPES {
         put(a, &format!("{scope}/secret"), b"a's").unwrap();
-        assert_eq!(get(b, &format!("{scope}/secret")), Err(Errno::NOENT), "{scope}");
-        let fd = open(b, scope, Oflags::DIRECTORY, Rights::DIRECTORY, Fdflags::empty()).unwrap();
+        assert_eq!(
+            get(b, &format!("{scope}/secret")),
+            Err(Errno::NOENT),
+            "{scope}"
+        );
+        let fd = open(
+            b,
+            scope,
+            Oflags::DIRECTORY,
+            Rights::DIRECTORY,
+            Fdflags::empty(),
+        )
+        .unwrap();
         assert!(list(b, fd, 4096).is_empty());
         b.fd_close(fd).unwrap();
         put(b, &format!("{scope}/secret"), b"b's").unwrap();

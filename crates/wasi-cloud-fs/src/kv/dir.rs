@@ -169,12 +169,20 @@ impl VirtualDir for KvDir {
         let (data, meta, cond) = if excl {
             // The lock: the key exists, empty, from this open on.
             let meta = store.put(key, b"", Cond::Absent, ttl)?;
-            let cond = if cas { Cond::Version(meta.version) } else { Cond::Any };
+            let cond = if cas {
+                Cond::Version(meta.version)
+            } else {
+                Cond::Any
+            };
             (Vec::new(), meta, cond)
         } else {
             match store.get(key)? {
                 Some(entry) => {
-                    let cond = if cas { Cond::Version(entry.meta.version) } else { Cond::Any };
+                    let cond = if cas {
+                        Cond::Version(entry.meta.version)
+                    } else {
+                        Cond::Any
+                    };
                     let data = if trunc { Vec::new() } else { entry.value };
                     (data, entry.meta, cond)
                 }
@@ -321,7 +329,9 @@ impl KvFile {
     }
 
     fn read_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> Size {
-        let mut at = usize::try_from(offset).unwrap_or(usize::MAX).min(self.data.len());
+        let mut at = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
         let start = at;
         for buf in bufs {
             let n = buf.len().min(self.data.len() - at);

@@ -140,7 +140,10 @@ impl RedbScope {
     /// Runs `f` in a write transaction, committing when it succeeds.
     fn write<T>(
         &self,
-        f: impl FnOnce(&WriteTransaction, &mut dyn FnMut() -> Result<u64, KvError>) -> Result<T, KvError>,
+        f: impl FnOnce(
+            &WriteTransaction,
+            &mut dyn FnMut() -> Result<u64, KvError>,
+        ) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
         let txn = self.db.begin_write().map_err(io)?;
         let result = {

@@ -84,7 +84,13 @@ pub fn read(sys: &mut impl System, fd: Fd) -> Result<Vec<u8>> {
 
 /// `open(O_CREAT|O_TRUNC|O_WRONLY)`, write, close: a put.
 pub fn put(sys: &mut impl System, path: &str, data: &[u8]) -> Result<()> {
-    let fd = open(sys, path, Oflags::CREAT | Oflags::TRUNC, wo(), Fdflags::empty())?;
+    let fd = open(
+        sys,
+        path,
+        Oflags::CREAT | Oflags::TRUNC,
+        wo(),
+        Fdflags::empty(),
+    )?;
     write(sys, fd, data)?;
     sys.fd_close(fd)
 }

@@ -25,33 +25,57 @@ pub const STATUS_UNLOADABLE: u32 = 0xFFFF_FFFE;
 /// region (17, 18).
 pub const MAX_SPAWN_BYTES: u32 = 64 << 20;
 
-/// The command numbers this host serves.
-#[allow(missing_docs)]
+/// The command numbers this host serves (spec §5, §6).
 pub mod cmd {
+    /// Get the CPU architecture.
     pub const ARCH: u32 = 0;
+    /// Get the CPU reference size.
     pub const REF_SIZE: u32 = 1;
+    /// Describe the CPU extensions.
     pub const CPU_EXTENSIONS: u32 = 2;
+    /// Get the overclocking setting.
     pub const GET_OVERCLOCK: u32 = 3;
+    /// Set the overclocking setting.
     pub const SET_OVERCLOCK: u32 = 4;
+    /// Get the current UTC date and time.
     pub const DATE_TIME: u32 = 5;
+    /// Get the current time zone.
     pub const TIME_ZONE: u32 = 6;
+    /// Get the kernel type.
     pub const KERNEL: u32 = 7;
+    /// Get the OS name.
     pub const OS_NAME: u32 = 8;
+    /// Get the desktop environment.
     pub const ENVIRONMENT: u32 = 9;
+    /// Get the WebAssembly runtime.
     pub const RUNTIME: u32 = 10;
+    /// Get the user name.
     pub const USERNAME: u32 = 11;
+    /// Get the user's full name.
     pub const FULL_NAME: u32 = 12;
+    /// Get the user's languages.
     pub const LANGUAGES: u32 = 13;
+    /// Set the user name (in the profile).
     pub const SET_USERNAME: u32 = 14;
+    /// Set the full name (in the profile).
     pub const SET_FULL_NAME: u32 = 15;
+    /// Set the languages (in the profile).
     pub const SET_LANGUAGES: u32 = 16;
+    /// Spawn a child task.
     pub const SPAWN: u32 = 17;
+    /// Connect to the parent task.
     pub const PARENT: u32 = 18;
+    /// Write to a log.
     pub const LOG: u32 = 19;
+    /// Read a line of the developer console.
     pub const DEBUG: u32 = 20;
+    /// Play audio (headless: a WAV file).
     pub const PLAY_AUDIO: u32 = 33;
+    /// Play video (headless: PNG files).
     pub const FRAMEBUFFER: u32 = 35;
+    /// Open and use a storage file.
     pub const STORAGE: u32 = 40;
+    /// Share a storage file.
     pub const SHARE: u32 = 41;
 }
 

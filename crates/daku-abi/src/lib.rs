@@ -6,13 +6,12 @@
 //! This crate serves that import on wasmtime or wasmi: commands 0–20
 //! (system, clock, time zone, user, child tasks on their own threads,
 //! logging, the developer console), storage in a sandboxed directory (40,
-//! 41, its reads and writes batched onto io_uring) and the headless forms
-//! of audio (WAV files) and the framebuffer (PNG files).
+//! 41, the reads and writes of a call batched, onto io_uring on request)
+//! and the headless forms of audio (WAV files) and the framebuffer (PNG
+//! files).
 //!
 //! ```no_run
-//! use daku_abi::{DakuOptions, Grants};
-//! use wasi_core::runtime::RuntimeConfig;
-//! use wasi_runner::Engine;
+//! use daku_abi::{DakuOptions, Engine, Grants, RuntimeConfig};
 //! use wasi_wasmi::WasmiRuntime;
 //!
 //! let wasm = std::fs::read("app.wasm")?;

@@ -10,13 +10,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// `status` values of spec §5, command 40.
-#[allow(missing_docs)]
 pub(crate) mod status {
+    /// Done.
     pub const OK: u32 = 0;
+    /// No such file.
     pub const NOT_FOUND: u32 = 1;
+    /// The file exists (EXCLUSIVE).
     pub const EXISTS: u32 = 2;
+    /// Not a valid name, or not a regular file.
     pub const BAD_NAME: u32 = 3;
+    /// The channel has no open file.
     pub const NOT_OPEN: u32 = 4;
+    /// Any other failure of the host.
     pub const IO: u32 = 5;
 }
 

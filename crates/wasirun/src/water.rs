@@ -64,6 +64,10 @@ struct Options {
     /// The longest each connection may live (`30s`, `10m`).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+
+    /// The most connections served at once; more are closed on arrival.
+    #[arg(long, value_name = "N", default_value_t = watm_transport::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 /// A running service of any role.
@@ -133,6 +137,7 @@ fn config(options: &Options) -> Result<Config, Error> {
         .config_file(options.config.clone())
         .fuel(options.fuel)
         .timeout(options.timeout)
+        .max_connections(options.max_connections)
         .log_prefix(Some("watm: ".into()));
     Ok(config)
 }

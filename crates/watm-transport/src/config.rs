@@ -31,6 +31,9 @@ impl Engine {
 /// connection.
 pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
 
+/// The default for [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// A WATM and how to run it: the module, its configuration file, the
 /// engine, the limits of every instance and the host's timeouts.
 ///
@@ -45,6 +48,7 @@ pub struct Config {
     pub(crate) dial_timeout: Duration,
     pub(crate) cancel_grace: Duration,
     pub(crate) log_prefix: Option<String>,
+    pub(crate) max_connections: usize,
 }
 
 impl Config {
@@ -52,7 +56,8 @@ impl Config {
     /// the defaults: wasmtime, [`DEFAULT_MAX_MEMORY`], no fuel or time
     /// limit, no configuration file, 10 s to set up a connection and to
     /// dial, 1 s of grace after a cancellation, the module's output to the
-    /// host's stderr. Text that does not parse is [`Error::Invalid`]; the
+    /// host's stderr, at most [`DEFAULT_MAX_CONNECTIONS`] live connections.
+    /// Text that does not parse is [`Error::Invalid`]; the
     /// module itself is checked when a role is made from it.
     pub fn new(wasm: impl AsRef<[u8]>) -> Result<Self, Error> {
         let wasm = wat::parse_bytes(wasm.as_ref())
@@ -70,6 +75,7 @@ impl Config {
             dial_timeout: Duration::from_secs(10),
             cancel_grace: Duration::from_secs(1),
             log_prefix: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -138,6 +144,16 @@ impl Config {
     /// the cancellation byte, before shutting its sockets down.
     pub fn cancel_grace(&mut self, grace: Duration) -> &mut Self {
         self.cancel_grace = grace;
+        self
+    }
+
+    /// The most connections (instances, each with its thread) alive at
+    /// once for one `Dialer`, `Listener` or `Relay`
+    /// ([`DEFAULT_MAX_CONNECTIONS`] by default). Past it, `dial` and
+    /// `accept` fail with [`std::io::ErrorKind::QuotaExceeded`], and a relay
+    /// closes the connections it accepts, logging why.
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.max_connections = max;
         self
     }
 

@@ -333,7 +333,14 @@ impl Shared {
         ready: Option<SyncSender<Result<(), Error>>>,
     ) -> io::Result<()> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let guard = LiveGuard::new(Arc::clone(self), id, Arc::clone(&control));
+        let max = self.config.max_connections;
+        let guard =
+            LiveGuard::new(Arc::clone(self), id, Arc::clone(&control)).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::QuotaExceeded,
+                    format!("refused: {max} connections are live, the limit"),
+                )
+            })?;
         std::thread::Builder::new()
             .name(format!("watm-{id}"))
             .spawn(move || {
@@ -472,16 +479,22 @@ struct LiveGuard {
 }
 
 impl LiveGuard {
-    fn new(shared: Arc<Shared>, id: u64, control: Arc<Control>) -> Self {
-        shared.live.fetch_add(1, Ordering::SeqCst);
+    /// Counts one more live connection, unless that would pass
+    /// `Config::max_connections`.
+    fn new(shared: Arc<Shared>, id: u64, control: Arc<Control>) -> Option<Self> {
+        let max = shared.config.max_connections;
+        if shared.live.fetch_add(1, Ordering::SeqCst) >= max {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
         if let Ok(mut controls) = shared.controls.lock() {
             controls.insert(id, Arc::clone(&control));
         }
-        Self {
+        Some(Self {
             shared,
             id,
             control,
-        }
+        })
     }
 }
 

@@ -211,3 +211,23 @@ fn a_setup_past_its_timeout_fails_the_dial() {
         });
     }
 }
+
+#[test]
+fn connections_past_the_limit_are_refused() {
+    for engine in ENGINES {
+        let (server, addr) = listener();
+        let mut config = config("plain.wat", engine);
+        config.max_connections(2);
+        let dialer = Dialer::new(&config).unwrap();
+        let mut first = dialer.dial(addr).unwrap();
+        let _second = dialer.dial(addr).unwrap();
+        let (_a, _b) = (accept(&server), accept(&server));
+        let Err(Error::Io(error)) = dialer.dial(addr) else {
+            panic!("{engine:?}: a third connection was made");
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::QuotaExceeded);
+        first.close().unwrap();
+        let _third = dialer.dial(addr).unwrap();
+        assert_eq!(dialer.live_connections(), 2);
+    }
+}

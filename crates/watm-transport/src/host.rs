@@ -363,9 +363,7 @@ impl Shared {
         control: &Arc<Control>,
         ready: Option<SyncSender<Result<(), Error>>>,
     ) {
-        let setup = self.setup(module, job, control);
-        let failed = setup.as_ref().err().map(ToString::to_string);
-        let mut instance = match (setup, ready) {
+        let mut instance = match (self.setup(module, job, control), ready) {
             (Ok(instance), Some(ready)) => {
                 // A closed channel: the application gave up waiting (setup
                 // timeout) and cancelled; the worker sees the cancellation.
@@ -377,11 +375,8 @@ impl Shared {
                 let _ = ready.send(Err(error));
                 return;
             }
-            (Err(_), None) => {
-                eprintln!(
-                    "watm-transport: connection failed: {}",
-                    failed.unwrap_or_default()
-                );
+            (Err(error), None) => {
+                eprintln!("watm-transport: connection failed: {error}");
                 return;
             }
         };

@@ -212,6 +212,24 @@ fn run(module: &Path, args: &RunArgs) -> Result<Outcome> {
 
 /// Runs a Daku program: the engine and limits of `args`, and its Daku options.
 fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
+    // A Daku program has no arguments, environment, preopens or devices
+    // (spec/daku.md §1): options giving it some are mistakes, not no-ops.
+    let wasi_only = [
+        ("--dir", !args.dirs.is_empty()),
+        ("--env", !args.envs.is_empty()),
+        ("--env-inherit", args.env_inherit),
+        ("--listen", !args.listens.is_empty()),
+        ("--dial", !args.dials.is_empty()),
+        ("--device", !args.devices.is_empty()),
+        ("--trace", args.trace || args.trace_file.is_some()),
+        ("arguments after the module", !args.args.is_empty()),
+    ];
+    if let Some((option, _)) = wasi_only.iter().find(|(_, given)| *given) {
+        anyhow::bail!(
+            "{}: {option} does not apply to a Daku program (it imports daku.ar, not WASI)",
+            module.path().display()
+        );
+    }
     let config = daku_abi::RuntimeConfig {
         fuel: args.fuel,
         max_memory: args.max_memory,

@@ -129,7 +129,53 @@ fn a_daku_trap_is_one_line_and_exit_code_134() {
             "{engine}: {stderr}"
         );
     }
-    // An unknown grant is a usage error.
+    // An unknown grant is a usage error, and so are WASI's options.
     let out = wasirun(&["run", "--daku-allow", "nope", path(&module)], b"");
     assert_eq!(out.status.code(), Some(2));
+    let out = wasirun(&["run", "--dir", ".", path(&module)], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--dir does not apply to a Daku program"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_console_at_end_of_input_is_size_0_and_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("eof.wat");
+    // Reads a console line into 16 bytes at 0x100 and exits with
+    // size + 10 * (data != 0): 0 at end of input.
+    std::fs::write(
+        &module,
+        r#"(module
+  (import "daku" "ar" (func $ar (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\00\00\00\00\01\00\00\00\14\00\00\00\40\00\00\00")
+  (data (i32.const 0x40) "\10\00\00\00\00\01\00\00")
+  (func (export "_start")
+    (if (i32.ne (call $ar (i32.const 1) (i32.const 0) (i32.const 0x200)) (i32.const 1))
+      (then unreachable))
+    (i32.store (i32.const 16) (i32.const 0))
+    (i32.store (i32.const 20) (i32.const 0))
+    (i32.store (i32.const 24) (i32.const 0))
+    (i32.store (i32.const 28)
+      (i32.add (i32.load (i32.const 0x40))
+        (i32.mul (i32.const 10) (i32.ne (i32.load (i32.const 0x44)) (i32.const 0)))))
+    (drop (call $ar (i32.const 1) (i32.const 16) (i32.const 0x200)))))"#,
+    )
+    .unwrap();
+    for engine in ENGINES {
+        let out = wasirun(&["run", "--runtime", engine, path(&module)], b"");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A line of 3 bytes fits: size 3, data kept.
+        let out = wasirun(&["run", "--runtime", engine, path(&module)], b"abc\n");
+        assert_eq!(out.status.code(), Some(13), "{engine}");
+    }
 }

@@ -895,3 +895,55 @@ fn a_second_message_in_flight_traps_the_child() {
         },
     );
 }
+
+#[test]
+fn storage_lengths_and_malformed_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut words = Vec::new();
+    words.extend(storage_op(0, 3, 0, 1, 0x2000)); // 0x1000: OPEN "t" CREATE|TRUNCATE
+    words.extend(storage_op(2, 0, 0, 8, 0x2010)); // 0x1020: WRITE 8 bytes
+    words.extend(storage_op(4, 0, 3, 0, 0)); // 0x1040: SET_LENGTH 3
+    words.extend(storage_op(3, 0, 0, 0, 0)); // 0x1060: LENGTH
+    words.extend(storage_op(1, 0, 0, 8, 0x2100)); // 0x1080: READ 8 at 0: 3 bytes
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 40, 0x1000),
+            (1, 1, 40, 0x1020),
+            (1, 1, 40, 0x1040),
+            (1, 1, 40, 0x1060),
+            (1, 1, 40, 0x1080),
+        ],
+    ) + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"t\") (data (i32.const 0x2010) \"abcdefgh\")";
+    both(
+        &program(&data, "(call $ar (i32.const 5) (i32.const 0x100))"),
+        || granted("storage", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0), 1, "one channel, ready once");
+            assert_eq!(
+                (run.u32(0x1060 + 8), run.u32(0x1060 + 24)),
+                (3, 0),
+                "length after SET_LENGTH"
+            );
+            assert_eq!(run.u32(0x1080 + 16), 3);
+            assert_eq!(&run.memory[0x2100..0x2104], b"abc\0");
+        },
+    );
+    let bad = |op: Vec<u32>, expected: &str| {
+        let data = records(0x100, &[(0, 1, 40, 0x1000)])
+            + &format!("(data (i32.const 0x1000) \"{}\")", le(&op));
+        let wasm =
+            wat::parse_str(program(&data, "(call $ar (i32.const 1) (i32.const 0x100))")).unwrap();
+        for engine in Engine::ALL {
+            let run = run_on(engine, &wasm, granted("storage", dir.path())).unwrap();
+            assert!(run.trap().contains(expected), "{engine}: {}", run.trap());
+        }
+    };
+    bad(storage_op(5, 0, 0, 0, 0), "unknown storage operation 5");
+    bad(storage_op(1, 1, 0, 0, 0), "invalid storage flags");
+    bad(storage_op(0, 8, 0, 1, 0x2000), "invalid storage flags");
+    let mut reserved = storage_op(3, 0, 0, 0, 0);
+    reserved[7] = 1;
+    bad(reserved, "reserved must be 0");
+}

@@ -11,10 +11,16 @@ use watm_transport::{Config, Engine};
 /// Both engines.
 pub const ENGINES: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
 
-/// The WATMs that carry data in every role: hand-written WAT, and C built
-/// with wasi-libc as a WASI command (nonblocking sockets and `poll`, as
-/// TinyGo builds do).
-pub const CARRIERS: [&str; 3] = ["plain.wat", "reverse.wat", "c/nonblocking.wasm"];
+/// The WATMs that carry data in every role: hand-written WAT; C built with
+/// wasi-libc as a WASI command (nonblocking sockets and `poll`, as TinyGo
+/// builds do); Rust std as a `cdylib` with `_water_v0` a global (as Rust
+/// builds have it).
+pub const CARRIERS: [&str; 4] = [
+    "plain.wat",
+    "reverse.wat",
+    "c/nonblocking.wasm",
+    "rust/reverse.wasm",
+];
 
 /// The path of a test WATM.
 pub fn watm(name: &str) -> PathBuf {
@@ -35,7 +41,7 @@ pub fn config(name: &str, engine: Engine) -> Config {
 /// What the WATM `name` does to a chunk.
 pub fn transform(name: &str, chunk: &[u8]) -> Vec<u8> {
     match name {
-        "reverse.wat" => chunk.iter().rev().copied().collect(),
+        "reverse.wat" | "rust/reverse.wasm" => chunk.iter().rev().copied().collect(),
         _ => chunk.to_vec(),
     }
 }

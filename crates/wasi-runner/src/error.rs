@@ -80,6 +80,10 @@ pub enum RunError {
     /// with a NUL byte, io_uring refused by the kernel, ...).
     #[error("cannot set up the WASI system")]
     System(#[source] io::Error),
+    /// The key-value store could not be opened or mounted
+    /// ([`RunOptions::kv`](crate::RunOptions::kv)).
+    #[error("cannot set up the key-value store: {0}")]
+    Kv(String),
     /// The trace file could not be created.
     #[error("cannot create trace file {}", path.display())]
     TraceFile {

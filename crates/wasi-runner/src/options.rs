@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
+use wasi_cloud_fs::kv::KvConfig;
 use wasi_core::runtime::RuntimeConfig;
 use wasi_unix::{AddrRule, Denial, IoBackend, UnixSystem};
 use wasi_wasmtime::WasmtimeRuntime;
@@ -131,6 +132,7 @@ pub struct RunOptions {
     cache_dir: Option<PathBuf>,
     pub(crate) devices: Devices,
     pub(crate) trace: Trace,
+    pub(crate) kv: Option<KvConfig>,
 }
 
 impl Default for RunOptions {
@@ -164,6 +166,7 @@ impl RunOptions {
             cache_dir: None,
             devices: Devices::new(),
             trace: Trace::Off,
+            kv: None,
         }
     }
 
@@ -317,6 +320,14 @@ impl RunOptions {
     /// The WADI devices of the guest.
     pub fn devices(&mut self, devices: Devices) -> &mut Self {
         self.devices = devices;
+        self
+    }
+
+    /// Mounts the key-value store at `/beta/kv` (`spec/wasi-cloud.md`);
+    /// `None` (the default) for none. It is opened once, by
+    /// [`Runner::new`](crate::Runner::new), and shared by every run.
+    pub fn kv(&mut self, config: Option<KvConfig>) -> &mut Self {
+        self.kv = config;
         self
     }
 

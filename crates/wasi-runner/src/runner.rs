@@ -3,8 +3,12 @@
 use crate::{DRIVER_CONFIG, Engine, Module, Outcome, RunError, RunOptions};
 use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
 use wadi_devices::DriverData;
+use wasi_cloud_fs::kv::KvDir;
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::{CallError, Imports, Instance, LoadError, Runtime};
+use wasi_core::vfs::VirtualFds;
 use wasi_core::{System, Tracer};
 use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
@@ -33,7 +37,12 @@ pub struct Runner {
     module: Module,
     options: RunOptions,
     runtimes: Runtimes,
+    /// The key-value store mounted at [`KV_MOUNT`], when the options ask.
+    kv: Option<Arc<KvDir>>,
 }
+
+/// Where the key-value store is mounted.
+const KV_MOUNT: &str = "/beta/kv";
 
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,10 +91,15 @@ impl Runner {
                 drivers: devices.then(|| WasmiRuntime::new(DRIVER_CONFIG)),
             },
         };
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
         Ok(Self {
             module,
             options,
             runtimes,
+            kv,
         })
     }
 
@@ -126,10 +140,29 @@ impl Runner {
         R::Instance<DriverData>: Send,
     {
         let system = match drivers {
-            Some(drivers) => traced(self.options.devices.mount(system, drivers.clone())?, trace),
-            None => traced(system, trace),
+            Some(drivers) => {
+                self.with_kv(self.options.devices.mount(system, drivers.clone())?, trace)?
+            }
+            None => self.with_kv(system, trace)?,
         };
         self.start(runtime, system)
+    }
+
+    /// `system` with the key-value store mounted (when the run has one),
+    /// traced (when it has a `trace`).
+    fn with_kv<S: VirtualFds + Send + 'static>(
+        &self,
+        system: S,
+        trace: Option<Box<dyn Write + Send>>,
+    ) -> Result<GuestSystem, RunError> {
+        let Some(kv) = &self.kv else {
+            return Ok(traced(system, trace));
+        };
+        let mut system = Mounts::new(system);
+        system
+            .mount(KV_MOUNT, kv.clone())
+            .map_err(|errno| RunError::Kv(format!("cannot mount {KV_MOUNT}: {errno}")))?;
+        Ok(traced(system, trace))
     }
 
     /// Instantiates the module on `runtime` with `system` serving its WASI

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 use wasi_runner::{
     AddrRule, DEFAULT_MAX_FUNCTIONS, Devices, DriverSpec, ERROR_EXIT_CODE, Engine, IoBackend,
-    Module, Outcome, RunOptions, Runner, TIMEOUT_EXIT_CODE, Trace, default_cache_dir, report,
+    KvConfig, Module, Outcome, RunOptions, Runner, TIMEOUT_EXIT_CODE, Trace, default_cache_dir,
+    default_kv_store, report,
 };
 
 /// How long past --timeout the watchdog waits for the engine to stop the
@@ -135,6 +136,10 @@ pub struct RunArgs {
     #[command(flatten)]
     daku: Box<DakuArgs>,
 
+    /// The key-value store at /beta/kv (boxed: most runs have none).
+    #[command(flatten)]
+    kv: Box<KvArgs>,
+
     /// The module to run: binary `.wasm` or text `.wat`.
     // An `Option` only for `wasirun COMMAND`, where the top level's copy of
     // these arguments is left empty: clap requires it wherever it is parsed.
@@ -144,6 +149,62 @@ pub struct RunArgs {
     /// Arguments passed to the guest after its argv[0] (the module path).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
+}
+
+/// The key-value store mounted at /beta/kv (spec/wasi-cloud.md).
+#[derive(Debug, Args)]
+struct KvArgs {
+    /// Mount the key-value store at /beta/kv: keys are the files of
+    /// /beta/kv/local, /beta/kv/region and /beta/kv/global.
+    #[arg(long)]
+    kv: bool,
+
+    /// The embedded store (redb) of `local`, and of `region` and `global`
+    /// when no Redis serves them. Default: wasirun/kv.redb under
+    /// $XDG_DATA_HOME, else ~/.local/share.
+    #[arg(long, value_name = "PATH", requires = "kv")]
+    kv_store: Option<PathBuf>,
+
+    /// Serve `region` and `global` from this Redis server
+    /// (redis://HOST:PORT[/DB]).
+    #[arg(long, value_name = "URL", requires = "kv")]
+    kv_redis: Option<String>,
+
+    /// Serve `region` from this Redis server (over --kv-redis).
+    #[arg(long, value_name = "URL", requires = "kv")]
+    kv_region: Option<String>,
+
+    /// Serve `global` from this Redis server (over --kv-redis).
+    #[arg(long, value_name = "URL", requires = "kv")]
+    kv_global: Option<String>,
+
+    /// The namespace of the keys: other namespaces' are out of reach.
+    #[arg(long, value_name = "NAME", requires = "kv", default_value = "default")]
+    kv_namespace: String,
+}
+
+/// The library's key-value options for `args`: `None` without --kv.
+fn kv_config(args: &KvArgs) -> Result<Option<KvConfig>> {
+    if !args.kv {
+        return Ok(None);
+    }
+    let store = match &args.kv_store {
+        Some(path) => path.clone(),
+        None => default_kv_store()
+            .context("--kv: neither $XDG_DATA_HOME nor $HOME is set; give --kv-store PATH")?,
+    };
+    let mut config = KvConfig::new(store);
+    config.namespace(&args.kv_namespace);
+    if let Some(url) = &args.kv_redis {
+        config.redis(url);
+    }
+    if let Some(url) = &args.kv_region {
+        config.region(url);
+    }
+    if let Some(url) = &args.kv_global {
+        config.global(url);
+    }
+    Ok(Some(config))
 }
 
 /// The options of Daku programs: modules importing `daku.ar` (spec/daku.md).
@@ -278,7 +339,8 @@ fn options(args: &RunArgs) -> Result<RunOptions> {
             (Some(path), _) => Trace::File(path.clone()),
             (None, true) => Trace::Stderr,
             (None, false) => Trace::Off,
-        });
+        })
+        .kv(kv_config(&args.kv)?);
     for pair in &args.envs {
         let pair = pair.as_bytes();
         let Some(eq) = pair.iter().position(|&b| b == b'=') else {

@@ -628,7 +628,7 @@ fn namespaces_are_isolated(backend: Backend) {
     let mut config = KvConfig::new(fx.dir.path().join("other.redb"));
     assert!(config.namespace("bad{tag}").build().is_err());
     assert!(config.namespace("").build().is_err());
-    assert!(config.namespace(&"n".repeat(65)).build().is_err());
+    assert!(config.namespace("n".repeat(65)).build().is_err());
 }
 
 fn committed_values_survive_a_restart(backend: Backend) {

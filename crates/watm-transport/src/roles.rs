@@ -183,12 +183,13 @@ impl Listener {
     /// Fails with the module's error if that instance fails its setup, and
     /// with `NotConnected` once [`Closer::close`] was called.
     pub fn accept(&self) -> Result<Conn, Error> {
-        let (stream, _) = self.listener.accept()?;
+        let accepted = self.listener.accept();
         if self.closer.is_closed() {
             return Err(
                 io::Error::new(io::ErrorKind::NotConnected, "the listener is closed").into(),
             );
         }
+        let (stream, _) = accepted?;
         let _ = stream.set_nodelay(true);
         self.establish(stream)
     }

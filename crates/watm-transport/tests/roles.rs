@@ -113,3 +113,22 @@ fn reads_time_out() {
         );
     }
 }
+
+#[test]
+fn closing_a_listener_wakes_its_accept() {
+    let listener = Listener::bind(
+        &config("plain.wat", watm_transport::Engine::Wasmi),
+        "127.0.0.1:0",
+    )
+    .unwrap();
+    let closer = listener.closer();
+    std::thread::scope(|scope| {
+        let accepting = scope.spawn(|| listener.accept());
+        std::thread::sleep(Duration::from_millis(50));
+        closer.close();
+        let Err(watm_transport::Error::Io(error)) = accepting.join().unwrap() else {
+            panic!("accept did not fail");
+        };
+        assert_eq!(error.kind(), ErrorKind::NotConnected);
+    });
+}

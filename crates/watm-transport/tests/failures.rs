@@ -127,34 +127,6 @@ fn a_looping_worker_is_stopped_by_its_timeout() {
 }
 
 #[test]
-fn cancellation_ends_the_worker_within_100_ms() {
-    for engine in ENGINES {
-        let (server, addr) = listener();
-        let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
-        let mut conns: Vec<_> = (0..5)
-            .map(|_| (dialer.dial(addr).unwrap(), accept(&server)))
-            .collect();
-        for (conn, peer) in &mut conns {
-            conn.write_all(b"ping").unwrap();
-            let mut got = [0; 4];
-            peer.read_exact(&mut got).unwrap();
-        }
-        for (mut conn, mut peer) in conns {
-            let start = Instant::now();
-            conn.close().unwrap();
-            assert!(
-                conn.wait_closed(Duration::ZERO),
-                "{engine:?}: the worker ended"
-            );
-            let took = start.elapsed();
-            assert!(took < Duration::from_millis(100), "{engine:?}: {took:?}");
-            assert_eq!(read_to_end(&mut peer), b"");
-        }
-        assert_eq!(dialer.live_connections(), 0);
-    }
-}
-
-#[test]
 fn the_configuration_file_reaches_the_module() {
     for engine in ENGINES {
         let dir = tempfile::tempdir().unwrap();

@@ -6,5 +6,10 @@
 //!   `/beta/kv/region` or `/beta/kv/global` is a key, its contents the
 //!   value; [`kv::KvDir`] is the mount, over [`kv::KvStore`] backends (redb,
 //!   Redis).
+//! - [`http`]: HTTP functions. A guest reads its request from `/request/txt`
+//!   or `/request/json` and writes its response to `/response/txt` or
+//!   `/response/json`; the module's [`http::serve`] is the HTTP server
+//!   behind `wasirun serve`.
 
+pub mod http;
 pub mod kv;

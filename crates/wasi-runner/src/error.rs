@@ -76,6 +76,9 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
+    /// The HTTP server could not run (`Server::run`).
+    #[error("cannot serve HTTP")]
+    Serve(#[source] io::Error),
     /// The guest's system could not be built (an argument or variable
     /// with a NUL byte, io_uring refused by the kernel, ...).
     #[error("cannot set up the WASI system")]

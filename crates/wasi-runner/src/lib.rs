@@ -7,6 +7,7 @@ mod module;
 mod options;
 mod outcome;
 mod runner;
+mod serve;
 
 pub use devices::{DRIVER_CONFIG, Devices};
 pub use diagnostics::{escape_controls, report};
@@ -15,6 +16,8 @@ pub use module::Module;
 pub use options::{DEFAULT_MAX_FUNCTIONS, Engine, RunOptions, Trace, default_cache_dir};
 pub use outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
 pub use runner::Runner;
+pub use serve::{ServeMode, ServeOptions, Server};
+pub use wasi_cloud_fs::http::ServeConfig;
 
 // The types of other crates that appear in this one's API.
 pub use wadi_devices::abi::DriverSpec;

@@ -353,6 +353,13 @@ impl RunOptions {
 
     /// The guest's system, with `argv0` as its first argument.
     pub(crate) fn system(&self, argv0: &Path) -> Result<UnixSystem, RunError> {
+        self.builder(argv0)?.build().map_err(RunError::System)
+    }
+
+    /// The builder of the guest's system, set up with everything but what
+    /// is to be added before [`wasi_unix::Builder::build`] (arguments and
+    /// variables after these, stdio).
+    pub(crate) fn builder(&self, argv0: &Path) -> Result<wasi_unix::Builder, RunError> {
         let mut builder = UnixSystem::builder();
         builder.arg(argv0.as_os_str().as_bytes());
         for arg in &self.args {
@@ -403,7 +410,7 @@ impl RunOptions {
                 }
             });
         }
-        builder.build().map_err(RunError::System)
+        Ok(builder)
     }
 }
 

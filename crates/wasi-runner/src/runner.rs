@@ -42,7 +42,7 @@ pub struct Runner {
 }
 
 /// Where the key-value store is mounted.
-const KV_MOUNT: &str = "/beta/kv";
+pub(crate) const KV_MOUNT: &str = "/beta/kv";
 
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,6 +5,7 @@
 //! it.
 
 mod run;
+mod serve;
 mod water;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,16 @@ enum Command {
     /// the reason; the module's stdout and stderr go to stderr, each line
     /// prefixed with `watm: `.
     Water(water::WaterArgs),
+
+    /// Serve HTTP with a handler module (spec/wasi-cloud.md, "HTTP
+    /// functions"): a fresh instance per request reads /request/txt or
+    /// /request/json and writes /response/txt or /response/json; --daemon N
+    /// keeps N instances serving request after request; --wagi runs WAGI
+    /// (CGI) modules.
+    ///
+    /// Runs until SIGTERM or SIGINT, then answers the requests in flight and
+    /// exits 0. A module that cannot be loaded exits with code 2.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +67,6 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run(cli.run)) {
         Command::Run(args) => run::main(args),
         Command::Water(args) => water::main(args),
+        Command::Serve(args) => serve::main(args),
     }
 }

@@ -153,7 +153,7 @@ pub struct RunArgs {
 
 /// The key-value store mounted at /beta/kv (spec/wasi-cloud.md).
 #[derive(Debug, Args)]
-struct KvArgs {
+pub(crate) struct KvArgs {
     /// Mount the key-value store at /beta/kv: keys are the files of
     /// /beta/kv/local, /beta/kv/region and /beta/kv/global.
     #[arg(long)]
@@ -184,7 +184,7 @@ struct KvArgs {
 }
 
 /// The library's key-value options for `args`: `None` without --kv.
-fn kv_config(args: &KvArgs) -> Result<Option<KvConfig>> {
+pub(crate) fn kv_config(args: &KvArgs) -> Result<Option<KvConfig>> {
     if !args.kv {
         return Ok(None);
     }
@@ -237,7 +237,7 @@ struct DakuArgs {
 }
 
 /// `--runtime`: the engines' names, parsed into an [`Engine`].
-fn engine_parser() -> impl TypedValueParser<Value = Engine> {
+pub(crate) fn engine_parser() -> impl TypedValueParser<Value = Engine> {
     PossibleValuesParser::new(Engine::ALL.map(Engine::name)).try_map(|name| name.parse::<Engine>())
 }
 
@@ -413,7 +413,7 @@ fn start_watchdog(module: PathBuf, timeout: Duration) {
 
 /// Parses a byte count: digits, optionally followed by `K`, `M`, `G` or
 /// `T` (powers of 1024, with an optional `i`, `B` or `iB`).
-fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
     let shift = match unit.trim_end_matches('B').trim_end_matches('i') {

@@ -1,0 +1,506 @@
+//! One request and its response, between the server and a guest: the
+//! request's head and body stream, and the response as the guest writes it
+//! (`spec/wasi-cloud.md`, "HTTP functions").
+
+use super::body::{ChannelBody, ResponseBody, full};
+use super::head::{self, RequestHead};
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use std::io::{self, PipeReader, Read};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
+use wasi_core::Errno;
+
+/// The most bytes one write to `/response/txt` passes on at once: a larger
+/// write is short, and the guest writes the rest again.
+pub const MAX_CHUNK: usize = 64 * 1024;
+
+/// Body chunks buffered between a guest and a slow client, each at most
+/// [`MAX_CHUNK`]; past them `fd_write` blocks.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// The most bytes `/response/json` may hold.
+pub const MAX_JSON_RESPONSE: usize = 16 << 20;
+
+/// How a guest's run for an exchange ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// `_start` returned, or the guest called `proc_exit` with this code.
+    Exited(u32),
+    /// The guest trapped (or ran out of fuel, or a host function failed).
+    Trapped(String),
+    /// The guest ran past its time limit.
+    TimedOut,
+    /// The guest could not be instantiated.
+    Failed(String),
+}
+
+/// What happened to the request body on its way from the client.
+#[derive(Debug, Default)]
+pub struct BodyStatus(AtomicU8);
+
+const BODY_OK: u8 = 0;
+const BODY_TOO_LARGE: u8 = 1;
+const BODY_BROKEN: u8 = 2;
+
+impl BodyStatus {
+    /// The body went past the server's limit: the stream ends with `EIO`,
+    /// and an exchange without a response gets 413.
+    pub fn too_large(&self) {
+        self.0.store(BODY_TOO_LARGE, Ordering::Release);
+    }
+
+    /// The client's body failed, or the server stopped passing it on (the
+    /// time limit): the stream ends with `EIO`.
+    pub fn broken(&self) {
+        let _ = self
+            .0
+            .compare_exchange(BODY_OK, BODY_BROKEN, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn get(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Which response file the guest writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Writer {
+    Txt,
+    Json,
+}
+
+/// The response side of an exchange.
+struct ResponseState {
+    /// The file the guest first opened for writing.
+    writer: Option<Writer>,
+    /// Open descriptors of that file.
+    open: usize,
+    /// The `txt` head written so far, until it is complete.
+    head: Vec<u8>,
+    /// Once the `txt` head went to the client: where the body goes.
+    body: Option<BodySender>,
+    /// What `/response/json` holds.
+    json: Vec<u8>,
+    /// How the response goes to the server, until it has.
+    reply: Option<oneshot::Sender<Response<ResponseBody>>>,
+    /// The response is complete or aborted: nothing more is taken.
+    done: bool,
+    /// Holds the server's concurrency slot until the response is done, for
+    /// requests served by daemons.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+/// The sending end of a streamed response body.
+struct BodySender {
+    chunks: mpsc::Sender<Bytes>,
+    /// Bytes left of the declared `content-length`, if any.
+    remaining: Option<u64>,
+    /// Set before dropping `chunks` to make the client see an abort.
+    abort: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One request and its response. The server makes it; the guest's
+/// `/request` and `/response` files ([`super::RequestDir`],
+/// [`super::ResponseDir`]) read and write it; the runner reports how the
+/// guest's run ended with [`finish`](Self::finish).
+pub struct Exchange {
+    head: RequestHead,
+    /// The request as `/request/txt` begins.
+    txt_head: Vec<u8>,
+    body: PipeReader,
+    body_status: Arc<BodyStatus>,
+    json: OnceLock<Arc<[u8]>>,
+    max_body: u64,
+    response: Mutex<ResponseState>,
+    done: Notify,
+}
+
+impl Exchange {
+    /// An exchange for the request with `head`, whose body the server
+    /// writes into the pipe read by `body` (closing it at the end) and
+    /// whose troubles it reports in `body_status`. The response comes out
+    /// of the returned receiver, once: a streamed one with its body still
+    /// arriving.
+    pub fn new(
+        head: RequestHead,
+        body: PipeReader,
+        body_status: Arc<BodyStatus>,
+        max_body: u64,
+    ) -> (Arc<Self>, oneshot::Receiver<Response<ResponseBody>>) {
+        let (tx, rx) = oneshot::channel();
+        let exchange = Self {
+            txt_head: head.txt(),
+            head,
+            body,
+            body_status,
+            json: OnceLock::new(),
+            max_body,
+            response: Mutex::new(ResponseState {
+                writer: None,
+                open: 0,
+                head: Vec::new(),
+                body: None,
+                json: Vec::new(),
+                reply: Some(tx),
+                done: false,
+                slot: None,
+            }),
+            done: Notify::new(),
+        };
+        (Arc::new(exchange), rx)
+    }
+
+    /// The request's head.
+    pub fn request(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// The request head as `/request/txt` begins.
+    pub(crate) fn txt_head(&self) -> &[u8] {
+        &self.txt_head
+    }
+
+    /// The request body stream, shared by every reader of the exchange.
+    pub fn body(&self) -> &PipeReader {
+        &self.body
+    }
+
+    /// Reads from the body stream: `EIO` when it ended because the body
+    /// was too large or broken.
+    pub(crate) fn read_body(&self, buf: &mut [u8]) -> wasi_core::system::Result<usize> {
+        match (&self.body).read(buf) {
+            Ok(0) if self.body_status.get() != BODY_OK => Err(Errno::IO),
+            Ok(n) => Ok(n),
+            Err(e) => Err(Errno::from_io_kind(e.kind())),
+        }
+    }
+
+    /// `/request/json`: made once, reading the rest of the body.
+    pub(crate) fn json(&self) -> wasi_core::system::Result<Arc<[u8]>> {
+        if let Some(json) = self.json.get() {
+            return Ok(Arc::clone(json));
+        }
+        let mut body = Vec::new();
+        let mut buf = vec![0; MAX_CHUNK];
+        loop {
+            let n = self.read_body(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            // The server stops the stream past `max_body`; this bounds it
+            // here too, whatever feeds the pipe.
+            if (body.len() + n) as u64 > self.max_body {
+                return Err(Errno::FBIG);
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
+        let json: Arc<[u8]> = self.head.json(&body).into();
+        Ok(Arc::clone(self.json.get_or_init(|| json)))
+    }
+
+    fn state(&self) -> MutexGuard<'_, ResponseState> {
+        // Every update leaves the state consistent before anything that
+        // can panic.
+        self.response.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the response is complete, or was aborted or replaced by an
+    /// error.
+    pub fn is_done(&self) -> bool {
+        self.state().done
+    }
+
+    /// Waits until the exchange [`is_done`](Self::is_done).
+    pub async fn done(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.is_done() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Keeps `slot` until the response is done.
+    pub fn hold_until_done(&self, slot: OwnedSemaphorePermit) {
+        let mut state = self.state();
+        if !state.done {
+            state.slot = Some(slot);
+        }
+    }
+
+    /// A descriptor of `writer` is opened: `EBUSY` when the guest writes
+    /// the other file, `EPIPE` when the response is done.
+    pub(crate) fn open_writer(&self, writer: Writer) -> wasi_core::system::Result<()> {
+        let mut state = self.state();
+        if state.done {
+            return Err(Errno::PIPE);
+        }
+        match state.writer {
+            Some(w) if w != writer => return Err(Errno::BUSY),
+            _ => state.writer = Some(writer),
+        }
+        state.open += 1;
+        Ok(())
+    }
+
+    /// A descriptor of the response file is closed: the last one completes
+    /// the response.
+    pub(crate) fn close_writer(&self) {
+        let mut state = self.state();
+        state.open = state.open.saturating_sub(1);
+        if state.open == 0 && !state.done {
+            self.complete(&mut state);
+        }
+    }
+
+    /// A write to `/response/txt`: the head until it is complete, then
+    /// body. Returns how many bytes were taken.
+    pub(crate) fn write_txt(&self, data: &[u8]) -> wasi_core::system::Result<usize> {
+        let mut state = self.state();
+        if state.done {
+            return Err(Errno::PIPE);
+        }
+        if let Some(body) = &mut state.body {
+            let data = &data[..data.len().min(MAX_CHUNK)];
+            let data = match body.remaining {
+                Some(0) if !data.is_empty() => return Err(Errno::FBIG),
+                Some(left) => &data[..data.len().min(usize::try_from(left).unwrap_or(usize::MAX))],
+                None => data,
+            };
+            if data.is_empty() {
+                return Ok(0);
+            }
+            if let Some(left) = &mut body.remaining {
+                *left -= data.len() as u64;
+            }
+            let chunks = body.chunks.clone();
+            // The client may be slow: wait for room without the lock.
+            drop(state);
+            return match chunks.blocking_send(Bytes::copy_from_slice(data)) {
+                Ok(()) => Ok(data.len()),
+                Err(_) => Err(Errno::PIPE),
+            };
+        }
+        let room = head::MAX_HEAD - state.head.len();
+        let taken = data.len().min(room);
+        let before = state.head.len();
+        state.head.extend_from_slice(&data[..taken]);
+        match head::parse_response(&state.head) {
+            Ok(None) if state.head.len() < head::MAX_HEAD => Ok(taken),
+            Ok(None) => {
+                self.reply_error(
+                    &mut state,
+                    StatusCode::BAD_GATEWAY,
+                    "response head too large",
+                );
+                Err(Errno::INVAL)
+            }
+            Err(why) => {
+                self.reply_error(&mut state, StatusCode::BAD_GATEWAY, &why);
+                Err(Errno::INVAL)
+            }
+            Ok(Some((parsed, head_len))) => {
+                let rest = state.head.split_off(head_len);
+                let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+                let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let body = ChannelBody::new(rx, parsed.content_length, Arc::clone(&abort));
+                let mut sender = BodySender {
+                    chunks: tx,
+                    remaining: parsed.content_length,
+                    abort,
+                };
+                // Bytes past the head in this write are the body's start.
+                let extra = &rest[..rest.len().min(MAX_CHUNK)];
+                let extra = match sender.remaining {
+                    Some(left) => &extra[..extra.len().min(usize::try_from(left).unwrap_or(0))],
+                    None => extra,
+                };
+                let taken = head_len - before + extra.len();
+                if !extra.is_empty() {
+                    if let Some(left) = &mut sender.remaining {
+                        *left -= extra.len() as u64;
+                    }
+                    // The channel is new and empty: this cannot block.
+                    let _ = sender.chunks.try_send(Bytes::copy_from_slice(extra));
+                }
+                state.head = Vec::new();
+                state.body = Some(sender);
+                let response = parsed.into_response(ResponseBody::new(body));
+                if let Some(reply) = state.reply.take() {
+                    let _ = reply.send(response);
+                }
+                Ok(taken)
+            }
+        }
+    }
+
+    /// The response is malformed (a WAGI module's CGI head): 502, if
+    /// nothing went to the client yet.
+    pub(crate) fn malformed(&self, why: &str) {
+        let mut state = self.state();
+        if !state.done && state.body.is_none() {
+            self.reply_error(&mut state, StatusCode::BAD_GATEWAY, why);
+        }
+    }
+
+    /// A write to `/response/json`, kept until the file is closed.
+    pub(crate) fn write_json(&self, data: &[u8]) -> wasi_core::system::Result<usize> {
+        let mut state = self.state();
+        if state.done {
+            return Err(Errno::PIPE);
+        }
+        if state.json.len() + data.len() > MAX_JSON_RESPONSE {
+            return Err(Errno::FBIG);
+        }
+        state.json.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    /// The guest's run for this exchange ended with `completion`: a
+    /// response not yet complete is completed (exit 0), or replaced by an
+    /// error or aborted (`spec/wasi-cloud.md`, "How the exchange ends").
+    pub fn finish(&self, completion: &Completion) {
+        let mut state = self.state();
+        if state.done {
+            return;
+        }
+        match completion {
+            Completion::Exited(0) => self.complete(&mut state),
+            Completion::Exited(code) => self.fail(
+                &mut state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("the handler exited with code {code}"),
+            ),
+            Completion::Trapped(_) => self.fail(
+                &mut state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler trapped",
+            ),
+            Completion::TimedOut => self.fail(
+                &mut state,
+                StatusCode::GATEWAY_TIMEOUT,
+                "the handler ran past its time limit",
+            ),
+            Completion::Failed(_) => self.fail(
+                &mut state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the handler could not be started",
+            ),
+        }
+    }
+
+    /// The server's time limit for the exchange passed: 504, or an abort.
+    pub fn expire(&self) {
+        self.body_status.broken();
+        let mut state = self.state();
+        if !state.done {
+            self.fail(
+                &mut state,
+                StatusCode::GATEWAY_TIMEOUT,
+                "the handler ran past its time limit",
+            );
+        }
+    }
+
+    /// Ends the exchange as it stands: what the guest wrote is its
+    /// response.
+    fn complete(&self, state: &mut ResponseState) {
+        match state.writer {
+            _ if state.body.is_some() => {
+                let body = state.body.take();
+                if let Some(body) = body
+                    && body.remaining.is_some_and(|left| left > 0)
+                {
+                    body.abort.store(true, Ordering::Release);
+                }
+                self.mark_done(state);
+            }
+            Some(Writer::Txt) => self.reply_error(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "the handler's response head is incomplete",
+            ),
+            Some(Writer::Json) => match head::parse_json_response(&state.json) {
+                Ok(response) => {
+                    state.json = Vec::new();
+                    if let Some(reply) = state.reply.take() {
+                        let _ = reply.send(response);
+                    }
+                    self.mark_done(state);
+                }
+                Err(why) => self.reply_error(state, StatusCode::BAD_GATEWAY, &why),
+            },
+            None if self.body_status.get() == BODY_TOO_LARGE => self.reply_error(
+                state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            ),
+            None => self.reply_error(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "the handler wrote no response",
+            ),
+        }
+    }
+
+    /// Ends the exchange in failure: `status`, or an abort when the
+    /// response head went out already.
+    fn fail(&self, state: &mut ResponseState, status: StatusCode, why: &str) {
+        if let Some(body) = state.body.take() {
+            body.abort.store(true, Ordering::Release);
+            self.mark_done(state);
+        } else if self.body_status.get() == BODY_TOO_LARGE {
+            self.reply_error(
+                state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            );
+        } else {
+            self.reply_error(state, status, why);
+        }
+    }
+
+    /// Answers with an error response of the server's own, if the server
+    /// has had no response yet, and ends the exchange.
+    fn reply_error(&self, state: &mut ResponseState, status: StatusCode, why: &str) {
+        if let Some(reply) = state.reply.take() {
+            let _ = reply.send(error_response(status, why));
+        }
+        state.body = None;
+        self.mark_done(state);
+    }
+
+    fn mark_done(&self, state: &mut ResponseState) {
+        state.done = true;
+        state.slot = None;
+        self.done.notify_waiters();
+    }
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("method", &self.head.method)
+            .field("target", &self.head.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response of the server's own: `status`, a one-line plain text body.
+pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
+    let mut response = Response::new(full(format!("{why}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An I/O error standing for an aborted response body.
+pub(crate) fn aborted() -> io::Error {
+    io::Error::other("the handler's response was aborted")
+}

@@ -1,0 +1,304 @@
+//! `/request` and `/response`: the exchange's files, as mounts.
+
+use super::exchange::{Exchange, MAX_CHUNK, Writer};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex, PoisonError};
+use wasi_core::mount::{Listing, OpenHow, VirtualDir};
+use wasi_core::system::prelude::*;
+use wasi_core::vfs::VirtualFile;
+
+/// Where the files of a guest find its exchange.
+pub trait ExchangeSource: Send + Sync {
+    /// The current exchange: for a function its one exchange; for a daemon
+    /// the one it serves, or the next one, waited for.
+    fn current(&self) -> Result<Arc<Exchange>>;
+}
+
+/// A function's one exchange.
+impl ExchangeSource for Arc<Exchange> {
+    fn current(&self) -> Result<Arc<Exchange>> {
+        Ok(Arc::clone(self))
+    }
+}
+
+/// The requests queued for a pool of daemons: each daemon's files take the
+/// next one when the daemon has none or its response is done
+/// (`spec/wasi-cloud.md`, "Daemons").
+#[derive(Clone)]
+pub struct DaemonQueue {
+    requests: crossbeam_channel::Receiver<Arc<Exchange>>,
+}
+
+impl DaemonQueue {
+    /// A queue and the sending end the server pushes requests into;
+    /// dropping every sender shuts the daemons down (their waiting opens
+    /// fail with `ECANCELED`).
+    pub fn new() -> (crossbeam_channel::Sender<Arc<Exchange>>, Self) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (tx, Self { requests: rx })
+    }
+
+    /// The source for one daemon instance.
+    pub fn daemon(&self) -> Arc<DaemonSource> {
+        Arc::new(DaemonSource {
+            queue: self.clone(),
+            current: Mutex::new(None),
+        })
+    }
+}
+
+/// One daemon's view of a [`DaemonQueue`].
+pub struct DaemonSource {
+    queue: DaemonQueue,
+    current: Mutex<Option<Arc<Exchange>>>,
+}
+
+impl DaemonSource {
+    /// The exchange the daemon serves, if its response is not done.
+    pub fn take_current(&self) -> Option<Arc<Exchange>> {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        current.filter(|exchange| !exchange.is_done())
+    }
+}
+
+impl ExchangeSource for DaemonSource {
+    fn current(&self) -> Result<Arc<Exchange>> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(exchange) = &*current
+            && !exchange.is_done()
+        {
+            return Ok(Arc::clone(exchange));
+        }
+        // Only this daemon's guest thread waits on its own lock.
+        let next = self.queue.requests.recv().map_err(|_| Errno::CANCELED)?;
+        *current = Some(Arc::clone(&next));
+        Ok(next)
+    }
+}
+
+fn dir_stat() -> Filestat {
+    Filestat {
+        filetype: Filetype::DIRECTORY,
+        nlink: 1,
+        ..Filestat::default()
+    }
+}
+
+fn file_stat(ino: u64, size: u64) -> Filestat {
+    Filestat {
+        filetype: Filetype::REGULAR_FILE,
+        ino,
+        nlink: 1,
+        size,
+        ..Filestat::default()
+    }
+}
+
+/// Lists `txt` and `json`.
+fn list(cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
+    for (i, name) in ["txt", "json"]
+        .into_iter()
+        .enumerate()
+        .skip(cookie as usize)
+    {
+        if !out.push(i as u64 + 1, i as u64 + 1, Filetype::REGULAR_FILE, name) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn ino(name: &str) -> Result<u64> {
+    match name {
+        "txt" => Ok(1),
+        "json" => Ok(2),
+        _ => Err(Errno::NOENT),
+    }
+}
+
+/// `/request`: `txt` and `json`, read-only.
+pub struct RequestDir<S>(pub Arc<S>);
+
+impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
+    fn stat(&self, path: &str) -> Result<Filestat> {
+        if path.is_empty() {
+            return Ok(dir_stat());
+        }
+        Ok(file_stat(ino(path)?, 0))
+    }
+
+    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+        ino(path)?;
+        if how.oflags.intersects(Oflags::CREAT | Oflags::TRUNC)
+            || how.rights.contains(Rights::FD_WRITE)
+        {
+            return Err(Errno::ROFS);
+        }
+        let exchange = self.0.current()?;
+        if path == "txt" {
+            Ok(Box::new(RequestTxt { exchange, pos: 0 }))
+        } else {
+            let json = exchange.json()?;
+            Ok(Box::new(RequestJson { json, pos: 0 }))
+        }
+    }
+
+    fn readdir(&self, path: &str, cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
+        if !path.is_empty() {
+            return Err(Errno::NOTDIR);
+        }
+        list(cookie, out)
+    }
+}
+
+/// An open `/request/txt`: its own copy of the head, then the shared body.
+struct RequestTxt {
+    exchange: Arc<Exchange>,
+    /// How much of the head was read.
+    pos: usize,
+}
+
+impl VirtualFile for RequestTxt {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(file_stat(1, 0))
+    }
+
+    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        let Some(buf) = iovs.iter_mut().find(|buf| !buf.is_empty()) else {
+            return Ok(0);
+        };
+        let head = &self.exchange.txt_head()[self.pos..];
+        if !head.is_empty() {
+            let n = head.len().min(buf.len());
+            buf[..n].copy_from_slice(&head[..n]);
+            self.pos += n;
+            return Ok(n as Size);
+        }
+        let len = buf.len().min(MAX_CHUNK);
+        Ok(self.exchange.read_body(&mut buf[..len])? as Size)
+    }
+
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.exchange.body().as_fd())
+    }
+}
+
+/// An open `/request/json`.
+struct RequestJson {
+    json: Arc<[u8]>,
+    pos: usize,
+}
+
+impl VirtualFile for RequestJson {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(file_stat(2, self.json.len() as u64))
+    }
+
+    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        let mut total = 0;
+        for buf in iovs {
+            let rest = &self.json[self.pos..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            total += n;
+        }
+        Ok(total as Size)
+    }
+}
+
+/// `/response`: `txt` and `json`, write-only.
+pub struct ResponseDir<S>(pub Arc<S>);
+
+impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
+    fn stat(&self, path: &str) -> Result<Filestat> {
+        if path.is_empty() {
+            return Ok(dir_stat());
+        }
+        Ok(file_stat(ino(path)?, 0))
+    }
+
+    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+        let writer = match path {
+            "txt" => Writer::Txt,
+            "json" => Writer::Json,
+            _ => return Err(Errno::NOENT),
+        };
+        if how.rights.contains(Rights::FD_READ) {
+            return Err(Errno::ACCES);
+        }
+        let exchange = self.0.current()?;
+        exchange.open_writer(writer)?;
+        Ok(Box::new(ResponseFile { exchange, writer }))
+    }
+
+    fn readdir(&self, path: &str, cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
+        if !path.is_empty() {
+            return Err(Errno::NOTDIR);
+        }
+        list(cookie, out)
+    }
+}
+
+/// An open `/response/txt` or `/response/json`; closing the last one
+/// completes the response.
+struct ResponseFile {
+    exchange: Arc<Exchange>,
+    writer: Writer,
+}
+
+impl VirtualFile for ResponseFile {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(file_stat(
+            match self.writer {
+                Writer::Txt => 1,
+                Writer::Json => 2,
+            },
+            0,
+        ))
+    }
+
+    fn write(&mut self, iovs: &[IoSlice<'_>]) -> Result<Size> {
+        let mut total = 0;
+        for buf in iovs.iter().filter(|buf| !buf.is_empty()) {
+            let n = match self.writer {
+                Writer::Txt => self.exchange.write_txt(buf),
+                Writer::Json => self.exchange.write_json(buf),
+            };
+            match n {
+                Ok(n) => {
+                    total += n;
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(total as Size)
+    }
+}
+
+impl Drop for ResponseFile {
+    fn drop(&mut self) {
+        self.exchange.close_writer();
+    }
+}

@@ -1,0 +1,285 @@
+//! The HTTP server: hyper connections on tokio, each request made an
+//! [`Exchange`] and handed to a [`Dispatch`] that runs a guest for it.
+
+use super::body::ResponseBody;
+use super::exchange::{BodyStatus, Exchange, error_response};
+use super::head::RequestHead;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The most fields a request head may have; past it the server answers
+/// 431.
+pub const MAX_REQUEST_FIELDS: usize = 100;
+
+/// The most bytes a request head may have; past it the server answers 431.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// How the server runs (`spec/wasi-cloud.md`, "Limits and slow clients").
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Requests whose guests run at once; more wait for a slot.
+    pub max_concurrency: usize,
+    /// Time a request's guest has, from when it gets a slot: past it the
+    /// client gets 504, or an aborted response.
+    pub timeout: Option<Duration>,
+    /// The largest request body: 413 past it.
+    pub max_body: u64,
+    /// Time a client has to send a request head.
+    pub header_timeout: Duration,
+    /// Whether to leave out the access log (one line per request on stderr).
+    pub quiet: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            timeout: None,
+            max_body: 128 << 20,
+            header_timeout: Duration::from_secs(30),
+            quiet: false,
+        }
+    }
+}
+
+/// A concurrency slot of the server: dropping it lets another request's
+/// guest start.
+#[derive(Debug)]
+pub struct Slot(pub(crate) OwnedSemaphorePermit);
+
+impl Slot {
+    /// The permit, for [`Exchange::hold_until_done`].
+    pub fn into_permit(self) -> OwnedSemaphorePermit {
+        self.0
+    }
+}
+
+/// What runs a guest for each request.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Starts serving `exchange`, holding `slot` while its guest runs;
+    /// returns at once (called on the server's async threads). The guest's
+    /// run must end with [`Exchange::finish`], or its response file closed.
+    fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot);
+}
+
+/// Runs `run` on tokio's blocking pool for each request, one fresh guest
+/// per request, and finishes the exchange with what it returns.
+pub struct Functions<F>(pub Arc<F>);
+
+impl<F> Dispatch for Functions<F>
+where
+    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+{
+    fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
+        let run = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let completion = run(&exchange);
+            exchange.finish(&completion);
+            drop(slot);
+        });
+    }
+}
+
+/// Sends each request to a pool of daemons ([`super::DaemonQueue`]).
+pub struct Daemons(pub crossbeam_channel::Sender<Arc<Exchange>>);
+
+impl Dispatch for Daemons {
+    fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
+        exchange.hold_until_done(slot.into_permit());
+        if self.0.send(Arc::clone(&exchange)).is_err() {
+            exchange.finish(&super::Completion::Failed("no daemon is running".into()));
+        }
+    }
+}
+
+struct Shared {
+    dispatch: Arc<dyn Dispatch>,
+    config: ServeConfig,
+    slots: Arc<Semaphore>,
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
+/// accepting and waits for the connections' requests in flight to be
+/// answered (their responses sent whole) before returning.
+pub async fn serve(
+    listener: TcpListener,
+    dispatch: Arc<dyn Dispatch>,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+        dispatch,
+        config,
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout)
+        .max_headers(MAX_REQUEST_FIELDS)
+        .max_buf_size(MAX_REQUEST_HEAD.max(8192))
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, or the peer gave up before accept:
+                // pause a little rather than spin, and go on.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let addrs = (Some(remote), stream.local_addr().ok());
+        let shared = Arc::clone(&shared);
+        let service = service_fn(move |request| {
+            let shared = Arc::clone(&shared);
+            async move { Ok::<_, Infallible>(handle(request, addrs, &shared).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection ends in error when the client goes away or
+            // breaks the protocol: nothing to do but close it.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers one request, and logs it.
+async fn handle(
+    request: Request<Incoming>,
+    addrs: Addrs,
+    shared: &Shared,
+) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = respond(request, addrs, shared).await;
+    if !shared.config.quiet {
+        // One write per line, so that lines of concurrent requests do not
+        // interleave.
+        let line = format!(
+            "{method} {path} {} {}µs\n",
+            response.status().as_u16(),
+            started.elapsed().as_micros()
+        );
+        let _ = io::stderr().write_all(line.as_bytes());
+    }
+    response
+}
+
+/// The client's and the server's addresses of a connection.
+type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
+
+async fn respond(
+    request: Request<Incoming>,
+    (remote_addr, local_addr): Addrs,
+    shared: &Shared,
+) -> Response<ResponseBody> {
+    let max_body = shared.config.max_body;
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
+    }
+    let Ok(permit) = Arc::clone(&shared.slots).acquire_owned().await else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
+    let (parts, body) = request.into_parts();
+    let (reader, writer) = match io::pipe() {
+        Ok(pipe) => pipe,
+        Err(_) => {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, "out of descriptors");
+        }
+    };
+    let status = Arc::new(BodyStatus::default());
+    let head = RequestHead {
+        remote_addr,
+        local_addr,
+        ..RequestHead::new(&parts)
+    };
+    let (exchange, reply) = Exchange::new(head, reader, Arc::clone(&status), max_body);
+    let pump = tokio::spawn(pump(body, writer.into(), max_body, status));
+    shared
+        .dispatch
+        .dispatch(Arc::clone(&exchange), Slot(permit));
+    // The watchdog: at the deadline the exchange gets 504 or is aborted,
+    // and the body stops flowing (a guest blocked reading it is released).
+    if let Some(timeout) = shared.config.timeout {
+        let exchange = Arc::clone(&exchange);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(timeout) => {
+                    pump.abort();
+                    exchange.expire();
+                }
+                () = exchange.done() => {}
+            }
+        });
+    }
+    match reply.await {
+        Ok(response) => response,
+        Err(_) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the handler ended without a response",
+        ),
+    }
+}
+
+/// Passes the request body into the pipe the guest reads, up to `max`
+/// bytes; the pipe is closed at the end (EOF for the guest).
+async fn pump(mut body: Incoming, pipe: OwnedFd, max: u64, status: Arc<BodyStatus>) {
+    let Ok(mut pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(pipe) else {
+        status.broken();
+        return;
+    };
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            status.broken();
+            return;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len() as u64;
+        if total > max {
+            status.too_large();
+            return;
+        }
+        // The guest stopped reading (it ended): drop the rest.
+        if pipe.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+}

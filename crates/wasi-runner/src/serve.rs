@@ -1,0 +1,484 @@
+//! Serving HTTP with a module (`wasirun serve`): a fresh instance per
+//! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
+//! "HTTP functions").
+
+use crate::runner::KV_MOUNT;
+use crate::{Engine, Module, RunError, RunOptions};
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasi_cloud_fs::http::{
+    self, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange, ExchangeSource,
+    Functions, ServeConfig,
+};
+use wasi_cloud_fs::kv::KvDir;
+use wasi_core::System;
+use wasi_core::mount::Mounts;
+use wasi_core::runtime::{
+    CallError, Imports, Instance, LoadError, Prepared, Runtime, RuntimeConfig,
+};
+use wasi_unix::UnixSystem;
+use wasi_wasmi::WasmiRuntime;
+
+/// The system a served guest runs with.
+type GuestSystem = Box<dyn System + Send>;
+
+/// How requests are served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServeMode {
+    /// A fresh instance per request, reading `/request`, writing
+    /// `/response`.
+    #[default]
+    Functions,
+    /// This many long-lived instances, each serving request after request
+    /// through the same files.
+    Daemons(usize),
+    /// A fresh instance per request, run as WAGI runs CGI modules: the
+    /// request in the environment and on stdin, the response on stdout.
+    Wagi,
+}
+
+/// What `wasirun serve` is given beside the module's [`RunOptions`]: where
+/// to listen, how to serve, the server's limits.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The address to listen on (`127.0.0.1:8080` by default; port 0 picks
+    /// a free one).
+    pub addr: SocketAddr,
+    /// Functions, daemons or WAGI.
+    pub mode: ServeMode,
+    /// The server's limits; its `timeout` is also each instance's (for
+    /// daemons, each request's).
+    pub http: ServeConfig,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mode: ServeMode::Functions,
+            http: ServeConfig::default(),
+        }
+    }
+}
+
+/// An HTTP server running a module for its requests: the module compiled
+/// and linked once (on wasmtime, instances come from the pooling
+/// allocator), the socket bound.
+///
+/// ```no_run
+/// use wasi_runner::{Module, RunOptions, ServeOptions, Server};
+///
+/// # fn main() -> Result<(), wasi_runner::RunError> {
+/// let server = Server::bind(Module::from_file("handler.wasm")?, RunOptions::new(), ServeOptions::default())?;
+/// eprintln!("listening on http://{}", server.local_addr());
+/// server.run_until_signal()
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    dispatch: Arc<dyn Dispatch>,
+    daemons: Option<DaemonPool>,
+    config: ServeConfig,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Compiles and links `module` for `options` and binds `serve.addr`;
+    /// daemons are started at once.
+    pub fn bind(
+        module: Module,
+        options: RunOptions,
+        serve: ServeOptions,
+    ) -> Result<Self, RunError> {
+        options
+            .limits
+            .check_module(module.wasm())
+            .map_err(|source| RunError::Load {
+                path: module.path().to_owned(),
+                source,
+            })?;
+        let listener = TcpListener::bind(serve.addr).map_err(|source| RunError::Listen {
+            addr: serve.addr,
+            source,
+        })?;
+        let instances = match serve.mode {
+            ServeMode::Daemons(n) => n.max(1),
+            _ => serve.http.max_concurrency.max(1),
+        };
+        let limits = RuntimeConfig {
+            instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
+            // A daemon lives on: the server's watchdog bounds each request.
+            timeout: match serve.mode {
+                ServeMode::Daemons(_) => None,
+                _ => serve.http.timeout,
+            },
+            ..options.limits
+        };
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
+        let setup = Setup {
+            module,
+            options: Arc::new(options),
+            mode: serve.mode,
+            kv,
+        };
+        let (dispatch, daemons) = match setup.options.engine {
+            Engine::Wasmtime => setup.start(&setup.options.wasmtime(limits)?)?,
+            Engine::Wasmi => setup.start(&WasmiRuntime::new(limits))?,
+        };
+        Ok(Self {
+            listener,
+            dispatch,
+            daemons,
+            config: serve.http,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound socket has an address")
+    }
+
+    /// Serves until `shutdown` completes, then answers the requests in
+    /// flight and returns (daemons are told to stop, and waited for a few
+    /// seconds).
+    pub fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("wasirun-serve")
+            .build()
+            .map_err(RunError::Serve)?;
+        let result = runtime.block_on(async {
+            self.listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            http::serve(listener, self.dispatch, self.config, shutdown).await
+        });
+        if let Some(daemons) = self.daemons {
+            daemons.stop();
+        }
+        // Guests still running past their time limit (blocked in a host
+        // call) are not waited for.
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        result.map_err(RunError::Serve)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then answers the requests in flight
+    /// and returns.
+    pub fn run_until_signal(self) -> Result<(), RunError> {
+        self.run(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                // Without signal handlers the server runs until killed.
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// What every instance is made from.
+struct Setup {
+    module: Module,
+    options: Arc<RunOptions>,
+    mode: ServeMode,
+    /// The key-value store, shared by every instance.
+    kv: Option<Arc<KvDir>>,
+}
+
+/// What every instance is given beside its exchange.
+#[derive(Clone)]
+struct Guests {
+    options: Arc<RunOptions>,
+    path: Arc<Path>,
+    kv: Option<Arc<KvDir>>,
+}
+
+impl Guests {
+    /// The guest's system with `source`'s files mounted, and the key-value
+    /// store.
+    fn mounted<E: ExchangeSource + 'static>(
+        &self,
+        system: UnixSystem,
+        source: Arc<E>,
+    ) -> Result<GuestSystem, String> {
+        let mut system = Mounts::new(system);
+        http::mount(&mut system, source)
+            .map_err(|errno| format!("cannot mount /request and /response: {errno}"))?;
+        if let Some(kv) = &self.kv {
+            system
+                .mount(KV_MOUNT, kv.clone())
+                .map_err(|errno| format!("cannot mount {KV_MOUNT}: {errno}"))?;
+        }
+        Ok(Box::new(system))
+    }
+}
+
+impl Setup {
+    /// Prepares the module on `runtime` and makes the dispatcher (and the
+    /// daemons) for the mode.
+    fn start<R: Runtime>(
+        &self,
+        runtime: &R,
+    ) -> Result<(Arc<dyn Dispatch>, Option<DaemonPool>), RunError>
+    where
+        R::Prepared<GuestSystem>: 'static,
+    {
+        let mut imports = Imports::new();
+        imports.wasi(|system: &mut GuestSystem| -> &mut dyn System { &mut **system });
+        let prepared = Arc::new(runtime.prepare(self.module.wasm(), &imports).map_err(
+            |source| RunError::Load {
+                path: self.module.path().to_owned(),
+                source,
+            },
+        )?);
+        let guests = Guests {
+            options: Arc::clone(&self.options),
+            path: self.module.path().into(),
+            kv: self.kv.clone(),
+        };
+        Ok(match self.mode {
+            ServeMode::Functions => {
+                let run =
+                    move |exchange: &Arc<Exchange>| run_function(&*prepared, &guests, exchange);
+                (Arc::new(Functions(Arc::new(run))), None)
+            }
+            ServeMode::Wagi => {
+                let run = move |exchange: &Arc<Exchange>| run_wagi(&*prepared, &guests, exchange);
+                (Arc::new(Functions(Arc::new(run))), None)
+            }
+            ServeMode::Daemons(n) => {
+                let (requests, queue) = DaemonQueue::new();
+                let pool = DaemonPool::start(n.max(1), queue, move |source: &Arc<DaemonSource>| {
+                    run_daemon(&*prepared, &guests, source)
+                })
+                .map_err(RunError::Serve)?;
+                (Arc::new(Daemons(requests)), Some(pool))
+            }
+        })
+    }
+}
+
+/// How a guest's code ended, as an exchange's completion.
+fn completion(error: CallError) -> Completion {
+    match error {
+        CallError::Exit(code) => Completion::Exited(code),
+        CallError::Timeout => Completion::TimedOut,
+        error => Completion::Trapped(error.to_string()),
+    }
+}
+
+/// Instantiates `prepared` with `system` and runs `_start`; `on_end` is
+/// told how it ended while the instance still lives, before its open
+/// files are closed (closing the response file would complete the
+/// response, which must not happen for a guest that failed).
+fn run_guest<P: Prepared<GuestSystem>>(
+    prepared: &P,
+    system: GuestSystem,
+    on_end: impl FnOnce(&Completion),
+) -> Completion {
+    let mut instance = match prepared.instantiate(system) {
+        Ok(instance) => instance,
+        Err(error) => {
+            let completion = match error {
+                LoadError::Start(error) => completion(error),
+                error => Completion::Failed(error.to_string()),
+            };
+            on_end(&completion);
+            return completion;
+        }
+    };
+    let completion = match instance.call("_start", &[], &mut []) {
+        Ok(()) => Completion::Exited(0),
+        Err(error) => completion(error),
+    };
+    on_end(&completion);
+    completion
+}
+
+/// Runs a fresh instance for `exchange`.
+fn run_function<P: Prepared<GuestSystem>>(
+    prepared: &P,
+    guests: &Guests,
+    exchange: &Arc<Exchange>,
+) -> Completion {
+    let system = match guests.options.system(&guests.path) {
+        Ok(system) => system,
+        Err(error) => return Completion::Failed(error.to_string()),
+    };
+    match guests.mounted(system, Arc::new(Arc::clone(exchange))) {
+        Ok(system) => run_guest(prepared, system, |completion| exchange.finish(completion)),
+        Err(error) => Completion::Failed(error),
+    }
+}
+
+/// Runs a fresh instance for `exchange` as WAGI does: the request in the
+/// environment, arguments and stdin, the CGI response read from stdout.
+fn run_wagi<P: Prepared<GuestSystem>>(
+    prepared: &P,
+    guests: &Guests,
+    exchange: &Arc<Exchange>,
+) -> Completion {
+    let path = &guests.path;
+    let cgi = match http::wagi::Cgi::new(exchange) {
+        Ok(cgi) => cgi,
+        Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
+    };
+    let mut builder = match guests.options.builder(path) {
+        Ok(builder) => builder,
+        Err(error) => return Completion::Failed(error.to_string()),
+    };
+    for arg in cgi.args() {
+        builder.arg(arg.as_bytes());
+    }
+    for (key, value) in cgi.env(&path.to_string_lossy()) {
+        builder.env(key.as_bytes(), &value);
+    }
+    let (stdin, stdout, stderr) = match cgi.stdio() {
+        Ok(stdio) => stdio,
+        Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
+    };
+    builder.stdio(stdin, stdout, stderr);
+    let system = match builder.build() {
+        Ok(system) => system,
+        Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
+    };
+    let system: GuestSystem = match &guests.kv {
+        Some(kv) => {
+            let mut system = Mounts::new(system);
+            if let Err(errno) = system.mount(KV_MOUNT, kv.clone()) {
+                return Completion::Failed(format!("cannot mount {KV_MOUNT}: {errno}"));
+            }
+            Box::new(system)
+        }
+        None => Box::new(system),
+    };
+    std::thread::scope(|scope| {
+        let relay = scope.spawn(|| cgi.relay());
+        // The guest's stdout closes when its instance is dropped, here,
+        // which ends the relay.
+        // WAGI's response file is the relay's, never closed: the exchange
+        // ends with `finish`, after the relay passed everything on.
+        let completion = run_guest(prepared, system, |_| {});
+        let _ = relay.join();
+        completion
+    })
+}
+
+/// Runs one daemon instance until it ends, then reports how to its
+/// current exchange, if any.
+fn run_daemon<P: Prepared<GuestSystem>>(
+    prepared: &P,
+    guests: &Guests,
+    source: &Arc<DaemonSource>,
+) -> Completion {
+    let finish_current = |completion: &Completion| {
+        if let Some(exchange) = source.take_current() {
+            exchange.finish(completion);
+        }
+    };
+    let failed = |error: String| {
+        let completion = Completion::Failed(error);
+        finish_current(&completion);
+        completion
+    };
+    match guests.options.system(&guests.path) {
+        Ok(system) => match guests.mounted(system, Arc::clone(source)) {
+            Ok(system) => run_guest(prepared, system, finish_current),
+            Err(error) => failed(error),
+        },
+        Err(error) => failed(error.to_string()),
+    }
+}
+
+/// The first delay before restarting a daemon that ended soon after it
+/// started, doubled each time it does again, up to [`MAX_RESTART_DELAY`].
+const MIN_RESTART_DELAY: Duration = Duration::from_millis(10);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
+
+/// How long daemons are waited for when the server stops.
+const DAEMON_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// The threads running the daemons, each restarting its instance when it
+/// ends, until the server stops.
+struct DaemonPool {
+    stopping: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl DaemonPool {
+    fn start(
+        n: usize,
+        queue: DaemonQueue,
+        run: impl Fn(&Arc<DaemonSource>) -> Completion + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let run = Arc::new(run);
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n {
+            let (run, queue, stopping) = (Arc::clone(&run), queue.clone(), Arc::clone(&stopping));
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("wasirun-daemon-{i}"))
+                    .spawn(move || {
+                        let mut delay = MIN_RESTART_DELAY;
+                        while !stopping.load(Ordering::Acquire) {
+                            let started = Instant::now();
+                            let completion = run(&queue.daemon());
+                            if stopping.load(Ordering::Acquire) {
+                                break;
+                            }
+                            if !matches!(completion, Completion::Exited(0)) {
+                                crate::report(&format!("daemon {i} ended: {completion:?}"));
+                            }
+                            if started.elapsed() < Duration::from_secs(1) {
+                                std::thread::sleep(delay);
+                                delay = (delay * 2).min(MAX_RESTART_DELAY);
+                            } else {
+                                delay = MIN_RESTART_DELAY;
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(Self { stopping, threads })
+    }
+
+    /// Tells the daemons to stop (the queue is closed by then: a daemon
+    /// waiting for a request gets `ECANCELED`) and waits a while for them.
+    fn stop(self) {
+        self.stopping.store(true, Ordering::Release);
+        let deadline = Instant::now() + DAEMON_STOP_WAIT;
+        for thread in self.threads {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}

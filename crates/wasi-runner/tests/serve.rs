@@ -1,0 +1,765 @@
+//! `Server`: HTTP functions, daemons and WAGI modules answering a real HTTP
+//! client (hyper's) on loopback, every rule of `spec/wasi-cloud.md`, "HTTP
+//! functions", that a client can see.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use wasi_runner::{
+    Engine, KvConfig, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server,
+};
+
+/// What every handler starts with: WASI imports and helpers. `/request` is
+/// descriptor 3 and `/response` 4 (no `--dir`); names at 0 (`txt`) and 8
+/// (`json`); scratch at 100..116; a 64 KiB buffer at 4096.
+const PRELUDE: &str = r#"
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "txt")
+  (data (i32.const 8) "json")
+  (func $open (param $dir i32) (param $name i32) (param $len i32) (param $rights i64) (result i32)
+    (if (call $path_open (local.get $dir) (i32.const 0) (local.get $name) (local.get $len)
+          (i32.const 0) (local.get $rights) (i64.const 0) (i32.const 0) (i32.const 112))
+      (then (unreachable)))
+    (i32.load (i32.const 112)))
+  (func $write_all (param $fd i32) (param $ptr i32) (param $len i32)
+    (loop $l
+      (if (i32.gt_u (local.get $len) (i32.const 0)) (then
+        (i32.store (i32.const 100) (local.get $ptr))
+        (i32.store (i32.const 104) (local.get $len))
+        (if (call $fd_write (local.get $fd) (i32.const 100) (i32.const 1) (i32.const 108))
+          (then (unreachable)))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.load (i32.const 108))))
+        (local.set $len (i32.sub (local.get $len) (i32.load (i32.const 108))))
+        (br $l)))))
+  (func $read (param $fd i32) (result i32)
+    (i32.store (i32.const 100) (i32.const 4096))
+    (i32.store (i32.const 104) (i32.const 65536))
+    (if (call $fd_read (local.get $fd) (i32.const 100) (i32.const 1) (i32.const 108))
+      (then (unreachable)))
+    (i32.load (i32.const 108)))
+  (func $copy (param $from i32) (param $to i32) (local $n i32)
+    (loop $l
+      (local.set $n (call $read (local.get $from)))
+      (if (local.get $n) (then
+        (call $write_all (local.get $to) (i32.const 4096) (local.get $n))
+        (br $l)))))
+"#;
+
+/// A handler module: the prelude, `strings` placed at 200, 1200, ... (each
+/// under 1000 bytes), and `body` with `$S0`, `$L0`, ... replaced by each
+/// string's address and length.
+fn handler(body: &str, strings: &[&str]) -> Module {
+    let mut data = String::new();
+    let mut body = body.to_owned();
+    for (i, text) in strings.iter().enumerate().rev() {
+        let at = 200 + 1000 * i;
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\r', "\\r")
+            .replace('\n', "\\n");
+        data.push_str(&format!("(data (i32.const {at}) \"{escaped}\")\n"));
+        body = body
+            .replace(&format!("$S{i}"), &at.to_string())
+            .replace(&format!("$L{i}"), &text.len().to_string());
+    }
+    let wat = format!("(module {PRELUDE} {data} {body})");
+    Module::from_bytes("handler.wat", wat).unwrap()
+}
+
+const OK_HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-handler: echo\r\n\r\n";
+
+/// Echoes `/request/txt` (head and body, streamed) to `/response/txt`.
+fn echo() -> Module {
+    handler(
+        r#"(func (export "_start") (local $in i32) (local $out i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (call $copy (local.get $in) (local.get $out)))"#,
+        &[OK_HEAD],
+    )
+}
+
+/// A running server, stopped when dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(
+        module: Module,
+        engine: Engine,
+        mode: ServeMode,
+        configure: impl FnOnce(&mut ServeConfig, &mut RunOptions),
+    ) -> Self {
+        let mut options = RunOptions::new();
+        options.engine(engine);
+        let mut http = ServeConfig {
+            quiet: true,
+            ..ServeConfig::default()
+        };
+        configure(&mut http, &mut options);
+        options.timeout(http.timeout);
+        let server = Server::bind(
+            module,
+            options,
+            ServeOptions {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                mode,
+                http,
+            },
+        )
+        .unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .unwrap();
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn functions(module: Module, engine: Engine) -> Self {
+        Self::start(module, engine, ServeMode::Functions, |_, _| {})
+    }
+
+    /// Stops the server and waits until it answered what was in flight.
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A client connection.
+async fn connect(addr: SocketAddr) -> SendRequest<Body> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender
+}
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).boxed()
+}
+
+/// Sends `request` on `sender`; the status, the fields and the whole body
+/// (`Err` when the body was aborted).
+async fn send(
+    sender: &mut SendRequest<Body>,
+    request: Request<Body>,
+) -> (StatusCode, hyper::HeaderMap, Result<Bytes, String>) {
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .map_err(|e| e.to_string());
+    (parts.status, parts.headers, body)
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("host", "test")
+        .body(full(""))
+        .unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn echo_txt_on_both_engines_with_keep_alive() {
+    for engine in Engine::ALL {
+        let server = Running::functions(echo(), engine);
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            // Three requests on one connection: keep-alive.
+            for i in 0..3 {
+                let request = Request::post(format!("/echo/{i}?x=1"))
+                    .header("host", "test")
+                    .header("x-a", "b")
+                    .body(full(format!("body {i}")))
+                    .unwrap();
+                let (status, headers, body) = send(&mut client, request).await;
+                assert_eq!(status, 200, "{engine}");
+                assert_eq!(headers["x-handler"], "echo");
+                // No content-length from the guest: chunked.
+                assert_eq!(headers["transfer-encoding"], "chunked");
+                let body = String::from_utf8(body.unwrap().to_vec()).unwrap();
+                assert!(
+                    body.starts_with(&format!("POST /echo/{i}?x=1 HTTP/1.1\r\n")),
+                    "{body}"
+                );
+                assert!(body.contains("\r\nx-a: b\r\n"), "{body}");
+                assert!(body.contains("\r\ncontent-length: 6\r\n"), "{body}");
+                assert!(body.ends_with(&format!("\r\n\r\nbody {i}")), "{body}");
+            }
+        });
+    }
+}
+
+#[test]
+fn request_json_and_response_json() {
+    let json_echo = handler(
+        r#"(func (export "_start") (local $in i32) (local $out i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 8) (i32.const 4) (i64.const 2)))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (call $copy (local.get $in) (local.get $out)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n"],
+    );
+    let respond = handler(
+        r#"(func (export "_start") (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 8) (i32.const 4) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+        &[r#"{"status": 201, "headers": [["x-a", "1"]], "body": "made\n"}"#],
+    );
+    let server = Running::functions(json_echo, Engine::Wasmtime);
+    let other = Running::functions(respond, Engine::Wasmi);
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let request = Request::put("/p/q?x=1")
+            .header("host", "test")
+            .body(full(vec![0xff, 0x00]))
+            .unwrap();
+        let (status, _, body) = send(&mut client, request).await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
+        assert_eq!(json["method"], "PUT");
+        assert_eq!(json["path"], "/p/q");
+        assert_eq!(json["query"], "x=1");
+        assert_eq!(json["body_base64"], "/wA=");
+        assert_eq!(json["headers"][0], serde_json::json!(["host", "test"]));
+
+        let mut client = connect(other.addr).await;
+        let (status, headers, body) = send(&mut client, get("/")).await;
+        assert_eq!(status, 201);
+        assert_eq!(headers["x-a"], "1");
+        assert_eq!(headers["content-length"], "5");
+        assert_eq!(body.unwrap(), "made\n");
+    });
+}
+
+/// Each way a handler can fail, and what the client gets.
+#[test]
+fn failures_map_to_statuses() {
+    let cases: Vec<(&str, Module, StatusCode)> = vec![
+        (
+            "trap",
+            handler(r#"(func (export "_start") unreachable)"#, &[]),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            "exit 3",
+            handler(
+                r#"(func (export "_start") (call $proc_exit (i32.const 3)))"#,
+                &[],
+            ),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            "garbage",
+            handler(
+                r#"(func (export "_start") (local $out i32)
+                     (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+                     (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+                &["garbage\r\n\r\n"],
+            ),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            "incomplete head",
+            handler(
+                r#"(func (export "_start") (local $out i32)
+                     (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+                     (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+                &["HTTP/1.1 200 OK\r\nx-a: 1\r\n"],
+            ),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            "malformed json",
+            handler(
+                r#"(func (export "_start") (local $out i32)
+                     (local.set $out (call $open (i32.const 4) (i32.const 8) (i32.const 4) (i64.const 64)))
+                     (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+                &[r#"{"status": "ok"}"#],
+            ),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            "no response",
+            handler(r#"(func (export "_start"))"#, &[]),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            "past --max-memory",
+            handler(
+                r#"(func (export "_start")
+                     (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+                     unreachable)"#,
+                &[],
+            ),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    ];
+    for engine in Engine::ALL {
+        for (name, module, expected) in &cases {
+            let server = Running::start(
+                module.clone(),
+                engine,
+                ServeMode::Functions,
+                |_, options| {
+                    options.max_memory(Some(1 << 20));
+                },
+            );
+            rt().block_on(async {
+                let mut client = connect(server.addr).await;
+                let (status, headers, body) = send(&mut client, get("/")).await;
+                assert_eq!(status, *expected, "{name} on {engine}");
+                assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+                assert!(body.unwrap().ends_with(b"\n"));
+                // The connection stays usable.
+                let (status, _, _) = send(&mut client, get("/")).await;
+                assert_eq!(status, *expected, "{name} on {engine}, again");
+            });
+        }
+    }
+}
+
+#[test]
+fn both_files_written_the_second_is_busy() {
+    // Opens /response/txt, then /response/json: the second open fails and
+    // the guest traps on it, after the txt head went out: an abort.
+    let module = handler(
+        r#"(func (export "_start") (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (call $write_all (local.get $out) (i32.const $S1) (i32.const $L1))
+             (if (i32.eq (call $path_open (i32.const 4) (i32.const 0) (i32.const 8) (i32.const 4)
+                   (i32.const 0) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 112))
+                   (i32.const 10))
+               (then (call $proc_exit (i32.const 0))))
+             unreachable)"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", "ok"],
+    );
+    let server = Running::functions(module, Engine::Wasmtime);
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (status, _, body) = send(&mut client, get("/")).await;
+        assert_eq!(status, 200);
+        // EBUSY (10) made the guest exit 0: the txt response stands.
+        assert_eq!(body.unwrap(), "ok");
+    });
+}
+
+#[test]
+fn trap_after_the_head_aborts_the_response() {
+    let module = handler(
+        r#"(func (export "_start") (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             unreachable)"#,
+        &["HTTP/1.1 200 OK\r\n\r\npartial"],
+    );
+    let server = Running::functions(module, Engine::Wasmi);
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        client.ready().await.unwrap();
+        // The abort may come before hyper sent the head (the client sees
+        // the connection close), or after (a chunked body without its end).
+        match client.send_request(get("/")).await {
+            Err(error) => assert!(error.is_incomplete_message(), "{error}"),
+            Ok(response) => {
+                assert_eq!(response.status(), 200);
+                let body = response.into_body().collect().await;
+                assert!(body.is_err(), "an aborted chunked body is an error");
+            }
+        }
+    });
+}
+
+#[test]
+fn timeout_gives_504() {
+    let spin = handler(r#"(func (export "_start") (loop $l (br $l)))"#, &[]);
+    // Blocked reading a body that never comes: the host call is not
+    // interrupted, the server's watchdog answers.
+    let blocked = handler(
+        r#"(func (export "_start") (local $in i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
+             (loop $l (br_if $l (call $read (local.get $in)))))"#,
+        &[],
+    );
+    for engine in Engine::ALL {
+        for module in [&spin, &blocked] {
+            let server = Running::start(module.clone(), engine, ServeMode::Functions, |http, _| {
+                http.timeout = Some(Duration::from_millis(300));
+            });
+            rt().block_on(async {
+                let mut client = connect(server.addr).await;
+                let (tx, rx) = mpsc::channel::<Bytes>(1);
+                tx.send(Bytes::from("start")).await.unwrap();
+                let request = Request::post("/")
+                    .header("host", "test")
+                    .body(Streamed(rx).boxed())
+                    .unwrap();
+                let started = Instant::now();
+                let (status, _, _) = send(&mut client, request).await;
+                assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{engine}");
+                assert!(started.elapsed() < Duration::from_secs(5));
+                drop(tx);
+            });
+        }
+    }
+}
+
+/// A request body streamed from what is sent into the channel.
+struct Streamed(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| Ok(Frame::data(chunk))))
+    }
+}
+
+#[test]
+fn request_and_response_stream_both_ways() {
+    // The echo answers each part of the body before the client sends the
+    // next: the guest reads the body while it arrives, and the client gets
+    // what the guest writes as it is written.
+    let server = Running::functions(echo(), Engine::Wasmtime);
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        let request = Request::post("/")
+            .header("host", "test")
+            .body(Streamed(rx).boxed())
+            .unwrap();
+        client.ready().await.unwrap();
+        let response = client.send_request(request);
+        tx.send(Bytes::from("ping-1")).await.unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        let mut seen = Vec::new();
+        for round in 1..=3 {
+            let want = format!("ping-{round}");
+            while !String::from_utf8_lossy(&seen).ends_with(&want) {
+                let frame = body.frame().await.unwrap().unwrap();
+                seen.extend_from_slice(&frame.into_data().unwrap());
+            }
+            if round < 3 {
+                tx.send(Bytes::from(format!("ping-{}", round + 1)))
+                    .await
+                    .unwrap();
+            }
+        }
+        drop(tx);
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_100_mb_body_streams_through() {
+    const CHUNK: usize = 1 << 20;
+    const CHUNKS: usize = 100;
+    let server = Running::functions(echo(), Engine::Wasmtime);
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (tx, rx) = mpsc::channel::<Bytes>(2);
+        tokio::spawn(async move {
+            let chunk = Bytes::from(vec![b'x'; CHUNK]);
+            for _ in 0..CHUNKS {
+                tx.send(chunk.clone()).await.unwrap();
+            }
+        });
+        let request = Request::post("/")
+            .header("host", "test")
+            .header("content-length", (CHUNK * CHUNKS).to_string())
+            .body(Streamed(rx).boxed())
+            .unwrap();
+        client.ready().await.unwrap();
+        let response = client.send_request(request).await.unwrap();
+        let mut body = response.into_body();
+        let mut total = 0;
+        while let Some(frame) = body.frame().await {
+            total += frame.unwrap().into_data().unwrap().len();
+        }
+        // The echoed head, then the 100 MB.
+        assert!(
+            total > CHUNK * CHUNKS && total < CHUNK * CHUNKS + 1024,
+            "{total}"
+        );
+    });
+}
+
+#[test]
+fn request_size_limit_gives_413() {
+    let server = Running::start(echo(), Engine::Wasmtime, ServeMode::Functions, |http, _| {
+        http.max_body = 1000;
+    });
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let request = Request::post("/")
+            .header("host", "test")
+            .body(full(vec![b'x'; 1001]))
+            .unwrap();
+        let (status, _, _) = send(&mut client, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    });
+}
+
+#[test]
+fn thousand_concurrent_connections() {
+    let server = Running::start(echo(), Engine::Wasmtime, ServeMode::Functions, |http, _| {
+        http.max_concurrency = 8;
+    });
+    let addr = server.addr;
+    rt().block_on(async {
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let mut client = connect(addr).await;
+                    let (status, _, body) = send(&mut client, get(&format!("/{i}"))).await;
+                    assert_eq!(status, 200);
+                    assert!(body.unwrap().starts_with(format!("GET /{i} ").as_bytes()));
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn daemons_keep_state_between_requests() {
+    let counter = handler(
+        r#"(global $count (mut i32) (i32.const 0))
+           (func $itoa (param $v i32) (result i32) (local $p i32)
+             (local.set $p (i32.const 3100))
+             (loop $d
+               (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+               (i32.store8 (local.get $p) (i32.add (i32.const 48) (i32.rem_u (local.get $v) (i32.const 10))))
+               (local.set $v (i32.div_u (local.get $v) (i32.const 10)))
+               (br_if $d (local.get $v)))
+             (local.get $p))
+           (func (export "_start") (local $in i32) (local $out i32) (local $p i32)
+             (loop $serve
+               ;; ECANCELED when the server stops: return, exit 0.
+               (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3)
+                     (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 112))
+                 (then (return)))
+               (local.set $in (i32.load (i32.const 112)))
+               (drop (call $read (local.get $in)))
+               (drop (call $fd_close (local.get $in)))
+               (global.set $count (i32.add (global.get $count) (i32.const 1)))
+               (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+               (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+               (local.set $p (call $itoa (global.get $count)))
+               (call $write_all (local.get $out) (local.get $p) (i32.sub (i32.const 3100) (local.get $p)))
+               (drop (call $fd_close (local.get $out)))
+               (br $serve)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n"],
+    );
+    for engine in Engine::ALL {
+        let server = Running::start(counter.clone(), engine, ServeMode::Daemons(1), |_, _| {});
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for expected in 1..=5 {
+                let (status, _, body) = send(&mut client, get("/")).await;
+                assert_eq!(status, 200, "{engine}");
+                assert_eq!(body.unwrap(), expected.to_string(), "{engine}");
+            }
+        });
+        // Two daemons share the requests; each counts its own.
+        let server = Running::start(counter.clone(), engine, ServeMode::Daemons(2), |_, _| {});
+        rt().block_on(async {
+            let tasks: Vec<_> = (0..20)
+                .map(|_| {
+                    let addr = server.addr;
+                    tokio::spawn(async move {
+                        let mut client = connect(addr).await;
+                        let (_, _, body) = send(&mut client, get("/")).await;
+                        String::from_utf8(body.unwrap().to_vec())
+                            .unwrap()
+                            .parse::<u32>()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut counts = Vec::new();
+            for task in tasks {
+                counts.push(task.await.unwrap());
+            }
+            // Each daemon counts 1, 2, ... up to what it served: every
+            // count from 1 up appears, at most twice, and no more often
+            // than the one below it.
+            let max = *counts.iter().max().unwrap();
+            let seen = |k: u32| counts.iter().filter(|&&c| c == k).count();
+            for k in 1..=max {
+                assert!((1..=2).contains(&seen(k)), "{counts:?}");
+                assert!(k == 1 || seen(k) <= seen(k - 1), "{counts:?}");
+            }
+        });
+    }
+}
+
+#[test]
+fn wagi_modules_run_unchanged() {
+    let module = handler(
+        r#"(func (export "_start")
+             (call $write_all (i32.const 1) (i32.const $S0) (i32.const $L0))
+             (call $copy (i32.const 0) (i32.const 1)))"#,
+        &["status: 201\ncontent-type: text/plain\nx-wagi: yes\n\n"],
+    );
+    let garbage = handler(
+        r#"(func (export "_start")
+             (call $write_all (i32.const 1) (i32.const $S0) (i32.const $L0)))"#,
+        &["x-a: no content type\n\nbody"],
+    );
+    for engine in Engine::ALL {
+        let server = Running::start(module.clone(), engine, ServeMode::Wagi, |_, _| {});
+        let bad = Running::start(garbage.clone(), engine, ServeMode::Wagi, |_, _| {});
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            let request = Request::post("/cgi?a=1")
+                .header("host", "test")
+                .body(full("from stdin"))
+                .unwrap();
+            let (status, headers, body) = send(&mut client, request).await;
+            assert_eq!(status, 201, "{engine}");
+            assert_eq!(headers["x-wagi"], "yes");
+            assert_eq!(body.unwrap(), "from stdin");
+            let mut client = connect(bad.addr).await;
+            let (status, _, _) = send(&mut client, get("/")).await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{engine}");
+        });
+    }
+}
+
+#[test]
+fn stopping_answers_requests_in_flight() {
+    // The handler answers after the body ends; the server is told to stop
+    // while the request is in flight, and still answers it.
+    let mut server = Running::functions(echo(), Engine::Wasmtime);
+    let addr = server.addr;
+    let runtime = rt();
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
+    let request = runtime.spawn(async move {
+        let mut client = connect(addr).await;
+        let request = Request::post("/")
+            .header("host", "test")
+            .body(Streamed(rx).boxed())
+            .unwrap();
+        send(&mut client, request).await
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let stopper = std::thread::spawn(move || server.stop());
+    std::thread::sleep(Duration::from_millis(200));
+    runtime.block_on(async {
+        tx.send(Bytes::from("late")).await.unwrap();
+        drop(tx);
+        let (status, _, body) = request.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.unwrap().ends_with(b"late"));
+    });
+    stopper.join().unwrap();
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn handlers_share_the_key_value_store() {
+    // Each request appends `x` to /beta/kv/local/hits (descriptor 5: the
+    // `/beta` preopen comes after `/request` and `/response`), then answers
+    // with what the key holds: a fresh instance each time, the store shared.
+    let module = handler(
+        r#"(func (export "_start") (local $kv i32) (local $out i32)
+             (if (call $path_open (i32.const 5) (i32.const 0) (i32.const $S0) (i32.const $L0)
+                   (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 1) (i32.const 112))
+               (then (unreachable)))
+             (local.set $kv (i32.load (i32.const 112)))
+             (call $write_all (local.get $kv) (i32.const $S1) (i32.const $L1))
+             (drop (call $fd_close (local.get $kv)))
+             (local.set $kv (call $open (i32.const 5) (i32.const $S0) (i32.const $L0) (i64.const 2)))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S2) (i32.const $L2))
+             (call $copy (local.get $kv) (local.get $out)))"#,
+        &["kv/local/hits", "x", "HTTP/1.1 200 OK\r\n\r\n"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for engine in Engine::ALL {
+        let store = dir.path().join(format!("{engine}.redb"));
+        let server = Running::start(
+            module.clone(),
+            engine,
+            ServeMode::Functions,
+            |_, options| {
+                options.kv(Some(KvConfig::new(store)));
+            },
+        );
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for expected in ["x", "xx", "xxx"] {
+                let (status, _, body) = send(&mut client, get("/")).await;
+                assert_eq!(status, 200, "{engine}");
+                assert_eq!(body.unwrap(), expected, "{engine}");
+            }
+        });
+    }
+}

@@ -215,9 +215,43 @@ fn runs(ops: &[IoOp]) -> Vec<Run> {
     runs
 }
 
+/// For each run, whether its file has runs whose ranges overlap (one
+/// being a WRITE): only then does their order matter, and the file's runs
+/// are linked. Others run concurrently.
+fn tangled(runs: &[Run]) -> Vec<bool> {
+    let mut by_file: Vec<usize> = (0..runs.len()).collect();
+    by_file.sort_by_key(|&r| (runs[r].fd, runs[r].offset));
+    let mut tangled_fds = Vec::new();
+    // Sweeping each file's runs by offset: the furthest end of any run so
+    // far, and of any WRITE.
+    let mut sweep: Option<(std::os::fd::RawFd, u64, u64)> = None;
+    for &r in &by_file {
+        let run = &runs[r];
+        let (ends_any, ends_write) = match sweep {
+            Some((fd, any, write)) if fd == run.fd => (any, write),
+            _ => (0, 0),
+        };
+        let overlaps_write = run.offset < ends_write;
+        let write_overlaps = run.write && run.offset < ends_any;
+        if (overlaps_write || write_overlaps) && !tangled_fds.contains(&run.fd) {
+            tangled_fds.push(run.fd);
+        }
+        let ends_write = if run.write {
+            ends_write.max(run.end)
+        } else {
+            ends_write
+        };
+        sweep = Some((run.fd, ends_any.max(run.end), ends_write));
+    }
+    runs.iter()
+        .map(|run| tangled_fds.contains(&run.fd))
+        .collect()
+}
+
 /// The io_uring form of [`run_batch`]. Adjacent operations of one kind on
 /// a file become one vectored operation (what the kernel would merge
-/// anyway); the operations on a file form one link chain, in record order.
+/// anyway); the operations on a file whose ranges overlap a WRITE form
+/// one link chain, in record order ([`tangled`]).
 /// One that the kernel cancelled because an earlier link fell short is
 /// done again synchronously, in order.
 fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Result<()> {
@@ -249,6 +283,7 @@ fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Resul
                 }
             })
             .collect();
+        let tangled = tangled(&runs);
         let capacity = ring.params().sq_entries() as usize;
         let indices: Vec<usize> = (0..runs.len()).collect();
         for chunk in indices.chunks(capacity) {
@@ -264,7 +299,7 @@ fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Resul
                         .build(),
                 };
                 let same_file_next = chunk.get(k + 1).is_some_and(|&n| runs[n].fd == run.fd);
-                let entry = if same_file_next {
+                let entry = if same_file_next && tangled[r] {
                     entry.flags(squeue::Flags::IO_LINK)
                 } else {
                     entry
@@ -350,6 +385,32 @@ mod tests {
         assert_eq!(
             open(dir.path(), "new", CREATE | EXCLUSIVE).unwrap_err(),
             status::EXISTS
+        );
+    }
+
+    #[test]
+    fn only_overlapping_writes_tangle_a_file() {
+        let run = |fd, write, offset: u64, len: u64| Run {
+            fd,
+            write,
+            offset,
+            end: offset + len,
+            members: vec![],
+        };
+        // Reads never tangle; a write overlapping anything does, even when
+        // a range between them does not overlap it.
+        let runs = [
+            run(3, false, 0, 100),
+            run(3, false, 10, 10),
+            run(3, true, 50, 10),
+            run(4, true, 0, 10),
+            run(4, true, 10, 10),
+            run(5, false, 0, 10),
+            run(5, false, 0, 10),
+        ];
+        assert_eq!(
+            tangled(&runs),
+            [true, true, true, false, false, false, false]
         );
     }
 

@@ -763,3 +763,62 @@ fn handlers_share_the_key_value_store() {
         });
     }
 }
+
+/// Sends `request` raw on a new connection and reads until the server
+/// closes it or 2 s pass: what came back.
+fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn request_head_limits_give_431() {
+    let server = Running::functions(echo(), Engine::Wasmtime);
+    let mut many = String::from("GET / HTTP/1.1\r\nhost: test\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("x-{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    assert!(raw(server.addr, many.as_bytes()).starts_with("HTTP/1.1 431 "));
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: test\r\nx-big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let answer = raw(server.addr, big.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer:?}");
+    // 99 fields and a few KiB are fine.
+    let ok = "GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
+    assert!(raw(server.addr, ok.as_bytes()).starts_with("HTTP/1.1 200 "));
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let server = Running::start(echo(), Engine::Wasmtime, ServeMode::Functions, |http, _| {
+        http.header_timeout = Duration::from_millis(300);
+    });
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    // Half a head, then nothing: the connection is closed.
+    stream.write_all(b"GET / HTTP/1.1\r\nhost: te").unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // Meanwhile, and after, other clients are served.
+    let ok = "GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
+    assert!(raw(server.addr, ok.as_bytes()).starts_with("HTTP/1.1 200 "));
+}

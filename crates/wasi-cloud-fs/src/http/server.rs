@@ -132,7 +132,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout)
         .max_headers(MAX_REQUEST_FIELDS)
-        .max_buf_size(MAX_REQUEST_HEAD.max(8192))
+        .max_header_size(MAX_REQUEST_HEAD)
+        .max_buf_size(MAX_REQUEST_HEAD.max(8192) * 2)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

@@ -1,0 +1,131 @@
+//! `wasirun serve` as a process: it reports its address, logs a line per
+//! request, and on SIGTERM answers the request in flight and exits 0.
+//! (The server's rules are tested in wasi-runner's `tests/serve.rs`.)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Answers after reading the whole request, so that a request whose body
+/// is still coming is in flight.
+const HANDLER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "txt")
+  (data (i32.const 16) "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n")
+  (func (export "_start") (local $in i32)
+    (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
+      (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 112)))
+    (local.set $in (i32.load (i32.const 112)))
+    (i32.store (i32.const 100) (i32.const 4096))
+    (i32.store (i32.const 104) (i32.const 65536))
+    (loop $l
+      (drop (call $fd_read (local.get $in) (i32.const 100) (i32.const 1) (i32.const 108)))
+      (br_if $l (i32.load (i32.const 108))))
+    (drop (call $path_open (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
+      (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 112)))
+    (i32.store (i32.const 100) (i32.const 16))
+    (i32.store (i32.const 104) (i32.const 41))
+    (drop (call $fd_write (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))))
+"#;
+
+/// Starts `wasirun serve` on a free port: the child, its address, and its
+/// stderr lines after the first.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let module = dir.join("handler.wat");
+    std::fs::write(&module, HANDLER).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
+        .args(extra)
+        .arg(&module)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .rsplit_once("http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .1
+        .parse()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, addr, rx)
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn logs_requests_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = serve(dir.path(), &[]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"POST /first HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\n\r\nbody")
+        .unwrap();
+    let mut response = [0; 128];
+    let n = stream.read(&mut response).unwrap();
+    assert!(response[..n].starts_with(b"HTTP/1.1 200 OK"));
+    let line = log.recv_timeout(Duration::from_secs(10)).unwrap();
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[..3], ["POST", "/first", "200"], "{line}");
+    assert!(fields[3].ends_with("µs"), "{line}");
+
+    // A second request, in flight (half its body sent) when SIGTERM comes:
+    // it is answered, then the process exits 0.
+    stream
+        .write_all(b"POST /second HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\n\r\nbo")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    terminate(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    stream.write_all(b"dy").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(
+        rest.starts_with(b"HTTP/1.1 200 OK"),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(rest.ends_with(b"ok\n"));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn quiet_logs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = serve(dir.path(), &["--quiet", "--runtime", "wasmi"]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+    terminate(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(log.recv_timeout(Duration::from_millis(200)).ok(), None);
+}

@@ -112,6 +112,10 @@ pub(crate) fn run_batch(ring: Option<&mut io_uring::IoUring>, ops: &mut [IoOp]) 
         return;
     }
     for run in runs(ops) {
+        if let [single] = run.members[..] {
+            ops[single].result = sync_op(&mut ops[single]);
+            continue;
+        }
         let result = if run.write {
             write_run(ops, &run)
         } else {

@@ -411,7 +411,7 @@ impl Task {
                     },
                 );
                 self.ids.insert(key, new);
-                let started = self.start(mem, new, true, data);
+                let started = self.start(mem, new, which, true, data);
                 if started.is_err() {
                     self.close(new);
                 }
@@ -440,7 +440,7 @@ impl Task {
                     self.ids.insert(moved.key, new);
                     self.channels.insert(new, moved);
                 }
-                self.start(mem, new, false, data)
+                self.start(mem, new, which, false, data)
             }
         }
     }
@@ -486,8 +486,14 @@ impl Task {
     }
 
     /// Starts the next operation of channel `id` with payload `data`.
-    fn start(&mut self, mem: &mut GuestMemory<'_>, id: u32, opening: bool, data: u32) -> Res<()> {
-        let which = self.channels[&id].which;
+    fn start(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        id: u32,
+        which: u32,
+        opening: bool,
+        data: u32,
+    ) -> Res<()> {
         let engine = self.host.engine;
         let completes = match which {
             cmd::ARCH => abi::put_u32(mem, data, 0).map(|()| true)?,
@@ -947,9 +953,13 @@ impl Task {
         {
             return Err(fault("invalid storage flags"));
         }
-        let file = match &self.channels[&id].state {
+        let channel = self.channels.get_mut(&id).expect("open");
+        let file = match &channel.state {
             State::Storage(file) => file.clone(),
-            _ => None,
+            _ => {
+                channel.state = State::Storage(None);
+                None
+            }
         };
         let status_at = data + 24;
         if op == 0 {
@@ -974,9 +984,6 @@ impl Task {
             };
             self.channels.get_mut(&id).expect("open").state = State::Storage(file);
             return abi::put_u32(mem, status_at, code);
-        }
-        if !matches!(self.channels[&id].state, State::Storage(_)) {
-            self.channels.get_mut(&id).expect("open").state = State::Storage(None);
         }
         let Some(file) = file else {
             return abi::put_u32(mem, status_at, status::NOT_OPEN);

@@ -947,3 +947,57 @@ fn storage_lengths_and_malformed_operations() {
     reserved[7] = 1;
     bad(reserved, "reserved must be 0");
 }
+
+#[test]
+fn every_headless_device_is_unsupported() {
+    let numbers: Vec<u32> = (21..=32)
+        .chain([34])
+        .chain(36..=39)
+        .chain(42..=45)
+        .chain([1000, u32::MAX])
+        .collect();
+    let list: Vec<(u32, u32, u32, u32)> = numbers.iter().map(|&n| (0, 1, n, 0x1000)).collect();
+    let data = records(0x100, &list);
+    let body = format!("(call $ar (i32.const {}) (i32.const 0x100))", numbers.len());
+    both(&program(&data, &body), DakuOptions::new, |_, run| {
+        for (i, n) in numbers.iter().enumerate() {
+            assert_eq!(run.u32(0x108 + 16 * i), UNSUPPORTED, "command {n}");
+        }
+        assert_eq!(run.u32(0), 0, "no channel opened");
+    });
+}
+
+#[test]
+fn full_name_setter_and_getter_use_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = records(0x100, &[(0, 1, 15, 0x1000)])
+        + &records(0x200, &[(0, 2, 12, 0x1010)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[12, 0x2000]))
+        + "(data (i32.const 0x2000) \"Ada Lovelace\")"
+        + &format!("(data (i32.const 0x1010) \"{}\")", le(&[64, 0x3000]));
+    let body =
+        "(call $ar (i32.const 1) (i32.const 0x100)) (call $ar (i32.const 1) (i32.const 0x200))";
+    both(
+        &program(&data, body),
+        || granted("user", dir.path()),
+        |_, run| {
+            assert_eq!(run.u32(0x1010), 12);
+            assert_eq!(&run.memory[0x3000..0x300C], b"Ada Lovelace");
+        },
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("profile")).unwrap(),
+        "fullname=Ada Lovelace\n"
+    );
+    // Control characters are refused.
+    let bad = records(0x100, &[(0, 1, 15, 0x1000)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&[2, 0x2000]))
+        + "(data (i32.const 0x2000) \"a\\0a\")";
+    let wasm = wat::parse_str(program(&bad, "(call $ar (i32.const 1) (i32.const 0x100))")).unwrap();
+    let run = run_on(Engine::Wasmtime, &wasm, granted("user", dir.path())).unwrap();
+    assert!(
+        run.trap().contains("text has control characters"),
+        "{}",
+        run.trap()
+    );
+}

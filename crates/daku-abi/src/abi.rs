@@ -24,6 +24,8 @@ pub const STATUS_UNLOADABLE: u32 = 0xFFFF_FFFE;
 /// The most bytes of wasm a spawn (17) may carry, and the largest shared
 /// region (17, 18).
 pub const MAX_SPAWN_BYTES: u32 = 64 << 20;
+/// The most child tasks running at once in a run (all tasks together).
+pub const MAX_CHILDREN: usize = 64;
 
 /// The command numbers this host serves (spec §5, §6).
 pub mod cmd {

@@ -30,8 +30,8 @@ pub(crate) const CREATE: u32 = 1;
 pub(crate) const TRUNCATE: u32 = 2;
 pub(crate) const EXCLUSIVE: u32 = 4;
 
-/// The most bytes one READ moves.
-pub(crate) const MAX_READ: u32 = 64 << 20;
+/// The most bytes one READ or WRITE moves.
+pub(crate) const MAX_IO: u32 = 64 << 20;
 
 /// Whether `name` is a valid storage file name.
 pub(crate) fn valid_name(name: &str) -> bool {

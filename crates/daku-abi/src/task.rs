@@ -7,12 +7,15 @@ use crate::media::{self, WavWriter};
 use crate::storage::{self, IoOp, status};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, PoisonError};
 use wasi_core::GuestMemory;
 use wasi_runner::IoBackend;
+
+/// The most bytes of buffers a call's storage batch holds: past it the
+/// operations collected so far go to the kernel first (spec §5, 40).
+const MAX_BATCH_BYTES: u64 = 64 << 20;
 
 /// What arrives at a task from other threads.
 pub(crate) enum Event {
@@ -102,6 +105,8 @@ pub struct Task {
     stopped: bool,
     ring: Option<Option<io_uring::IoUring>>,
     batch: Vec<IoOp>,
+    /// The bytes of buffers `batch` holds.
+    batch_bytes: u64,
 }
 
 impl Task {
@@ -136,6 +141,7 @@ impl Task {
             stopped: false,
             ring: None,
             batch: Vec::new(),
+            batch_bytes: 0,
         }
     }
 
@@ -648,8 +654,19 @@ impl Task {
                 "the module or the shared region is larger than 64 MiB",
             ));
         }
-        let wasm = abi::slice(mem, wasm, len)?.to_vec();
         abi::slice(mem, region, size)?;
+        let wasm = abi::slice(mem, wasm, len)?;
+        // Count the child before it exists: the count bounds the threads
+        // and compiled modules a run holds.
+        let running = self.host.children.fetch_add(1, Ordering::AcqRel);
+        if running >= abi::MAX_CHILDREN {
+            self.host.children.fetch_sub(1, Ordering::AcqRel);
+            return Err(fault(format!(
+                "too many child tasks running (at most {} in a run)",
+                abi::MAX_CHILDREN
+            )));
+        }
+        let wasm = wasm.to_vec();
         // A new child replaces the old one, under a new key so that the old
         // one's events are dropped.
         let key = self.next_key;
@@ -686,10 +703,12 @@ impl Task {
             stop,
         );
         let to_parent = self.sender.clone();
+        let host = Arc::clone(&self.host);
         self.host.spawner.spawn(
             wasm,
             child,
             Box::new(move |status| {
+                host.children.fetch_sub(1, Ordering::AcqRel);
                 let _ = to_parent.send(Event::Ended { key, status });
             }),
         );
@@ -826,27 +845,7 @@ impl Task {
             kept: None,
             text: data,
         };
-        let sender = self.sender.clone();
-        std::thread::spawn(move || {
-            let mut line = Vec::new();
-            let read = std::io::stdin()
-                .lock()
-                .take(65_536)
-                .read_until(b'\n', &mut line);
-            let line = match read {
-                Ok(0) | Err(_) => None,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                    }
-                    Some(String::from_utf8_lossy(&line).into_owned().into_bytes())
-                }
-            };
-            let _ = sender.send(Event::Line { key, line });
-        });
+        self.host.read_line(key, self.sender.clone());
         Ok(false)
     }
 
@@ -991,11 +990,12 @@ impl Task {
         match op {
             1 | 2 => {
                 let write = op == 2;
-                let len = if write {
-                    size
-                } else {
-                    size.min(storage::MAX_READ)
-                };
+                let len = size.min(storage::MAX_IO);
+                abi::slice(mem, buf, len)?;
+                if self.batch_bytes + u64::from(len) > MAX_BATCH_BYTES {
+                    self.flush_batch(mem)?;
+                }
+                self.batch_bytes += u64::from(len);
                 let bytes = abi::slice(mem, buf, len)?;
                 let buf_vec = if write {
                     bytes.to_vec()
@@ -1043,6 +1043,7 @@ impl Task {
             .ring
             .get_or_insert_with(|| uring.then(|| io_uring::IoUring::new(256).ok()).flatten());
         let mut batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
         storage::run_batch(ring.as_mut(), &mut batch);
         for op in batch {
             match op.result {

@@ -1001,3 +1001,28 @@ fn full_name_setter_and_getter_use_the_profile() {
         run.trap()
     );
 }
+
+#[test]
+fn at_most_64_children_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let chatty = chatty_child();
+    let list: Vec<(u32, u32, u32, u32)> = (1..=65).map(|id| (0, id, 17, 0x200)).collect();
+    let data = records(0x1000, &list)
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[chatty.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(&chatty));
+    both(
+        &program(&data, "(call $ar (i32.const 65) (i32.const 0x1000))"),
+        || granted("spawn", dir.path()),
+        |_, run| {
+            assert!(
+                run.trap()
+                    .contains("record 64: too many child tasks running (at most 64 in a run)"),
+                "{}",
+                run.trap()
+            );
+        },
+    );
+}

@@ -215,6 +215,9 @@ impl Task {
 
     /// Writes the ready channels to the done list.
     fn report(&mut self, mem: &mut GuestMemory<'_>, done: u32, cap: u32) -> Res<u32> {
+        // Channels closed since they became ready leave their keys behind.
+        let ids = &self.ids;
+        self.ready.retain(|key| ids.contains_key(key));
         let mut written = 0;
         while written < cap {
             let Some(key) = self.ready.pop_front() else {

@@ -395,6 +395,9 @@ impl Task {
                 if which != 0 {
                     return Err(fault("exit record with which != 0"));
                 }
+                if data >= abi::STATUS_UNLOADABLE {
+                    return Err(fault("exit codes 0xFFFFFFFE and 0xFFFFFFFF are reserved"));
+                }
                 self.exit = Some(data);
                 Err(fault(format!("exited with code {data}")))
             }

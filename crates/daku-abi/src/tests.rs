@@ -329,6 +329,12 @@ fn malformed_calls_and_records_trap_with_one_line() {
         "(call $ar (i32.const 2) (i32.const 0x100))",
         "channel 1 carries command 0, not 1",
     );
+    let reserved = records(0x100, &[(0, 0, 0, 0xFFFF_FFFE)]);
+    assert_trap(
+        &reserved,
+        "(call $ar (i32.const 1) (i32.const 0x100))",
+        "exit codes 0xFFFFFFFE and 0xFFFFFFFF are reserved",
+    );
     let exit = records(0x100, &[(0, 0, 3, 0)]);
     assert_trap(
         &exit,
@@ -753,8 +759,8 @@ fn the_parent_learns_how_its_child_ended() {
         assert_eq!(run.u32(0x200), STATUS_UNLOADABLE);
     });
     // Without the grant the spawn is refused.
-    both(&parent(b"not wasm").replace("(call $ar (i32.const 1) (i32.const 0x100))\n", "(call $ar (i32.const 1) (i32.const 0x100)) (call $exit (i32.load (i32.const 0x108)))\n"), DakuOptions::new, |_, run| {
-        assert_eq!(run.exit(), DENIED);
+    both(&parent(b"not wasm").replace("(call $ar (i32.const 1) (i32.const 0x100))\n", &format!("(call $ar (i32.const 1) (i32.const 0x100)) (call $exit (i32.eq (i32.load (i32.const 0x108)) (i32.const {})))\n", DENIED as i32)), DakuOptions::new, |_, run| {
+        assert_eq!(run.exit(), 1, "which became DENIED");
     });
 }
 

@@ -1,6 +1,7 @@
 //! Every rule of `spec/wasi-cloud.md` "Key-value store", through the mount
-//! layer over a real `UnixSystem`, on both backends: redb alone, and redb
-//! for `local` with a real `redis-server` for `region` and `global`.
+//! layer over a real `UnixSystem`, on each backend: redb alone; redb for
+//! `local` with a real `redis-server` for `region` and `global`; and the
+//! same with a 3-master Redis Cluster on localhost.
 
 mod kv_support;
 
@@ -18,6 +19,9 @@ macro_rules! on_both_backends {
         }
         mod redis_backend {
             $(#[test] fn $rule() { super::$rule(super::Backend::Redis) })*
+        }
+        mod redis_cluster_backend {
+            $(#[test] fn $rule() { super::$rule(super::Backend::RedisCluster) })*
         }
     };
 }
@@ -594,9 +598,9 @@ fn namespaces_are_isolated(backend: Backend) {
     // Two tenants of the same stores (one process opens a redb file once).
     let redb = RedbStore::open(&fx.dir.path().join("shared.redb")).unwrap();
     let redis = fx
-        .server
+        .redis_url
         .as_ref()
-        .map(|server| RedisStore::new(&server.url(), Duration::from_secs(2)).unwrap());
+        .map(|url| RedisStore::new(url, Duration::from_secs(2)).unwrap());
     let tenant = |namespace: &str| {
         let scopes = Scope::ALL.map(|scope| match (&redis, scope) {
             (Some(redis), Scope::Region | Scope::Global) => redis.scope(namespace, scope),

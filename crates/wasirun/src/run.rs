@@ -166,7 +166,8 @@ pub(crate) struct KvArgs {
     kv_store: Option<PathBuf>,
 
     /// Serve `region` and `global` from this Redis server
-    /// (redis://HOST:PORT[/DB]).
+    /// (redis://HOST:PORT[/DB]; several URLs, comma-separated: the seed
+    /// nodes of a Redis Cluster).
     #[arg(long, value_name = "URL", requires = "kv")]
     kv_redis: Option<String>,
 

@@ -175,6 +175,10 @@ impl VirtualDir for KvDir {
                 Cond::Any
             };
             (Vec::new(), meta, cond)
+        } else if trunc {
+            // A put: the value is not needed, and whether the key exists
+            // the mount layer has just asked `stat`.
+            (Vec::new(), Meta::default(), Cond::Any)
         } else {
             match store.get(key)? {
                 Some(entry) => {
@@ -183,8 +187,7 @@ impl VirtualDir for KvDir {
                     } else {
                         Cond::Any
                     };
-                    let data = if trunc { Vec::new() } else { entry.value };
-                    (data, entry.meta, cond)
+                    (entry.value, entry.meta, cond)
                 }
                 None if creat => {
                     let cond = if cas { Cond::Absent } else { Cond::Any };

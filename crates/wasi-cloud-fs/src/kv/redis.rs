@@ -14,7 +14,8 @@
 //! | `wasi-kv{NS/SCOPE}:x` | sorted set | keys with an expiry, scored by it (ms) |
 
 use super::{Cond, Entry, KvError, KvStore, Listed, Meta, Scope};
-use ::redis::{Client, Connection, Script, Value};
+use ::redis::cluster::{ClusterClient, ClusterConnection};
+use ::redis::{Client, Connection, ConnectionLike, Script, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -107,6 +108,13 @@ end
 return {0}
 "#;
 
+/// KEYS: value. Returns {} (missing) or {size, version, mtime}.
+const META: &str = r#"
+local m = redis.call('HMGET', KEYS[1], 'g', 't')
+if not m[1] then return {} end
+return {redis.call('HSTRLEN', KEYS[1], 'd'), tonumber(m[1]), tonumber(m[2])}
+"#;
+
 /// KEYS: index. ARGV: prefix, first position, count. Returns the number of
 /// index entries read, then position, name, size, version, mtime for each
 /// that exists.
@@ -135,6 +143,7 @@ struct Scripts {
     delete: Script,
     rename: Script,
     list: Script,
+    meta: Script,
 }
 
 impl Scripts {
@@ -146,22 +155,26 @@ impl Scripts {
             delete: script(DELETE),
             rename: script(RENAME),
             list: Script::new(LIST),
+            meta: Script::new(META),
         }
     }
 }
 
-/// A Redis server serving key-value scopes: one connection, made on first
-/// use and made again after a failure.
+/// A Redis server (or Cluster) serving key-value scopes: one connection,
+/// made on first use and made again after a failure.
+///
+/// A URL is one server (`redis://host:port/db`); several, separated by
+/// commas, are the seed nodes of a Redis Cluster.
 ///
 /// Every call is bounded by the timeout (connecting, sending, reading): a
 /// server that is down or unreachable fails the call with
 /// [`KvError::Unavailable`] (`EIO`), and one line on stderr says so, once
 /// per outage. A write is acknowledged only after the server replied.
 pub struct RedisStore {
-    client: Client,
+    client: Clients,
     url: String,
     timeout: Duration,
-    connection: Mutex<Option<Connection>>,
+    connection: Mutex<Option<Connected>>,
     /// Whether the last call failed (the outage was reported).
     down: AtomicBool,
     scripts: Scripts,
@@ -174,7 +187,18 @@ impl RedisStore {
     /// A store on the server at `url` (`redis://host:port/db`), not yet
     /// connected. Fails only for a URL that cannot be parsed.
     pub fn new(url: &str, timeout: Duration) -> Result<Arc<Self>, String> {
-        let client = Client::open(url).map_err(|e| e.to_string())?;
+        let client = if url.contains(',') {
+            let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+            let client = ClusterClient::builder(nodes)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(1)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Clients::Cluster(client)
+        } else {
+            Clients::Single(Client::open(url).map_err(|e| e.to_string())?)
+        };
         Ok(Arc::new(Self {
             client,
             url: url.to_string(),
@@ -204,16 +228,16 @@ impl RedisStore {
     /// per outage.
     fn call<T>(
         &self,
-        f: impl FnOnce(&mut Connection, &Scripts) -> ::redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike, &Scripts) -> ::redis::RedisResult<T>,
     ) -> Result<T, KvError> {
         let mut slot = self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let result = match &mut *slot {
-            Some(connection) => f(connection, &self.scripts),
+            Some(connection) => f(connection.as_dyn(), &self.scripts),
             None => self.connect().and_then(|mut connection| {
-                let result = f(&mut connection, &self.scripts);
+                let result = f(connection.as_dyn(), &self.scripts);
                 *slot = Some(connection);
                 result
             }),
@@ -237,11 +261,42 @@ impl RedisStore {
         }
     }
 
-    fn connect(&self) -> ::redis::RedisResult<Connection> {
-        let connection = self.client.get_connection_with_timeout(self.timeout)?;
-        connection.set_read_timeout(Some(self.timeout))?;
-        connection.set_write_timeout(Some(self.timeout))?;
-        Ok(connection)
+    fn connect(&self) -> ::redis::RedisResult<Connected> {
+        match &self.client {
+            Clients::Single(client) => {
+                let connection = client.get_connection_with_timeout(self.timeout)?;
+                connection.set_read_timeout(Some(self.timeout))?;
+                connection.set_write_timeout(Some(self.timeout))?;
+                Ok(Connected::Single(connection))
+            }
+            Clients::Cluster(client) => {
+                let connection = client.get_connection()?;
+                connection.set_read_timeout(Some(self.timeout))?;
+                connection.set_write_timeout(Some(self.timeout))?;
+                Ok(Connected::Cluster(Box::new(connection)))
+            }
+        }
+    }
+}
+
+/// The client of a server or of a cluster.
+enum Clients {
+    Single(Client),
+    Cluster(ClusterClient),
+}
+
+/// A connection to a server or to a cluster.
+enum Connected {
+    Single(Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Connected {
+    fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Connected::Single(connection) => connection,
+            Connected::Cluster(connection) => &mut **connection,
+        }
     }
 }
 
@@ -353,24 +408,14 @@ impl KvStore for RedisScope {
 
     fn meta(&self, key: &str) -> Result<Option<Meta>, KvError> {
         let key = self.value_key(key);
-        let ((version, mtime), size): ((Option<u64>, Option<i64>), u64) =
-            self.server.call(|connection, _| {
-                ::redis::pipe()
-                    .atomic()
-                    .cmd("HMGET")
-                    .arg(&key)
-                    .arg("g")
-                    .arg("t")
-                    .cmd("HSTRLEN")
-                    .arg(&key)
-                    .arg("d")
-                    .query(connection)
-            })?;
-        Ok(match (version, mtime) {
-            (Some(version), Some(mtime)) => Some(Meta {
-                size,
+        let reply: Vec<i64> = self
+            .server
+            .call(|connection, scripts| scripts.meta.key(&key).invoke(connection))?;
+        Ok(match reply[..] {
+            [size, version, mtime] => Some(Meta {
+                size: size as u64,
                 mtime_ns: ms_to_ns(mtime),
-                version,
+                version: version as u64,
             }),
             _ => None,
         })

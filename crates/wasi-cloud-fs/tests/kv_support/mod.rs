@@ -157,6 +157,11 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
+        Self::start_on(dir, port, args)
+    }
+
+    /// Starts a server with extra arguments on `port`.
+    pub fn start_on(dir: &Path, port: u16, args: &[&str]) -> Self {
         let mut server = Self {
             child: None,
             port,
@@ -220,6 +225,84 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Cluster of three masters on 127.0.0.1, each in its own
+/// directory, killed when dropped.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(dir: &Path) -> Self {
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            // A free port whose cluster bus port (+10000) is free too.
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            if port < 55_000
+                && !ports.contains(&port)
+                && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+            {
+                ports.push(port);
+            }
+        }
+        let nodes: Vec<RedisServer> = ports
+            .iter()
+            .map(|&port| {
+                let dir = dir.join(format!("node-{port}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                RedisServer::start_on(
+                    &dir,
+                    port,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                )
+            })
+            .collect();
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new(which("redis-cli").expect("redis-cli is not installed"))
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            loop {
+                let info = redis::Client::open(node.url())
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c))
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the cluster did not form");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self { nodes }
+    }
+
+    /// The seed nodes, as `--kv-redis` takes them: URLs separated by commas.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// The path of `program` on `$PATH`.
 pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -236,6 +319,9 @@ pub enum Backend {
     Redb,
     /// redb for `local`, Redis for `region` and `global`.
     Redis,
+    /// redb for `local`, a 3-master Redis Cluster for `region` and
+    /// `global`.
+    RedisCluster,
 }
 
 /// A store of `backend` in `dir` (with a server, for Redis), and the
@@ -243,6 +329,9 @@ pub enum Backend {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub server: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
+    /// The Redis URL of `region` and `global`, if any.
+    pub redis_url: Option<String>,
     pub config: KvConfig,
 }
 
@@ -250,17 +339,23 @@ impl Fixture {
     pub fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = KvConfig::new(dir.path().join("kv.redb"));
-        let server = match backend {
-            Backend::Redb => None,
-            Backend::Redis => {
-                let server = RedisServer::start(dir.path());
-                config.redis(server.url()).timeout(Duration::from_secs(2));
-                Some(server)
-            }
+        let (server, cluster) = match backend {
+            Backend::Redb => (None, None),
+            Backend::Redis => (Some(RedisServer::start(dir.path())), None),
+            Backend::RedisCluster => (None, Some(RedisCluster::start(dir.path()))),
         };
+        let redis_url = server
+            .as_ref()
+            .map(RedisServer::url)
+            .or(cluster.as_ref().map(RedisCluster::url));
+        if let Some(url) = &redis_url {
+            config.redis(url).timeout(Duration::from_secs(2));
+        }
         Self {
             dir,
             server,
+            cluster,
+            redis_url,
             config,
         }
     }

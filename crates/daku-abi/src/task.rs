@@ -98,7 +98,8 @@ pub struct Task {
     events: Receiver<Event>,
     sender: Sender<Event>,
     parent: Option<ParentLink>,
-    connected: bool,
+    /// The key of the channel connected to the parent (18), if any.
+    parent_channel: Option<u64>,
     stop: Arc<AtomicBool>,
     logs: HashMap<u16, (String, u8)>,
     exit: Option<u32>,
@@ -134,7 +135,7 @@ impl Task {
             events,
             sender,
             parent,
-            connected: false,
+            parent_channel: None,
             stop,
             logs: HashMap::new(),
             exit: None,
@@ -253,15 +254,7 @@ impl Task {
                 Err(fault("daku.ar: the task was stopped by its parent"))
             }
             Event::Reply { bytes } => {
-                let Some((&id, _)) = self.channels.iter().find(|(_, c)| {
-                    matches!(
-                        c.state,
-                        State::Parent {
-                            in_flight: true,
-                            ..
-                        }
-                    )
-                }) else {
+                let Some(&id) = self.parent_channel.and_then(|key| self.ids.get(&key)) else {
                     return Ok(());
                 };
                 if let Some(Channel {
@@ -492,7 +485,7 @@ impl Task {
         self.ids.remove(&channel.key);
         match channel.state {
             State::Child(child) => stop_child(&child),
-            State::Parent { .. } => self.connected = false,
+            State::Parent { .. } => self.parent_channel = None,
             _ => {}
         }
     }
@@ -684,7 +677,7 @@ impl Task {
         self.ids.remove(&channel.key);
         channel.key = key;
         self.ids.insert(key, id);
-        let (to_child, child_events) = channel_pair();
+        let (to_child, child_events) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         channel.state = State::Child(Child {
             to_child: to_child.clone(),
@@ -741,14 +734,15 @@ impl Task {
             Some((size, ptr))
         };
         if opening {
-            if self.connected {
+            if self.parent_channel.is_some() {
                 return Err(fault("already connected to the parent"));
             }
             let Some((size, data)) = region else {
                 return Err(fault("a Message is required"));
             };
-            self.connected = true;
-            self.channels.get_mut(&id).expect("open").state = State::Parent {
+            let channel = self.channels.get_mut(&id).expect("open");
+            self.parent_channel = Some(channel.key);
+            channel.state = State::Parent {
                 size,
                 data,
                 in_flight: false,
@@ -1106,10 +1100,6 @@ impl Drop for Task {
             }
         }
     }
-}
-
-fn channel_pair() -> (Sender<Event>, Receiver<Event>) {
-    channel()
 }
 
 fn stop_child(child: &Child) {

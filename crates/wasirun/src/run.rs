@@ -284,6 +284,7 @@ fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
         ("--dial", !args.dials.is_empty()),
         ("--device", !args.devices.is_empty()),
         ("--trace", args.trace || args.trace_file.is_some()),
+        ("--kv", args.kv.kv),
         ("arguments after the module", !args.args.is_empty()),
     ];
     if let Some((option, _)) = wasi_only.iter().find(|(_, given)| *given) {

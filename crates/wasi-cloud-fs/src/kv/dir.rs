@@ -233,11 +233,15 @@ impl VirtualDir for KvDir {
         };
         let store = self.store(scope);
         let mut cookie = cookie;
+        // The guest's buffer is not known: ask for the store's first page,
+        // then twice as many each time they all fit.
+        let mut want = store.first_page().clamp(1, LIST_PAGE);
         loop {
-            let page = store.list(cookie, LIST_PAGE)?;
+            let page = store.list(cookie, want)?;
             if page.is_empty() {
                 return Ok(());
             }
+            want = (want * 2).min(LIST_PAGE);
             for listed in page {
                 let ino = inode(scope, &listed.key);
                 if !out.push(listed.next, ino, Filetype::REGULAR_FILE, &listed.key) {

@@ -211,6 +211,15 @@ pub trait KvStore: Send + Sync {
     /// the first). Each carries the cookie of the next. Fewer than `max`
     /// keys does not mean the end: an empty page does.
     fn list(&self, cookie: u64, max: usize) -> Result<Vec<Listed>, KvError>;
+
+    /// How many keys a listing asks for first (then twice as many each
+    /// time they all fit the guest's buffer, up to [`LIST_PAGE`]): few for
+    /// a store across the network, where what does not fit is fetched for
+    /// nothing; [`LIST_PAGE`] for one whose listing restarts from the first
+    /// key at each request.
+    fn first_page(&self) -> usize {
+        32
+    }
 }
 
 /// Checks a namespace name: 1 to [`MAX_NAMESPACE_LEN`] ASCII letters,

@@ -1,6 +1,6 @@
 //! The embedded backend: one redb file holding every namespace and scope.
 
-use super::{Cond, Entry, KvError, KvStore, Listed, Meta, Scope};
+use super::{Cond, Entry, KvError, KvStore, LIST_PAGE, Listed, Meta, Scope};
 use ::redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError,
     WriteTransaction,
@@ -272,6 +272,10 @@ impl KvStore for RedbScope {
             }
             Ok(())
         })
+    }
+
+    fn first_page(&self) -> usize {
+        LIST_PAGE
     }
 
     fn list(&self, cookie: u64, max: usize) -> Result<Vec<Listed>, KvError> {

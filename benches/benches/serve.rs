@@ -1,0 +1,350 @@
+//! `wasirun serve` (wasi-runner's `Server`): the cost of a request's
+//! instance, and the server under load against a native hyper server.
+//!
+//! - `serve_instantiate/{wasmtime,wasmtime_pooled,wasmi}` (criterion): a
+//!   fresh instance of a prepared hello handler, with its WASI system (what
+//!   each request pays before the guest runs), and `serve_system` the system
+//!   alone;
+//! - then, unless `SERVE_LOAD=0`, a load run with `wrk` (installed with
+//!   apt-get when missing, if it can be): 64 connections for
+//!   `SERVE_LOAD_SECS` (default 10) seconds against a native hyper hello
+//!   server and `Server` with the hello handler on each engine, in the same
+//!   run; then 100,000 requests of which 10% trap and 1% loop past a 50 ms
+//!   timeout, checking that every one is answered (500/504) and printing the
+//!   server's memory before and after. Results go to stdout as Markdown.
+//!   `SERVE_CONCURRENCY` sets the server's `max_concurrency` (default:
+//!   twice the CPUs).
+
+use bytes::Bytes;
+use criterion::Criterion;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use wasi_core::System;
+use wasi_core::runtime::{Imports, Prepared, Runtime, RuntimeConfig};
+use wasi_runner::{Engine, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server};
+use wasi_unix::UnixSystem;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+
+const HELLO_BODY: &str = "Hello, world!\n";
+
+/// Writes a 14-byte response to `/response/txt`; with `branch`, `GET /t`
+/// traps and `GET /l` loops.
+fn hello(branch: bool) -> String {
+    let branches = if branch {
+        r#"(if (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
+              (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 112)) (then (unreachable)))
+           (i32.store (i32.const 100) (i32.const 4096))
+           (i32.store (i32.const 104) (i32.const 16))
+           (drop (call $fd_read (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))
+           (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 116)) (then unreachable))
+           (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 108)) (then (loop $l (br $l))))"#
+    } else {
+        ""
+    };
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "txt")
+  (data (i32.const 16) "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 14\r\n\r\nHello, world!\n")
+  (func (export "_start")
+    {branches}
+    (if (call $path_open (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
+          (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 112)) (then (unreachable)))
+    (i32.store (i32.const 100) (i32.const 16))
+    (i32.store (i32.const 104) (i32.const 80))
+    (drop (call $fd_write (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))))"#
+    )
+}
+
+type GuestSystem = Box<dyn System + Send>;
+
+fn instantiate<R: Runtime>(c: &mut Criterion, name: &str, runtime: &R) {
+    let wasm = wat::parse_str(hello(false)).unwrap();
+    let mut imports = Imports::new();
+    imports.wasi(|system: &mut GuestSystem| -> &mut dyn System { &mut **system });
+    let prepared = runtime.prepare(&wasm, &imports).unwrap();
+    c.bench_function(&format!("serve_instantiate/{name}"), |b| {
+        b.iter(|| {
+            let system: GuestSystem = Box::new(UnixSystem::builder().build().unwrap());
+            prepared.instantiate(system).unwrap()
+        })
+    });
+}
+
+fn instantiation(c: &mut Criterion) {
+    c.bench_function("serve_system", |b| {
+        b.iter(|| UnixSystem::builder().build().unwrap())
+    });
+    instantiate(
+        c,
+        "wasmtime",
+        &WasmtimeRuntime::new(RuntimeConfig::new()).unwrap(),
+    );
+    let pooled = RuntimeConfig {
+        instance_pool: Some(16),
+        max_memory: Some(16 << 20),
+        ..RuntimeConfig::new()
+    };
+    instantiate(c, "wasmtime_pooled", &WasmtimeRuntime::new(pooled).unwrap());
+    instantiate(c, "wasmi", &WasmiRuntime::new(RuntimeConfig::new()));
+}
+
+/// A running server: its address, and how to stop it.
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// A native hyper server answering every request with the hello response,
+/// with the same connection settings as `Server`.
+fn native() -> Running {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = listener.accept() => accepted.unwrap(),
+                    _ = &mut stopped => break,
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let service = service_fn(|_: Request<hyper::body::Incoming>| async {
+                        let mut response = Response::new(Full::new(Bytes::from(HELLO_BODY)));
+                        response.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("text/plain"),
+                        );
+                        Ok::<_, Infallible>(response)
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_millis(100));
+    });
+    Running { addr, stop, thread }
+}
+
+/// `Server` with the hello handler on `engine`.
+fn wasm(engine: Engine, branch: bool, timeout: Option<Duration>) -> Running {
+    let module = Module::from_bytes("hello.wat", hello(branch)).unwrap();
+    let mut options = RunOptions::new();
+    options.engine(engine).timeout(timeout);
+    let server = Server::bind(
+        module,
+        options,
+        ServeOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mode: ServeMode::Functions,
+            http: ServeConfig {
+                quiet: true,
+                timeout,
+                max_concurrency: std::env::var("SERVE_CONCURRENCY")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| ServeConfig::default().max_concurrency),
+                ..ServeConfig::default()
+            },
+        },
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .unwrap();
+    });
+    Running { addr, stop, thread }
+}
+
+/// `wrk` on the path, installed with apt-get if it is not.
+fn wrk() -> bool {
+    let found = || Command::new("wrk").arg("--version").output().is_ok();
+    if found() {
+        return true;
+    }
+    eprintln!("serve bench: installing wrk with apt-get");
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "wrk"])
+        .status();
+    found()
+}
+
+/// What one `wrk` run measured.
+struct Load {
+    requests: u64,
+    rps: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+    errors: String,
+}
+
+/// Runs wrk on `addr` with 64 connections for `secs` seconds.
+fn load(addr: SocketAddr, secs: u64, script: Option<&std::path::Path>) -> Load {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        "-c64",
+        &format!("-d{secs}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(format!("http://{addr}/")).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .map(|rest| rest.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let requests = text
+        .lines()
+        .find(|line| line.contains("requests in"))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Load {
+        requests,
+        rps: field("Requests/sec:").parse().unwrap_or(0.0),
+        p50: field("50%"),
+        p99: field("99%"),
+        non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
+        errors: field("Socket errors:"),
+    }
+}
+
+/// This process's resident memory, from /proc.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn load_runs() {
+    if std::env::var("SERVE_LOAD").is_ok_and(|v| v == "0") {
+        return;
+    }
+    if !wrk() {
+        eprintln!("serve bench: no wrk, load runs skipped");
+        return;
+    }
+    let secs: u64 = std::env::var("SERVE_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    println!("\n| server (64 connections, {secs} s) | req/s | p50 | p99 | vs native |");
+    println!("| --- | --- | --- | --- | --- |");
+    let server = native();
+    let base = load(server.addr, secs, None);
+    server.stop();
+    println!(
+        "| native hyper | {:.0} | {} | {} | 1.00 |",
+        base.rps, base.p50, base.p99
+    );
+    for engine in Engine::ALL {
+        let server = wasm(engine, false, None);
+        let run = load(server.addr, secs, None);
+        server.stop();
+        println!(
+            "| wasirun serve --runtime {engine} | {:.0} | {} | {} | {:.2} |",
+            run.rps,
+            run.p50,
+            run.p99,
+            run.rps / base.rps
+        );
+    }
+
+    // Reliability: 10% of the requests trap, 1% loop past the timeout.
+    let script = std::env::temp_dir().join(format!("serve-bench-{}.lua", std::process::id()));
+    std::fs::write(
+        &script,
+        r#"math.randomseed(42)
+request = function()
+  local r = math.random(100)
+  local path = "/"
+  if r <= 10 then path = "/t" elseif r == 11 then path = "/l" end
+  return wrk.format("GET", path)
+end
+"#,
+    )
+    .unwrap();
+    let server = wasm(Engine::Wasmtime, true, Some(Duration::from_millis(50)));
+    let before = rss_kib();
+    let mut total = 0;
+    let mut non_2xx = 0;
+    let mut errors = Vec::new();
+    let mut rounds = 0;
+    while total < 100_000 && rounds < 60 {
+        let run = load(server.addr, 5, Some(&script));
+        total += run.requests;
+        non_2xx += run.non_2xx;
+        if !run.errors.is_empty() {
+            errors.push(run.errors);
+        }
+        rounds += 1;
+    }
+    let after = rss_kib();
+    server.stop();
+    let _ = std::fs::remove_file(&script);
+    println!(
+        "\nMixed load (10% trap, 1% loop, 50 ms timeout, wasmtime): {total} requests, \
+         {non_2xx} answered 500/504 ({:.1}%), socket errors: {}; RSS {} MiB before, {} MiB after",
+        non_2xx as f64 * 100.0 / total.max(1) as f64,
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join("; ")
+        },
+        before / 1024,
+        after / 1024
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    instantiation(&mut c);
+    c.final_summary();
+    load_runs();
+}

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 const EEXIST: i32 = 20;
 const EIO: i32 = 29;
+const EILSEQ: i32 = 25;
+const ENAMETOOLONG: i32 = 37;
 const ENOENT: i32 = 44;
+const ENOTCAPABLE: i32 = 76;
 
 fn kvtool() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/kvtool.wat")
@@ -164,6 +167,25 @@ fn a_guest_stores_and_reads_keys_with_plain_file_calls_on_both_engines() {
     assert_eq!(code(&refused), 2);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("open in another process"), "{stderr}");
+}
+
+#[test]
+fn bad_names_get_the_errno_of_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kv.redb");
+    let long = format!("kv/local/{}", "k".repeat(256));
+    assert_eq!(code(&run(&store, &[], &["put", &long, "x"])), ENAMETOOLONG);
+    let escape = "kv/local/../../../etc/passwd";
+    assert_eq!(code(&run(&store, &[], &["get", escape])), ENOTCAPABLE);
+    // A name that is not UTF-8, as a guest's bytes reach the host.
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = std::ffi::OsStr::from_bytes(b"kv/local/\xff\xfe");
+    let output = command(&store, &[], &["put"])
+        .arg(invalid)
+        .arg("x")
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), EILSEQ);
 }
 
 struct KillOnDrop(Child);

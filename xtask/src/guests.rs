@@ -82,8 +82,8 @@ fn compile_c(source: &Path, output: &Path) -> Result<()> {
 }
 
 /// Rebuilds (or, with `check`, verifies) every guest under `dirs` (default
-/// `conformance/`, the WADI example drivers and the C transport modules of
-/// `watm-transport`). Returns whether everything
+/// `conformance/`, the WADI example drivers, the C transport modules of
+/// `watm-transport` and wasi-runner's C HTTP handlers). Returns whether everything
 /// was up to date / rebuilt.
 pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
     let root = crate::workspace_root();
@@ -92,6 +92,7 @@ pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
             root.join("conformance"),
             root.join("crates/wadi-devices/drivers"),
             root.join("crates/watm-transport/tests/watm/c"),
+            root.join("crates/wasi-runner/tests/handlers"),
         ]
     } else {
         dirs.to_vec()

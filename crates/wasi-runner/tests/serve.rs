@@ -822,3 +822,27 @@ fn slow_clients_are_cut_off() {
     let ok = "GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
     assert!(raw(server.addr, ok.as_bytes()).starts_with("HTTP/1.1 200 "));
 }
+
+#[test]
+fn a_c_handler_with_plain_stdio() {
+    // tests/handlers/echo.c, built by `cargo xtask build-guests`.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/handlers/echo.wasm");
+    for engine in Engine::ALL {
+        let server = Running::functions(Module::from_file(path).unwrap(), engine);
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for _ in 0..2 {
+                let request = Request::post("/c?x")
+                    .header("host", "test")
+                    .body(full("from C"))
+                    .unwrap();
+                let (status, headers, body) = send(&mut client, request).await;
+                assert_eq!(status, 200, "{engine}");
+                assert_eq!(headers["content-type"], "text/plain");
+                let body = body.unwrap();
+                assert!(body.starts_with(b"POST /c?x HTTP/1.1\r\n"), "{engine}");
+                assert!(body.ends_with(b"\r\n\r\nfrom C"), "{engine}");
+            }
+        });
+    }
+}

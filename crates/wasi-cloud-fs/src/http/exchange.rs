@@ -23,6 +23,10 @@ const CHANNEL_CHUNKS: usize = 4;
 /// The most bytes `/response/json` may hold.
 pub const MAX_JSON_RESPONSE: usize = 16 << 20;
 
+/// The largest request body `/request/json` takes (base64 makes it a third
+/// larger): opening it for a larger one fails with `EFBIG`.
+pub const MAX_JSON_REQUEST_BODY: u64 = 16 << 20;
+
 /// How a guest's run for an exchange ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
@@ -191,7 +195,7 @@ impl Exchange {
             }
             // The server stops the stream past `max_body`; this bounds it
             // here too, whatever feeds the pipe.
-            if (body.len() + n) as u64 > self.max_body {
+            if (body.len() + n) as u64 > self.max_body.min(MAX_JSON_REQUEST_BODY) {
                 return Err(Errno::FBIG);
             }
             body.extend_from_slice(&buf[..n]);

@@ -24,7 +24,8 @@ pub mod wagi;
 
 pub use body::ResponseBody;
 pub use exchange::{
-    BodyStatus, Completion, Exchange, MAX_CHUNK, MAX_JSON_RESPONSE, error_response,
+    BodyStatus, Completion, Exchange, MAX_CHUNK, MAX_JSON_REQUEST_BODY, MAX_JSON_RESPONSE,
+    error_response,
 };
 pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseDir};
 pub use head::{MAX_FIELDS, MAX_HEAD, RequestHead};

@@ -26,6 +26,7 @@ const PRELUDE: &str = r#"
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
   (data (i32.const 0) "txt")
   (data (i32.const 8) "json")
@@ -845,4 +846,195 @@ fn a_c_handler_with_plain_stdio() {
             }
         });
     }
+}
+
+#[test]
+fn poll_oneoff_waits_for_the_request_body() {
+    // Like the echo, but before each read the guest waits in poll_oneoff
+    // for /request/txt to be readable (an fd_read subscription, and a
+    // 10-second clock one that would trap): the body arrives in parts.
+    let module = handler(
+        r#"(func (export "_start") (local $in i32) (local $out i32) (local $n i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             ;; subscription 0 at 2048: fd_read (tag 1) on $in, userdata 1
+             (i64.store (i32.const 2048) (i64.const 1))
+             (i32.store8 (i32.const 2056) (i32.const 1))
+             (i32.store (i32.const 2064) (local.get $in))
+             ;; subscription 1 at 2096: clock (tag 0), monotonic, 10 s, userdata 2
+             (i64.store (i32.const 2096) (i64.const 2))
+             (i32.store8 (i32.const 2104) (i32.const 0))
+             (i32.store (i32.const 2112) (i32.const 1))
+             (i64.store (i32.const 2120) (i64.const 10000000000))
+             (loop $l
+               (if (call $poll (i32.const 2048) (i32.const 2400) (i32.const 2) (i32.const 2600))
+                 (then unreachable))
+               ;; the first event must be the read one
+               (if (i64.ne (i64.load (i32.const 2400)) (i64.const 1)) (then unreachable))
+               (local.set $n (call $read (local.get $in)))
+               (if (local.get $n) (then
+                 (call $write_all (local.get $out) (i32.const 4096) (local.get $n))
+                 (br $l)))))"#,
+        &["HTTP/1.1 200 OK\r\n\r\n"],
+    );
+    for engine in Engine::ALL {
+        let server = Running::functions(module.clone(), engine);
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            let (tx, rx) = mpsc::channel::<Bytes>(1);
+            let request = Request::post("/")
+                .header("host", "test")
+                .body(Streamed(rx).boxed())
+                .unwrap();
+            client.ready().await.unwrap();
+            let response = client.send_request(request);
+            tx.send(Bytes::from("part-1")).await.unwrap();
+            let mut body = response.await.unwrap().into_body();
+            let mut seen = Vec::new();
+            for round in 1..=3 {
+                let want = format!("part-{round}");
+                while !String::from_utf8_lossy(&seen).ends_with(&want) {
+                    let frame = body.frame().await.unwrap().unwrap();
+                    seen.extend_from_slice(&frame.into_data().unwrap());
+                }
+                // The guest waits in poll_oneoff meanwhile.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if round < 3 {
+                    tx.send(Bytes::from(format!("part-{}", round + 1)))
+                        .await
+                        .unwrap();
+                }
+            }
+            drop(tx);
+            while let Some(frame) = body.frame().await {
+                frame.unwrap();
+            }
+            let text = String::from_utf8(seen).unwrap();
+            assert!(text.ends_with("part-1part-2part-3"), "{engine}: {text}");
+        });
+    }
+}
+
+#[test]
+fn a_chunked_body_past_the_limit_gives_413() {
+    // No content-length: the limit is found while the body streams; the
+    // guest's read fails (EIO), it traps, and the client gets 413.
+    let server = Running::start(echo(), Engine::Wasmtime, ServeMode::Functions, |http, _| {
+        http.max_body = 100_000;
+    });
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                if tx.send(Bytes::from(vec![b'x'; 20_000])).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let request = Request::post("/")
+            .header("host", "test")
+            .body(Streamed(rx).boxed())
+            .unwrap();
+        client.ready().await.unwrap();
+        // The echo wrote its head at once: the response is aborted, or, if
+        // the limit came first, a 413.
+        match client.send_request(request).await {
+            Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {}
+            Ok(response) => {
+                assert_eq!(response.status(), 200);
+                assert!(response.into_body().collect().await.is_err());
+            }
+            Err(error) => panic!("{error}"),
+        }
+    });
+    // A handler that reads the whole body before answering gets the 413.
+    let reader = handler(
+        r#"(func (export "_start") (local $in i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
+             (loop $l (br_if $l (call $read (local.get $in)))))"#,
+        &[],
+    );
+    let server = Running::start(reader, Engine::Wasmi, ServeMode::Functions, |http, _| {
+        http.max_body = 100_000;
+    });
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                if tx.send(Bytes::from(vec![b'x'; 20_000])).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let request = Request::post("/")
+            .header("host", "test")
+            .body(Streamed(rx).boxed())
+            .unwrap();
+        let (status, _, _) = send(&mut client, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    });
+}
+
+#[test]
+fn daemons_past_the_timeout_or_trapping_are_replaced_or_skipped() {
+    // GET /loop spins, GET /trap traps, anything else answers with the
+    // daemon's count of requests.
+    let module = handler(
+        r#"(global $count (mut i32) (i32.const 0))
+           (func (export "_start") (local $in i32) (local $out i32)
+             (loop $serve
+               (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3)
+                     (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 112))
+                 (then (return)))
+               (local.set $in (i32.load (i32.const 112)))
+               (drop (call $read (local.get $in)))
+               (drop (call $fd_close (local.get $in)))
+               (global.set $count (i32.add (global.get $count) (i32.const 1)))
+               ;; /loop: sleeps 1 s in poll_oneoff, past the timeout; its
+               ;; response is then refused (EPIPE) and it traps.
+               (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 108))
+                 (then
+                   (i64.store (i32.const 2096) (i64.const 2))
+                   (i32.store8 (i32.const 2104) (i32.const 0))
+                   (i32.store (i32.const 2112) (i32.const 1))
+                   (i64.store (i32.const 2120) (i64.const 1000000000))
+                   (drop (call $poll (i32.const 2096) (i32.const 2400) (i32.const 1) (i32.const 2600)))))
+               (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 116))
+                 (then unreachable))
+               (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+               (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+               (i32.store8 (i32.const 3000) (i32.add (i32.const 48) (global.get $count)))
+               (call $write_all (local.get $out) (i32.const 3000) (i32.const 1))
+               (drop (call $fd_close (local.get $out)))
+               (br $serve)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n"],
+    );
+    let server = Running::start(
+        module,
+        Engine::Wasmtime,
+        ServeMode::Daemons(2),
+        |http, _| {
+            http.timeout = Some(Duration::from_millis(300));
+        },
+    );
+    rt().block_on(async {
+        let mut client = connect(server.addr).await;
+        let (status, _, body) = send(&mut client, get("/a")).await;
+        assert_eq!((status, body.unwrap()), (StatusCode::OK, Bytes::from("1")));
+        // A trap: 500, and the daemon is replaced by a fresh one.
+        let (status, _, _) = send(&mut client, get("/trap")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        // A daemon past the timeout: 504 at the deadline, without waiting
+        // for it; the other daemon (or the replacement) serves what follows.
+        let (status, _, _) = send(&mut client, get("/loop")).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        for _ in 0..3 {
+            let (status, _, body) = send(&mut client, get("/b")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(!body.unwrap().is_empty());
+        }
+    });
 }

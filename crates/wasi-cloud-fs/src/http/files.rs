@@ -302,3 +302,141 @@ impl Drop for ResponseFile {
         self.exchange.close_writer();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::exchange::BodyStatus;
+    use super::super::head::RequestHead;
+    use super::*;
+    use std::io::Write;
+    use wasi_core::mount::Mounts;
+    use wasi_unix::UnixSystem;
+
+    fn open(
+        system: &mut Mounts<UnixSystem>,
+        dir: Fd,
+        path: &str,
+        oflags: Oflags,
+        rights: Rights,
+    ) -> Result<Fd> {
+        system.path_open(
+            dir,
+            Lookupflags::empty(),
+            path,
+            oflags,
+            rights,
+            Rights::empty(),
+            Fdflags::empty(),
+        )
+    }
+
+    #[test]
+    fn the_files_of_one_exchange() {
+        let head = RequestHead {
+            method: "POST".into(),
+            target: "/x".into(),
+            version: "HTTP/1.1",
+            headers: vec![("host".into(), b"h".to_vec())],
+            remote_addr: None,
+            local_addr: None,
+        };
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (exchange, mut reply) =
+            Exchange::new(head, reader, Arc::new(BodyStatus::default()), 1 << 20);
+        let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
+        super::super::mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
+        let (request, response) = (3, 4);
+
+        // Request files are read-only, response files write-only.
+        for (oflags, rights) in [
+            (Oflags::CREAT, Rights::FD_READ),
+            (Oflags::TRUNC, Rights::FD_READ),
+            (Oflags::empty(), Rights::FD_WRITE),
+        ] {
+            assert_eq!(
+                open(&mut system, request, "txt", oflags, rights),
+                Err(Errno::ROFS)
+            );
+        }
+        assert_eq!(
+            open(
+                &mut system,
+                response,
+                "txt",
+                Oflags::empty(),
+                Rights::FD_READ
+            ),
+            Err(Errno::ACCES)
+        );
+        for oflags in [Oflags::empty(), Oflags::CREAT] {
+            assert_eq!(
+                open(&mut system, request, "other", oflags, Rights::FD_READ),
+                Err(Errno::NOENT)
+            );
+        }
+
+        // The head at once, then the body as it arrives, to EOF.
+        let txt = open(
+            &mut system,
+            request,
+            "txt",
+            Oflags::empty(),
+            Rights::FD_READ,
+        )
+        .unwrap();
+        writer.write_all(b"body").unwrap();
+        drop(writer);
+        let mut all = Vec::new();
+        loop {
+            let mut buf = [0; 7];
+            let n = system
+                .fd_read(txt, &mut [std::io::IoSliceMut::new(&mut buf)])
+                .unwrap() as usize;
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(all, b"POST /x HTTP/1.1\r\nhost: h\r\n\r\nbody");
+
+        // The first response file opened for writing is the response.
+        let out = open(
+            &mut system,
+            response,
+            "txt",
+            Oflags::CREAT | Oflags::TRUNC,
+            Rights::FD_WRITE,
+        )
+        .unwrap();
+        assert_eq!(
+            open(
+                &mut system,
+                response,
+                "json",
+                Oflags::empty(),
+                Rights::FD_WRITE
+            ),
+            Err(Errno::BUSY)
+        );
+        let head = b"HTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(
+            system.fd_write(out, &[std::io::IoSlice::new(head)]),
+            Ok(head.len() as Size)
+        );
+        assert_eq!(reply.try_recv().unwrap().status(), 204);
+        assert!(!exchange.is_done());
+        system.fd_close(out).unwrap();
+        assert!(exchange.is_done());
+        // Done: no more writing.
+        assert_eq!(
+            open(
+                &mut system,
+                response,
+                "txt",
+                Oflags::empty(),
+                Rights::FD_WRITE
+            ),
+            Err(Errno::PIPE)
+        );
+    }
+}

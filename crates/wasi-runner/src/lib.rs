@@ -21,8 +21,8 @@ pub use wasi_cloud_fs::http::ServeConfig;
 
 // The types of other crates that appear in this one's API.
 pub use wadi_devices::abi::DriverSpec;
-pub use wasi_core::runtime::{CallError, LoadError};
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
+pub use wasi_core::runtime::{CallError, LoadError};
 pub use wasi_unix::{AddrRule, IoBackend};
 
 /// The worked examples of `EXTENDING.md`, compiled and run as doctests.

@@ -64,19 +64,25 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts a server on a free port (another one if a parallel test's
+    /// server took it first).
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Redis {
-            child: None,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        redis.restart();
-        redis
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut redis = Redis {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+            };
+            if redis.try_restart() {
+                return redis;
+            }
+        }
+        panic!("redis-server could not get a free port");
     }
 
     fn url(&self) -> String {
@@ -93,6 +99,11 @@ impl Redis {
     /// (Re)starts the server, persisting every write before acknowledging
     /// it, and waits until it answers PING.
     fn restart(&mut self) {
+        assert!(self.try_restart(), "port {} was taken", self.port);
+    }
+
+    /// Starts the server; `false` when another server answers on its port.
+    fn try_restart(&mut self) -> bool {
         self.kill();
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
@@ -112,23 +123,48 @@ impl Redis {
             .expect("redis-server is not installed (apt-get install -y redis-server)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers() {
+        loop {
+            if let Some(dir) = self.answering_dir() {
+                let ours = self.dir.path().canonicalize().unwrap();
+                if dir == ours.to_string_lossy() {
+                    return true;
+                }
+                self.kill();
+                return false;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() {
+                self.child = None;
+                return false;
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let mut reply = [0u8; 7];
+    /// The directory of the server answering on the port (`CONFIG GET
+    /// dir`), if one does.
+    fn answering_dir(&self) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(1)))
             .unwrap();
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+        stream.write_all(b"CONFIG GET dir\r\n").ok()?;
+        // *2 $3 dir $N DIR, each line ended by CRLF.
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 512];
+        while reply.iter().filter(|b| **b == b'\n').count() < 5 {
+            let n = stream.read(&mut buf).ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8(reply).ok()?;
+        text.split("\r\n").nth(4).map(str::to_string)
     }
 }
 

@@ -152,24 +152,37 @@ impl RedisServer {
 
     /// Starts a server with extra arguments, on a free port.
     pub fn start_with(dir: &Path, args: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(dir, port, args)
+        // A port found free may be taken by a parallel test before the
+        // server binds it: try another.
+        let mut why = String::new();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            match Self::try_start_on(dir, port, args) {
+                Ok(server) => return server,
+                Err(error) => why = error,
+            }
+        }
+        panic!("cannot start redis-server: {why}");
     }
 
     /// Starts a server with extra arguments on `port`.
     pub fn start_on(dir: &Path, port: u16, args: &[&str]) -> Self {
+        Self::try_start_on(dir, port, args).unwrap()
+    }
+
+    fn try_start_on(dir: &Path, port: u16, args: &[&str]) -> Result<Self, String> {
         let mut server = Self {
             child: None,
             port,
             dir: dir.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
-        server.restart();
-        server
+        server.try_restart()?;
+        Ok(server)
     }
 
     /// The URL of the server.
@@ -188,6 +201,11 @@ impl RedisServer {
     /// Starts the server again, on the same port and directory, and waits
     /// until it answers.
     pub fn restart(&mut self) {
+        self.try_restart().unwrap();
+    }
+
+    /// [`restart`](Self::restart), failing when the port is taken.
+    fn try_restart(&mut self) -> Result<(), String> {
         self.kill();
         let redis_server = which("redis-server").expect(
             "redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)",
@@ -206,14 +224,36 @@ impl RedisServer {
             .expect("starting redis-server");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
+        let ours = self.dir.canonicalize().unwrap();
         loop {
+            // The server answering must be this one (its directory), not
+            // another test's that took the port first.
             let answered = redis::Client::open(self.url())
                 .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            if answered.is_ok() {
-                return;
+                .and_then(|mut c| {
+                    redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg("dir")
+                        .query::<(String, String)>(&mut c)
+                });
+            if let Ok((_, dir)) = answered {
+                if Path::new(&dir) == ours {
+                    return Ok(());
+                }
+                self.kill();
+                return Err(format!("port {} is another server's", self.port));
             }
-            assert!(Instant::now() < deadline, "redis-server did not start");
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!("redis-server exited ({status})"));
+            }
+            if Instant::now() > deadline {
+                return Err("redis-server did not start".into());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -819,6 +819,23 @@ fn slow_clients_are_cut_off() {
         waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
+    // A kept-alive connection left idle after its response: closed too.
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    assert!(out.starts_with(b"HTTP/1.1 200 "));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // Meanwhile, and after, other clients are served.
     let ok = "GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
     assert!(raw(server.addr, ok.as_bytes()).starts_with("HTTP/1.1 200 "));

@@ -43,6 +43,9 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Whether to leave out the access log (one line per request on stderr).
     pub quiet: bool,
+    /// How long [`serve`] waits, once told to stop, for the requests in
+    /// flight: past it, connections still busy are dropped.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -53,6 +56,7 @@ impl Default for ServeConfig {
             max_body: 128 << 20,
             header_timeout: Duration::from_secs(30),
             quiet: false,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -115,7 +119,8 @@ struct Shared {
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
 /// accepting and waits for the connections' requests in flight to be
-/// answered (their responses sent whole) before returning.
+/// answered (their responses sent whole) before returning, for at most
+/// [`ServeConfig::drain_timeout`].
 pub async fn serve(
     listener: TcpListener,
     dispatch: Arc<dyn Dispatch>,
@@ -166,7 +171,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Connections still busy past the limit are dropped with the runtime.
+    let _ = tokio::time::timeout(shared.config.drain_timeout, graceful.shutdown()).await;
     Ok(())
 }
 

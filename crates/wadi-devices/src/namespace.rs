@@ -129,7 +129,7 @@ impl VirtualDir for DriverDir {
         Ok(stat.filestat(self.driver.dev(), &path))
     }
 
-    fn open(&self, rel: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, rel: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         let path = self.path(rel);
         let kind = match self.kind_of(&path) {
             Ok(Kind::Dir) => return Err(Errno::ISDIR),
@@ -198,7 +198,7 @@ impl VirtualDir for ControlDir {
         Ok(ControlFile::stat())
     }
 
-    fn open(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         Ok(Box::new(ControlFile::new(self.registry.clone())))
     }
 }

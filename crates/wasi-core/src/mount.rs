@@ -48,16 +48,40 @@ pub trait VirtualDir: Send + Sync {
     /// Attributes of `path`; `ENOENT` when it does not exist.
     fn stat(&self, path: &str) -> Result<Filestat>;
 
-    /// Opens the file (not a directory: the mount layer opens those) at
-    /// `path`, for `path_open`.
+    /// Opens what is at `path`, for `path_open`, in one step: a file is
+    /// [`Opened::File`]; a directory is [`Opened::Directory`], with no
+    /// effect (the mount layer opens directories itself, and answers
+    /// `EISDIR` or `EEXIST` to `CREAT`, `TRUNC` and `EXCL` on them).
     ///
-    /// Called when [`stat`](Self::stat) found a file that is not a directory,
-    /// or found nothing and `how.oflags` has `CREAT` (create it; with `EXCL`,
-    /// atomically: `EEXIST` when it appeared meanwhile). `TRUNC` and the
-    /// `APPEND` fdflag are the implementation's to honour. The mount layer
-    /// has already answered `EEXIST` for `CREAT|EXCL` on a file `stat`
-    /// found, and `ENOTDIR` for `O_DIRECTORY` or a trailing `/` on one.
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>>;
+    /// The rules: nothing at `path` is `ENOENT`, unless `CREAT` is given
+    /// and `how.directory` is not, in which case the file is created (with
+    /// `EXCL`, atomically: `EEXIST` if it exists); `CREAT|EXCL` on an
+    /// existing file is `EEXIST`; `how.directory` on a file is `ENOTDIR`
+    /// with no effect. `TRUNC` and the `APPEND` fdflag are the
+    /// implementation's to honour.
+    ///
+    /// The default follows these rules with [`stat`](Self::stat) first,
+    /// then [`open_file`](Self::open_file). A mount whose every call is a
+    /// round trip (a network store) overrides it to answer in one.
+    fn open(&self, path: &str, how: &OpenHow) -> Result<Opened> {
+        let creat = how.oflags.contains(Oflags::CREAT);
+        match self.stat(path) {
+            Ok(stat) if stat.filetype == Filetype::DIRECTORY => Ok(Opened::Directory),
+            Ok(_) if how.directory => Err(Errno::NOTDIR),
+            Ok(_) if creat && how.oflags.contains(Oflags::EXCL) => Err(Errno::EXIST),
+            Ok(_) => self.open_file(path, how).map(Opened::File),
+            Err(Errno::NOENT) if creat && !how.directory => {
+                self.open_file(path, how).map(Opened::File)
+            }
+            Err(errno) => Err(errno),
+        }
+    }
+
+    /// Opens the file (not a directory) at `path` for the default
+    /// [`open`](Self::open): called when [`stat`](Self::stat) found a file,
+    /// or found nothing and `how.oflags` has `CREAT` (create it; with
+    /// `EXCL`, atomically: `EEXIST` when it appeared meanwhile).
+    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>>;
 
     /// Lists the directory `path` from `cookie` on, for `fd_readdir`.
     /// Cookies are the implementation's own: `0` is the first entry, each
@@ -104,6 +128,17 @@ pub struct OpenHow {
     /// The rights the descriptor will have (before narrowing to the file's
     /// type): a file may choose not to buffer writes it cannot get.
     pub rights: Rights,
+    /// Whether only a directory will do: `O_DIRECTORY`, or a path ending
+    /// in `/`, `/.` or `/..`.
+    pub directory: bool,
+}
+
+/// What [`VirtualDir::open`] found.
+pub enum Opened {
+    /// A file, opened.
+    File(Box<dyn VirtualFile>),
+    /// A directory, which the mount layer opens.
+    Directory,
 }
 
 /// Entries of a directory being listed ([`VirtualDir::readdir`]): a
@@ -342,7 +377,7 @@ impl VirtualFile for MountDir {
 
 /// A descriptor opened through the mount layer.
 #[derive(Clone, Debug)]
-struct Opened {
+struct Held {
     path: String,
     dir: bool,
 }
@@ -376,7 +411,7 @@ pub struct Mounts<S> {
     /// The inner system's preopens when the layer was created, normalized.
     preopens: Vec<String>,
     /// Descriptors opened here (and the virtual preopens), by number.
-    opened: HashMap<Fd, Opened>,
+    opened: HashMap<Fd, Held>,
 }
 
 impl<S> Mounts<S> {
@@ -465,7 +500,7 @@ impl<S: VirtualFds> Mounts<S> {
             )?;
             self.opened.insert(
                 fd,
-                Opened {
+                Held {
                     path: anchor.clone(),
                     dir: true,
                 },
@@ -485,8 +520,8 @@ impl<S: VirtualFds> Mounts<S> {
     /// that `fd` holds `needed` when the mount layer serves it.
     fn resolve(&mut self, fd: Fd, rel: &str, needed: Rights) -> Result<Option<Target>> {
         let (base, ours) = match self.opened.get(&fd) {
-            Some(Opened { dir: false, .. }) => return Err(Errno::NOTDIR),
-            Some(Opened { path, dir: true }) => (path.clone(), true),
+            Some(Held { dir: false, .. }) => return Err(Errno::NOTDIR),
+            Some(Held { path, dir: true }) => (path.clone(), true),
             None => {
                 if !self.table.has_host_anchors() {
                     return Ok(None);
@@ -540,7 +575,7 @@ impl<S: VirtualFds> Mounts<S> {
         let fd =
             self.inner
                 .insert_virtual(file, rights & type_rights(filetype), inheriting, None)?;
-        self.opened.insert(fd, Opened { path, dir });
+        self.opened.insert(fd, Held { path, dir });
         Ok(fd)
     }
 
@@ -566,24 +601,15 @@ impl<S: VirtualFds> Mounts<S> {
             oflags,
             fdflags,
             rights,
+            directory: want_dir,
         };
         let node = match node {
             Node::Outside | Node::Missing if creat => return Err(Errno::NOTSUP),
             Node::Outside | Node::Missing => return Err(Errno::NOENT),
             Node::Synth => DirNode::Synth(self.table.clone()),
-            Node::Mounted { dir, rel } => match dir.stat(&rel) {
-                Ok(stat) if stat.filetype == Filetype::DIRECTORY => DirNode::Mounted { dir, rel },
-                Ok(_) if want_dir => return Err(Errno::NOTDIR),
-                Ok(_) if excl => return Err(Errno::EXIST),
-                Ok(_) => {
-                    let file = dir.open(&rel, &how)?;
-                    return self.install(file, joined.path, rights, inheriting);
-                }
-                Err(Errno::NOENT) if creat && !want_dir => {
-                    let file = dir.open(&rel, &how)?;
-                    return self.install(file, joined.path, rights, inheriting);
-                }
-                Err(errno) => return Err(errno),
+            Node::Mounted { dir, rel } => match dir.open(&rel, &how)? {
+                Opened::Directory => DirNode::Mounted { dir, rel },
+                Opened::File(file) => return self.install(file, joined.path, rights, inheriting),
             },
         };
         if excl {
@@ -649,9 +675,13 @@ impl<S: VirtualFds> Decorator for Mounts<S> {
     }
 
     fn fd_close(&mut self, fd: Fd) -> Result<()> {
-        self.inner.fd_close(fd)?;
-        self.forget(fd);
-        Ok(())
+        // A close that fails after the descriptor is gone (a virtual file
+        // whose commit failed) frees the number all the same.
+        let result = self.inner.fd_close(fd);
+        if result != Err(Errno::BADF) {
+            self.forget(fd);
+        }
+        result
     }
 
     fn fd_renumber(&mut self, from: Fd, to: Fd) -> Result<()> {

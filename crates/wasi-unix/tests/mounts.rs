@@ -79,7 +79,7 @@ impl VirtualDir for MemTree {
             .ok_or(Errno::NOENT)
     }
 
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         let mut nodes = self.0.lock().unwrap();
         let data = match nodes.get(path) {
             Some(Node::File(data)) => data.clone(),
@@ -538,7 +538,7 @@ impl VirtualDir for OneFile {
             ..Filestat::default()
         })
     }
-    fn open(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         Ok(Box::new(MemFile {
             data: Arc::new(Mutex::new(b"one".to_vec())),
             pos: 0,
@@ -619,4 +619,64 @@ fn a_preopen_cannot_be_a_mount_point() {
     let fd = open(&mut sys, 3, "kv/k", Oflags::empty()).unwrap();
     assert_eq!(sys.opened_path(fd), Some("/data/kv/k"));
     assert!(!tmp.path().join("kv").exists());
+}
+
+/// A file whose commit at close fails.
+struct FailsToClose;
+
+impl VirtualFile for FailsToClose {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(Filestat::default())
+    }
+    fn close(&mut self) -> Result<()> {
+        Err(Errno::IO)
+    }
+}
+
+/// A mount whose one file fails to close.
+struct FailingDir;
+
+impl VirtualDir for FailingDir {
+    fn stat(&self, path: &str) -> Result<Filestat> {
+        Ok(Filestat {
+            filetype: if path.is_empty() {
+                Filetype::DIRECTORY
+            } else {
+                Filetype::REGULAR_FILE
+            },
+            ..Filestat::default()
+        })
+    }
+    fn open_file(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+        Ok(Box::new(FailsToClose))
+    }
+}
+
+#[test]
+fn a_close_that_fails_still_frees_the_number() {
+    let mut s = setup();
+    s.sys.mount("/beta/kv", Arc::new(FailingDir)).unwrap();
+    let sys = &mut s.sys;
+    let fd = open(sys, ROOT, "beta/kv/f", Oflags::empty()).unwrap();
+    assert_eq!(sys.fd_close(fd), Err(Errno::IO));
+    assert_eq!(sys.opened_path(fd), None);
+    // The number goes to a host directory, which resolves as the host's.
+    std::fs::create_dir(s._tmp.path().join("d")).unwrap();
+    let dir = sys
+        .path_open(
+            ROOT,
+            Lookupflags::empty(),
+            "d",
+            Oflags::DIRECTORY,
+            Rights::DIRECTORY,
+            Rights::DIRECTORY_INHERITING,
+            Fdflags::empty(),
+        )
+        .unwrap();
+    assert_eq!(dir, fd);
+    write_file(sys, dir, "x", "x");
+    assert_eq!(read_file(sys, dir, "x").as_deref(), Ok("x"));
 }

@@ -132,7 +132,7 @@ impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
         Ok(file_stat(ino(path)?, 0))
     }
 
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         ino(path)?;
         if how.oflags.intersects(Oflags::CREAT | Oflags::TRUNC)
             || how.rights.contains(Rights::FD_WRITE)
@@ -231,7 +231,7 @@ impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
         Ok(file_stat(ino(path)?, 0))
     }
 
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         let writer = match path {
             "txt" => Writer::Txt,
             "json" => Writer::Json,

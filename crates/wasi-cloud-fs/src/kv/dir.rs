@@ -5,7 +5,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 use std::time::Duration;
-use wasi_core::mount::{Listing, OpenHow, VirtualDir};
+use wasi_core::mount::{Listing, OpenHow, Opened, VirtualDir};
 use wasi_core::system::prelude::*;
 use wasi_core::vfs::VirtualFile;
 
@@ -155,7 +155,27 @@ impl VirtualDir for KvDir {
         }
     }
 
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+    /// One round trip to the store at most: a read gets the value, a
+    /// `CREAT|EXCL` puts the lock, a `CREAT|TRUNC` put asks nothing until it
+    /// commits. Only `TRUNC` without `CREAT` and `O_DIRECTORY` on a key ask
+    /// whether it exists first.
+    fn open(&self, path: &str, how: &OpenHow) -> Result<Opened> {
+        let Node::Key(scope, key, _) = parse(path)? else {
+            return Ok(Opened::Directory);
+        };
+        let creat = how.oflags.contains(Oflags::CREAT);
+        if how.directory || (how.oflags.contains(Oflags::TRUNC) && !creat) {
+            if self.store(scope).meta(key)?.is_none() {
+                return Err(Errno::NOENT);
+            }
+            if how.directory {
+                return Err(Errno::NOTDIR);
+            }
+        }
+        self.open_file(path, how).map(Opened::File)
+    }
+
+    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         let Node::Key(scope, key, ttl) = parse(path)? else {
             return Err(Errno::ISDIR);
         };
@@ -177,7 +197,7 @@ impl VirtualDir for KvDir {
             (Vec::new(), meta, cond)
         } else if trunc {
             // A put: the value is not needed, and whether the key exists
-            // the mount layer has just asked `stat`.
+            // `open` has asked when it matters (`TRUNC` without `CREAT`).
             (Vec::new(), Meta::default(), Cond::Any)
         } else {
             match store.get(key)? {

@@ -11,6 +11,7 @@ use crate::memory::GuestMemory;
 use crate::system::System;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A WebAssembly value crossing the host boundary (floats as raw bits).
@@ -423,6 +424,9 @@ pub enum CallError {
     Exit(u32),
     /// The module trapped, or a host function failed.
     Trap(String),
+    /// Another thread stopped the call through the instance's
+    /// [`Interrupter`].
+    Interrupted,
 }
 
 impl fmt::Display for CallError {
@@ -434,6 +438,7 @@ impl fmt::Display for CallError {
             CallError::Timeout => f.write_str("module ran past its time limit"),
             CallError::Exit(code) => write!(f, "module exited with code {code}"),
             CallError::Trap(msg) => write!(f, "module trapped: {msg}"),
+            CallError::Interrupted => f.write_str("module was interrupted by the host"),
         }
     }
 }
@@ -480,6 +485,14 @@ pub struct RuntimeConfig {
     /// Instantiating more at once fails with [`LoadError::Link`]. `None`
     /// (the default) allocates on demand; wasmi always does.
     pub instance_pool: Option<u32>,
+    /// Whether instances can be stopped from another thread
+    /// ([`Instance::interrupter`]): a host that must reclaim a thread
+    /// running untrusted code without a time or fuel limit (a transport
+    /// module whose connection is over) sets it. wasmtime then checks every
+    /// [`TIMEOUT_GRANULARITY`] (epoch interruption, a few percent of guest
+    /// speed); wasmi runs calls on slices of fuel and checks between them
+    /// (a start function, which wasmi cannot resume, runs to its end).
+    pub interruptible: bool,
 }
 
 /// How late past [`RuntimeConfig::timeout`] wasmtime may stop a guest.
@@ -495,6 +508,7 @@ impl RuntimeConfig {
             timeout: None,
             max_functions: None,
             instance_pool: None,
+            interruptible: false,
         }
     }
 
@@ -590,6 +604,12 @@ pub trait Instance<D: 'static> {
     /// Whether the module exports a function called `name`.
     fn has_func(&mut self, name: &str) -> bool;
 
+    /// A handle that stops this instance's running (and every later) call
+    /// from another thread, with [`CallError::Interrupted`]; `None` unless
+    /// the runtime's config is [`interruptible`](RuntimeConfig::interruptible).
+    /// A call blocked in a host function stops when it returns to wasm.
+    fn interrupter(&self) -> Option<Interrupter>;
+
     /// The module's exported `memory` and the instance data, borrowed
     /// together (the memory is empty if the module exports none).
     fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D);
@@ -602,6 +622,29 @@ pub trait Instance<D: 'static> {
     /// The module's exported `memory`.
     fn memory(&mut self) -> GuestMemory<'_> {
         self.memory_and_data().0
+    }
+}
+
+/// Stops an instance's calls from another thread
+/// ([`Instance::interrupter`]). Cloning shares the handle.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupter(Arc<AtomicBool>);
+
+impl Interrupter {
+    /// A handle not yet triggered, for adapters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the instance's running call, and makes every later call fail,
+    /// with [`CallError::Interrupted`].
+    pub fn interrupt(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`interrupt`](Self::interrupt) was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

@@ -1,10 +1,10 @@
 //! [`wasi_core::runtime::Runtime`] on wasmi.
 
 use crate::{add_to_linker_for_module, exit_code};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Prepared, Runtime,
-    RuntimeConfig, StoreData, Val, ValType,
+    CallError, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
+    Runtime, RuntimeConfig, StoreData, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmi::errors::{ErrorKind, FuelError};
@@ -88,7 +88,9 @@ impl WasmiRuntime {
     /// A runtime with its own engine configured for `config`.
     pub fn new(config: RuntimeConfig) -> Self {
         let mut engine_config = Config::default();
-        engine_config.consume_fuel(config.consumes_fuel() || config.timeout.is_some());
+        engine_config.consume_fuel(
+            config.consumes_fuel() || config.timeout.is_some() || config.interruptible,
+        );
         Self {
             engine: Engine::new(&engine_config),
             config,
@@ -148,7 +150,7 @@ fn call_error(error: &Error, fuel: &Fuel) -> CallError {
 
 /// The fuel and time an instance has left, and how much fuel to give the
 /// engine at a time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Fuel {
     /// Fuel left for the instance (`RuntimeConfig::fuel`), if limited.
     left: Option<u64>,
@@ -160,6 +162,8 @@ struct Fuel {
     /// Whether the last slice given was cut short by the instance's fuel
     /// (rather than by the slicing for the deadline).
     limited_by_fuel: bool,
+    /// Checked between slices when the instance is interruptible.
+    interrupter: Option<Interrupter>,
 }
 
 impl Fuel {
@@ -169,12 +173,25 @@ impl Fuel {
             per_call: config.fuel_per_call.filter(|_| config.fuel.is_none()),
             deadline: config.timeout.map(|timeout| started + timeout),
             limited_by_fuel: false,
+            interrupter: config.interruptible.then(Interrupter::new),
         }
+    }
+
+    /// Whether calls run on slices of fuel, checked between slices.
+    fn sliced(&self) -> bool {
+        self.deadline.is_some() || self.interrupter.is_some()
+    }
+
+    /// Whether the instance was interrupted.
+    fn interrupted(&self) -> bool {
+        self.interrupter
+            .as_ref()
+            .is_some_and(Interrupter::is_interrupted)
     }
 
     /// Whether the engine counts fuel at all.
     fn counted(&self) -> bool {
-        self.left.is_some() || self.per_call.is_some() || self.deadline.is_some()
+        self.left.is_some() || self.per_call.is_some() || self.sliced()
     }
 
     /// The fuel to give the engine for the next stretch of a call whose
@@ -184,11 +201,7 @@ impl Fuel {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let slice = if self.deadline.is_some() {
-            slice
-        } else {
-            u64::MAX
-        };
+        let slice = if self.sliced() { slice } else { u64::MAX };
         self.limited_by_fuel = limit.is_some_and(|limit| limit <= slice);
         limit.map_or(slice, |limit| limit.min(slice))
     }
@@ -220,9 +233,11 @@ impl Fuel {
 /// Fuel for a start function under `fuel`'s deadline: what the time left
 /// is worth at [`START_FUEL_PER_SECOND`].
 fn start_slice(fuel: &Fuel) -> u64 {
-    let left = fuel.deadline.map_or(Duration::ZERO, |deadline| {
-        deadline.saturating_duration_since(Instant::now())
-    });
+    let Some(deadline) = fuel.deadline else {
+        // Not resumable: an interruptible start function runs to its end.
+        return u64::MAX;
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
     let fuel = left.as_nanos() * u128::from(START_FUEL_PER_SECOND) / 1_000_000_000;
     u64::try_from(fuel).unwrap_or(u64::MAX).max(1)
 }
@@ -365,6 +380,9 @@ pub struct WasmiInstance<D: 'static> {
 
 impl<D: Send + 'static> Instance<D> for WasmiInstance<D> {
     fn call(&mut self, name: &str, args: &[Val], results: &mut [Val]) -> Result<(), CallError> {
+        if self.fuel.interrupted() {
+            return Err(CallError::Interrupted);
+        }
         let func = self
             .instance
             .get_func(&self.store, name)
@@ -401,6 +419,10 @@ impl<D: Send + 'static> Instance<D> for WasmiInstance<D> {
 
     fn has_func(&mut self, name: &str) -> bool {
         self.instance.get_func(&self.store, name).is_some()
+    }
+
+    fn interrupter(&self) -> Option<Interrupter> {
+        self.fuel.interrupter.clone()
     }
 
     fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D) {
@@ -448,6 +470,9 @@ impl<D: Send + 'static> WasmiInstance<D> {
                 Ok(ResumableCall::OutOfFuel(resumable)) => {
                     if fuel.limited_by_fuel {
                         return Err(CallError::OutOfFuel);
+                    }
+                    if fuel.interrupted() {
+                        return Err(CallError::Interrupted);
                     }
                     if fuel.past_deadline() {
                         return Err(CallError::Timeout);

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, MAX_VALS, MemoryBudget, Prepared, Runtime,
-    RuntimeConfig, StoreData, TIMEOUT_GRANULARITY, Val, ValType,
+    CallError, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
+    Runtime, RuntimeConfig, StoreData, TIMEOUT_GRANULARITY, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, Extern, FuncType, InstanceAllocationStrategy, InstancePre,
-    Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
 };
 
 /// What the store of a module loaded through [`WasmtimeRuntime`] holds.
@@ -99,10 +99,49 @@ fn deadline_ticks(config: &RuntimeConfig) -> Option<u64> {
     Some(u64::try_from(ticks).unwrap_or(u64::MAX).max(1))
 }
 
+/// Whether instances need the engine's epochs: for a timeout, or to be
+/// interruptible.
+fn uses_epochs(config: &RuntimeConfig) -> bool {
+    config.timeout.is_some() || config.interruptible
+}
+
+/// The error an interrupted call stops with.
+#[derive(Debug)]
+struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted by the host")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Makes `store` check `interrupter` at every epoch tick, and stop at the
+/// timeout of `config` (counted from now) as a plain epoch deadline would.
+fn check_interrupts<T>(store: &mut Store<T>, config: &RuntimeConfig, interrupter: Interrupter) {
+    let deadline = config
+        .timeout
+        .and_then(|timeout| std::time::Instant::now().checked_add(timeout));
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if interrupter.is_interrupted() {
+            return Err(Interrupted.into());
+        }
+        if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
+}
+
 /// How a call (or the start function) that failed ended.
 fn call_error(error: &wasmtime::Error) -> CallError {
     if let Some(code) = exit_code(error) {
         return CallError::Exit(code);
+    }
+    if error.downcast_ref::<Interrupted>().is_some() {
+        return CallError::Interrupted;
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel,
@@ -134,9 +173,10 @@ impl WasmtimeRuntime {
 
     fn with_engine_config(config: RuntimeConfig, engine_config: Config) -> wasmtime::Result<Self> {
         let engine = Engine::new(&engine_config)?;
-        let ticker = match config.timeout {
-            Some(_) => Some(Arc::new(EpochTicker::start(engine.clone())?)),
-            None => None,
+        let ticker = if uses_epochs(&config) {
+            Some(Arc::new(EpochTicker::start(engine.clone())?))
+        } else {
+            None
         };
         Ok(Self {
             engine,
@@ -178,7 +218,7 @@ const POOL_KEEP_RESIDENT: usize = 1 << 20;
 fn engine_config(config: RuntimeConfig) -> Config {
     let mut engine_config = Config::new();
     engine_config.consume_fuel(config.consumes_fuel());
-    engine_config.epoch_interruption(config.timeout.is_some());
+    engine_config.epoch_interruption(uses_epochs(&config));
     if let Some(instances) = config.instance_pool {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(instances)
@@ -325,7 +365,10 @@ impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
         if let Some(fuel) = self.config.fuel.or(self.config.fuel_per_call) {
             store.set_fuel(fuel).map_err(link_error)?;
         }
-        if let Some(ticks) = deadline_ticks(&self.config) {
+        let interrupter = self.config.interruptible.then(Interrupter::new);
+        if let Some(interrupter) = &interrupter {
+            check_interrupts(&mut store, &self.config, interrupter.clone());
+        } else if let Some(ticks) = deadline_ticks(&self.config) {
             store.set_epoch_deadline(ticks);
         }
         let instance = self.pre.instantiate(&mut store).map_err(|e| {
@@ -347,6 +390,8 @@ impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
             instance,
             memory,
             config: self.config,
+            interrupter,
+            _ticker: self._ticker.clone(),
         })
     }
 }
@@ -357,10 +402,21 @@ pub struct WasmtimeInstance<D: 'static> {
     instance: wasmtime::Instance,
     memory: Option<Memory>,
     config: RuntimeConfig,
+    interrupter: Option<Interrupter>,
+    /// Keeps the epoch advancing for this instance's timeout and
+    /// interrupter, even once the runtime and prepared module are dropped.
+    _ticker: Option<Arc<EpochTicker>>,
 }
 
 impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
     fn call(&mut self, name: &str, args: &[Val], results: &mut [Val]) -> Result<(), CallError> {
+        if self
+            .interrupter
+            .as_ref()
+            .is_some_and(Interrupter::is_interrupted)
+        {
+            return Err(CallError::Interrupted);
+        }
         let func = self
             .instance
             .get_func(&mut self.store, name)
@@ -403,6 +459,10 @@ impl<D: Send + 'static> Instance<D> for WasmtimeInstance<D> {
 
     fn has_func(&mut self, name: &str) -> bool {
         self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    fn interrupter(&self) -> Option<Interrupter> {
+        self.interrupter.clone()
     }
 
     fn memory_and_data(&mut self) -> (GuestMemory<'_>, &mut D) {

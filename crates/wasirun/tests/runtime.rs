@@ -145,6 +145,69 @@ fn spin_runs_out_of_fuel<R: Runtime>(runtime: &R) {
     assert_eq!(out, [Val::I32(3)]);
 }
 
+/// `spin` loops with no limit but the instance's interrupter, which
+/// another thread triggers; the instance answers `Interrupted` from then on.
+fn spin_is_interrupted<R: Runtime>(runtime: &R)
+where
+    R::Instance<Data>: Send,
+{
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let mut instance = runtime
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+    let interrupter = instance.interrupter().expect("an interruptible runtime");
+    let started = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        interrupter.interrupt();
+    });
+    assert_eq!(
+        instance.call("spin", &[], &mut []),
+        Err(CallError::Interrupted)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    stopper.join().unwrap();
+    let mut out = [Val::I32(0)];
+    assert_eq!(
+        instance.call("sum", &[Val::I32(1), Val::I32(2)], &mut out),
+        Err(CallError::Interrupted)
+    );
+}
+
+#[test]
+fn an_interruptible_instance_stops_when_told() {
+    let config = RuntimeConfig {
+        interruptible: true,
+        ..RuntimeConfig::new()
+    };
+    spin_is_interrupted(&WasmtimeRuntime::new(config).unwrap());
+    spin_is_interrupted(&WasmiRuntime::new(config));
+    // With a timeout too, the timeout still applies.
+    let config = RuntimeConfig {
+        interruptible: true,
+        timeout: Some(std::time::Duration::from_millis(50)),
+        ..RuntimeConfig::new()
+    };
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let mut on_wasmtime = WasmtimeRuntime::new(config)
+        .unwrap()
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+    assert_eq!(
+        on_wasmtime.call("spin", &[], &mut []),
+        Err(CallError::Timeout)
+    );
+    let mut on_wasmi = WasmiRuntime::new(config)
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+    assert_eq!(on_wasmi.call("spin", &[], &mut []), Err(CallError::Timeout));
+    // Without the setting there is no interrupter.
+    let plain = WasmiRuntime::new(RuntimeConfig::new())
+        .instantiate(&wasm, &imports(), Data::default())
+        .unwrap();
+    assert!(plain.interrupter().is_none());
+}
+
 const WASI_MODULE: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))

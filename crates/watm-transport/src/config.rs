@@ -64,6 +64,9 @@ impl Config {
             .map_err(|e| Error::Invalid(format!("cannot parse the module text: {e}")))?;
         let limits = RuntimeConfig {
             max_memory: Some(DEFAULT_MAX_MEMORY),
+            // A module that ignores its cancellation is stopped after the
+            // grace period, not left spinning on its thread.
+            interruptible: true,
             ..RuntimeConfig::new()
         };
         Ok(Self {

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wasi_core::runtime::Interrupter;
 
 /// Locks `mutex`, even if a thread panicked holding it (the state guarded
 /// here stays consistent at every step).
@@ -39,6 +40,8 @@ struct State {
 pub(crate) struct Control {
     cancel: Mutex<Cancel>,
     sockets: Mutex<Vec<OwnedFd>>,
+    /// Stops the instance's running call when the connection is forced.
+    interrupter: Mutex<Option<Interrupter>>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -51,6 +54,21 @@ impl Control {
     /// Keeps a duplicate of a socket given to the instance.
     pub(crate) fn keep_socket(&self, fd: OwnedFd) {
         lock(&self.sockets).push(fd);
+    }
+
+    /// Records the instance's interrupter; if the connection was forced
+    /// closed meanwhile, interrupts now.
+    pub(crate) fn set_interrupter(&self, interrupter: Option<Interrupter>) {
+        let Some(interrupter) = interrupter else {
+            return;
+        };
+        // Held while `forced` is read: a `force_close` that sets it after
+        // the read waits here, then finds the interrupter.
+        let mut held = lock(&self.interrupter);
+        if lock(&self.state).forced {
+            interrupter.interrupt();
+        }
+        *held = Some(interrupter);
     }
 
     /// Records the host's end of the cancellation channel; if the
@@ -116,6 +134,9 @@ impl Control {
             let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
         }
         lock(&self.state).forced = true;
+        if let Some(interrupter) = &*lock(&self.interrupter) {
+            interrupter.interrupt();
+        }
         self.changed.notify_all();
     }
 
@@ -123,6 +144,7 @@ impl Control {
     /// duplicates.
     pub(crate) fn finish(&self) {
         lock(&self.sockets).clear();
+        *lock(&self.interrupter) = None;
         lock(&self.cancel).sender = None;
         lock(&self.state).ended = true;
         self.changed.notify_all();

@@ -407,6 +407,7 @@ impl Shared {
         let mut instance = module
             .instantiate(data)
             .map_err(|e| Error::Watm(e.to_string()))?;
+        control.set_interrupter(instance.interrupter());
         if let Some(name) = self.init_export {
             match instance.call(name, &[], &mut []) {
                 Ok(()) | Err(CallError::Exit(0)) => {}

@@ -1,7 +1,7 @@
-//! A module that loops without any limit cannot be interrupted, but its
-//! connection still ends for its peers after the cancel grace
-//! (`spec/watm-v0.md` §5). Alone in its own test binary: the looping thread
-//! keeps a CPU busy until the process exits.
+//! A module that loops without any fuel or time limit: after the cancel
+//! grace its connection ends for its peers and the instance is interrupted,
+//! freeing its thread (`spec/watm-v0.md` §5, §6). In its own test binary, so
+//! that the loop does not slow the timing-sensitive tests beside it.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use watm_transport::{Dialer, Engine};
 
 #[test]
-fn a_runaway_worker_loses_its_connections_after_the_grace() {
+fn a_runaway_worker_is_interrupted_after_the_grace() {
     for engine in [Engine::Wasmtime, Engine::Wasmi] {
         let (server, addr) = listener();
         let mut config = config("loop.wat", engine);
@@ -23,7 +23,10 @@ fn a_runaway_worker_loses_its_connections_after_the_grace() {
         assert!(start.elapsed() >= Duration::from_millis(100));
         // The host shut the module's sockets down: the peer sees the end.
         assert_eq!(read_to_end(&mut peer), b"");
-        assert!(!conn.wait_closed(Duration::ZERO), "the module still runs");
-        assert_eq!(dialer.live_connections(), 1);
+        // And the loop was stopped: the instance and its thread are gone.
+        assert!(conn.wait_closed(Duration::from_secs(10)), "{engine:?}");
+        eventually("the looping instance to end", || {
+            dialer.live_connections() == 0
+        });
     }
 }

@@ -18,7 +18,7 @@ use wasi_cloud_fs::kv::KvDir;
 use wasi_core::System;
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::{
-    CallError, Imports, Instance, LoadError, Prepared, Runtime, RuntimeConfig,
+    CallError, Imports, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
 use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
@@ -119,11 +119,13 @@ impl Server {
         };
         let limits = RuntimeConfig {
             instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
-            // A daemon lives on: the server's watchdog bounds each request.
+            // A daemon lives on: the server's watchdog bounds each request,
+            // and interrupts the daemon that ran past it.
             timeout: match serve.mode {
                 ServeMode::Daemons(_) => None,
                 _ => serve.http.timeout,
             },
+            interruptible: matches!(serve.mode, ServeMode::Daemons(_)),
             ..options.limits
         };
         let kv = match &options.kv {
@@ -286,7 +288,7 @@ impl Setup {
 fn completion(error: CallError) -> Completion {
     match error {
         CallError::Exit(code) => Completion::Exited(code),
-        CallError::Timeout => Completion::TimedOut,
+        CallError::Timeout | CallError::Interrupted => Completion::TimedOut,
         error => Completion::Trapped(error.to_string()),
     }
 }
@@ -298,10 +300,14 @@ fn completion(error: CallError) -> Completion {
 fn run_guest<P: Prepared<GuestSystem>>(
     prepared: &P,
     system: GuestSystem,
+    on_start: impl FnOnce(Option<Interrupter>),
     on_end: impl FnOnce(&Completion),
 ) -> Completion {
     let mut instance = match prepared.instantiate(system) {
-        Ok(instance) => instance,
+        Ok(instance) => {
+            on_start(instance.interrupter());
+            instance
+        }
         Err(error) => {
             let completion = match error {
                 LoadError::Start(error) => completion(error),
@@ -330,7 +336,12 @@ fn run_function<P: Prepared<GuestSystem>>(
         Err(error) => return Completion::Failed(error.to_string()),
     };
     match guests.mounted(system, Arc::new(Arc::clone(exchange))) {
-        Ok(system) => run_guest(prepared, system, |completion| exchange.finish(completion)),
+        Ok(system) => run_guest(
+            prepared,
+            system,
+            |_| {},
+            |completion| exchange.finish(completion),
+        ),
         Err(error) => Completion::Failed(error),
     }
 }
@@ -382,7 +393,7 @@ fn run_wagi<P: Prepared<GuestSystem>>(
         // which ends the relay.
         // WAGI's response file is the relay's, never closed: the exchange
         // ends with `finish`, after the relay passed everything on.
-        let completion = run_guest(prepared, system, |_| {});
+        let completion = run_guest(prepared, system, |_| {}, |_| {});
         let _ = relay.join();
         completion
     })
@@ -407,7 +418,12 @@ fn run_daemon<P: Prepared<GuestSystem>>(
     };
     match guests.options.system(&guests.path) {
         Ok(system) => match guests.mounted(system, Arc::clone(source)) {
-            Ok(system) => run_guest(prepared, system, finish_current),
+            Ok(system) => run_guest(
+                prepared,
+                system,
+                |interrupter| source.set_interrupter(interrupter),
+                finish_current,
+            ),
             Err(error) => failed(error),
         },
         Err(error) => failed(error.to_string()),

@@ -996,6 +996,53 @@ fn a_chunked_body_past_the_limit_gives_413() {
 }
 
 #[test]
+fn a_daemon_spinning_past_the_timeout_is_interrupted_and_replaced() {
+    // GET /spin loops in wasm forever; anything else answers with the
+    // daemon's count of requests. One daemon: what follows /spin is served
+    // only if the spinning instance is stopped and replaced.
+    let module = handler(
+        r#"(global $count (mut i32) (i32.const 0))
+           (func (export "_start") (local $in i32) (local $out i32)
+             (loop $serve
+               (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3)
+                     (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 112))
+                 (then (return)))
+               (local.set $in (i32.load (i32.const 112)))
+               (drop (call $read (local.get $in)))
+               (drop (call $fd_close (local.get $in)))
+               (global.set $count (i32.add (global.get $count) (i32.const 1)))
+               (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 115))
+                 (then (loop $spin (br $spin))))
+               (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+               (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+               (i32.store8 (i32.const 3000) (i32.add (i32.const 48) (global.get $count)))
+               (call $write_all (local.get $out) (i32.const 3000) (i32.const 1))
+               (drop (call $fd_close (local.get $out)))
+               (br $serve)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n"],
+    );
+    for engine in [Engine::Wasmtime, Engine::Wasmi] {
+        let server = Running::start(module.clone(), engine, ServeMode::Daemons(1), |http, _| {
+            http.timeout = Some(Duration::from_millis(300));
+        });
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            let (status, _, body) = send(&mut client, get("/a")).await;
+            assert_eq!((status, body.unwrap()), (StatusCode::OK, Bytes::from("1")));
+            let (status, _, _) = send(&mut client, get("/spin")).await;
+            assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+            // The replacement counts from 1 again.
+            let (status, _, body) = send(&mut client, get("/b")).await;
+            assert_eq!(
+                (status, body.unwrap()),
+                (StatusCode::OK, Bytes::from("1")),
+                "{engine:?}"
+            );
+        });
+    }
+}
+
+#[test]
 fn daemons_past_the_timeout_or_trapping_are_replaced_or_skipped() {
     // GET /loop spins, GET /trap traps, anything else answers with the
     // daemon's count of requests.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
 use wasi_core::Errno;
+use wasi_core::runtime::Interrupter;
 
 /// The most bytes one write to `/response/txt` passes on at once: a larger
 /// write is short, and the guest writes the rest again.
@@ -94,6 +95,8 @@ struct ResponseState {
     /// Holds the server's concurrency slot until the response is done, for
     /// requests served by daemons.
     slot: Option<OwnedSemaphorePermit>,
+    /// Stops the daemon serving the request if it runs past its time.
+    interrupter: Option<Interrupter>,
 }
 
 /// The sending end of a streamed response body.
@@ -150,6 +153,7 @@ impl Exchange {
                 reply: Some(tx),
                 done: false,
                 slot: None,
+                interrupter: None,
             }),
             done: Notify::new(),
         };
@@ -396,7 +400,17 @@ impl Exchange {
         }
     }
 
-    /// The server's time limit for the exchange passed: 504, or an abort.
+    /// Makes the server's time limit for the exchange stop the instance
+    /// `interrupter` belongs to (a daemon that took it), unless it is done.
+    pub fn interrupt_on_expiry(&self, interrupter: Interrupter) {
+        let mut state = self.state();
+        if !state.done {
+            state.interrupter = Some(interrupter);
+        }
+    }
+
+    /// The server's time limit for the exchange passed: 504, or an abort;
+    /// the daemon serving it, if any, is interrupted.
     pub fn expire(&self) {
         self.body_status.broken();
         let mut state = self.state();
@@ -406,6 +420,9 @@ impl Exchange {
                 StatusCode::GATEWAY_TIMEOUT,
                 "the handler ran past its time limit",
             );
+            if let Some(interrupter) = state.interrupter.take() {
+                interrupter.interrupt();
+            }
         }
     }
 

@@ -5,6 +5,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex, PoisonError};
 use wasi_core::mount::{Listing, OpenHow, VirtualDir};
+use wasi_core::runtime::Interrupter;
 use wasi_core::system::prelude::*;
 use wasi_core::vfs::VirtualFile;
 
@@ -44,6 +45,7 @@ impl DaemonQueue {
         Arc::new(DaemonSource {
             queue: self.clone(),
             current: Mutex::new(None),
+            interrupter: Mutex::new(None),
         })
     }
 }
@@ -52,9 +54,21 @@ impl DaemonQueue {
 pub struct DaemonSource {
     queue: DaemonQueue,
     current: Mutex<Option<Arc<Exchange>>>,
+    /// The daemon instance's, once it runs: each request it takes stops
+    /// it if the request runs past its time.
+    interrupter: Mutex<Option<Interrupter>>,
 }
 
 impl DaemonSource {
+    /// Records the daemon instance's interrupter, so that a request it
+    /// takes past its time limit stops it (`spec/wasi-cloud.md`, daemons).
+    pub fn set_interrupter(&self, interrupter: Option<Interrupter>) {
+        *self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = interrupter;
+    }
+
     /// The exchange the daemon serves, if its response is not done.
     pub fn take_current(&self) -> Option<Arc<Exchange>> {
         let current = self
@@ -76,6 +90,13 @@ impl ExchangeSource for DaemonSource {
         }
         // Only this daemon's guest thread waits on its own lock.
         let next = self.queue.requests.recv().map_err(|_| Errno::CANCELED)?;
+        if let Some(interrupter) = &*self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            next.interrupt_on_expiry(interrupter.clone());
+        }
         *current = Some(Arc::clone(&next));
         Ok(next)
     }

@@ -253,13 +253,15 @@ impl Table {
             return Node::Missing;
         }
         // A synthesized directory hides the host directory of the same
-        // path: below one, what is no mount does not exist.
-        let mut ancestor = p;
-        while ancestor != "/" {
-            ancestor = path::parent(ancestor);
-            if self.mounts.iter().any(|m| m.synthesizes(ancestor)) {
-                return Node::Missing;
-            }
+        // path: below one, what is no mount does not exist. The deepest
+        // directory `p` shares with a mount is the one to ask (one pass per
+        // mount, however deep `p` is).
+        if self
+            .mounts
+            .iter()
+            .any(|m| m.synthesizes(path::common_ancestor(p, &m.path)))
+        {
+            return Node::Missing;
         }
         Node::Outside
     }

@@ -357,6 +357,14 @@ fn synthesized_directories_hide_the_host_for_every_call() {
     // synthesized `beta` hides both.
     assert_eq!(read_file(sys, ROOT, "beta/host-file"), Err(Errno::NOENT));
     assert_eq!(
+        sys.path_filestat_get(ROOT, Lookupflags::empty(), "beta/host-dir/a/b/../c"),
+        Err(Errno::NOENT)
+    );
+    assert_eq!(
+        open(sys, ROOT, "beta/kvx/deeper", Oflags::CREAT),
+        Err(Errno::NOTSUP)
+    );
+    assert_eq!(
         open(sys, ROOT, "beta/host-dir", Oflags::DIRECTORY),
         Err(Errno::NOENT)
     );

@@ -55,6 +55,29 @@ pub fn first_component(path: &str) -> &str {
     }
 }
 
+/// The longest path that is a component prefix of both normalized paths
+/// (`/dev` for `/dev/usb0` and `/dev/usb`), as a slice of `a`.
+pub fn common_ancestor<'a>(a: &'a str, b: &str) -> &'a str {
+    if is_prefix(a, b) {
+        return a;
+    }
+    if is_prefix(b, a) {
+        return &a[..b.len()];
+    }
+    // Neither is a prefix: the common part ends at the last `/` before
+    // they differ.
+    let mut end = 0;
+    for (i, (x, y)) in a.bytes().zip(b.bytes()).enumerate() {
+        if x != y {
+            break;
+        }
+        if x == b'/' {
+            end = i;
+        }
+    }
+    if end == 0 { "/" } else { &a[..end] }
+}
+
 /// The parent of a normalized path (`/` for `/` itself).
 pub fn parent(path: &str) -> &str {
     match path.rfind('/') {
@@ -181,6 +204,12 @@ mod tests {
         assert_eq!(parent("/dev/ram"), "/dev");
         assert_eq!(parent("/dev"), "/");
         assert_eq!(parent("/"), "/");
+        assert_eq!(common_ancestor("/dev/usb0", "/dev/usb"), "/dev");
+        assert_eq!(common_ancestor("/dev/usb/0", "/dev/usb"), "/dev/usb");
+        assert_eq!(common_ancestor("/dev", "/dev/usb"), "/dev");
+        assert_eq!(common_ancestor("/x", "/y"), "/");
+        assert_eq!(common_ancestor("/", "/y"), "/");
+        assert_eq!(common_ancestor("/ab/c", "/ab/d/e"), "/ab");
     }
 
     #[test]

@@ -102,14 +102,19 @@ pub(crate) struct IoOp {
 /// calls. Either way adjacent operations of one kind on a file are merged
 /// into one vectored operation, and each file's operations take effect in
 /// record order.
-pub(crate) fn run_batch(ring: Option<&mut io_uring::IoUring>, ops: &mut [IoOp]) {
+///
+/// A ring whose submission fails is dropped (`*ring` becomes `None`): the
+/// entries the kernel refused stay in its queue and must never be submitted
+/// later, their buffers gone. The batch is then done synchronously.
+pub(crate) fn run_batch(ring: &mut Option<io_uring::IoUring>, ops: &mut [IoOp]) {
     if ops.is_empty() {
         return;
     }
-    if let Some(ring) = ring
-        && uring_batch(ring, ops).is_ok()
-    {
-        return;
+    if let Some(uring) = ring {
+        if uring_batch(uring, ops).is_ok() {
+            return;
+        }
+        *ring = None;
     }
     for run in runs(ops) {
         if let [single] = run.members[..] {
@@ -252,6 +257,28 @@ fn tangled(runs: &[Run]) -> Vec<bool> {
         .collect()
 }
 
+/// `IoUring::submit_and_wait`, again when a signal interrupts the wait or
+/// the kernel is briefly out of room: a batch in flight must be waited for
+/// to its end, as the kernel still reads and writes its buffers. Any other
+/// error comes from an `io_uring_enter` that submitted nothing.
+fn submit_and_wait(ring: &io_uring::IoUring, want: usize) -> std::io::Result<usize> {
+    loop {
+        match ring.submit_and_wait(want) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::ResourceBusy
+                ) =>
+            {
+                std::thread::yield_now();
+            }
+            result => return result,
+        }
+    }
+}
+
 /// The io_uring form of [`run_batch`]. Adjacent operations of one kind on
 /// a file become one vectored operation (what the kernel would merge
 /// anyway); the operations on a file whose ranges overlap a WRITE form
@@ -321,7 +348,7 @@ fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Resul
                         .map_err(|_| std::io::Error::other("submission queue full"))?;
                 }
             }
-            ring.submit_and_wait(chunk.len())?;
+            submit_and_wait(ring, chunk.len())?;
             let mut completed = 0;
             while completed < chunk.len() {
                 let entries: Vec<(u64, i32)> = ring
@@ -329,7 +356,7 @@ fn uring_batch(ring: &mut io_uring::IoUring, ops: &mut [IoOp]) -> std::io::Resul
                     .map(|cqe| (cqe.user_data(), cqe.result()))
                     .collect();
                 if entries.is_empty() {
-                    ring.submit_and_wait(chunk.len() - completed)?;
+                    submit_and_wait(ring, chunk.len() - completed)?;
                     continue;
                 }
                 for (index, result) in entries {
@@ -437,11 +464,14 @@ mod tests {
             op(false, 0, vec![0; 16]),
         ];
         let mut ring = io_uring::IoUring::new(8).ok();
-        run_batch(ring.as_mut(), &mut ops);
+        let had_ring = ring.is_some();
+        run_batch(&mut ring, &mut ops);
+        // A ring that worked is kept.
+        assert_eq!(ring.is_some(), had_ring);
         assert_eq!(ops[2].result, Ok(11));
         assert_eq!(&ops[2].buf[..11], b"hello world");
         let mut ops = vec![op(false, 6, vec![0; 5])];
-        run_batch(None, &mut ops);
+        run_batch(&mut None, &mut ops);
         assert_eq!((ops[0].result, &ops[0].buf[..]), (Ok(5), &b"world"[..]));
     }
 }

@@ -1044,7 +1044,7 @@ impl Task {
             .get_or_insert_with(|| uring.then(|| io_uring::IoUring::new(256).ok()).flatten());
         let mut batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        storage::run_batch(ring.as_mut(), &mut batch);
+        storage::run_batch(ring, &mut batch);
         for op in batch {
             match op.result {
                 Ok(n) => {

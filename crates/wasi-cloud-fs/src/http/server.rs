@@ -5,7 +5,7 @@ use super::body::ResponseBody;
 use super::exchange::{BodyStatus, Exchange, error_response};
 use super::head::RequestHead;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -236,7 +236,14 @@ async fn respond(
         ..RequestHead::new(&parts)
     };
     let (exchange, reply) = Exchange::new(head, reader, Arc::clone(&status), max_body);
-    let pump = tokio::spawn(pump(body, writer.into(), max_body, status));
+    // A request without a body (most GETs) needs no pump: the pipe is
+    // closed at once and the guest reads EOF after the head.
+    let pump = if body.is_end_stream() {
+        drop(writer);
+        None
+    } else {
+        Some(tokio::spawn(pump(body, writer.into(), max_body, status)))
+    };
     shared
         .dispatch
         .dispatch(Arc::clone(&exchange), Slot(permit));
@@ -247,7 +254,9 @@ async fn respond(
         tokio::spawn(async move {
             tokio::select! {
                 () = tokio::time::sleep(timeout) => {
-                    pump.abort();
+                    if let Some(pump) = pump {
+                        pump.abort();
+                    }
                     exchange.expire();
                 }
                 () = exchange.done() => {}

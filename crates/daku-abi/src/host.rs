@@ -9,10 +9,10 @@ use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
-    CallError, Caller, Imports, Instance, LoadError, Runtime, RuntimeConfig, Val,
+    CallError, Caller, Imports, Instance, LoadError, Prepared, Runtime, RuntimeConfig, Val,
 };
 use wasi_runner::{Engine, IoBackend, Module, Outcome};
 use wasi_wasmi::WasmiRuntime;
@@ -121,20 +121,126 @@ pub(crate) trait Spawner: Send + Sync {
     fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>);
 }
 
-struct EngineSpawner<R>(R);
+/// Runs child tasks on the run's engine, compiling each distinct child
+/// module once.
+struct EngineSpawner<R: Runtime> {
+    runtime: R,
+    modules: PreparedCache<R::Prepared<Task>>,
+}
 
-impl<R: Runtime + Clone + Send + Sync + 'static> Spawner for EngineSpawner<R> {
+/// The child modules of a run, compiled and linked, the most recently used
+/// first: at most [`PreparedCache::CAPACITY`] of them, of at most
+/// [`PreparedCache::MAX_BYTES`] of wasm together (a larger module is
+/// compiled for each spawn and dropped when its task ends).
+///
+/// A program that spawns the same child again and again reuses one
+/// compiled module: compiling costs time on wasmtime, and on wasmi each
+/// module compiled stays in the engine until the run ends (about 1.7 KiB
+/// each), so compiling per spawn would let a program grow the host without
+/// bound.
+struct PreparedCache<P> {
+    entries: Mutex<Vec<Cached<P>>>,
+}
+
+/// A child module's bytes and what they compiled to.
+type Cached<P> = (Arc<[u8]>, Arc<P>);
+
+impl<P> PreparedCache<P> {
+    /// Distinct child modules kept compiled.
+    const CAPACITY: usize = 16;
+    /// The most bytes of wasm kept compiled (their code takes several
+    /// times that).
+    const MAX_BYTES: usize = 16 << 20;
+
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The module compiled from `wasm`, by `prepare` if it is not cached.
+    fn get_or_prepare(
+        &self,
+        wasm: &[u8],
+        prepare: impl FnOnce() -> Result<P, String>,
+    ) -> Result<Arc<P>, String> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = entries.iter().position(|(bytes, _)| **bytes == *wasm) {
+            let entry = entries.remove(i);
+            let prepared = Arc::clone(&entry.1);
+            entries.insert(0, entry);
+            return Ok(prepared);
+        }
+        let prepared = Arc::new(prepare()?);
+        if wasm.len() <= Self::MAX_BYTES {
+            entries.insert(0, (wasm.into(), Arc::clone(&prepared)));
+            let mut total = 0;
+            let keep = entries
+                .iter()
+                .take(Self::CAPACITY)
+                .take_while(|(bytes, _)| {
+                    total += bytes.len();
+                    total <= Self::MAX_BYTES
+                })
+                .count();
+            entries.truncate(keep);
+        }
+        Ok(prepared)
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::PreparedCache;
+    use std::sync::Arc;
+
+    #[test]
+    fn child_modules_are_compiled_once_and_bounded() {
+        let cache = PreparedCache::<u32>::new();
+        let mut compiled = 0;
+        let mut get = |wasm: &[u8]| {
+            cache
+                .get_or_prepare(wasm, || {
+                    compiled += 1;
+                    Ok(compiled)
+                })
+                .unwrap()
+        };
+        let first = get(b"a");
+        assert!(Arc::ptr_eq(&first, &get(b"a")));
+        assert_eq!(*get(b"b"), 2);
+        assert_eq!(*get(b"a"), 1);
+        // Past the capacity the least recently used goes.
+        for i in 0..PreparedCache::<u32>::CAPACITY {
+            get(format!("m{i}").as_bytes());
+        }
+        assert_eq!(*get(b"a"), 19);
+        // A module larger than the byte budget is not kept.
+        let big = vec![0u8; PreparedCache::<u32>::MAX_BYTES + 1];
+        let one = get(&big);
+        assert!(!Arc::ptr_eq(&one, &get(&big)));
+        // A failed compilation is not kept either.
+        assert!(cache.get_or_prepare(b"bad", || Err("no".into())).is_err());
+    }
+}
+
+impl<R: Runtime + Send + Sync + 'static> Spawner for EngineSpawner<R>
+where
+    R::Prepared<Task>: 'static,
+{
     fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>) {
-        let runtime = self.0.clone();
         let guard = EndGuard(Some(ended));
+        let prepared = self
+            .modules
+            .get_or_prepare(&wasm, || prepare_task(&self.runtime, &wasm));
         // If the thread cannot be made, the closure (and the guard in it)
         // is dropped, which tells the parent.
         let _ = std::thread::Builder::new()
             .name("daku-task".into())
             .spawn(move || {
-                let status = match run_task(&runtime, &wasm, task) {
-                    Ok(TaskEnd::Exit(code)) => code,
-                    Ok(TaskEnd::Trap(_) | TaskEnd::Stopped) => crate::abi::STATUS_TRAPPED,
+                let status = match prepared.and_then(|p| run_prepared_then(&*p, task, |_| ())) {
+                    Ok((TaskEnd::Exit(code), ())) => code,
+                    Ok((TaskEnd::Trap(_) | TaskEnd::Stopped, ())) => crate::abi::STATUS_TRAPPED,
                     Err(_) => crate::abi::STATUS_UNLOADABLE,
                 };
                 guard.finish(status);
@@ -200,7 +306,10 @@ impl Host {
             options,
             engine,
             log: Mutex::new(log),
-            spawner: Box::new(EngineSpawner(runtime.clone())),
+            spawner: Box::new(EngineSpawner {
+                runtime: runtime.clone(),
+                modules: PreparedCache::new(),
+            }),
             next_task: AtomicU32::new(1),
             next_audio: AtomicU32::new(0),
             next_frame: AtomicU32::new(0),
@@ -338,8 +447,25 @@ pub(crate) fn run_task_then<R: Runtime, T>(
     task: Task,
     after: impl FnOnce(&[u8]) -> T,
 ) -> Result<(TaskEnd, T), String> {
+    run_prepared_then(&prepare_task(runtime, wasm)?, task, after)
+}
+
+/// Checks that `wasm` is a Daku program and compiles and links it.
+fn prepare_task<R: Runtime>(runtime: &R, wasm: &[u8]) -> Result<R::Prepared<Task>, String> {
     check_imports(wasm)?;
-    let mut instance = match runtime.instantiate(wasm, &daku_imports(), task) {
+    runtime
+        .prepare(wasm, &daku_imports())
+        .map_err(|error| error.to_string())
+}
+
+/// Runs `task` on a fresh instance of `prepared`, then `after` on the
+/// memory it left.
+fn run_prepared_then<P: Prepared<Task>, T>(
+    prepared: &P,
+    task: Task,
+    after: impl FnOnce(&[u8]) -> T,
+) -> Result<(TaskEnd, T), String> {
+    let mut instance = match prepared.instantiate(task) {
         Ok(instance) => instance,
         Err(LoadError::Start(error)) => return Ok((TaskEnd::Trap(error), after(&[]))),
         Err(error) => return Err(error.to_string()),

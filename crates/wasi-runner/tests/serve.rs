@@ -562,6 +562,24 @@ fn request_size_limit_gives_413() {
         let (status, _, _) = send(&mut client, request).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     });
+    // A client still sending a large body after the 413 went out can
+    // finish sending and then read the 413: the server drains what follows
+    // rather than resetting the connection.
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let body = 2 << 20;
+    let head = format!("POST / HTTP/1.1\r\nhost: test\r\ncontent-length: {body}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // By now the 413 is sent and the server has stopped reading the body.
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&vec![b'x'; body]).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
 }
 
 #[test]

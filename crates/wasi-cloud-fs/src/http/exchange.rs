@@ -518,6 +518,14 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    // The rest of a body too large is drained, not read: the connection
+    // cannot serve another request.
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
     response
 }
 

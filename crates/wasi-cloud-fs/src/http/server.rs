@@ -214,6 +214,7 @@ async fn respond(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body) {
+        tokio::spawn(linger(request.into_body()));
         return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "the request body is too large",
@@ -291,11 +292,39 @@ async fn pump(mut body: Incoming, pipe: OwnedFd, max: u64, status: Arc<BodyStatu
         total += data.len() as u64;
         if total > max {
             status.too_large();
-            return;
+            return linger(body).await;
         }
-        // The guest stopped reading (it ended): drop the rest.
+        // The guest stopped reading (it ended): the rest is not needed.
         if pipe.write_all(&data).await.is_err() {
-            return;
+            return linger(body).await;
         }
     }
+}
+
+/// The most body bytes the server still reads and throws away once it
+/// stopped passing a body on (see [`linger`]).
+const LINGER_BYTES: u64 = 4 << 20;
+
+/// The longest the server reads a body it no longer needs (see [`linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards what is left of a body the server answered without
+/// (413, or a guest that ended without reading it all), up to
+/// [`LINGER_BYTES`] and for [`LINGER_TIME`], then drops it, which closes
+/// the connection. A client still sending then gets to read its response:
+/// closing a socket with unread data at once sends a reset, and the
+/// client's write fails before it sees the answer (nginx's lingering
+/// close does the same).
+async fn linger(mut body: Incoming) {
+    let drain = async {
+        let mut left = LINGER_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            let Some(rest) = left.checked_sub(len) else {
+                return;
+            };
+            left = rest;
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }

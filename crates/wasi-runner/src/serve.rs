@@ -20,7 +20,7 @@ use wasi_core::mount::Mounts;
 use wasi_core::runtime::{
     CallError, Imports, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
-use wasi_unix::UnixSystem;
+use wasi_unix::{InheritedStdio, UnixSystem};
 use wasi_wasmi::WasmiRuntime;
 
 /// The system a served guest runs with.
@@ -217,9 +217,20 @@ struct Guests {
     options: Arc<RunOptions>,
     path: Arc<Path>,
     kv: Option<Arc<KvDir>>,
+    /// The server's stdout and stderr, inspected once; stdin is empty.
+    stdio: InheritedStdio,
 }
 
 impl Guests {
+    /// A function's or daemon's system, before its files are mounted.
+    fn system(&self) -> Result<UnixSystem, RunError> {
+        self.options
+            .builder(&self.path)?
+            .inherit_stdio(&self.stdio)
+            .build()
+            .map_err(RunError::System)
+    }
+
     /// The guest's system with `source`'s files mounted, and the key-value
     /// store.
     fn mounted<E: ExchangeSource + 'static>(
@@ -261,16 +272,19 @@ impl Setup {
             options: Arc::clone(&self.options),
             path: self.module.path().into(),
             kv: self.kv.clone(),
+            stdio: InheritedStdio::inspect()
+                .map_err(RunError::System)?
+                .without_stdin(),
         };
         Ok(match self.mode {
             ServeMode::Functions => {
                 let run =
                     move |exchange: &Arc<Exchange>| run_function(&*prepared, &guests, exchange);
-                (Arc::new(Functions(Arc::new(run))), None)
+                (Arc::new(Functions::with_inline(run)), None)
             }
             ServeMode::Wagi => {
                 let run = move |exchange: &Arc<Exchange>| run_wagi(&*prepared, &guests, exchange);
-                (Arc::new(Functions(Arc::new(run))), None)
+                (Arc::new(Functions::new(run)), None)
             }
             ServeMode::Daemons(n) => {
                 let (requests, queue) = DaemonQueue::new();
@@ -331,7 +345,7 @@ fn run_function<P: Prepared<GuestSystem>>(
     guests: &Guests,
     exchange: &Arc<Exchange>,
 ) -> Completion {
-    let system = match guests.options.system(&guests.path) {
+    let system = match guests.system() {
         Ok(system) => system,
         Err(error) => return Completion::Failed(error.to_string()),
     };
@@ -416,7 +430,7 @@ fn run_daemon<P: Prepared<GuestSystem>>(
         finish_current(&completion);
         completion
     };
-    match guests.options.system(&guests.path) {
+    match guests.system() {
         Ok(system) => match guests.mounted(system, Arc::clone(source)) {
             Ok(system) => run_guest(
                 prepared,

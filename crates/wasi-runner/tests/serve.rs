@@ -1120,3 +1120,86 @@ fn daemons_past_the_timeout_or_trapping_are_replaced_or_skipped() {
         }
     });
 }
+
+/// Writes a 2 MiB chunked response: far more than the server buffers
+/// between a guest and its client.
+fn two_mib() -> Module {
+    handler(
+        r#"(func (export "_start") (local $out i32) (local $i i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (local.set $i (i32.const 32))
+             (loop $l
+               (call $write_all (local.get $out) (i32.const 4096) (i32.const 65536))
+               (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+               (br_if $l (local.get $i))))"#,
+        &[OK_HEAD],
+    )
+}
+
+#[test]
+fn a_large_response_to_a_slow_reader_completes() {
+    // A GET's guest may run inline on an async worker (spec/wasi-cloud.md,
+    // "Where guests run"): when its response outgrows the server's buffer
+    // it must wait for the client without holding up the connection that
+    // drains it. Several requests in a row, so that both ways are taken.
+    for engine in Engine::ALL {
+        let server = Running::functions(two_mib(), engine);
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for _ in 0..3 {
+                client.ready().await.unwrap();
+                let response = client.send_request(get("/")).await.unwrap();
+                assert_eq!(response.status(), 200, "{engine}");
+                let mut body = response.into_body();
+                let mut total = 0;
+                while let Some(frame) = body.frame().await {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    total += frame.unwrap().into_data().map_or(0, |data| data.len());
+                }
+                assert_eq!(total, 2 << 20, "{engine}");
+            }
+        });
+    }
+}
+
+#[test]
+fn a_sleeping_guest_holds_up_no_other_request() {
+    // `GET /s` sleeps 3 s in poll_oneoff; other requests answer at once.
+    // Whether the sleeper runs inline or not, a quick request sent while
+    // it sleeps is answered before it.
+    let sleeper = handler(
+        r#"(func (export "_start") (local $in i32) (local $out i32)
+             (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
+             (drop (call $read (local.get $in)))
+             (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 115)) (then
+               (i64.store (i32.const 2000) (i64.const 0))
+               (i32.store8 (i32.const 2008) (i32.const 0))
+               (i32.store (i32.const 2016) (i32.const 1))
+               (i64.store (i32.const 2024) (i64.const 3000000000))
+               (i64.store (i32.const 2032) (i64.const 0))
+               (i32.store16 (i32.const 2040) (i32.const 0))
+               (drop (call $poll (i32.const 2000) (i32.const 2104) (i32.const 1) (i32.const 2200)))))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+        &[OK_HEAD],
+    );
+    let server = Running::functions(sleeper, Engine::Wasmtime);
+    let addr = server.addr;
+    rt().block_on(async {
+        let slow = tokio::spawn(async move {
+            let mut client = connect(addr).await;
+            send(&mut client, get("/s")).await.0
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..10 {
+            let mut client = connect(addr).await;
+            assert_eq!(send(&mut client, get("/")).await.0, 200);
+        }
+        assert!(
+            !slow.is_finished(),
+            "the quick requests waited for the sleeper"
+        );
+        assert_eq!(slow.await.unwrap(), 200);
+    });
+}

@@ -1,6 +1,6 @@
 //! Building a [`UnixSystem`].
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -10,7 +10,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use wasi_core::StringList;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result as WasiResult;
-use wasi_core::types::{Errno, Fdflags, Filestat, Filetype, Rights};
+use wasi_core::types::{Errno, Fdflags, Filestat, Filetype, Rights, Size};
 use wasi_core::vfs::VirtualFile;
 
 use crate::UnixSystem;
@@ -31,7 +31,7 @@ use crate::entry::{self, Entry, Host, HostFd, Io, filetype_of, max_rights};
 pub struct Builder {
     args: Vec<Vec<u8>>,
     env: Vec<(Vec<u8>, Vec<u8>)>,
-    stdio: Option<[OwnedFd; 3]>,
+    stdio: Stdio,
     /// Each preopened directory, its guest name and whether it is on a
     /// kernel pseudo-filesystem.
     dirs: Vec<(OwnedFd, Box<str>, bool)>,
@@ -41,6 +41,82 @@ pub struct Builder {
     denials: Denials,
     allow_pseudo_fs: bool,
     max_file_size: Option<u64>,
+}
+
+/// Where the guest's standard streams come from.
+#[derive(Debug, Default)]
+enum Stdio {
+    /// The process's descriptors 0, 1 and 2, inspected at build.
+    #[default]
+    Process,
+    /// Descriptors given to the builder.
+    Given([OwnedFd; 3]),
+    /// The process's descriptors, as inspected once before.
+    Inherited(InheritedStdio),
+}
+
+/// The process's standard streams as a guest gets them, inspected once
+/// ([`InheritedStdio::inspect`]) and given to any number of systems
+/// ([`Builder::inherit_stdio`]): building then makes no system call for
+/// them, which matters to a server building a system per request.
+#[derive(Clone, Debug)]
+pub struct InheritedStdio([InheritedStream; 3]);
+
+#[derive(Clone, Copy, Debug)]
+enum InheritedStream {
+    /// Not open in this process.
+    Closed,
+    /// Nothing to read: a stream at its end at once.
+    Empty,
+    /// The process's own descriptor, of this type, with these rights.
+    Host(Filetype, Rights),
+}
+
+impl InheritedStdio {
+    /// Inspects this process's descriptors 0, 1 and 2 as [`Builder::build`]
+    /// does when given no streams.
+    pub fn inspect() -> io::Result<Self> {
+        let mut streams = [InheritedStream::Closed; 3];
+        for (stream, fd) in streams.iter_mut().zip(process_stdio()) {
+            if let Some((filetype, rights)) = stdio_kind(fd)? {
+                *stream = InheritedStream::Host(filetype, rights);
+            }
+        }
+        Ok(Self(streams))
+    }
+
+    /// Gives the guest an empty stdin (reads return end-of-file at once)
+    /// rather than the process's: for guests that must not read what the
+    /// process reads, such as a terminal.
+    pub fn without_stdin(mut self) -> Self {
+        self.0[0] = InheritedStream::Empty;
+        self
+    }
+
+    /// The guest's entries for the streams.
+    fn entries(&self) -> [FdEntry<Entry>; 3] {
+        let fds = process_stdio();
+        std::array::from_fn(|i| match self.0[i] {
+            InheritedStream::Closed => closed_stream(),
+            InheritedStream::Empty => FdEntry::new(
+                Entry::Virtual(Box::new(EmptyStream)),
+                Rights::CHARACTER_DEVICE - Rights::FD_WRITE,
+                Rights::empty(),
+            ),
+            InheritedStream::Host(filetype, rights) => {
+                host_stdio_entry(HostFd::Stdio(fds[i]), filetype, rights)
+            }
+        })
+    }
+}
+
+/// This process's descriptors 0, 1 and 2.
+fn process_stdio() -> [BorrowedFd<'static>; 3] {
+    [
+        rustix::stdio::stdin(),
+        rustix::stdio::stdout(),
+        rustix::stdio::stderr(),
+    ]
 }
 
 /// How a [`UnixSystem`] does its I/O on Linux: plain system calls, io_uring,
@@ -270,7 +346,15 @@ impl Builder {
     /// other processes (`spec/preview1.md`, "Standard streams and
     /// preopens").
     pub fn stdio(&mut self, stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> &mut Self {
-        self.stdio = Some([stdin, stdout, stderr]);
+        self.stdio = Stdio::Given([stdin, stdout, stderr]);
+        self
+    }
+
+    /// Gives the guest the process's standard streams as `stdio` found
+    /// them, without inspecting them again (the default inspects them at
+    /// each [`build`](Self::build)).
+    pub fn inherit_stdio(&mut self, stdio: &InheritedStdio) -> &mut Self {
+        self.stdio = Stdio::Inherited(stdio.clone());
         self
     }
 
@@ -319,34 +403,22 @@ impl Builder {
         })?;
 
         let mut table = FdTable::new();
-        match this.stdio {
-            Some(streams) => {
-                for fd in streams {
-                    table
-                        .insert(stdio_entry(HostFd::Owned(fd))?)
-                        .map_err(io_error)?;
-                }
-            }
-            None => {
-                for fd in [
-                    rustix::stdio::stdin(),
-                    rustix::stdio::stdout(),
-                    rustix::stdio::stderr(),
-                ] {
-                    let entry = match rustix::fs::fstat(fd) {
-                        // Not open in this process: the guest gets a stream on which
-                        // everything fails with `EBADF`, rather than whatever file the
-                        // host may open under that number later.
-                        Err(rustix::io::Errno::BADF) => FdEntry::new(
-                            Entry::Virtual(Box::new(ClosedStream)),
-                            Rights::CHARACTER_DEVICE,
-                            Rights::empty(),
-                        ),
-                        _ => stdio_entry(HostFd::Stdio(fd))?,
-                    };
+        let inherited = match this.stdio {
+            Stdio::Given(fds) => {
+                for fd in fds {
+                    let (filetype, rights) = stdio_kind(fd.as_fd())?.ok_or_else(|| {
+                        invalid_input("a standard stream given to the builder is not open")
+                    })?;
+                    let entry = host_stdio_entry(HostFd::Owned(fd), filetype, rights);
                     table.insert(entry).map_err(io_error)?;
                 }
+                None
             }
+            Stdio::Process => Some(InheritedStdio::inspect()?),
+            Stdio::Inherited(stdio) => Some(stdio),
+        };
+        for entry in inherited.iter().flat_map(InheritedStdio::entries) {
+            table.insert(entry).map_err(io_error)?;
         }
         for (fd, name, on_pseudo_fs) in this.dirs {
             let mut host = Host::new(HostFd::Owned(fd), Filetype::DIRECTORY);
@@ -404,8 +476,16 @@ fn socket_kind(fd: BorrowedFd<'_>) -> io::Result<(Filetype, Rights)> {
 /// it; its rights are those of a stream (`CHARACTER_DEVICE`), without
 /// `fd_read` or `fd_write` where the host descriptor is not open for it; the
 /// guest's `fdflags` are emulated ([`Io::Stream`]).
-fn stdio_entry(fd: HostFd) -> io::Result<FdEntry<Entry>> {
-    let stat = rustix::fs::fstat(&fd)?;
+///
+/// `None` when `fd` is not open in this process: the guest then gets a
+/// stream on which everything fails with `EBADF`, rather than whatever file
+/// the host may open under that number later.
+fn stdio_kind(fd: BorrowedFd<'_>) -> io::Result<Option<(Filetype, Rights)>> {
+    let stat = match rustix::fs::fstat(fd) {
+        Ok(stat) => stat,
+        Err(rustix::io::Errno::BADF) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
     // What the object supports as an open file (a redirected file stays
     // seekable), never a directory's path rights.
     let (filetype, mut rights) = match FileType::from_raw_mode(stat.st_mode) {
@@ -416,14 +496,49 @@ fn stdio_entry(fd: HostFd) -> io::Result<FdEntry<Entry>> {
             (filetype, max_rights(filetype))
         }
     };
-    match rustix::fs::fcntl_getfl(&fd)? & OFlags::ACCMODE {
+    match rustix::fs::fcntl_getfl(fd)? & OFlags::ACCMODE {
         OFlags::RDONLY => rights -= Rights::FD_WRITE,
         OFlags::WRONLY => rights -= Rights::FD_READ,
         _ => {}
     }
+    Ok(Some((filetype, rights)))
+}
+
+/// The entry of a standard stream on `fd`, found by [`stdio_kind`] to be
+/// of `filetype` with `rights`.
+fn host_stdio_entry(fd: HostFd, filetype: Filetype, rights: Rights) -> FdEntry<Entry> {
     let mut host = Host::new(fd, filetype);
     host.io = Io::Stream(Fdflags::empty());
-    Ok(FdEntry::new(Entry::Host(host), rights, Rights::empty()))
+    FdEntry::new(Entry::Host(host), rights, Rights::empty())
+}
+
+/// The entry of a standard stream the process does not have open.
+fn closed_stream() -> FdEntry<Entry> {
+    FdEntry::new(
+        Entry::Virtual(Box::new(ClosedStream)),
+        Rights::CHARACTER_DEVICE,
+        Rights::empty(),
+    )
+}
+
+/// A standard stream with nothing to read ([`InheritedStdio::without_stdin`]).
+struct EmptyStream;
+
+impl VirtualFile for EmptyStream {
+    fn filetype(&self) -> Filetype {
+        Filetype::CHARACTER_DEVICE
+    }
+
+    fn filestat(&mut self) -> WasiResult<Filestat> {
+        Ok(Filestat {
+            filetype: Filetype::CHARACTER_DEVICE,
+            ..Filestat::default()
+        })
+    }
+
+    fn read(&mut self, _iovs: &mut [IoSliceMut<'_>]) -> WasiResult<Size> {
+        Ok(0)
+    }
 }
 
 /// A standard stream the process does not have open.

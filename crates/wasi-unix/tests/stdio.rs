@@ -434,3 +434,36 @@ fn the_process_streams_keep_their_flags() {
             .contains(Fdflags::APPEND)
     );
 }
+
+/// Inherited streams are inspected once and given to many systems; with
+/// `without_stdin` the guest's stdin is empty whatever the process's is.
+#[test]
+fn inherited_stdio_without_stdin() {
+    let stdio = wasi_unix::InheritedStdio::inspect()
+        .unwrap()
+        .without_stdin();
+    for _ in 0..2 {
+        let mut sys = UnixSystem::builder().inherit_stdio(&stdio).build().unwrap();
+        assert_eq!(read(&mut sys, 0), Ok(Vec::new()));
+        let stat = sys.fd_fdstat_get(0).unwrap();
+        assert_eq!(stat.fs_filetype, Filetype::CHARACTER_DEVICE);
+        assert!(stat.fs_rights_base.contains(Rights::FD_READ));
+        assert!(!stat.fs_rights_base.contains(Rights::FD_WRITE));
+        // Not open for writing: EBADF, as POSIX (spec/preview1.md).
+        assert_eq!(sys.fd_write(0, &[IoSlice::new(b"x")]), Err(Errno::BADF));
+        assert_eq!(
+            sys.fd_filestat_get(0).unwrap().filetype,
+            Filetype::CHARACTER_DEVICE
+        );
+    }
+    // Without it, stdin is the process's, as with the default builder.
+    let inherited = wasi_unix::InheritedStdio::inspect().unwrap();
+    let mut ours = UnixSystem::builder()
+        .inherit_stdio(&inherited)
+        .build()
+        .unwrap();
+    let mut default = UnixSystem::builder().build().unwrap();
+    for fd in 0..3 {
+        assert_eq!(ours.fd_fdstat_get(fd), default.fd_fdstat_get(fd));
+    }
+}

@@ -7,7 +7,7 @@ use super::head::{self, RequestHead};
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use std::io::{self, PipeReader, Read};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
 use wasi_core::Errno;
@@ -116,8 +116,11 @@ pub struct Exchange {
     head: RequestHead,
     /// The request as `/request/txt` begins.
     txt_head: Vec<u8>,
-    body: PipeReader,
+    /// The body stream; `None` for a request without a body.
+    body: Option<PipeReader>,
     body_status: Arc<BodyStatus>,
+    /// Whether a write to `/response/txt` had to wait for the client.
+    waited: AtomicBool,
     json: OnceLock<Arc<[u8]>>,
     max_body: u64,
     response: Mutex<ResponseState>,
@@ -126,13 +129,13 @@ pub struct Exchange {
 
 impl Exchange {
     /// An exchange for the request with `head`, whose body the server
-    /// writes into the pipe read by `body` (closing it at the end) and
-    /// whose troubles it reports in `body_status`. The response comes out
-    /// of the returned receiver, once: a streamed one with its body still
-    /// arriving.
+    /// writes into the pipe read by `body` (closing it at the end; `None`
+    /// when the request has no body) and whose troubles it reports in
+    /// `body_status`. The response comes out of the returned receiver,
+    /// once: a streamed one with its body still arriving.
     pub fn new(
         head: RequestHead,
-        body: PipeReader,
+        body: Option<PipeReader>,
         body_status: Arc<BodyStatus>,
         max_body: u64,
     ) -> (Arc<Self>, oneshot::Receiver<Response<ResponseBody>>) {
@@ -142,6 +145,7 @@ impl Exchange {
             head,
             body,
             body_status,
+            waited: AtomicBool::new(false),
             json: OnceLock::new(),
             max_body,
             response: Mutex::new(ResponseState {
@@ -170,15 +174,25 @@ impl Exchange {
         &self.txt_head
     }
 
-    /// The request body stream, shared by every reader of the exchange.
-    pub fn body(&self) -> &PipeReader {
-        &self.body
+    /// The request body stream, shared by every reader of the exchange;
+    /// `None` for a request without a body.
+    pub fn body(&self) -> Option<&PipeReader> {
+        self.body.as_ref()
+    }
+
+    /// Whether a write to `/response/txt` had to wait for room (the client
+    /// read slower than the guest wrote).
+    pub fn waited_for_client(&self) -> bool {
+        self.waited.load(Ordering::Relaxed)
     }
 
     /// Reads from the body stream: `EIO` when it ended because the body
     /// was too large or broken.
     pub(crate) fn read_body(&self, buf: &mut [u8]) -> wasi_core::system::Result<usize> {
-        match (&self.body).read(buf) {
+        let Some(mut body) = self.body.as_ref() else {
+            return Ok(0);
+        };
+        match body.read(buf) {
             Ok(0) if self.body_status.get() != BODY_OK => Err(Errno::IO),
             Ok(n) => Ok(n),
             Err(e) => Err(Errno::from_io_kind(e.kind())),
@@ -284,10 +298,17 @@ impl Exchange {
             if let Some(left) = &mut body.remaining {
                 *left -= data.len() as u64;
             }
+            let chunk = Bytes::copy_from_slice(data);
+            let chunk = match body.chunks.try_send(chunk) {
+                Ok(()) => return Ok(data.len()),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Errno::PIPE),
+                Err(mpsc::error::TrySendError::Full(chunk)) => chunk,
+            };
+            // The client is slow: wait for room without the lock.
             let chunks = body.chunks.clone();
-            // The client may be slow: wait for room without the lock.
             drop(state);
-            return match chunks.blocking_send(Bytes::copy_from_slice(data)) {
+            self.waited.store(true, Ordering::Relaxed);
+            return match send_waiting(&chunks, chunk) {
                 Ok(()) => Ok(data.len()),
                 Err(_) => Err(Errno::PIPE),
             };
@@ -527,6 +548,21 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
         );
     }
     response
+}
+
+/// Sends `chunk`, waiting for room. A guest run inline on one of the
+/// server's async workers ([`super::Functions`]) hands the worker's other
+/// tasks, among them the connection that drains the channel, to another
+/// thread while it waits ([`tokio::task::block_in_place`]); elsewhere the
+/// thread just blocks.
+fn send_waiting(
+    chunks: &mpsc::Sender<Bytes>,
+    chunk: Bytes,
+) -> Result<(), mpsc::error::SendError<Bytes>> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::block_in_place(|| chunks.blocking_send(chunk)),
+        Err(_) => chunks.blocking_send(chunk),
+    }
 }
 
 /// An I/O error standing for an aborted response body.

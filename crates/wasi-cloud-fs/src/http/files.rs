@@ -209,7 +209,7 @@ impl VirtualFile for RequestTxt {
     }
 
     fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.exchange.body().as_fd())
+        self.exchange.body().map(|body| body.as_fd())
     }
 }
 
@@ -363,7 +363,7 @@ mod tests {
         };
         let (reader, mut writer) = std::io::pipe().unwrap();
         let (exchange, mut reply) =
-            Exchange::new(head, reader, Arc::new(BodyStatus::default()), 1 << 20);
+            Exchange::new(head, Some(reader), Arc::new(BodyStatus::default()), 1 << 20);
         let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
         super::super::mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
         let (request, response) = (3, 4);

@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -81,22 +82,159 @@ pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot);
 }
 
-/// Runs `run` on tokio's blocking pool for each request, one fresh guest
-/// per request, and finishes the exchange with what it returns.
-pub struct Functions<F>(pub Arc<F>);
+/// Runs `run` for each request, one fresh guest per request, and finishes
+/// the exchange with what it returns: on tokio's blocking pool, or, when
+/// made [`with_inline`](Self::with_inline) and admitted by its inline
+/// gate, on the async worker that received the request
+/// (`spec/wasi-cloud.md`, "Where guests run").
+pub struct Functions<F> {
+    run: Arc<F>,
+    inline: Option<Arc<InlineGate>>,
+}
+
+impl<F> Functions<F>
+where
+    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+{
+    /// Runs every guest on the blocking pool.
+    pub fn new(run: F) -> Self {
+        Self {
+            run: Arc::new(run),
+            inline: None,
+        }
+    }
+
+    /// Runs guests inline on the async workers while they prove quick,
+    /// and on the blocking pool otherwise.
+    pub fn with_inline(run: F) -> Self {
+        Self {
+            run: Arc::new(run),
+            inline: Some(Arc::new(InlineGate::new())),
+        }
+    }
+}
 
 impl<F> Dispatch for Functions<F>
 where
     F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
 {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
-        let run = Arc::clone(&self.0);
+        let run = Arc::clone(&self.run);
+        let body_in = exchange.body().is_none();
+        if let Some(gate) = self.inline.as_ref().filter(|_| body_in)
+            && let Some(ticket) = gate.admit()
+        {
+            // A task of its own on this worker, run next (no other thread
+            // is woken): the connection's task, which waits for the
+            // response, stays free to be polled elsewhere should the
+            // guest wait for the client.
+            tokio::spawn(async move {
+                let completion = run(&exchange);
+                ticket.done(exchange.waited_for_client());
+                exchange.finish(&completion);
+                drop(slot);
+            });
+            return;
+        }
         tokio::task::spawn_blocking(move || {
             let completion = run(&exchange);
             exchange.finish(&completion);
             drop(slot);
         });
     }
+}
+
+/// The longest a guest run inline may take and still count as quick.
+const INLINE_MAX_RUN: Duration = Duration::from_millis(10);
+
+/// How long the gate stays shut after the first slow inline run; each
+/// further one doubles it, up to [`INLINE_MAX_SHUT`], and a quick one
+/// resets it.
+const INLINE_FIRST_SHUT: Duration = Duration::from_secs(1);
+const INLINE_MAX_SHUT: Duration = Duration::from_secs(64);
+
+/// Admits guests to run inline on the server's async workers, which saves
+/// the two thread hand-offs of the blocking pool: a request whose body is
+/// all in (it has none), while fewer guests than there are workers minus
+/// one run inline, unless the gate is shut. An inline run longer than
+/// [`INLINE_MAX_RUN`], or whose response had to wait for the client,
+/// shuts the gate for [`INLINE_FIRST_SHUT`], doubling on each further
+/// slow run: a guest that sleeps, computes or streams at length keeps to
+/// the blocking pool, and stalls at most one worker now and then to find
+/// out it still does.
+struct InlineGate {
+    epoch: Instant,
+    /// Microseconds after `epoch` until which nothing runs inline.
+    shut_until: AtomicU64,
+    /// The next shutting's length in microseconds.
+    next_shut: AtomicU64,
+    running: AtomicUsize,
+}
+
+impl InlineGate {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            shut_until: AtomicU64::new(0),
+            next_shut: AtomicU64::new(micros(INLINE_FIRST_SHUT)),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        micros(self.epoch.elapsed())
+    }
+
+    /// A ticket to run one guest inline, if the gate is open and, beside
+    /// the guests already inline, a worker is left free of them.
+    fn admit(self: &Arc<Self>) -> Option<InlineTicket> {
+        if self.now() < self.shut_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        let workers = tokio::runtime::Handle::try_current()
+            .map_or(1, |runtime| runtime.metrics().num_workers());
+        if self.running.fetch_add(1, Ordering::AcqRel) >= workers.saturating_sub(1) {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(InlineTicket {
+            gate: Arc::clone(self),
+            started: Instant::now(),
+        })
+    }
+}
+
+/// One inline run; dropping it (also when the run panics) frees its place.
+struct InlineTicket {
+    gate: Arc<InlineGate>,
+    started: Instant,
+}
+
+impl InlineTicket {
+    /// Records how the run went: slow when it took longer than
+    /// [`INLINE_MAX_RUN`] or `waited` for the client.
+    fn done(self, waited: bool) {
+        let gate = &self.gate;
+        if waited || self.started.elapsed() > INLINE_MAX_RUN {
+            let shut = gate.next_shut.load(Ordering::Relaxed);
+            gate.shut_until.store(gate.now() + shut, Ordering::Relaxed);
+            gate.next_shut
+                .store((shut * 2).min(micros(INLINE_MAX_SHUT)), Ordering::Relaxed);
+        } else {
+            gate.next_shut
+                .store(micros(INLINE_FIRST_SHUT), Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for InlineTicket {
+    fn drop(&mut self) {
+        self.gate.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Sends each request to a pool of daemons ([`super::DaemonQueue`]).
@@ -224,10 +362,16 @@ async fn respond(
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
     };
     let (parts, body) = request.into_parts();
-    let (reader, writer) = match io::pipe() {
-        Ok(pipe) => pipe,
-        Err(_) => {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, "out of descriptors");
+    // A request without a body (most GETs) needs no pipe and no pump: the
+    // guest reads EOF after the head.
+    let (reader, writer) = if body.is_end_stream() {
+        (None, None)
+    } else {
+        match io::pipe() {
+            Ok((reader, writer)) => (Some(reader), Some(writer)),
+            Err(_) => {
+                return error_response(StatusCode::SERVICE_UNAVAILABLE, "out of descriptors");
+            }
         }
     };
     let status = Arc::new(BodyStatus::default());
@@ -237,14 +381,7 @@ async fn respond(
         ..RequestHead::new(&parts)
     };
     let (exchange, reply) = Exchange::new(head, reader, Arc::clone(&status), max_body);
-    // A request without a body (most GETs) needs no pump: the pipe is
-    // closed at once and the guest reads EOF after the head.
-    let pump = if body.is_end_stream() {
-        drop(writer);
-        None
-    } else {
-        Some(tokio::spawn(pump(body, writer.into(), max_body, status)))
-    };
+    let pump = writer.map(|writer| tokio::spawn(pump(body, writer.into(), max_body, status)));
     shared
         .dispatch
         .dispatch(Arc::clone(&exchange), Slot(permit));

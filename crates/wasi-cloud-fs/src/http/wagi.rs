@@ -127,7 +127,11 @@ impl Cgi {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or_else(|| io::Error::other("stdio was handed out already"))?;
-        let stdin = self.exchange.body().try_clone()?;
+        let stdin = match self.exchange.body() {
+            Some(body) => body.try_clone()?,
+            // No body: a pipe already at its end.
+            None => io::pipe()?.0,
+        };
         let stderr = io::stderr().as_fd().try_clone_to_owned()?;
         Ok((stdin.into(), stdout.into(), stderr))
     }

@@ -161,7 +161,11 @@ impl Server {
     /// flight and returns (daemons are told to stop, and waited for a few
     /// seconds).
     pub fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+        // One worker per CPU runs guests inline; one more stays free of
+        // them (spec/wasi-cloud.md, "Where guests run").
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus + 1)
             .enable_all()
             .thread_name("wasirun-serve")
             .build()

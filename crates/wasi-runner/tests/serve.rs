@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -1202,4 +1202,44 @@ fn a_sleeping_guest_holds_up_no_other_request() {
         );
         assert_eq!(slow.await.unwrap(), 200);
     });
+}
+
+#[test]
+fn http2_with_prior_knowledge() {
+    // h2c: the guest sees the same HTTP/1.1-shaped head, with `host` made
+    // from `:authority`; streams of one connection run concurrently.
+    for engine in Engine::ALL {
+        let server = Running::functions(echo(), engine);
+        rt().block_on(async {
+            let stream = TcpStream::connect(server.addr).await.unwrap();
+            let (client, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let mut client = client.clone();
+                    tokio::spawn(async move {
+                        let request = Request::post(format!("http://test/h2?i={i}"))
+                            .body(full(format!("body {i}")))
+                            .unwrap();
+                        client.ready().await.unwrap();
+                        let response = client.send_request(request).await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        assert_eq!(response.version(), hyper::Version::HTTP_2);
+                        assert_eq!(response.headers()["x-handler"], "echo");
+                        let body = response.into_body().collect().await.unwrap().to_bytes();
+                        let text = String::from_utf8(body.to_vec()).unwrap();
+                        let head = format!("POST /h2?i={i} HTTP/1.1\r\nhost: test\r\n");
+                        assert!(text.starts_with(&head), "{text:?}");
+                        assert!(text.ends_with(&format!("\r\n\r\nbody {i}")), "{text:?}");
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+    }
 }

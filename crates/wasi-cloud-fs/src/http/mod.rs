@@ -16,6 +16,7 @@
 //! - the runner reports how the guest ended with [`Exchange::finish`].
 
 mod body;
+mod conn;
 mod exchange;
 mod files;
 mod head;
@@ -30,7 +31,8 @@ pub use exchange::{
 pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseDir};
 pub use head::{MAX_FIELDS, MAX_HEAD, RequestHead};
 pub use server::{
-    Daemons, Dispatch, Functions, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, ServeConfig, Slot, serve,
+    Daemons, Dispatch, Functions, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, MAX_STREAMS, ServeConfig,
+    Slot, serve,
 };
 
 use std::sync::Arc;

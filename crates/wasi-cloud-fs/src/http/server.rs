@@ -2,14 +2,15 @@
 //! [`Exchange`] and handed to a [`Dispatch`] that runs a guest for it.
 
 use super::body::ResponseBody;
+use super::conn::{self, Protocol};
 use super::exchange::{BodyStatus, Exchange, error_response};
 use super::head::RequestHead;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +30,9 @@ pub const MAX_REQUEST_FIELDS: usize = 100;
 
 /// The most bytes a request head may have; past it the server answers 431.
 pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// The most requests an HTTP/2 connection may have in flight at once.
+pub const MAX_STREAMS: u32 = 256;
 
 /// How the server runs (`spec/wasi-cloud.md`, "Limits and slow clients").
 #[derive(Clone, Debug)]
@@ -255,8 +259,8 @@ struct Shared {
     slots: Arc<Semaphore>,
 }
 
-/// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
-/// accepting and waits for the connections' requests in flight to be
+/// Serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on `listener`
+/// until `shutdown` completes, then stops accepting and waits for the connections' requests in flight to be
 /// answered (their responses sent whole) before returning, for at most
 /// [`ServeConfig::drain_timeout`].
 pub async fn serve(
@@ -270,14 +274,21 @@ pub async fn serve(
         dispatch,
         config,
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout)
         .max_headers(MAX_REQUEST_FIELDS)
         .max_header_size(MAX_REQUEST_HEAD)
         .max_buf_size(MAX_REQUEST_HEAD.max(8192) * 2)
         .keep_alive(true);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_REQUEST_HEAD).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS)
+        // A client that stops answering pings is gone.
+        .keep_alive_interval(shared.config.header_timeout)
+        .keep_alive_timeout(shared.config.header_timeout);
+    let builders = Arc::new((h1, h2));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -296,16 +307,35 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let addrs = (Some(remote), stream.local_addr().ok());
         let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| {
-            let shared = Arc::clone(&shared);
-            async move { Ok::<_, Infallible>(handle(request, addrs, &shared).await) }
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let (builders, watcher) = (Arc::clone(&builders), graceful.watcher());
         tokio::spawn(async move {
+            // A client must say which protocol it speaks within the time
+            // it has to send a request head.
+            let header_timeout = shared.config.header_timeout;
+            let Ok(Ok((protocol, stream))) =
+                tokio::time::timeout(header_timeout, conn::sniff(stream)).await
+            else {
+                return;
+            };
+            let service = service_fn(move |request| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, Infallible>(handle(request, addrs, &shared).await) }
+            });
+            let io = TokioIo::new(stream);
             // A connection ends in error when the client goes away or
             // breaks the protocol: nothing to do but close it.
-            let _ = connection.await;
+            let _ = match protocol {
+                Protocol::Http1 => {
+                    watcher
+                        .watch(builders.0.serve_connection(io, service))
+                        .await
+                }
+                Protocol::Http2 => {
+                    watcher
+                        .watch(builders.1.serve_connection(io, service))
+                        .await
+                }
+            };
         });
     }
     drop(listener);

@@ -5,10 +5,11 @@
 //! `/response/txt` (streamed to the client as written) or
 //! `/response/json`. The pieces:
 //!
-//! - [`serve`] runs the HTTP server (hyper on tokio): each request becomes an
-//!   [`Exchange`], handed to a [`Dispatch`]: [`Functions`] runs a fresh
-//!   guest per request on the blocking pool, [`Daemons`] queues it for
-//!   long-lived guests;
+//! - [`serve`] runs the HTTP server (hyper on tokio; HTTP/1.1 and h2c):
+//!   each request becomes an [`Exchange`], handed to a [`Dispatch`]:
+//!   [`Functions`] runs a fresh guest per request (inline on an async
+//!   worker while guests prove quick, else on the blocking pool),
+//!   [`Daemons`] queues it for long-lived guests;
 //! - [`RequestDir`] and [`ResponseDir`] are the files, to mount at
 //!   `/request` and `/response` ([`mount`]), reaching the exchange through
 //!   an [`ExchangeSource`]: a function's own exchange, or a daemon's

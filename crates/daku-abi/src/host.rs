@@ -9,7 +9,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 use wasi_core::GuestMemory;
 use wasi_core::runtime::{
     CallError, Caller, Imports, Instance, LoadError, Prepared, Runtime, RuntimeConfig, Val,
@@ -121,11 +121,44 @@ pub(crate) trait Spawner: Send + Sync {
     fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>);
 }
 
-/// Runs child tasks on the run's engine, compiling each distinct child
-/// module once.
+/// Runs child tasks on a runtime of their own, compiling each distinct
+/// child module once.
 struct EngineSpawner<R: Runtime> {
     runtime: R,
     modules: PreparedCache<R::Prepared<Task>>,
+}
+
+/// The spawner of a run whose child runtime could not be made: every child
+/// ends as unloadable.
+struct NoSpawner;
+
+impl Spawner for NoSpawner {
+    fn spawn(&self, _: Vec<u8>, _: Task, ended: Box<dyn FnOnce(u32) + Send>) {
+        ended(crate::abi::STATUS_UNLOADABLE);
+    }
+}
+
+/// Where a run's child tasks run: the run's engine and limits, made
+/// interruptible so that a parent's stop reaches a child busy in its own
+/// code (spec §5, command 17). The program itself keeps its runtime.
+fn child_spawner(engine: Engine, config: RuntimeConfig) -> Box<dyn Spawner> {
+    let config = RuntimeConfig {
+        interruptible: true,
+        ..config
+    };
+    match engine {
+        Engine::Wasmtime => match WasmtimeRuntime::new(config) {
+            Ok(runtime) => Box::new(EngineSpawner {
+                runtime,
+                modules: PreparedCache::new(),
+            }),
+            Err(_) => Box::new(NoSpawner),
+        },
+        Engine::Wasmi => Box::new(EngineSpawner {
+            runtime: WasmiRuntime::new(config),
+            modules: PreparedCache::new(),
+        }),
+    }
 }
 
 /// The child modules of a run, compiled and linked, the most recently used
@@ -276,8 +309,12 @@ type LineRequest = (u64, mpsc::Sender<Event>);
 pub(crate) struct Host {
     pub options: DakuOptions,
     pub engine: Engine,
+    /// The limits of the run, which child tasks run under too.
+    config: RuntimeConfig,
     pub log: Mutex<Box<dyn Write + Send>>,
-    pub spawner: Box<dyn Spawner>,
+    /// Set up by the first spawn: a run without children makes no second
+    /// runtime.
+    spawner: OnceLock<Box<dyn Spawner>>,
     pub profile: Mutex<Profile>,
     pub next_task: AtomicU32,
     pub next_audio: AtomicU32,
@@ -289,10 +326,10 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// What the tasks of a run of `module` on `runtime` share.
-    pub fn new<R: Runtime + Clone + Send + Sync + 'static>(
-        runtime: &R,
+    /// What the tasks of a run of `module` on `engine` under `config` share.
+    pub fn new(
         engine: Engine,
+        config: RuntimeConfig,
         module: &Path,
         options: DakuOptions,
         log: Box<dyn Write + Send>,
@@ -305,17 +342,23 @@ impl Host {
             profile: Mutex::new(Profile::load(profile_path)),
             options,
             engine,
+            config,
             log: Mutex::new(log),
-            spawner: Box::new(EngineSpawner {
-                runtime: runtime.clone(),
-                modules: PreparedCache::new(),
-            }),
+            spawner: OnceLock::new(),
             next_task: AtomicU32::new(1),
             next_audio: AtomicU32::new(0),
             next_frame: AtomicU32::new(0),
             console: Mutex::new(None),
             children: AtomicUsize::new(0),
         })
+    }
+
+    /// Runs `wasm` as the child `task` on a thread of its own; `ended`
+    /// receives its status when it stops.
+    pub fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>) {
+        self.spawner
+            .get_or_init(|| child_spawner(self.engine, self.config))
+            .spawn(wasm, task, ended);
     }
 
     /// A number for a new child task.
@@ -470,6 +513,9 @@ fn run_prepared_then<P: Prepared<Task>, T>(
         Err(LoadError::Start(error)) => return Ok((TaskEnd::Trap(error), after(&[]))),
         Err(error) => return Err(error.to_string()),
     };
+    if let Some(interrupter) = instance.interrupter() {
+        instance.data().attach_interrupter(interrupter);
+    }
     let entry = ["_start", "run"]
         .into_iter()
         .find(|name| instance.has_func(name))
@@ -485,6 +531,7 @@ fn run_prepared_then<P: Prepared<Task>, T>(
             Ok(()) => TaskEnd::Exit(0),
             Err(CallError::Signature(_)) => return Err(format!("`{entry}` must have type (func)")),
             Err(CallError::Exit(code)) => TaskEnd::Exit(code),
+            Err(CallError::Interrupted) => TaskEnd::Stopped,
             Err(error) => TaskEnd::Trap(error),
         }
     };
@@ -508,7 +555,7 @@ fn memory_bytes<'m>(memory: &'m GuestMemory<'_>) -> &'m [u8] {
 /// Runs the Daku program `wasm` (binary) on `runtime`, which must have been
 /// made with `config` for `engine`; `module` names it (for its default
 /// profile path). Returns how it ended; child tasks it leaves running are
-/// stopped at their next `ar` call.
+/// stopped (spec §5, command 17).
 pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
     runtime: &R,
     engine: Engine,
@@ -519,7 +566,7 @@ pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
 ) -> Result<Outcome, DakuError> {
     check_imports(wasm).map_err(DakuError::Load)?;
     let log = open_log(&options)?;
-    let host = Host::new(runtime, engine, module, options, log);
+    let host = Host::new(engine, config, module, options, log);
     let task = Task::new(host, 0, None::<ParentLink>);
     match run_task(runtime, wasm, task).map_err(DakuError::Load)? {
         TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
@@ -598,11 +645,13 @@ pub struct Program {
 }
 
 impl Program {
-    /// Instantiates the Daku program `wasm` on `runtime` (made for
-    /// `engine`), with `options`; `module` names it as in [`run`].
+    /// Instantiates the Daku program `wasm` on `runtime` (made with
+    /// `config` for `engine`; its child tasks run under `config` too), with
+    /// `options`; `module` names it as in [`run`].
     pub fn instantiate<R>(
         runtime: &R,
         engine: Engine,
+        config: RuntimeConfig,
         module: &Path,
         wasm: &[u8],
         options: DakuOptions,
@@ -613,7 +662,7 @@ impl Program {
     {
         check_imports(wasm).map_err(DakuError::Load)?;
         let log = open_log(&options)?;
-        let host = Host::new(runtime, engine, module, options, log);
+        let host = Host::new(engine, config, module, options, log);
         let instance = runtime
             .instantiate(wasm, &daku_imports(), Task::new(host, 0, None))
             .map_err(|e| DakuError::Load(e.to_string()))?;

@@ -4,14 +4,16 @@ use crate::abi::{self, Fault, Res, cmd, fault};
 use crate::host::Host;
 use crate::info;
 use crate::media::{self, WavWriter};
-use crate::storage::{self, IoOp, status};
+use crate::storage::{self, Batch, status};
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use wasi_core::GuestMemory;
-use wasi_runner::IoBackend;
+use wasi_core::runtime::Interrupter;
 
 /// The most bytes of buffers a call's storage batch holds: past it the
 /// operations collected so far go to the kernel first (spec §5, 40).
@@ -64,10 +66,55 @@ enum State {
     Frame { number: u32, next: u32 },
 }
 
+/// Hashes channel ids and keys: one folded multiply of the number with a
+/// random seed (as `foldhash` does), where SipHash took a tenth of a
+/// storage record's time in the host. The seed keeps a program from
+/// choosing ids that collide.
+#[derive(Clone, Copy)]
+struct IdHash(u64);
+
+impl IdHash {
+    fn new() -> Self {
+        IdHash(RandomState::new().hash_one(0x6461_6b75_u64))
+    }
+}
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+/// The hasher of [`IdHash`].
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let product = u128::from(self.0 ^ n) * u128::from(0x9E37_79B9_7F4A_7C15_u64);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A spawned child, seen from its parent.
 struct Child {
     to_child: Sender<Event>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     running: bool,
     /// The `Task` record in the parent's memory.
     record: u32,
@@ -91,8 +138,8 @@ struct Channel {
 pub struct Task {
     host: Arc<Host>,
     number: u32,
-    channels: HashMap<u32, Channel>,
-    ids: HashMap<u64, u32>,
+    channels: HashMap<u32, Channel, IdHash>,
+    ids: HashMap<u64, u32, IdHash>,
     ready: VecDeque<u64>,
     next_key: u64,
     events: Receiver<Event>,
@@ -100,14 +147,12 @@ pub struct Task {
     parent: Option<ParentLink>,
     /// The key of the channel connected to the parent (18), if any.
     parent_channel: Option<u64>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     logs: HashMap<u16, (String, u8)>,
     exit: Option<u32>,
     stopped: bool,
-    ring: Option<Option<io_uring::IoUring>>,
-    batch: Vec<IoOp>,
-    /// The bytes of buffers `batch` holds.
-    batch_bytes: u64,
+    /// The call's storage READs and WRITEs not yet run.
+    batch: Batch,
 }
 
 impl Task {
@@ -123,13 +168,13 @@ impl Task {
         parent: Option<ParentLink>,
         sender: Sender<Event>,
         events: Receiver<Event>,
-        stop: Arc<AtomicBool>,
+        stop: Arc<StopSignal>,
     ) -> Self {
         Task {
             host,
             number,
-            channels: HashMap::new(),
-            ids: HashMap::new(),
+            channels: HashMap::with_hasher(IdHash::new()),
+            ids: HashMap::with_hasher(IdHash::new()),
             ready: VecDeque::new(),
             next_key: 1,
             events,
@@ -140,9 +185,7 @@ impl Task {
             logs: HashMap::new(),
             exit: None,
             stopped: false,
-            ring: None,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::new(),
         }
     }
 
@@ -154,6 +197,12 @@ impl Task {
     /// Whether the task ended because its parent stopped it.
     pub(crate) fn stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Lets the parent's stop interrupt the task's own code through
+    /// `interrupter` (spec §5, command 17), at once if it already came.
+    pub(crate) fn attach_interrupter(&self, interrupter: Interrupter) {
+        self.stop.attach(interrupter);
     }
 
     /// `daku.ar(size, data, done)`.
@@ -197,7 +246,7 @@ impl Task {
     }
 
     fn check_stop(&mut self) -> Res<()> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.is_stopped() {
             self.stopped = true;
             return Err(fault("daku.ar: the task was stopped by its parent"));
         }
@@ -402,6 +451,7 @@ impl Task {
                     return Err(fault("too many open channels"));
                 }
                 if let Some(refusal) = self.refusal(which) {
+                    self.flush_batch(mem)?;
                     return abi::put_u32(mem, at + 8, refusal);
                 }
                 let key = self.next_key;
@@ -423,7 +473,7 @@ impl Task {
                 started
             }
             (channel, new) => {
-                let Some(open) = self.channels.get(&channel) else {
+                let Some(open) = self.channels.get_mut(&channel) else {
                     return Err(fault(format!("channel {channel} is not open")));
                 };
                 if new == 0 {
@@ -436,6 +486,29 @@ impl Task {
                         "channel {channel} carries command {}, not {which}",
                         open.which
                     )));
+                }
+                // A READ or WRITE joining the batch: done with the one
+                // lookup of its channel (the rest go through `start`).
+                if new == channel
+                    && let State::Storage(Some(file)) = &open.state
+                    && let record = StorageRecord::read(mem, data)?
+                    && matches!(record.op, 1 | 2)
+                {
+                    let write = record.op == 2;
+                    let len = record.size.min(storage::MAX_IO);
+                    abi::slice(mem, record.buf, len)?;
+                    if !self
+                        .batch
+                        .must_run_before(write, record.buf, len, MAX_BATCH_BYTES)
+                    {
+                        self.batch
+                            .push(file, write, record.offset, record.buf, len, data);
+                        if !open.ready {
+                            open.ready = true;
+                            self.ready.push_back(open.key);
+                        }
+                        return Ok(());
+                    }
                 }
                 if new != channel {
                     if self.channels.contains_key(&new) {
@@ -500,6 +573,11 @@ impl Task {
         data: u32,
     ) -> Res<()> {
         let engine = self.host.engine;
+        // Only storage READs and WRITEs join the batch: any other command
+        // may write memory at once, so the batch runs first (spec §5, 40).
+        if which != cmd::STORAGE {
+            self.flush_batch(mem)?;
+        }
         let completes = match which {
             cmd::ARCH => abi::put_u32(mem, data, 0).map(|()| true)?,
             cmd::REF_SIZE => abi::put_u32(mem, data, 1).map(|()| true)?,
@@ -678,7 +756,7 @@ impl Task {
         channel.key = key;
         self.ids.insert(key, id);
         let (to_child, child_events) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         channel.state = State::Child(Child {
             to_child: to_child.clone(),
             stop: Arc::clone(&stop),
@@ -703,7 +781,7 @@ impl Task {
         );
         let to_parent = self.sender.clone();
         let host = Arc::clone(&self.host);
-        self.host.spawner.spawn(
+        self.host.spawn(
             wasm,
             child,
             Box::new(move |status| {
@@ -936,22 +1014,13 @@ impl Task {
 
     /// Command 40.
     fn storage(&mut self, mem: &mut GuestMemory<'_>, id: u32, data: u32) -> Res<()> {
-        let raw = abi::bytes::<32>(mem, data)?;
-        let field = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
-        let (op, flags, size, buf, reserved) =
-            (field(0), field(4), field(16), field(20), field(28));
-        let offset = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
-        if reserved != 0 {
-            return Err(fault("reserved must be 0"));
-        }
-        if op > 4 {
-            return Err(fault(format!("unknown storage operation {op}")));
-        }
-        if op != 0 && flags != 0
-            || flags & !(storage::CREATE | storage::TRUNCATE | storage::EXCLUSIVE) != 0
-        {
-            return Err(fault("invalid storage flags"));
-        }
+        let StorageRecord {
+            op,
+            flags,
+            offset,
+            size,
+            buf,
+        } = StorageRecord::read(mem, data)?;
         let channel = self.channels.get_mut(&id).expect("open");
         let file = match &channel.state {
             State::Storage(file) => file.clone(),
@@ -985,6 +1054,7 @@ impl Task {
             return abi::put_u32(mem, status_at, code);
         }
         let Some(file) = file else {
+            self.flush_batch(mem)?;
             return abi::put_u32(mem, status_at, status::NOT_OPEN);
         };
         match op {
@@ -992,25 +1062,10 @@ impl Task {
                 let write = op == 2;
                 let len = size.min(storage::MAX_IO);
                 abi::slice(mem, buf, len)?;
-                if self.batch_bytes + u64::from(len) > MAX_BATCH_BYTES {
+                if self.batch.must_run_before(write, buf, len, MAX_BATCH_BYTES) {
                     self.flush_batch(mem)?;
                 }
-                self.batch_bytes += u64::from(len);
-                let bytes = abi::slice(mem, buf, len)?;
-                let buf_vec = if write {
-                    bytes.to_vec()
-                } else {
-                    vec![0; len as usize]
-                };
-                self.batch.push(IoOp {
-                    file,
-                    offset,
-                    write,
-                    buf: buf_vec,
-                    record: data,
-                    data: buf,
-                    result: Ok(0),
-                });
+                self.batch.push(&file, write, offset, buf, len, data);
                 Ok(())
             }
             _ => {
@@ -1038,29 +1093,20 @@ impl Task {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let uring = self.host.options.io == IoBackend::Uring;
-        let ring = self
-            .ring
-            .get_or_insert_with(|| uring.then(|| io_uring::IoUring::new(256).ok()).flatten());
-        let mut batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
-        storage::run_batch(ring, &mut batch);
-        for op in batch {
-            match op.result {
-                Ok(n) => {
-                    if !op.write {
-                        abi::put(mem, op.data, &op.buf[..n as usize])?;
-                    }
-                    abi::put_u32(mem, op.record + 16, n)?;
-                    abi::put_u32(mem, op.record + 24, status::OK)?;
-                }
-                Err(errno) => {
-                    abi::put_u32(mem, op.record + 16, 0)?;
-                    abi::put_u32(mem, op.record + 24, storage::status_of(errno))?;
-                }
-            }
-        }
-        Ok(())
+        let memory = mem
+            .slice_mut(0, self.batch.memory_end())
+            .map_err(|_| fault("payload out of bounds"))?;
+        self.batch.run(memory, self.host.options.io);
+        let written = self.batch.results().try_for_each(|(record, result)| {
+            let (size, code) = match result {
+                Ok(n) => (n, status::OK),
+                Err(errno) => (0, storage::status_of(errno)),
+            };
+            abi::put_u32(mem, record + 16, size)?;
+            abi::put_u32(mem, record + 24, code)
+        });
+        self.batch.clear();
+        written
     }
 
     /// Command 41.
@@ -1103,8 +1149,88 @@ impl Drop for Task {
 }
 
 fn stop_child(child: &Child) {
-    child.stop.store(true, Ordering::Relaxed);
+    child.stop.stop();
     let _ = child.to_child.send(Event::Stop);
+}
+
+/// How a parent stops its child: a flag the child's `ar` checks, and the
+/// child instance's interrupter once it has one, which stops the child's
+/// own code (spec §5, command 17).
+#[derive(Default)]
+pub(crate) struct StopSignal {
+    stopped: AtomicBool,
+    interrupter: Mutex<Option<Interrupter>>,
+}
+
+impl StopSignal {
+    /// Stops the task: its next `ar` traps, and its code is interrupted if
+    /// its instance is attached.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let interrupter = self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(interrupter) = interrupter.as_ref() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Attaches the task's instance, interrupting it if the stop already
+    /// came. Storing under the lock, then looking at the flag, means a stop
+    /// racing with this is never missed.
+    fn attach(&self, interrupter: Interrupter) {
+        let mut slot = self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.stopped.load(Ordering::SeqCst) {
+            interrupter.interrupt();
+        }
+        *slot = Some(interrupter);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// A `Storage` record (spec §5, command 40), its rules checked.
+struct StorageRecord {
+    op: u32,
+    flags: u32,
+    offset: u64,
+    size: u32,
+    buf: u32,
+}
+
+impl StorageRecord {
+    /// The record at `data`.
+    fn read(mem: &GuestMemory<'_>, data: u32) -> Res<Self> {
+        let raw = abi::bytes::<32>(mem, data)?;
+        let field = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
+        let (op, flags, size, buf, reserved) =
+            (field(0), field(4), field(16), field(20), field(28));
+        let offset = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
+        if reserved != 0 {
+            return Err(fault("reserved must be 0"));
+        }
+        if op > 4 {
+            return Err(fault(format!("unknown storage operation {op}")));
+        }
+        if op != 0 && flags != 0
+            || flags & !(storage::CREATE | storage::TRUNCATE | storage::EXCLUSIVE) != 0
+        {
+            return Err(fault("invalid storage flags"));
+        }
+        Ok(StorageRecord {
+            op,
+            flags,
+            offset,
+            size,
+            buf,
+        })
+    }
 }
 
 /// Delivers the kept console line into the `Text` at `text` if it fits

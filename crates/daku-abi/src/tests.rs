@@ -60,12 +60,12 @@ fn run_on(engine: Engine, wasm: &[u8], options: DakuOptions) -> Result<Run, Stri
     let (end, memory) = match engine {
         Engine::Wasmtime => {
             let runtime = WasmtimeRuntime::new(config).unwrap();
-            let host = Host::new(&runtime, engine, module, options, Box::new(log.clone()));
+            let host = Host::new(engine, config, module, options, Box::new(log.clone()));
             run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
         }
         Engine::Wasmi => {
             let runtime = WasmiRuntime::new(config);
-            let host = Host::new(&runtime, engine, module, options, Box::new(log.clone()));
+            let host = Host::new(engine, config, module, options, Box::new(log.clone()));
             run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
         }
     };
@@ -1031,4 +1031,111 @@ fn at_most_64_children_run_at_once() {
             );
         },
     );
+}
+
+#[test]
+fn batched_operations_see_memory_in_record_order() {
+    let dir = tempfile::tempdir().unwrap();
+    granted("", dir.path());
+    std::fs::write(dir.path().join("storage/a"), b"AAAA").unwrap();
+    // Channel 1 opens "a" (the lower descriptor), channel 2 "b"; then one
+    // call WRITEs "b" from 0x2010 and READs "a" into the same bytes. The
+    // WRITE comes first in the list, so "b" gets "xxxx" and the buffer
+    // ends as "AAAA", though the host runs a batch by descriptor.
+    let mut words = Vec::new();
+    words.extend(storage_op(0, 0, 0, 1, 0x2000)); // 0x1000: OPEN a
+    words.extend(storage_op(0, 1, 0, 1, 0x2001)); // 0x1020: OPEN b CREATE
+    words.extend(storage_op(2, 0, 0, 4, 0x2010)); // 0x1040: WRITE b
+    words.extend(storage_op(1, 0, 0, 4, 0x2010)); // 0x1060: READ a
+    let data = records(0x100, &[(0, 1, 40, 0x1000), (0, 2, 40, 0x1020)])
+        + &records(0x140, &[(2, 2, 40, 0x1040), (1, 1, 40, 0x1060)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"ab\") (data (i32.const 0x2010) \"xxxx\")";
+    let body = "(call $ar (i32.const 2) (i32.const 0x100))
+        (call $ar (i32.const 2) (i32.const 0x140))";
+    for io in [IoBackend::Sync, IoBackend::Uring] {
+        let options = || DakuOptions {
+            io,
+            ..granted("storage", dir.path())
+        };
+        both(&program(&data, body), options, |_, run| {
+            assert_eq!((run.u32(0x1040 + 24), run.u32(0x1040 + 16)), (0, 4));
+            assert_eq!((run.u32(0x1060 + 24), run.u32(0x1060 + 16)), (0, 4));
+            assert_eq!(&run.memory[0x2010..0x2014], b"AAAA");
+            assert_eq!(
+                std::fs::read(dir.path().join("storage/b")).unwrap(),
+                b"xxxx"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Children that never call `ar`: only an interrupt ends them.
+    let spinning = wat::parse_str(program("", "(loop $spin (br $spin))")).unwrap();
+    let quiet = wat::parse_str(program("", "(call $exit (i32.const 9))")).unwrap();
+    // One call: spawn on 1 and close 1; spawn on 2 and replace the child by
+    // one exiting with 9, whose end the call waits for.
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 17, 0x200),
+            (1, 0, 0, 0),
+            (0, 2, 17, 0x220),
+            (2, 2, 17, 0x240),
+        ],
+    ) + &format!(
+        "(data (i32.const 0x200) \"{}\")",
+        le(&[spinning.len() as u32, 0x10000, 4, 0x300])
+    ) + &format!(
+        "(data (i32.const 0x220) \"{}\")",
+        le(&[spinning.len() as u32, 0x10000, 4, 0x300])
+    ) + &format!(
+        "(data (i32.const 0x240) \"{}\")",
+        le(&[quiet.len() as u32, 0x30000, 4, 0x300])
+    ) + &format!("(data (i32.const 0x10000) \"{}\")", hex(&spinning))
+        + &format!("(data (i32.const 0x30000) \"{}\")", hex(&quiet));
+    let body = "(call $ar (i32.const 4) (i32.const 0x100))
+        (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 1000)) (i32.load (i32.const 0x240))))";
+    let wasm = wat::parse_str(program(&data, body)).unwrap();
+    for engine in Engine::ALL {
+        let config = RuntimeConfig::new();
+        let host = Host::new(
+            engine,
+            config,
+            Path::new("test.wasm"),
+            granted("spawn", dir.path()),
+            Box::new(Log::default()),
+        );
+        let task = Task::new(Arc::clone(&host), 0, None);
+        // While the parent still lives (its channels closed or replaced,
+        // not dropped), every child thread must end.
+        let threads_ended = |_: &[u8]| {
+            let start = std::time::Instant::now();
+            while host.children.load(std::sync::atomic::Ordering::Acquire) != 0 {
+                if start.elapsed() > std::time::Duration::from_secs(10) {
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Some(start.elapsed())
+        };
+        let (end, waited) = match engine {
+            Engine::Wasmtime => run_task_then(
+                &WasmtimeRuntime::new(config).unwrap(),
+                &wasm,
+                task,
+                threads_ended,
+            ),
+            Engine::Wasmi => run_task_then(&WasmiRuntime::new(config), &wasm, task, threads_ended),
+        }
+        .unwrap();
+        assert!(matches!(end, TaskEnd::Exit(1009)), "{engine}: {end:?}");
+        assert!(
+            waited.is_some(),
+            "{engine}: a spinning child kept its thread"
+        );
+    }
 }

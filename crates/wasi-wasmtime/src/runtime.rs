@@ -226,9 +226,12 @@ fn engine_config(config: RuntimeConfig) -> Config {
             .total_tables(instances)
             // Reset a freed slot's first pages with `memset` rather than
             // `madvise`: each `madvise` is a TLB shootdown across the
-            // server's threads, which costs more than the instance.
+            // server's threads, which costs more than the instance. Where
+            // the kernel has `PAGEMAP_SCAN` (Linux 6.7), only the pages
+            // the instance wrote are reset.
             .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
-            .table_keep_resident(POOL_KEEP_RESIDENT);
+            .table_keep_resident(POOL_KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         if let Some(max) = config.max_memory {
             pool.max_memory_size(usize::try_from(max).unwrap_or(usize::MAX));
         }

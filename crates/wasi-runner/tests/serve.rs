@@ -1243,3 +1243,30 @@ fn http2_with_prior_knowledge() {
         });
     }
 }
+
+#[test]
+fn instances_never_see_an_earlier_ones_memory() {
+    // Pooled slots are reused and reset (on wasmtime, only the pages an
+    // instance wrote): each request's guest checks that the words it
+    // writes, in its first memory and in a page it grows, start at zero.
+    let snoop = handler(
+        r#"(func (export "_start") (local $out i32)
+             (if (i32.load (i32.const 70000)) (then (unreachable)))
+             (i32.store (i32.const 70000) (i32.const 0xdeadbeef))
+             (if (i32.ne (memory.grow (i32.const 1)) (i32.const 2)) (then (unreachable)))
+             (if (i32.load (i32.const 140000)) (then (unreachable)))
+             (i32.store (i32.const 140000) (i32.const 0xdeadbeef))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+        &[OK_HEAD],
+    );
+    for engine in Engine::ALL {
+        let server = Running::functions(snoop.clone(), engine);
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for _ in 0..50 {
+                assert_eq!(send(&mut client, get("/")).await.0, 200, "{engine}");
+            }
+        });
+    }
+}

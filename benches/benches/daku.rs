@@ -7,6 +7,9 @@
 //!   io_uring submission), against `preview1_64_{pwrites,preads}_*`: the
 //!   same 64 operations as 64 `fd_pwrite` (`fd_pread`) calls. One iteration
 //!   is the 64 operations.
+//! - `daku_ar_64_reads_uncached`: 64 READs 1 MiB apart in a 64 MiB file
+//!   whose cached pages are dropped (`POSIX_FADV_DONTNEED`, untimed) before
+//!   each iteration: where io_uring's reads wait for the disk together.
 //! - `daku_child_round_trip`: a parent blocked in `ar()` woken by its child's
 //!   message, and the child woken by the reply; one iteration is one round
 //!   trip (two wake-ups).
@@ -247,6 +250,12 @@ fn preview1<R: Runtime>(
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("reads"), vec![7u8; 16 << 10]).unwrap();
+    let cold = tempfile::tempdir().unwrap();
+    std::fs::write(cold.path().join("reads"), vec![7u8; 64 << 20]).unwrap();
+    std::fs::File::open(cold.path().join("reads"))
+        .unwrap()
+        .sync_all()
+        .unwrap();
     let mut group = c.benchmark_group("daku");
     for engine in Engine::ALL {
         let cases = [
@@ -282,6 +291,31 @@ fn benches(c: &mut Criterion) {
             group.bench_function(
                 format!("preview1_64_{preview1_name}/{engine}"),
                 preview1_calls,
+            );
+        }
+        // READs that miss the page cache: 64 of them 1 MiB apart in a
+        // 64 MiB file, its cached pages dropped before each iteration.
+        let backends = [
+            ("", IoBackend::Auto),
+            ("+sync", IoBackend::Sync),
+            ("+uring", IoBackend::Uring),
+        ];
+        for (backend, io) in backends {
+            let mut program = daku_program(engine, &daku_io(false, 1 << 20), cold.path(), io);
+            let file = std::fs::File::open(cold.path().join("reads")).unwrap();
+            group.bench_function(
+                format!("daku_ar_64_reads_uncached{backend}/{engine}"),
+                |b| {
+                    b.iter_custom(|n| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..n {
+                            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+                                .unwrap();
+                            total += timed(|args| program.call("run", args, &mut []).unwrap(), 1);
+                        }
+                        total
+                    })
+                },
             );
         }
         let mut parent = daku_program(engine, &daku_parent(), dir.path(), IoBackend::Auto);

@@ -77,8 +77,10 @@ pub struct DakuOptions {
     pub grants: Grants,
     /// How storage reads and writes reach the kernel (spec §5, command
     /// 40): [`IoBackend::Uring`] submits each call's batch to io_uring;
-    /// `Sync` and `Auto` (the default) use `preadv`/`pwritev`, which
-    /// measured faster for buffered file I/O (see `spec/daku.md`).
+    /// `Sync` uses `pread`/`pwrite`; `Auto` (the default) too, except that
+    /// the READs of a read-only batch that miss the page cache go to
+    /// io_uring together (the rule and its measurements are in
+    /// `spec/daku.md`).
     pub io: IoBackend,
 }
 

@@ -6,7 +6,8 @@
 //! This crate serves that import on wasmtime or wasmi: commands 0–20
 //! (system, clock, time zone, user, child tasks on their own threads,
 //! logging, the developer console), storage in a sandboxed directory (40,
-//! 41, the reads and writes of a call batched, onto io_uring on request)
+//! 41, the reads and writes of a call batched, onto io_uring on request
+//! and for reads that miss the page cache)
 //! and the headless forms of audio (WAV files) and the framebuffer (PNG
 //! files).
 //!

@@ -247,11 +247,13 @@ impl Batch {
     /// [`memory_end`](Self::memory_end)); [`results`](Self::results) then
     /// has the outcome of each operation, until [`clear`](Self::clear).
     ///
-    /// `backend` picks the way: [`IoBackend::Uring`] one io_uring
-    /// submission; [`IoBackend::Sync`] and [`IoBackend::Auto`] one
-    /// `pread`/`pwrite` (`preadv`/`pwritev` for a merged run) per run,
-    /// which measured faster than io_uring for every batch of the
-    /// benchmarks (spec §5, command 40). Either way adjacent operations of one kind on a file are
+    /// `backend` picks the way (spec §5, command 40): [`IoBackend::Uring`]
+    /// one io_uring submission; [`IoBackend::Sync`] one `pread`/`pwrite`
+    /// (`preadv`/`pwritev` for a merged run) per run; [`IoBackend::Auto`]
+    /// the same, except that a batch of at least two runs, all READs,
+    /// first reads what the page cache holds (`RWF_NOWAIT`) and sends the
+    /// runs that would wait for the disk, if at least two, to io_uring
+    /// together. Either way adjacent operations of one kind on a file are
     /// merged into one vectored operation, and each file's operations take
     /// effect in record order. A ring that fails is dropped for good and
     /// the batch done with syscalls.
@@ -260,13 +262,82 @@ impl Batch {
         self.make_runs();
         self.results.clear();
         self.results.resize(self.ops.len(), Ok(0));
-        let by_ring = backend == IoBackend::Uring && self.uring_batch(memory).is_ok();
-        if !by_ring {
-            for r in 0..self.runs.len() {
-                let run = self.runs[r];
-                let result = self.sync_run(memory, &run);
-                self.share(&run, result);
+        let runs = std::mem::take(&mut self.runs);
+        match backend {
+            IoBackend::Uring => {
+                if self.uring_batch(memory, &runs).is_err() {
+                    self.sync_runs(memory, &runs);
+                }
             }
+            IoBackend::Auto if runs.len() >= 2 && runs.iter().all(|run| !run.write) => {
+                // What the page cache holds is read at once; the READs
+                // that would wait for the disk wait together.
+                let mut waiting = Vec::new();
+                for run in &runs {
+                    match self.read_nowait(memory, run) {
+                        Some(result) => self.share(run, result),
+                        None => waiting.push(*run),
+                    }
+                }
+                if waiting.len() < 2 || self.uring_batch(memory, &waiting).is_err() {
+                    self.sync_runs(memory, &waiting);
+                }
+            }
+            _ => self.sync_runs(memory, &runs),
+        }
+        self.runs = runs;
+    }
+
+    /// Runs `runs` with one system call each.
+    fn sync_runs(&mut self, memory: &mut [u8], runs: &[Run]) {
+        for run in runs {
+            let result = self.sync_run(memory, run);
+            self.share(run, result);
+        }
+    }
+
+    /// The READ run `run` if the page cache holds all of it, or up to the
+    /// end of the file (`preadv2` with `RWF_NOWAIT`); `None` if part of it
+    /// would wait for the disk (or the file cannot tell).
+    fn read_nowait(&self, memory: &mut [u8], run: &Run) -> Option<Result<u32, Errno>> {
+        let first = &self.ops[self.order[run.first]];
+        let file = &*self.files[first.file as usize];
+        let flags = rustix::io::ReadWriteFlags::NOWAIT;
+        let want = run.end - run.offset;
+        let read = self.with_read_iovs(memory, run, |iovs| {
+            rustix::io::preadv2(file, iovs, run.offset, flags)
+        });
+        match read {
+            // Short only at the end of the file, which a later READ with
+            // waiting finds the same.
+            Ok(n) if n as u64 == want || n == 0 => Some(Ok(n as u32)),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the buffers of the READ run `run`.
+    fn with_read_iovs<T>(
+        &self,
+        memory: &mut [u8],
+        run: &Run,
+        f: impl FnOnce(&mut [IoSliceMut<'_>]) -> T,
+    ) -> T {
+        let base = memory.as_mut_ptr();
+        let slice = |op: &IoOp| {
+            // SAFETY: the READ buffers of a batch are pairwise disjoint
+            // (`must_run_before` runs the batch before an overlapping one
+            // joins it) and within `memory` (checked by `run`'s assertion
+            // against `end`), so these slices alias nothing else while
+            // they live, and `memory` is borrowed mutably for as long.
+            IoSliceMut::new(unsafe {
+                std::slice::from_raw_parts_mut(base.add(op.data as usize), op.len as usize)
+            })
+        };
+        if run.count == 1 {
+            f(&mut [slice(&self.ops[self.order[run.first]])])
+        } else {
+            let mut iovs: Vec<IoSliceMut<'_>> = self.members(run).map(slice).collect();
+            f(&mut iovs)
         }
     }
 
@@ -346,26 +417,9 @@ impl Batch {
                     .collect();
                 rustix::io::pwritev(file, &iovs, run.offset)
             }
-            (_, false) => {
-                let base = memory.as_mut_ptr();
-                let mut iovs: Vec<IoSliceMut<'_>> = self
-                    .members(run)
-                    .map(|op| {
-                        // SAFETY: the READ buffers of a batch are pairwise
-                        // disjoint (`must_run_before` runs the batch before
-                        // an overlapping one joins it) and within `memory`
-                        // (checked by `run`'s assertion against `end`), so
-                        // these slices alias nothing else while they live.
-                        IoSliceMut::new(unsafe {
-                            std::slice::from_raw_parts_mut(
-                                base.add(op.data as usize),
-                                op.len as usize,
-                            )
-                        })
-                    })
-                    .collect();
-                rustix::io::preadv(file, &mut iovs, run.offset)
-            }
+            (_, false) => self.with_read_iovs(memory, run, |iovs| {
+                rustix::io::preadv(file, iovs, run.offset)
+            }),
         };
         moved.map(|n| n as u32)
     }
@@ -405,8 +459,8 @@ impl Batch {
         }
     }
 
-    /// The io_uring form of the batch: one submission (of at most the
-    /// ring's size; more take several). The runs of a file whose ranges
+    /// The io_uring form of `runs` (of the batch): one submission (of at
+    /// most the ring's size; more take several). The runs of a file whose ranges
     /// overlap a WRITE form one link chain, in record order ([`tangled`]);
     /// one that the kernel cancelled because an earlier link fell short is
     /// done again synchronously, in order.
@@ -414,8 +468,8 @@ impl Batch {
     /// A failing submission drops the ring for good (the entries the
     /// kernel refused stay in its queue and must never be submitted later,
     /// their buffers gone) and leaves the batch to the caller.
-    fn uring_batch(&mut self, memory: &mut [u8]) -> std::io::Result<()> {
-        let tangled = tangled(&self.runs);
+    fn uring_batch(&mut self, memory: &mut [u8], runs: &[Run]) -> std::io::Result<()> {
+        let tangled = tangled(runs);
         let base = memory.as_mut_ptr();
         // The vectors of merged runs, one per member at its position in
         // `order`; raw, as WRITE buffers may overlap one another.
@@ -429,20 +483,12 @@ impl Batch {
                 len: self.ops[i].len as usize,
             })
             .collect();
-        let runs = std::mem::take(&mut self.runs);
         let Some(ring) = self.ring() else {
-            self.runs = runs;
             return Err(std::io::Error::other("io_uring is not available"));
         };
-        let result = submit_runs(ring, &runs, &tangled, &iovecs);
-        let results = match result {
-            Ok(results) => results,
-            Err(error) => {
-                self.ring = Ring::Failed;
-                self.runs = runs;
-                return Err(error);
-            }
-        };
+        let results = submit_runs(ring, runs, &tangled, &iovecs).inspect_err(|_| {
+            self.ring = Ring::Failed;
+        })?;
         for (run, result) in runs.iter().zip(results) {
             self.share(run, result);
             // Operations the kernel cancelled (an earlier link fell short)
@@ -460,7 +506,6 @@ impl Batch {
                 }
             }
         }
-        self.runs = runs;
         Ok(())
     }
 }
@@ -705,16 +750,23 @@ mod tests {
             assert_eq!(done, [(100, Ok(5)), (101, Ok(6)), (102, Ok(11))]);
             assert_eq!(&memory[32..43], b"hello world");
             assert!(batch.is_empty());
-            // Scattered READs.
-            for k in 0..8u32 {
-                batch.push(&file, false, u64::from(k), 48 + 2 * k, 1, 200 + k);
+            // Scattered READs of a file whose pages the kernel dropped (as
+            // far as it does), then of the pages it has cached again: with
+            // `Auto`, the first waiting on io_uring, the second at once.
+            file.sync_all().unwrap();
+            rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            for _ in 0..2 {
+                memory[48..64].fill(0);
+                for k in 0..8u32 {
+                    batch.push(&file, false, u64::from(k), 48 + 2 * k, 1, 200 + k);
+                }
+                batch.run(&mut memory, backend);
+                let done: Vec<_> = batch.results().collect();
+                batch.clear();
+                assert!(done.iter().all(|&(_, result)| result == Ok(1)));
+                let every_other: Vec<u8> = memory[48..64].iter().step_by(2).copied().collect();
+                assert_eq!(every_other, b"hello wo");
             }
-            batch.run(&mut memory, backend);
-            let done: Vec<_> = batch.results().collect();
-            batch.clear();
-            assert!(done.iter().all(|&(_, result)| result == Ok(1)));
-            let every_other: Vec<u8> = memory[48..64].iter().step_by(2).copied().collect();
-            assert_eq!(every_other, b"hello wo");
         }
     }
 }

@@ -142,14 +142,22 @@ impl Spawner for NoSpawner {
 
 /// Where a run's child tasks run: the run's engine and limits, made
 /// interruptible so that a parent's stop reaches a child busy in its own
-/// code (spec §5, command 17). The program itself keeps its runtime.
-fn child_spawner(engine: Engine, config: RuntimeConfig) -> Box<dyn Spawner> {
+/// code (spec §5, command 17), wasmtime caching compiled code in
+/// `cache_dir` when given. The program itself keeps its runtime.
+fn child_spawner(
+    engine: Engine,
+    config: RuntimeConfig,
+    cache_dir: Option<&Path>,
+) -> Box<dyn Spawner> {
     let config = RuntimeConfig {
         interruptible: true,
         ..config
     };
     match engine {
-        Engine::Wasmtime => match WasmtimeRuntime::new(config) {
+        Engine::Wasmtime => match cache_dir
+            .and_then(|dir| WasmtimeRuntime::with_cache_dir(config, dir).ok())
+            .map_or_else(|| WasmtimeRuntime::new(config), Ok)
+        {
             Ok(runtime) => Box::new(EngineSpawner {
                 runtime,
                 modules: PreparedCache::new(),
@@ -313,6 +321,8 @@ pub(crate) struct Host {
     pub engine: Engine,
     /// The limits of the run, which child tasks run under too.
     config: RuntimeConfig,
+    /// Where wasmtime caches the compiled child modules, if anywhere.
+    cache_dir: Option<PathBuf>,
     pub log: Mutex<Box<dyn Write + Send>>,
     /// Set up by the first spawn: a run without children makes no second
     /// runtime.
@@ -328,10 +338,12 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// What the tasks of a run of `module` on `engine` under `config` share.
+    /// What the tasks of a run of `module` on `engine` under `config` share
+    /// (child modules compiled on wasmtime cached in `cache_dir`, if given).
     pub fn new(
         engine: Engine,
         config: RuntimeConfig,
+        cache_dir: Option<&Path>,
         module: &Path,
         options: DakuOptions,
         log: Box<dyn Write + Send>,
@@ -345,6 +357,7 @@ impl Host {
             options,
             engine,
             config,
+            cache_dir: cache_dir.map(Path::to_owned),
             log: Mutex::new(log),
             spawner: OnceLock::new(),
             next_task: AtomicU32::new(1),
@@ -359,7 +372,7 @@ impl Host {
     /// receives its status when it stops.
     pub fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>) {
         self.spawner
-            .get_or_init(|| child_spawner(self.engine, self.config))
+            .get_or_init(|| child_spawner(self.engine, self.config, self.cache_dir.as_deref()))
             .spawn(wasm, task, ended);
     }
 
@@ -566,9 +579,22 @@ pub fn run<R: Runtime + Clone + Send + Sync + 'static>(
     wasm: &[u8],
     options: DakuOptions,
 ) -> Result<Outcome, DakuError> {
+    run_cached(runtime, engine, config, None, module, wasm, options)
+}
+
+/// [`run`], wasmtime caching the compiled child modules in `cache_dir`.
+fn run_cached<R: Runtime + Clone + Send + Sync + 'static>(
+    runtime: &R,
+    engine: Engine,
+    config: RuntimeConfig,
+    cache_dir: Option<&Path>,
+    module: &Path,
+    wasm: &[u8],
+    options: DakuOptions,
+) -> Result<Outcome, DakuError> {
     check_imports(wasm).map_err(DakuError::Load)?;
     let log = open_log(&options)?;
-    let host = Host::new(engine, config, module, options, log);
+    let host = Host::new(engine, config, cache_dir, module, options, log);
     let task = Task::new(host, 0, None::<ParentLink>);
     match run_task(runtime, wasm, task).map_err(DakuError::Load)? {
         TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
@@ -600,10 +626,11 @@ pub fn run_module(
                 Some(Ok(runtime)) => runtime,
                 _ => WasmtimeRuntime::new(config).map_err(|e| load(e.to_string()))?,
             };
-            run(
+            run_cached(
                 &runtime,
                 engine,
                 config,
+                cache_dir,
                 module.path(),
                 module.wasm(),
                 options,
@@ -664,7 +691,7 @@ impl Program {
     {
         check_imports(wasm).map_err(DakuError::Load)?;
         let log = open_log(&options)?;
-        let host = Host::new(engine, config, module, options, log);
+        let host = Host::new(engine, config, None, module, options, log);
         let instance = runtime
             .instantiate(wasm, &daku_imports(), Task::new(host, 0, None))
             .map_err(|e| DakuError::Load(e.to_string()))?;

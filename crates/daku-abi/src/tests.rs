@@ -60,12 +60,12 @@ fn run_on(engine: Engine, wasm: &[u8], options: DakuOptions) -> Result<Run, Stri
     let (end, memory) = match engine {
         Engine::Wasmtime => {
             let runtime = WasmtimeRuntime::new(config).unwrap();
-            let host = Host::new(engine, config, module, options, Box::new(log.clone()));
+            let host = Host::new(engine, config, None, module, options, Box::new(log.clone()));
             run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
         }
         Engine::Wasmi => {
             let runtime = WasmiRuntime::new(config);
-            let host = Host::new(engine, config, module, options, Box::new(log.clone()));
+            let host = Host::new(engine, config, None, module, options, Box::new(log.clone()));
             run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
         }
     };
@@ -1105,6 +1105,7 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
         let host = Host::new(
             engine,
             config,
+            None,
             Path::new("test.wasm"),
             granted("spawn", dir.path()),
             Box::new(Log::default()),
@@ -1136,6 +1137,36 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
         assert!(
             waited.is_some(),
             "{engine}: a spinning child kept its thread"
+        );
+    }
+}
+
+#[test]
+fn children_run_from_the_cache_of_run_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = wat::parse_str(program("", "(call $exit (i32.const 9))")).unwrap();
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[quiet.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(&quiet));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (call $exit (i32.load (i32.const 0x200)))";
+    let module = wasi_runner::Module::from_bytes("parent.wat", program(&data, body)).unwrap();
+    let cache = dir.path().join("cache");
+    for engine in Engine::ALL {
+        let outcome = crate::run_module(
+            &module,
+            engine,
+            RuntimeConfig::new(),
+            Some(&cache),
+            granted("spawn", dir.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.to_string(),
+            wasi_runner::Outcome::Exit(9).to_string()
         );
     }
 }

@@ -133,8 +133,9 @@ where
             // response, stays free to be polled elsewhere should the
             // guest wait for the client.
             tokio::spawn(async move {
+                let before = ThreadUsage::now();
                 let completion = run(&exchange);
-                ticket.done(exchange.waited_for_client());
+                ticket.done(before, exchange.waited_for_client());
                 exchange.finish(&completion);
                 drop(slot);
             });
@@ -148,8 +149,12 @@ where
     }
 }
 
-/// The longest a guest run inline may take and still count as quick.
-const INLINE_MAX_RUN: Duration = Duration::from_millis(10);
+/// The most CPU time a guest run inline may use and still count as quick.
+const INLINE_MAX_CPU: Duration = Duration::from_millis(10);
+
+/// The longest a guest run inline may take, if it waited for anything
+/// (slept, or blocked in a system call), and still count as quick.
+const INLINE_MAX_WAIT: Duration = Duration::from_millis(5);
 
 /// How long the gate stays shut after the first slow inline run; each
 /// further one doubles it, up to [`INLINE_MAX_SHUT`], and a quick one
@@ -160,12 +165,15 @@ const INLINE_MAX_SHUT: Duration = Duration::from_secs(64);
 /// Admits guests to run inline on the server's async workers, which saves
 /// the two thread hand-offs of the blocking pool: a request whose body is
 /// all in (it has none), while fewer guests than there are workers minus
-/// one run inline, unless the gate is shut. An inline run longer than
-/// [`INLINE_MAX_RUN`], or whose response had to wait for the client,
-/// shuts the gate for [`INLINE_FIRST_SHUT`], doubling on each further
-/// slow run: a guest that sleeps, computes or streams at length keeps to
-/// the blocking pool, and stalls at most one worker now and then to find
-/// out it still does.
+/// one run inline, unless the gate is shut. A slow inline run shuts the
+/// gate for [`INLINE_FIRST_SHUT`], doubling on each further slow run: one
+/// that used more than [`INLINE_MAX_CPU`] of CPU, that waited (its thread
+/// switched out of its own accord: a sleep, a blocking read) and took
+/// longer than [`INLINE_MAX_WAIT`], or whose response had to wait for the
+/// client. Being preempted is not the guest's doing and does not count. So
+/// a guest that sleeps, computes or streams at length keeps to the
+/// blocking pool, and stalls at most one worker now and then to find out
+/// it still does.
 struct InlineGate {
     epoch: Instant,
     /// Microseconds after `epoch` until which nothing runs inline.
@@ -203,7 +211,6 @@ impl InlineGate {
         }
         Some(InlineTicket {
             gate: Arc::clone(self),
-            started: Instant::now(),
         })
     }
 }
@@ -211,15 +218,22 @@ impl InlineGate {
 /// One inline run; dropping it (also when the run panics) frees its place.
 struct InlineTicket {
     gate: Arc<InlineGate>,
-    started: Instant,
 }
 
 impl InlineTicket {
-    /// Records how the run went: slow when it took longer than
-    /// [`INLINE_MAX_RUN`] or `waited` for the client.
-    fn done(self, waited: bool) {
+    /// Records how the run went, given the thread's usage `before` it (on
+    /// this thread) and whether its response `waited` for the client.
+    fn done(self, before: Option<ThreadUsage>, waited: bool) {
         let gate = &self.gate;
-        if waited || self.started.elapsed() > INLINE_MAX_RUN {
+        let slow = waited
+            || before
+                .zip(ThreadUsage::now())
+                .is_none_or(|(before, after)| {
+                    let cpu = after.cpu.saturating_sub(before.cpu);
+                    let blocked = after.waits > before.waits;
+                    cpu > INLINE_MAX_CPU || blocked && before.at.elapsed() > INLINE_MAX_WAIT
+                });
+        if slow {
             let shut = gate.next_shut.load(Ordering::Relaxed);
             gate.shut_until.store(gate.now() + shut, Ordering::Relaxed);
             gate.next_shut
@@ -234,6 +248,38 @@ impl InlineTicket {
 impl Drop for InlineTicket {
     fn drop(&mut self) {
         self.gate.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the current thread has used so far.
+#[derive(Clone, Copy)]
+struct ThreadUsage {
+    at: Instant,
+    /// CPU time, user and system.
+    cpu: Duration,
+    /// Voluntary context switches: each time the thread waited.
+    waits: i64,
+}
+
+impl ThreadUsage {
+    /// The current thread's usage (`getrusage(RUSAGE_THREAD)`); `None` if
+    /// the kernel refuses it.
+    fn now() -> Option<Self> {
+        // SAFETY: `rusage` is plain integers, for which all zeros is a
+        // valid value, and `getrusage` writes one through a pointer to it.
+        let (result, usage) = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            (libc::getrusage(libc::RUSAGE_THREAD, &mut usage), usage)
+        };
+        let time = |t: libc::timeval| {
+            Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+                + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+        };
+        (result == 0).then(|| Self {
+            at: Instant::now(),
+            cpu: time(usage.ru_utime) + time(usage.ru_stime),
+            waits: usage.ru_nvcsw,
+        })
     }
 }
 

@@ -273,9 +273,10 @@ where
 {
     fn spawn(&self, wasm: Vec<u8>, task: Task, ended: Box<dyn FnOnce(u32) + Send>) {
         let guard = EndGuard(Some(ended));
-        let prepared = self
-            .modules
-            .get_or_prepare(&wasm, || prepare_task(&self.runtime, &wasm));
+        let prepared = self.modules.get_or_prepare(&wasm, || {
+            check_no_start(&wasm)?;
+            prepare_task(&self.runtime, &wasm)
+        });
         // If the thread cannot be made, the closure (and the guard in it)
         // is dropped, which tells the parent.
         let _ = std::thread::Builder::new()
@@ -506,6 +507,23 @@ pub(crate) fn run_task_then<R: Runtime, T>(
     after: impl FnOnce(&[u8]) -> T,
 ) -> Result<(TaskEnd, T), String> {
     run_prepared_then(&prepare_task(runtime, wasm)?, task, after)
+}
+
+/// Checks spec §5, command 17: a child module has no start function. It
+/// would run before the child's instance, and so the way to interrupt it,
+/// exists: a parent could not stop it.
+fn check_no_start(wasm: &[u8]) -> Result<(), String> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| format!("invalid module: {e}"))? {
+            wasmparser::Payload::StartSection { .. } => {
+                return Err("a child task may not have a start function".into());
+            }
+            // The start section comes before the code.
+            wasmparser::Payload::CodeSectionStart { .. } => break,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `wasm` is a Daku program and compiles and links it.

@@ -1170,3 +1170,20 @@ fn children_run_from_the_cache_of_run_module() {
         );
     }
 }
+
+#[test]
+fn a_child_with_a_start_function_is_refused() {
+    // Its start function would run before the child could be stopped:
+    // the child ends as unloadable, and the parent goes on.
+    let spinning_start = program("(start $spin) (func $spin (loop $l (br $l)))", "");
+    let child = wat::parse_str(spinning_start).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    both(
+        &parent(&child),
+        || granted("spawn", dir.path()),
+        |_, run| {
+            assert_eq!(run.exit(), 0);
+            assert_eq!(run.u32(0x200), STATUS_UNLOADABLE);
+        },
+    );
+}

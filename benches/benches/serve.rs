@@ -34,6 +34,11 @@ use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
 
+// `wasirun`'s allocator, so that the server is measured as it ships; the
+// native server runs with it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HELLO_BODY: &str = "Hello, world!\n";
 
 /// Writes a 14-byte response to `/response/txt`; with `branch`, `GET /t`

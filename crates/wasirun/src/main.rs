@@ -11,6 +11,9 @@ mod water;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run WebAssembly modules that use WASI preview 1, on wasmtime or wasmi.
 ///
 /// Without a command, `wasirun [OPTIONS] MODULE [ARGS]...` is `wasirun run

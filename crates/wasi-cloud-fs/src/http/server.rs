@@ -125,29 +125,57 @@ where
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
         let run = Arc::clone(&self.run);
         let body_in = exchange.body().is_none();
-        if let Some(gate) = self.inline.as_ref().filter(|_| body_in)
-            && let Some(ticket) = gate.admit()
-        {
-            // A task of its own on this worker, run next (no other thread
-            // is woken): the connection's task, which waits for the
-            // response, stays free to be polled elsewhere should the
-            // guest wait for the client.
-            tokio::spawn(async move {
-                let before = ThreadUsage::now();
-                let completion = run(&exchange);
-                ticket.done(before, exchange.waited_for_client());
-                exchange.finish(&completion);
-                drop(slot);
-            });
-            return;
-        }
-        tokio::task::spawn_blocking(move || {
+        let Some(gate) = self
+            .inline
+            .as_ref()
+            .filter(|gate| body_in && gate.is_open())
+        else {
+            return run_blocking(run, exchange, slot);
+        };
+        let gate = Arc::clone(gate);
+        // A task of its own on this worker, run next (no other thread
+        // is woken): the connection's task, which waits for the response,
+        // stays free to be polled elsewhere should the guest wait for the
+        // client.
+        tokio::spawn(async move {
+            let mut ticket = gate.admit();
+            // The guests inline take microseconds while the gate is open:
+            // waiting a few turns of this worker for one to end costs
+            // less than the blocking pool's two thread hand-offs.
+            for _ in 0..INLINE_TURNS {
+                if ticket.is_some() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+                ticket = gate.admit();
+            }
+            let Some(ticket) = ticket else {
+                return run_blocking(run, exchange, slot);
+            };
+            let before = ThreadUsage::now();
             let completion = run(&exchange);
+            ticket.done(before, exchange.waited_for_client());
             exchange.finish(&completion);
             drop(slot);
         });
     }
 }
+
+/// Runs `run` for `exchange` on tokio's blocking pool.
+fn run_blocking<F>(run: Arc<F>, exchange: Arc<Exchange>, slot: Slot)
+where
+    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let completion = run(&exchange);
+        exchange.finish(&completion);
+        drop(slot);
+    });
+}
+
+/// How many turns of its worker a request the gate lets in waits for a
+/// place inline, before it goes to the blocking pool.
+const INLINE_TURNS: usize = 4;
 
 /// The most CPU time a guest run inline may use and still count as quick.
 const INLINE_MAX_CPU: Duration = Duration::from_millis(10);
@@ -155,6 +183,14 @@ const INLINE_MAX_CPU: Duration = Duration::from_millis(10);
 /// The longest a guest run inline may take, if it waited for anything
 /// (slept, or blocked in a system call), and still count as quick.
 const INLINE_MAX_WAIT: Duration = Duration::from_millis(5);
+
+// `Run::judge` relies on it.
+const _: () = assert!(INLINE_MAX_WAIT.as_micros() <= INLINE_MAX_CPU.as_micros());
+
+/// A run that waited and took longer than this is slow on its own; one
+/// that took less counts only with another within [`INLINE_WAIT_WINDOW`].
+const INLINE_LONG_WAIT: Duration = Duration::from_millis(100);
+const INLINE_WAIT_WINDOW: Duration = Duration::from_secs(1);
 
 /// How long the gate stays shut after the first slow inline run; each
 /// further one doubles it, up to [`INLINE_MAX_SHUT`], and a quick one
@@ -165,21 +201,26 @@ const INLINE_MAX_SHUT: Duration = Duration::from_secs(64);
 /// Admits guests to run inline on the server's async workers, which saves
 /// the two thread hand-offs of the blocking pool: a request whose body is
 /// all in (it has none), while fewer guests than there are workers minus
-/// one run inline, unless the gate is shut. A slow inline run shuts the
-/// gate for [`INLINE_FIRST_SHUT`], doubling on each further slow run: one
-/// that used more than [`INLINE_MAX_CPU`] of CPU, that waited (its thread
-/// switched out of its own accord: a sleep, a blocking read) and took
-/// longer than [`INLINE_MAX_WAIT`], or whose response had to wait for the
-/// client. Being preempted is not the guest's doing and does not count. So
-/// a guest that sleeps, computes or streams at length keeps to the
-/// blocking pool, and stalls at most one worker now and then to find out
-/// it still does.
+/// one run inline, unless the gate is shut; a request that finds no place
+/// waits [`INLINE_TURNS`] turns of its worker for one. A slow inline run
+/// shuts the gate for [`INLINE_FIRST_SHUT`], doubling on each further slow
+/// run: one that used more than [`INLINE_MAX_CPU`] of CPU, whose response
+/// had to wait for the client, or that waited (its thread switched out of
+/// its own accord: a sleep, a blocking read) and took longer than
+/// [`INLINE_LONG_WAIT`]; or two runs within [`INLINE_WAIT_WINDOW`] that
+/// waited and took longer than [`INLINE_MAX_WAIT`]. Being preempted is not
+/// the guest's doing and does not count. So a guest that sleeps, computes
+/// or streams at length keeps to the blocking pool, and stalls at most one
+/// worker now and then to find out it still does.
 struct InlineGate {
     epoch: Instant,
     /// Microseconds after `epoch` until which nothing runs inline.
     shut_until: AtomicU64,
     /// The next shutting's length in microseconds.
     next_shut: AtomicU64,
+    /// When the last run that waited briefly ended ([`Run::Waited`]), in
+    /// microseconds after `epoch`; `u64::MAX` before the first.
+    last_wait: AtomicU64,
     running: AtomicUsize,
 }
 
@@ -189,6 +230,7 @@ impl InlineGate {
             epoch: Instant::now(),
             shut_until: AtomicU64::new(0),
             next_shut: AtomicU64::new(micros(INLINE_FIRST_SHUT)),
+            last_wait: AtomicU64::new(u64::MAX),
             running: AtomicUsize::new(0),
         }
     }
@@ -197,10 +239,15 @@ impl InlineGate {
         micros(self.epoch.elapsed())
     }
 
+    /// Whether the gate is open (no slow run shut it lately).
+    fn is_open(&self) -> bool {
+        self.now() >= self.shut_until.load(Ordering::Relaxed)
+    }
+
     /// A ticket to run one guest inline, if the gate is open and, beside
     /// the guests already inline, a worker is left free of them.
     fn admit(self: &Arc<Self>) -> Option<InlineTicket> {
-        if self.now() < self.shut_until.load(Ordering::Relaxed) {
+        if !self.is_open() {
             return None;
         }
         let workers = tokio::runtime::Handle::try_current()
@@ -224,23 +271,77 @@ impl InlineTicket {
     /// Records how the run went, given the thread's usage `before` it (on
     /// this thread) and whether its response `waited` for the client.
     fn done(self, before: Option<ThreadUsage>, waited: bool) {
-        let gate = &self.gate;
-        let slow = waited
-            || before
-                .zip(ThreadUsage::now())
-                .is_none_or(|(before, after)| {
-                    let cpu = after.cpu.saturating_sub(before.cpu);
-                    let blocked = after.waits > before.waits;
-                    cpu > INLINE_MAX_CPU || blocked && before.at.elapsed() > INLINE_MAX_WAIT
-                });
-        if slow {
-            let shut = gate.next_shut.load(Ordering::Relaxed);
-            gate.shut_until.store(gate.now() + shut, Ordering::Relaxed);
-            gate.next_shut
+        self.gate.record(Run::judge(before, waited));
+    }
+}
+
+impl InlineGate {
+    /// Shuts the gate, or not, after a run that went as `run` did.
+    fn record(&self, run: Run) {
+        let now = self.now();
+        let shut = match run {
+            Run::Quick => {
+                self.next_shut
+                    .store(micros(INLINE_FIRST_SHUT), Ordering::Relaxed);
+                false
+            }
+            Run::Slow => true,
+            // A wait this short may be the host's (a lock, a page fault)
+            // made long by a busy machine's scheduler: only a second one
+            // close after it tells of the guest.
+            Run::Waited => {
+                let last = self.last_wait.swap(now, Ordering::Relaxed);
+                last != u64::MAX && now.saturating_sub(last) <= micros(INLINE_WAIT_WINDOW)
+            }
+        };
+        if shut {
+            let shut = self.next_shut.load(Ordering::Relaxed);
+            self.shut_until.store(now + shut, Ordering::Relaxed);
+            self.next_shut
                 .store((shut * 2).min(micros(INLINE_MAX_SHUT)), Ordering::Relaxed);
+        }
+    }
+}
+
+/// How an inline run went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    Quick,
+    /// It waited, and took longer than [`INLINE_MAX_WAIT`] but no longer
+    /// than [`INLINE_LONG_WAIT`].
+    Waited,
+    Slow,
+}
+
+impl Run {
+    /// Judges a run from the thread's usage `before` it (on this thread)
+    /// and whether its response `waited` for the client.
+    fn judge(before: Option<ThreadUsage>, waited: bool) -> Self {
+        if waited {
+            return Self::Slow;
+        }
+        let Some(before) = before else {
+            return Self::Slow;
+        };
+        // CPU time never exceeds wall time on one thread, and
+        // `INLINE_MAX_WAIT` is below `INLINE_MAX_CPU`: a run that took no
+        // longer than `INLINE_MAX_WAIT` is quick, and needs no second look
+        // at the thread's usage (a system call).
+        let took = before.at.elapsed();
+        if took <= INLINE_MAX_WAIT {
+            return Self::Quick;
+        }
+        let Some(after) = ThreadUsage::now() else {
+            return Self::Slow;
+        };
+        if after.cpu.saturating_sub(before.cpu) > INLINE_MAX_CPU {
+            Self::Slow
+        } else if after.waits == before.waits {
+            Self::Quick
+        } else if took > INLINE_LONG_WAIT {
+            Self::Slow
         } else {
-            gate.next_shut
-                .store(micros(INLINE_FIRST_SHUT), Ordering::Relaxed);
+            Self::Waited
         }
     }
 }
@@ -540,4 +641,65 @@ async fn linger(mut body: Incoming) {
         }
     };
     let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(run: impl FnOnce()) -> Run {
+        let before = ThreadUsage::now();
+        assert!(before.is_some(), "getrusage(RUSAGE_THREAD) failed");
+        run();
+        Run::judge(before, false)
+    }
+
+    #[test]
+    fn runs_are_judged_by_cpu_and_waits() {
+        assert_eq!(judged(|| {}), Run::Quick);
+        assert_eq!(
+            judged(|| std::thread::sleep(Duration::from_millis(20))),
+            Run::Waited
+        );
+        assert_eq!(
+            judged(|| std::thread::sleep(Duration::from_millis(150))),
+            Run::Slow
+        );
+        let spin = || {
+            let start = ThreadUsage::now().unwrap().cpu;
+            while ThreadUsage::now().unwrap().cpu - start <= INLINE_MAX_CPU {}
+        };
+        assert_eq!(judged(spin), Run::Slow);
+        // A response that waited for the client is slow however quick.
+        assert_eq!(Run::judge(ThreadUsage::now(), true), Run::Slow);
+    }
+
+    #[test]
+    fn one_short_wait_leaves_the_gate_open_two_shut_it() {
+        let gate = InlineGate::new();
+        gate.record(Run::Waited);
+        assert!(gate.is_open());
+        gate.record(Run::Quick);
+        gate.record(Run::Waited);
+        assert!(!gate.is_open());
+    }
+
+    #[test]
+    fn slow_runs_shut_the_gate_for_doubling_periods() {
+        let gate = InlineGate::new();
+        gate.record(Run::Slow);
+        assert!(!gate.is_open());
+        let first = gate.shut_until.load(Ordering::Relaxed) - gate.now();
+        assert!(first <= micros(INLINE_FIRST_SHUT));
+        gate.record(Run::Slow);
+        let second = gate.shut_until.load(Ordering::Relaxed) - gate.now();
+        assert!(second > micros(INLINE_FIRST_SHUT), "{second}");
+        // A quick run resets the period, not the shut gate.
+        gate.record(Run::Quick);
+        assert!(!gate.is_open());
+        assert_eq!(
+            gate.next_shut.load(Ordering::Relaxed),
+            micros(INLINE_FIRST_SHUT)
+        );
+    }
 }

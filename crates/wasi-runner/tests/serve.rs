@@ -425,6 +425,41 @@ fn trap_after_the_head_aborts_the_response() {
 }
 
 #[test]
+fn a_failure_after_the_whole_body_leaves_the_response_complete() {
+    // The body's `content-length` bytes all written, then a trap: the
+    // response is complete, whether the head and body came in one write
+    // or two.
+    let one_write = handler(
+        r#"(func (export "_start") (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             unreachable)"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwhole"],
+    );
+    let two_writes = handler(
+        r#"(func (export "_start") (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (call $write_all (local.get $out) (i32.const $S1) (i32.const $L1))
+             unreachable)"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", "whole"],
+    );
+    for module in [one_write, two_writes] {
+        for engine in Engine::ALL {
+            let server = Running::functions(module.clone(), engine);
+            rt().block_on(async {
+                let mut client = connect(server.addr).await;
+                for _ in 0..3 {
+                    let (status, _, body) = send(&mut client, get("/")).await;
+                    assert_eq!(status, 200, "{engine}");
+                    assert_eq!(body.unwrap(), "whole", "{engine}");
+                }
+            });
+        }
+    }
+}
+
+#[test]
 fn timeout_gives_504() {
     let spin = handler(r#"(func (export "_start") (loop $l (br $l)))"#, &[]);
     // Blocked reading a body that never comes: the host call is not

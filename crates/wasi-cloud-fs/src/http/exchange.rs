@@ -85,7 +85,7 @@ struct ResponseState {
     /// The `txt` head written so far, until it is complete.
     head: Vec<u8>,
     /// Once the `txt` head went to the client: where the body goes.
-    body: Option<BodySender>,
+    body: Option<BodyOut>,
     /// What `/response/json` holds.
     json: Vec<u8>,
     /// How the response goes to the server, until it has.
@@ -97,6 +97,14 @@ struct ResponseState {
     slot: Option<OwnedSemaphorePermit>,
     /// Stops the daemon serving the request if it runs past its time.
     interrupter: Option<Interrupter>,
+}
+
+/// Where the rest of a `txt` response's body goes.
+enum BodyOut {
+    /// The first write held the whole body its `content-length` declared,
+    /// and it went to the client with the head: nothing more can come.
+    Whole,
+    Streamed(BodySender),
 }
 
 /// The sending end of a streamed response body.
@@ -286,6 +294,13 @@ impl Exchange {
             return Err(Errno::PIPE);
         }
         if let Some(body) = &mut state.body {
+            let BodyOut::Streamed(body) = body else {
+                return if data.is_empty() {
+                    Ok(0)
+                } else {
+                    Err(Errno::FBIG)
+                };
+            };
             let data = &data[..data.len().min(MAX_CHUNK)];
             let data = match body.remaining {
                 Some(0) if !data.is_empty() => return Err(Errno::FBIG),
@@ -332,32 +347,35 @@ impl Exchange {
                 Err(Errno::INVAL)
             }
             Ok(Some((parsed, head_len))) => {
-                let rest = state.head.split_off(head_len);
-                let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-                let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let body = ChannelBody::new(rx, parsed.content_length, Arc::clone(&abort));
-                let mut sender = BodySender {
-                    chunks: tx,
-                    remaining: parsed.content_length,
-                    abort,
-                };
                 // Bytes past the head in this write are the body's start.
+                let rest = &state.head[head_len..];
                 let extra = &rest[..rest.len().min(MAX_CHUNK)];
-                let extra = match sender.remaining {
+                let extra = match parsed.content_length {
                     Some(left) => &extra[..extra.len().min(usize::try_from(left).unwrap_or(0))],
                     None => extra,
                 };
                 let taken = head_len - before + extra.len();
-                if !extra.is_empty() {
-                    if let Some(left) = &mut sender.remaining {
-                        *left -= extra.len() as u64;
+                let (body, out) = if parsed.content_length == Some(extra.len() as u64) {
+                    (full(Bytes::copy_from_slice(extra)), BodyOut::Whole)
+                } else {
+                    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+                    let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let body = ChannelBody::new(rx, parsed.content_length, Arc::clone(&abort));
+                    let remaining = parsed.content_length.map(|left| left - extra.len() as u64);
+                    if !extra.is_empty() {
+                        // The channel is new and empty: this cannot block.
+                        let _ = tx.try_send(Bytes::copy_from_slice(extra));
                     }
-                    // The channel is new and empty: this cannot block.
-                    let _ = sender.chunks.try_send(Bytes::copy_from_slice(extra));
-                }
+                    let sender = BodySender {
+                        chunks: tx,
+                        remaining,
+                        abort,
+                    };
+                    (ResponseBody::new(body), BodyOut::Streamed(sender))
+                };
                 state.head = Vec::new();
-                state.body = Some(sender);
-                let response = parsed.into_response(ResponseBody::new(body));
+                state.body = Some(out);
+                let response = parsed.into_response(body);
                 if let Some(reply) = state.reply.take() {
                     let _ = reply.send(response);
                 }
@@ -452,8 +470,7 @@ impl Exchange {
     fn complete(&self, state: &mut ResponseState) {
         match state.writer {
             _ if state.body.is_some() => {
-                let body = state.body.take();
-                if let Some(body) = body
+                if let Some(BodyOut::Streamed(body)) = state.body.take()
                     && body.remaining.is_some_and(|left| left > 0)
                 {
                     body.abort.store(true, Ordering::Release);
@@ -492,7 +509,13 @@ impl Exchange {
     /// response head went out already.
     fn fail(&self, state: &mut ResponseState, status: StatusCode, why: &str) {
         if let Some(body) = state.body.take() {
-            body.abort.store(true, Ordering::Release);
+            // A body that has all its declared length is complete: there
+            // is nothing left to abort.
+            if let BodyOut::Streamed(body) = body
+                && body.remaining != Some(0)
+            {
+                body.abort.store(true, Ordering::Release);
+            }
             self.mark_done(state);
         } else if self.body_status.get() == BODY_TOO_LARGE {
             self.reply_error(

@@ -18,7 +18,7 @@ use crate::system::prelude::*;
 use crate::system::{Decorator, DirentWriter};
 use crate::vfs::{VirtualFds, VirtualFile};
 use path::Joined;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
@@ -412,8 +412,9 @@ pub struct Mounts<S> {
     table: MountTable,
     /// The inner system's preopens when the layer was created, normalized.
     preopens: Vec<String>,
-    /// Descriptors opened here (and the virtual preopens), by number.
-    opened: HashMap<Fd, Held>,
+    /// Descriptors opened here (and the virtual preopens), by number: a
+    /// few, which a B-tree finds without hashing or per-map random keys.
+    opened: BTreeMap<Fd, Held>,
 }
 
 impl<S> Mounts<S> {
@@ -453,7 +454,7 @@ impl<S: VirtualFds> Mounts<S> {
             inner,
             table: MountTable::default(),
             preopens,
-            opened: HashMap::new(),
+            opened: BTreeMap::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use wasi_cloud_fs::kv::KvConfig;
 use wasi_core::runtime::RuntimeConfig;
-use wasi_unix::{AddrRule, Denial, IoBackend, UnixSystem};
+use wasi_unix::{AddrRule, Denial, IoBackend, PreopenDir, UnixSystem};
 use wasi_wasmtime::WasmtimeRuntime;
 
 /// [`RunOptions::max_functions`] by default: four times what the largest
@@ -360,6 +360,32 @@ impl RunOptions {
     /// is to be added before [`wasi_unix::Builder::build`] (arguments and
     /// variables after these, stdio).
     pub(crate) fn builder(&self, argv0: &Path) -> Result<wasi_unix::Builder, RunError> {
+        self.builder_with(argv0, self.open_dirs()?)
+    }
+
+    /// The `--dir` directories, opened ([`wasi_unix::PreopenDir::open`]),
+    /// with their guest names.
+    pub(crate) fn open_dirs(&self) -> Result<Vec<(PreopenDir, &str)>, RunError> {
+        self.dirs
+            .iter()
+            .map(|(host, guest)| {
+                PreopenDir::open(host, self.allow_pseudo_fs)
+                    .map(|dir| (dir, guest.as_str()))
+                    .map_err(|source| RunError::Preopen {
+                        host: host.clone(),
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    /// [`builder`](Self::builder), with the `--dir` directories opened
+    /// before ([`open_dirs`](Self::open_dirs)).
+    pub(crate) fn builder_with<'a>(
+        &self,
+        argv0: &Path,
+        dirs: impl IntoIterator<Item = (PreopenDir, &'a str)>,
+    ) -> Result<wasi_unix::Builder, RunError> {
         let mut builder = UnixSystem::builder();
         builder.arg(argv0.as_os_str().as_bytes());
         for arg in &self.args {
@@ -373,13 +399,8 @@ impl RunOptions {
         for (key, value) in &self.env {
             builder.env(key.as_bytes(), value.as_bytes());
         }
-        for (host, guest) in &self.dirs {
-            builder
-                .preopen_dir(host, guest)
-                .map_err(|source| RunError::Preopen {
-                    host: host.clone(),
-                    source,
-                })?;
+        for (dir, guest) in dirs {
+            builder.preopen(dir, guest);
         }
         for &addr in &self.listens {
             builder

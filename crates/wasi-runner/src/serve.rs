@@ -20,7 +20,7 @@ use wasi_core::mount::Mounts;
 use wasi_core::runtime::{
     CallError, Imports, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
-use wasi_unix::{InheritedStdio, UnixSystem};
+use wasi_unix::{Builder, InheritedStdio, PreopenDir, UnixSystem};
 use wasi_wasmi::WasmiRuntime;
 
 /// The system a served guest runs with.
@@ -223,13 +223,26 @@ struct Guests {
     kv: Option<Arc<KvDir>>,
     /// The server's stdout and stderr, inspected once; stdin is empty.
     stdio: InheritedStdio,
+    /// The `--dir` directories, opened once when the server starts (so a
+    /// bad one stops it there); each guest gets them reopened.
+    dirs: Arc<[(PreopenDir, String)]>,
 }
 
 impl Guests {
+    /// The builder of a guest's system, before its stdio is set.
+    fn builder(&self) -> Result<Builder, RunError> {
+        let dirs = self
+            .dirs
+            .iter()
+            .map(|(dir, guest)| Ok((dir.reopen()?, guest.as_str())))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(RunError::System)?;
+        self.options.builder_with(&self.path, dirs)
+    }
+
     /// A function's or daemon's system, before its files are mounted.
     fn system(&self) -> Result<UnixSystem, RunError> {
-        self.options
-            .builder(&self.path)?
+        self.builder()?
             .inherit_stdio(&self.stdio)
             .build()
             .map_err(RunError::System)
@@ -279,6 +292,12 @@ impl Setup {
             stdio: InheritedStdio::inspect()
                 .map_err(RunError::System)?
                 .without_stdin(),
+            dirs: self
+                .options
+                .open_dirs()?
+                .into_iter()
+                .map(|(dir, guest)| (dir, guest.to_owned()))
+                .collect(),
         };
         Ok(match self.mode {
             ServeMode::Functions => {
@@ -376,7 +395,7 @@ fn run_wagi<P: Prepared<GuestSystem>>(
         Ok(cgi) => cgi,
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
     };
-    let mut builder = match guests.options.builder(path) {
+    let mut builder = match guests.builder() {
         Ok(builder) => builder,
         Err(error) => return Completion::Failed(error.to_string()),
     };

@@ -818,6 +818,62 @@ fn handlers_share_the_key_value_store() {
     }
 }
 
+#[test]
+fn dirs_are_opened_once_and_a_bad_one_stops_the_server() {
+    // `--dir` is descriptor 3, before `/request` (4) and `/response` (5).
+    // Each request answers with /data/f. The directory is opened when the
+    // server starts: one renamed and replaced since is still the one the
+    // guests see; one that cannot be opened stops the server there.
+    let module = handler(
+        r#"(func (export "_start") (local $f i32) (local $out i32)
+             (local.set $f (call $open (i32.const 3) (i32.const $S0) (i32.const $L0) (i64.const 2)))
+             (local.set $out (call $open (i32.const 5) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S1) (i32.const $L1))
+             (call $copy (local.get $f) (local.get $out)))"#,
+        &["f", "HTTP/1.1 200 OK\r\n\r\n"],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for engine in Engine::ALL {
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("f"), "first").unwrap();
+        let server = Running::start(
+            module.clone(),
+            engine,
+            ServeMode::Functions,
+            |_, options| {
+                options.dir(&data, "/data");
+            },
+        );
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            let (status, _, body) = send(&mut client, get("/")).await;
+            assert_eq!(status, 200, "{engine}");
+            assert_eq!(body.unwrap(), "first", "{engine}");
+            std::fs::rename(&data, tmp.path().join(format!("old-{engine}"))).unwrap();
+            std::fs::create_dir(&data).unwrap();
+            std::fs::write(data.join("f"), "second").unwrap();
+            let (status, _, body) = send(&mut client, get("/")).await;
+            assert_eq!(status, 200, "{engine}");
+            assert_eq!(body.unwrap(), "first", "{engine}");
+        });
+        drop(server);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+    let mut options = RunOptions::new();
+    options.dir(tmp.path().join("missing"), "/data");
+    let serve = ServeOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        mode: ServeMode::Functions,
+        http: ServeConfig::default(),
+    };
+    let error = Server::bind(module, options, serve)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("missing"), "{error}");
+}
+
 /// Sends `request` raw on a new connection and reads until the server
 /// closes it or 2 s pass: what came back.
 fn raw(addr: SocketAddr, request: &[u8]) -> String {

@@ -43,6 +43,93 @@ pub struct Builder {
     max_file_size: Option<u64>,
 }
 
+/// A host directory opened and checked to be preopened
+/// ([`Builder::preopen`]): a host that builds many systems with the same
+/// directories (a server, one per request) opens each once, and gives
+/// each system a [`reopen`](Self::reopen)ed one.
+#[derive(Debug)]
+pub struct PreopenDir {
+    fd: OwnedFd,
+    /// Opened with `O_PATH`, the directory not being readable.
+    path_only: bool,
+    on_pseudo_fs: bool,
+}
+
+impl PreopenDir {
+    /// Opens `host` as [`Builder::preopen_dir`] does, which documents the
+    /// rules: a directory on a kernel pseudo-filesystem needs
+    /// `allow_pseudo_fs` ([`Builder::allow_pseudo_fs`]).
+    pub fn open(host: impl AsRef<Path>, allow_pseudo_fs: bool) -> io::Result<Self> {
+        let host = host.as_ref();
+        let open = |access| {
+            rustix::fs::open(
+                host,
+                access | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let (fd, path_only) = match open(OFlags::RDONLY) {
+            Err(rustix::io::Errno::ACCESS) => (open(OFlags::PATH)?, true),
+            result => (result?, false),
+        };
+        let on_pseudo_fs = match pseudo::filesystem_of(fd.as_fd())? {
+            None => false,
+            Some(fs) if !allow_pseudo_fs => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is on a kernel pseudo-filesystem ({}): giving it to the guest \
+                         needs --allow-pseudo-fs (Builder::allow_pseudo_fs)",
+                        host.display(),
+                        fs.name(),
+                    ),
+                ));
+            }
+            Some(fs) if fs.is_proc() && pseudo::is_own_proc_entry(fd.as_fd()) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is this process's own procfs directory, or cannot be told \
+                         from it, and the guest is never given it, even with \
+                         --allow-pseudo-fs",
+                        host.display(),
+                    ),
+                ));
+            }
+            Some(_) => true,
+        };
+        Ok(Self {
+            fd,
+            path_only,
+            on_pseudo_fs,
+        })
+    }
+
+    /// The same directory, opened anew through this one (`openat(fd,
+    /// ".")`: one system call, no path walked from the root, so a
+    /// directory renamed or replaced since is still the one opened). Not a
+    /// `dup`: each system gets a file description of its own, so that one
+    /// guest's directory offset or flags never move another's.
+    pub fn reopen(&self) -> io::Result<Self> {
+        let access = if self.path_only {
+            OFlags::PATH
+        } else {
+            OFlags::RDONLY
+        };
+        let fd = rustix::fs::openat(
+            &self.fd,
+            ".",
+            access | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            fd,
+            path_only: self.path_only,
+            on_pseudo_fs: self.on_pseudo_fs,
+        })
+    }
+}
+
 /// Where the guest's standard streams come from.
 #[derive(Debug, Default)]
 enum Stdio {
@@ -214,46 +301,16 @@ impl Builder {
     /// directory (`/proc/self`) in any case. With the permission, the guest
     /// gets it without the rights to write or change anything.
     pub fn preopen_dir(&mut self, host: impl AsRef<Path>, guest: &str) -> io::Result<&mut Self> {
-        let host = host.as_ref();
-        let open = |access| {
-            rustix::fs::open(
-                host,
-                access | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        };
-        let fd = match open(OFlags::RDONLY) {
-            Err(rustix::io::Errno::ACCESS) => open(OFlags::PATH)?,
-            result => result?,
-        };
-        let on_pseudo_fs = match pseudo::filesystem_of(fd.as_fd())? {
-            None => false,
-            Some(fs) if !self.allow_pseudo_fs => {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} is on a kernel pseudo-filesystem ({}): giving it to the guest \
-                         needs --allow-pseudo-fs (Builder::allow_pseudo_fs)",
-                        host.display(),
-                        fs.name(),
-                    ),
-                ));
-            }
-            Some(fs) if fs.is_proc() && pseudo::is_own_proc_entry(fd.as_fd()) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} is this process's own procfs directory, or cannot be told \
-                         from it, and the guest is never given it, even with \
-                         --allow-pseudo-fs",
-                        host.display(),
-                    ),
-                ));
-            }
-            Some(_) => true,
-        };
-        self.dirs.push((fd, guest.into(), on_pseudo_fs));
-        Ok(self)
+        let dir = PreopenDir::open(host, self.allow_pseudo_fs)?;
+        Ok(self.preopen(dir, guest))
+    }
+
+    /// Preopens `dir`, opened before ([`PreopenDir::open`]), as `guest`:
+    /// what [`preopen_dir`](Self::preopen_dir) does once it opened the
+    /// directory, with no system call.
+    pub fn preopen(&mut self, dir: PreopenDir, guest: &str) -> &mut Self {
+        self.dirs.push((dir.fd, guest.into(), dir.on_pseudo_fs));
+        self
     }
 
     /// Lets the guest read files on kernel pseudo-filesystems: procfs,

@@ -27,7 +27,7 @@ use wasi_core::types::*;
 use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
-pub use builder::{Builder, InheritedStdio, IoBackend};
+pub use builder::{Builder, InheritedStdio, IoBackend, PreopenDir};
 use denial::Denials;
 pub use denial::{Denial, DenialHandler, DenialKind};
 use entry::{

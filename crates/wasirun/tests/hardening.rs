@@ -379,6 +379,24 @@ fn a_root_preopen_does_not_reach_the_host_process_memory() {
     }
 }
 
+#[test]
+fn a_pseudo_filesystem_dir_needs_the_permission_and_takes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nothing = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
+    for engine in ENGINES {
+        let out = run_wat(tmp.path(), engine, &["--dir", "/proc/sys"], nothing);
+        assert_eq!(out.status.code(), Some(2), "{engine}");
+        assert!(
+            stderr(&out).contains("needs --allow-pseudo-fs"),
+            "{engine}: {}",
+            stderr(&out)
+        );
+        let options = ["--allow-pseudo-fs", "--dir", "/proc/sys"];
+        let out = run_wat(tmp.path(), engine, &options, nothing);
+        assert_eq!(out.status.code(), Some(0), "{engine}: {}", stderr(&out));
+    }
+}
+
 /// Creates the file `x` beneath descriptor 0 (standard input) and exits
 /// with the errno.
 const CREATE_IN_STDIN: &str = r#"

@@ -398,15 +398,28 @@ fn both_files_written_the_second_is_busy() {
     });
 }
 
+/// A handler that writes each of `writes` to `/response/txt`, in a write
+/// call of its own, then traps.
+fn writes_then_traps(writes: &[&str]) -> Module {
+    let calls: String = (0..writes.len())
+        .map(|i| {
+            format!("(call $write_all (local.get $out) (i32.const $S{i}) (i32.const $L{i}))\n")
+        })
+        .collect();
+    handler(
+        &format!(
+            r#"(func (export "_start") (local $out i32)
+                 (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+                 {calls}
+                 unreachable)"#
+        ),
+        writes,
+    )
+}
+
 #[test]
 fn trap_after_the_head_aborts_the_response() {
-    let module = handler(
-        r#"(func (export "_start") (local $out i32)
-             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
-             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
-             unreachable)"#,
-        &["HTTP/1.1 200 OK\r\n\r\npartial"],
-    );
+    let module = writes_then_traps(&["HTTP/1.1 200 OK\r\n\r\npartial"]);
     let server = Running::functions(module, Engine::Wasmi);
     rt().block_on(async {
         let mut client = connect(server.addr).await;
@@ -429,21 +442,8 @@ fn a_failure_after_the_whole_body_leaves_the_response_complete() {
     // The body's `content-length` bytes all written, then a trap: the
     // response is complete, whether the head and body came in one write
     // or two.
-    let one_write = handler(
-        r#"(func (export "_start") (local $out i32)
-             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
-             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
-             unreachable)"#,
-        &["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwhole"],
-    );
-    let two_writes = handler(
-        r#"(func (export "_start") (local $out i32)
-             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
-             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
-             (call $write_all (local.get $out) (i32.const $S1) (i32.const $L1))
-             unreachable)"#,
-        &["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", "whole"],
-    );
+    let one_write = writes_then_traps(&["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nwhole"]);
+    let two_writes = writes_then_traps(&["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", "whole"]);
     for module in [one_write, two_writes] {
         for engine in Engine::ALL {
             let server = Running::functions(module.clone(), engine);

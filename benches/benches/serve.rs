@@ -4,7 +4,8 @@
 //! - `serve_instantiate/{wasmtime,wasmtime_pooled,wasmi}` (criterion): a
 //!   fresh instance of a prepared hello handler, with its WASI system (what
 //!   each request pays before the guest runs), and `serve_system` the system
-//!   alone;
+//!   alone, both with the standard streams inspected once, as the server
+//!   does;
 //! - then, unless `SERVE_LOAD=0`, a load run with `wrk` (installed with
 //!   apt-get when missing, if it can be): 64 connections for
 //!   `SERVE_LOAD_SECS` (default 10) seconds against a native hyper hello
@@ -30,7 +31,7 @@ use tokio::sync::oneshot;
 use wasi_core::System;
 use wasi_core::runtime::{Imports, Prepared, Runtime, RuntimeConfig};
 use wasi_runner::{Engine, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server};
-use wasi_unix::UnixSystem;
+use wasi_unix::{InheritedStdio, UnixSystem};
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
 
@@ -80,17 +81,21 @@ fn instantiate<R: Runtime>(c: &mut Criterion, name: &str, runtime: &R) {
     let mut imports = Imports::new();
     imports.wasi(|system: &mut GuestSystem| -> &mut dyn System { &mut **system });
     let prepared = runtime.prepare(&wasm, &imports).unwrap();
+    let stdio = InheritedStdio::inspect().unwrap().without_stdin();
     c.bench_function(&format!("serve_instantiate/{name}"), |b| {
         b.iter(|| {
-            let system: GuestSystem = Box::new(UnixSystem::builder().build().unwrap());
+            let system = UnixSystem::builder().inherit_stdio(&stdio).build();
+            let system: GuestSystem = Box::new(system.unwrap());
             prepared.instantiate(system).unwrap()
         })
     });
 }
 
 fn instantiation(c: &mut Criterion) {
+    // As the server builds it: the standard streams inspected once.
+    let stdio = InheritedStdio::inspect().unwrap().without_stdin();
     c.bench_function("serve_system", |b| {
-        b.iter(|| UnixSystem::builder().build().unwrap())
+        b.iter(|| UnixSystem::builder().inherit_stdio(&stdio).build().unwrap())
     });
     instantiate(
         c,

@@ -181,7 +181,8 @@ const INLINE_TURNS: usize = 4;
 const INLINE_MAX_CPU: Duration = Duration::from_millis(10);
 
 /// The longest a guest run inline may take, if it waited for anything
-/// (slept, or blocked in a system call), and still count as quick.
+/// (slept, or blocked in a system call), and still count as quick; up to
+/// [`INLINE_LONG_WAIT`] it counts against the gate only with another.
 const INLINE_MAX_WAIT: Duration = Duration::from_millis(5);
 
 // `Run::judge` relies on it.

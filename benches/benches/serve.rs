@@ -6,11 +6,13 @@
 //!   each request pays before the guest runs), and `serve_system` the system
 //!   alone, both with the standard streams inspected once, as the server
 //!   does;
-//! - then, unless `SERVE_LOAD=0`, a load run with `wrk` (installed with
+//! - then, unless `SERVE_LOAD=0`, load runs with `wrk` (installed with
 //!   apt-get when missing, if it can be): 64 connections for
-//!   `SERVE_LOAD_SECS` (default 10) seconds against a native hyper hello
-//!   server and `Server` with the hello handler on each engine, in the same
-//!   run; then 100,000 requests of which 10% trap and 1% loop past a 50 ms
+//!   `SERVE_LOAD_SECS` (default 5) seconds against a native hyper hello
+//!   server and `Server` with the hello handler on each engine, in turn,
+//!   for `SERVE_ROUNDS` (default 3) rounds; each server's median round
+//!   (by its ratio to native's run of the same round) is shown, with the
+//!   range of its ratios and every round's req/s; then 100,000 requests of which 10% trap and 1% loop past a 50 ms
 //!   timeout, checking that every one is answered (500/504) and printing the
 //!   server's memory before and after. Results go to stdout as Markdown.
 //!   `SERVE_CONCURRENCY` sets the server's `max_concurrency` (default:
@@ -280,30 +282,56 @@ fn load_runs() {
         eprintln!("serve bench: no wrk, load runs skipped");
         return;
     }
-    let secs: u64 = std::env::var("SERVE_LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    println!("\n| server (64 connections, {secs} s) | req/s | p50 | p99 | vs native |");
-    println!("| --- | --- | --- | --- | --- |");
-    let server = native();
-    let base = load(server.addr, secs, None);
-    server.stop();
-    println!(
-        "| native hyper | {:.0} | {} | {} | 1.00 |",
-        base.rps, base.p50, base.p99
-    );
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = env("SERVE_LOAD_SECS", 5);
+    let rounds = usize::try_from(env("SERVE_ROUNDS", 3)).unwrap_or(3).max(1);
+    // Round after round, each server in turn: a machine whose speed
+    // drifts (a VM on a busy host) moves the servers of a round alike, so
+    // each round's ratio to native holds, and the median round is shown.
+    let mut servers = vec![("native hyper".to_owned(), native())];
     for engine in Engine::ALL {
-        let server = wasm(engine, false, None);
-        let run = load(server.addr, secs, None);
-        server.stop();
+        let name = format!("wasirun serve --runtime {engine}");
+        servers.push((name, wasm(engine, false, None)));
+    }
+    let mut runs: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for ((_, server), runs) in servers.iter().zip(&mut runs) {
+            runs.push(load(server.addr, secs, None));
+        }
+    }
+    println!(
+        "\n| server (64 connections, median of {rounds} rounds of {secs} s) | req/s | p50 | p99 \
+         | vs native | rounds |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for ((name, _), runs_of) in servers.iter().zip(&runs) {
+        let mut ratios: Vec<(f64, usize)> = (0..rounds)
+            .map(|round| (runs_of[round].rps / runs[0][round].rps, round))
+            .collect();
+        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ratio, round) = ratios[rounds / 2];
+        let median = &runs_of[round];
+        let each: Vec<String> = runs_of
+            .iter()
+            .map(|run| format!("{:.0}", run.rps))
+            .collect();
         println!(
-            "| wasirun serve --runtime {engine} | {:.0} | {} | {} | {:.2} |",
-            run.rps,
-            run.p50,
-            run.p99,
-            run.rps / base.rps
+            "| {name} | {:.0} | {} | {} | {ratio:.2} ({:.2}-{:.2}) | {} |",
+            median.rps,
+            median.p50,
+            median.p99,
+            ratios[0].0,
+            ratios[rounds - 1].0,
+            each.join(", ")
         );
+    }
+    for (_, server) in servers {
+        server.stop();
     }
 
     // Reliability: 10% of the requests trap, 1% loop past the timeout.

@@ -522,9 +522,9 @@ impl<S: VirtualFds> Mounts<S> {
     /// Resolves a path call: `None` when the inner system serves it. Checks
     /// that `fd` holds `needed` when the mount layer serves it.
     fn resolve(&mut self, fd: Fd, rel: &str, needed: Rights) -> Result<Option<Target>> {
-        let (base, ours) = match self.opened.get(&fd) {
+        let (joined, ours) = match self.opened.get(&fd) {
             Some(Held { dir: false, .. }) => return Err(Errno::NOTDIR),
-            Some(Held { path, dir: true }) => (path.clone(), true),
+            Some(Held { path, dir: true }) => (path::join(path, rel), true),
             None => {
                 if !self.table.has_host_anchors() {
                     return Ok(None);
@@ -532,10 +532,10 @@ impl<S: VirtualFds> Mounts<S> {
                 let Ok(name) = self.inner.fd_prestat_dir_name(fd) else {
                     return Ok(None);
                 };
-                (path::normalize_preopen(name), false)
+                (path::join(&path::normalize_preopen(name), rel), false)
             }
         };
-        let joined = match path::join(&base, rel) {
+        let joined = match joined {
             Some(joined) => joined,
             None if ours => return Err(Errno::NOTCAPABLE),
             // The inner system gives its own error for an escape.

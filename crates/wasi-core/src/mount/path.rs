@@ -126,7 +126,8 @@ pub fn join(base: &str, path: &str) -> Option<Joined> {
         return None;
     }
     let floor = if base == "/" { 0 } else { base.len() };
-    let mut out = base[..floor].to_string();
+    let mut out = String::with_capacity(floor + 1 + path.len());
+    out.push_str(&base[..floor]);
     for c in path.split('/') {
         match c {
             "" | "." => {}

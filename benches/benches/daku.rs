@@ -23,8 +23,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use daku_abi::{DakuOptions, Engine, IoBackend, Program, Val};
+use daku_abi::{DakuOptions, IoBackend, Program, Val};
 use wasi_core::runtime::{Imports, Instance, Runtime, RuntimeConfig};
+use wasi_runner::Engine;
 use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
@@ -210,11 +211,11 @@ fn daku_program_with(
     let mut program = match engine {
         Engine::Wasmtime => {
             let runtime = WasmtimeRuntime::new(config).unwrap();
-            Program::instantiate(&runtime, engine, config, module, &wasm, options).unwrap()
+            Program::instantiate(&runtime, module, &wasm, options).unwrap()
         }
         Engine::Wasmi => {
             let runtime = WasmiRuntime::new(config);
-            Program::instantiate(&runtime, engine, config, module, &wasm, options).unwrap()
+            Program::instantiate(&runtime, module, &wasm, options).unwrap()
         }
     };
     program.call("setup", &[], &mut []).unwrap();

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wadi_devices::Wadi;
-use wadi_devices::abi::DriverSpec;
+use wadi_devices::driver_spec::DriverSpec;
 use wasi_runner::{DRIVER_CONFIG, Devices, Module};
 use wasi_unix::{IoBackend, UnixSystem};
 
@@ -534,15 +534,14 @@ const ZERO_DRIVER: &str = include_str!("../../crates/wadi-devices/drivers/zero.w
 
 /// Wraps `system` in WADI with the `zero` driver loaded on `drivers` (a
 /// runtime with [`DRIVER_CONFIG`]), as `wasirun --device zero.wasm` does.
-fn wadi_zero<R>(system: UnixSystem, drivers: R) -> Result<Wadi<UnixSystem, R>>
-where
-    R: wasi_core::runtime::Runtime + 'static,
-    R::Instance<wadi_devices::DriverData>: Send,
-{
+fn wadi_zero<R: wasi_core::runtime::Runtime>(
+    system: UnixSystem,
+    drivers: R,
+) -> Result<Wadi<UnixSystem, R>> {
     let spec = DriverSpec::parse("zero").map_err(|e| anyhow!("{e}"))?;
     let mut devices = Devices::new();
     devices.driver(spec, Module::from_bytes("zero.wat", ZERO_DRIVER)?);
-    Ok(devices.mount(system, drivers)?)
+    Ok(devices.mount(wasi_core::mount::Mounts::new(system), drivers)?)
 }
 
 /// A guest instantiated on one host, ready to run.

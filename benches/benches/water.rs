@@ -12,20 +12,27 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use watm_transport::{Closer, Config, Dialer, Engine, Relay};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use wasi_core::runtime::Runtime;
+use wasi_runner::{Engine, WithRuntime};
+use watm_transport::{Closer, Config, Dialer, Relay};
 
 /// Bytes sent per iteration, and acknowledged by the sink.
 const CHUNK: usize = 1 << 20;
 
-const ENGINES: [(&str, Engine); 2] = [("wasmtime", Engine::Wasmtime), ("wasmi", Engine::Wasmi)];
-
-fn plain_config(engine: Engine) -> Config {
+fn plain_config() -> Config {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/watm-transport/tests/watm/plain.wat");
-    let mut config = Config::from_file(path).expect("plain.wat");
-    config.engine(engine);
-    config
+    Config::from_file(path).expect("plain.wat")
+}
+
+/// Runs `code` on `engine`'s runtime, created for the WATM's limits (as
+/// `wasirun water` creates it).
+fn on<W: WithRuntime>(engine: Engine, code: W) -> W::Output {
+    engine
+        .with_runtime(plain_config().runtime_config(), None, code)
+        .expect("the engine starts")
 }
 
 /// A server that reads `CHUNK` bytes at a time and acknowledges each with
@@ -90,13 +97,19 @@ fn copy_then_shutdown(mut from: TcpStream, mut to: TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
-/// A WATM relay to `remote`, served on its own thread.
-fn watm_relay(engine: Engine, remote: SocketAddr) -> (SocketAddr, Closer) {
-    let relay = Relay::bind(&plain_config(engine), "127.0.0.1:0", remote).unwrap();
-    let addr = relay.local_addr().unwrap();
-    let closer = relay.closer();
-    std::thread::spawn(move || relay.serve());
-    (addr, closer)
+/// A WATM relay to the address it holds, served on its own thread.
+struct WatmRelay(SocketAddr);
+
+impl WithRuntime for WatmRelay {
+    type Output = (SocketAddr, Closer);
+
+    fn run<R: Runtime>(self, runtime: R) -> (SocketAddr, Closer) {
+        let relay = Relay::bind(&runtime, &plain_config(), "127.0.0.1:0", self.0).unwrap();
+        let addr = relay.local_addr().unwrap();
+        let closer = relay.closer();
+        std::thread::spawn(move || relay.serve());
+        (addr, closer)
+    }
 }
 
 /// Sends `iterations` chunks over `stream`, waiting for each one's
@@ -120,18 +133,24 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Prints the resident memory of 200 live connections, per connection.
-fn memory_per_connection() {
-    let remote = sink();
-    for (name, engine) in ENGINES {
-        let dialer = Dialer::new(&plain_config(engine)).unwrap();
+/// Prints the resident memory of 200 live connections to the address it
+/// holds, per connection.
+struct MemoryPerConnection(SocketAddr);
+
+impl WithRuntime for MemoryPerConnection {
+    type Output = ();
+
+    fn run<R: Runtime>(self, runtime: R) {
+        let remote = self.0;
+        let dialer = Dialer::new(&runtime, &plain_config()).unwrap();
         // One first, so that shared state (code, caches) is not counted.
         let first = dialer.dial(remote).unwrap();
         let before = rss_kib();
         let conns: Vec<_> = (0..200).map(|_| dialer.dial(remote).unwrap()).collect();
         let after = rss_kib();
         eprintln!(
-            "water memory per live connection, {name}: {} KiB (RSS, 200 connections)",
+            "water memory per live connection, {}: {} KiB (RSS, 200 connections)",
+            runtime.engine_name(),
             after.saturating_sub(before) / 200
         );
         drop(conns);
@@ -139,8 +158,30 @@ fn memory_per_connection() {
     }
 }
 
+/// Times setting up a connection to the address it holds (`Dialer::dial`,
+/// then `close`), as `water_setup/watm/{engine}` in `group`.
+struct Setup<'a, 'c>(SocketAddr, &'a mut BenchmarkGroup<'c, WallTime>);
+
+impl WithRuntime for Setup<'_, '_> {
+    type Output = ();
+
+    fn run<R: Runtime>(self, runtime: R) {
+        let Setup(remote, group) = self;
+        let dialer = Dialer::new(&runtime, &plain_config()).unwrap();
+        group.bench_function(format!("watm/{}", runtime.engine_name()), |b| {
+            b.iter(|| {
+                let mut conn = dialer.dial(remote).unwrap();
+                conn.close().unwrap();
+            })
+        });
+    }
+}
+
 fn water(c: &mut Criterion) {
-    memory_per_connection();
+    let memory_sink = sink();
+    for engine in Engine::ALL {
+        on(engine, MemoryPerConnection(memory_sink));
+    }
     let remote = sink();
     let mut group = c.benchmark_group("water_relay_1MiB");
     group
@@ -150,9 +191,9 @@ fn water(c: &mut Criterion) {
         ("direct".into(), remote, None),
         ("tcp_relay".into(), tcp_relay(remote), None),
     ];
-    for (name, engine) in ENGINES {
-        let (addr, closer) = watm_relay(engine, remote);
-        targets.push((format!("watm/{name}"), addr, Some(closer)));
+    for engine in Engine::ALL {
+        let (addr, closer) = on(engine, WatmRelay(remote));
+        targets.push((format!("watm/{}", engine.name()), addr, Some(closer)));
     }
     for (name, addr, _) in &targets {
         let mut stream = TcpStream::connect(addr).unwrap();
@@ -170,14 +211,8 @@ fn water(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("water_setup");
     group.sample_size(20);
-    for (name, engine) in ENGINES {
-        let dialer = Dialer::new(&plain_config(engine)).unwrap();
-        group.bench_function(format!("watm/{name}"), |b| {
-            b.iter(|| {
-                let mut conn = dialer.dial(remote).unwrap();
-                conn.close().unwrap();
-            })
-        });
+    for engine in Engine::ALL {
+        on(engine, Setup(remote, &mut group));
     }
     group.finish();
 }

@@ -5,19 +5,20 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use std::path::{Path, PathBuf};
-use wasi_runner::Engine;
 
-/// Command 2's text for `engine` (spec §5).
-pub(crate) fn cpu_extensions(engine: Engine) -> &'static str {
+/// Command 2's text for the engine named `engine` (spec §5); empty for an
+/// engine the spec does not list.
+pub(crate) fn cpu_extensions(engine: &str) -> &'static str {
     match engine {
-        Engine::Wasmtime => {
+        "wasmtime" => {
             "bulk-memory exceptions gc memory64 multi-memory multi-value reference-types \
              relaxed-simd simd tail-call threads"
         }
-        Engine::Wasmi => {
+        "wasmi" => {
             "bulk-memory extended-const memory64 multi-memory multi-value reference-types \
              relaxed-simd simd tail-call"
         }
+        _ => "",
     }
 }
 
@@ -83,11 +84,13 @@ pub(crate) fn environment(desktop: Option<&str>) -> u32 {
     }
 }
 
-/// Command 10: the `Runtime`.
-pub(crate) fn runtime(engine: Engine) -> u32 {
+/// Command 10: the `Runtime` of the engine named `engine`; `0xFFFF_FFFF`
+/// for one outside the enumeration.
+pub(crate) fn runtime(engine: &str) -> u32 {
     match engine {
-        Engine::Wasmtime => 0,
-        Engine::Wasmi => 2,
+        "wasmtime" => 0,
+        "wasmi" => 2,
+        _ => u32::MAX,
     }
 }
 
@@ -382,6 +385,16 @@ mod tests {
             system_languages(Some("en_US"), Some("en_US.UTF-8")),
             [*b"enUS"]
         );
+    }
+
+    #[test]
+    fn engines_by_name() {
+        assert_eq!(runtime("wasmtime"), 0);
+        assert_eq!(runtime("wasmi"), 2);
+        assert_eq!(runtime("v8"), u32::MAX);
+        assert!(cpu_extensions("wasmtime").contains("threads"));
+        assert!(!cpu_extensions("wasmi").contains("threads"));
+        assert_eq!(cpu_extensions("v8"), "");
     }
 
     #[test]

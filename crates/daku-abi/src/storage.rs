@@ -9,7 +9,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::ThreadId;
-use wasi_runner::IoBackend;
+use wasi_unix::IoBackend;
 
 /// `status` values of spec §5, command 40.
 pub(crate) mod status {

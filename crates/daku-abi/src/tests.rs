@@ -2,15 +2,70 @@
 //! engines.
 
 use crate::abi::{DENIED, STATUS_TRAPPED, STATUS_UNLOADABLE, UNSUPPORTED};
-use crate::host::{DakuOptions, Host, TaskEnd, run_task_then};
-use crate::task::Task;
+use crate::loader::{TaskEnd, run_task_then};
+use crate::options::DakuOptions;
+use crate::program::main_task;
+use crate::run_state::RunState;
+use std::fmt;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use wasi_core::runtime::{CallError, RuntimeConfig};
-use wasi_runner::{Engine, IoBackend};
+use wasi_core::outcome::Outcome;
+use wasi_core::runtime::{CallError, Runtime, RuntimeConfig};
+use wasi_unix::IoBackend;
 use wasi_wasmi::WasmiRuntime;
 use wasi_wasmtime::WasmtimeRuntime;
+
+/// The engines the tests run on (the crate itself names none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Wasmtime,
+    Wasmi,
+}
+
+impl Engine {
+    const ALL: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
+
+    /// The name its runtime gives (`Runtime::engine_name`).
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Wasmtime => "wasmtime",
+            Engine::Wasmi => "wasmi",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Runs `wasm` as the main task of `run` on `runtime`, then `after` on the
+/// memory it left.
+fn run_main<R: Runtime, T>(
+    runtime: &R,
+    run: &Arc<RunState>,
+    wasm: &[u8],
+    after: impl FnOnce(&[u8]) -> T,
+) -> Result<(TaskEnd, T), String> {
+    assert_eq!(runtime.engine_name(), run.engine);
+    run_task_then(runtime, wasm, main_task(runtime, Arc::clone(run)), after)
+}
+
+/// [`run_main`] on `engine`'s runtime under `config`.
+fn run_main_on<T>(
+    engine: Engine,
+    config: RuntimeConfig,
+    run: &Arc<RunState>,
+    wasm: &[u8],
+    after: impl FnOnce(&[u8]) -> T,
+) -> Result<(TaskEnd, T), String> {
+    match engine {
+        Engine::Wasmtime => run_main(&WasmtimeRuntime::new(config).unwrap(), run, wasm, after),
+        Engine::Wasmi => run_main(&WasmiRuntime::new(config), run, wasm, after),
+    }
+}
 
 /// A log that the test reads back.
 #[derive(Clone, Default)]
@@ -55,20 +110,9 @@ impl Run {
 
 fn run_on(engine: Engine, wasm: &[u8], options: DakuOptions) -> Result<Run, String> {
     let log = Log::default();
-    let config = RuntimeConfig::new();
     let module = Path::new("test.wasm");
-    let (end, memory) = match engine {
-        Engine::Wasmtime => {
-            let runtime = WasmtimeRuntime::new(config).unwrap();
-            let host = Host::new(engine, config, None, module, options, Box::new(log.clone()));
-            run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
-        }
-        Engine::Wasmi => {
-            let runtime = WasmiRuntime::new(config);
-            let host = Host::new(engine, config, None, module, options, Box::new(log.clone()));
-            run_task_then(&runtime, wasm, Task::new(host, 0, None), <[u8]>::to_vec)?
-        }
-    };
+    let run = RunState::new(engine.name(), module, options, Box::new(log.clone()));
+    let (end, memory) = run_main_on(engine, RuntimeConfig::new(), &run, wasm, <[u8]>::to_vec)?;
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     Ok(Run { end, memory, log })
 }
@@ -181,7 +225,7 @@ fn variable_length_receive_reports_the_size_needed() {
         (i32.store (i32.const 0x1004) (i32.const 0x2000))
         (call $ar (i32.const 1) (i32.const 0x200))";
     both(&program(&data, body), DakuOptions::new, |engine, run| {
-        let text = crate::info::cpu_extensions(engine);
+        let text = crate::info::cpu_extensions(engine.name());
         assert_eq!(run.u32(0x10), text.len() as u32, "size needed");
         assert_eq!(run.u32(0x14), 0, "data NULL");
         assert_eq!(run.u32(0x18), 0, "nothing written");
@@ -1101,21 +1145,17 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
         (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 1000)) (i32.load (i32.const 0x240))))";
     let wasm = wat::parse_str(program(&data, body)).unwrap();
     for engine in Engine::ALL {
-        let config = RuntimeConfig::new();
-        let host = Host::new(
-            engine,
-            config,
-            None,
+        let run = RunState::new(
+            engine.name(),
             Path::new("test.wasm"),
             granted("spawn", dir.path()),
             Box::new(Log::default()),
         );
-        let task = Task::new(Arc::clone(&host), 0, None);
         // While the parent still lives (its channels closed or replaced,
         // not dropped), every child thread must end.
         let threads_ended = |_: &[u8]| {
             let start = std::time::Instant::now();
-            while host.children.load(std::sync::atomic::Ordering::Acquire) != 0 {
+            while run.children.load(std::sync::atomic::Ordering::Acquire) != 0 {
                 if start.elapsed() > std::time::Duration::from_secs(10) {
                     return None;
                 }
@@ -1123,16 +1163,8 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
             }
             Some(start.elapsed())
         };
-        let (end, waited) = match engine {
-            Engine::Wasmtime => run_task_then(
-                &WasmtimeRuntime::new(config).unwrap(),
-                &wasm,
-                task,
-                threads_ended,
-            ),
-            Engine::Wasmi => run_task_then(&WasmiRuntime::new(config), &wasm, task, threads_ended),
-        }
-        .unwrap();
+        let (end, waited) =
+            run_main_on(engine, RuntimeConfig::new(), &run, &wasm, threads_ended).unwrap();
         assert!(matches!(end, TaskEnd::Exit(1009)), "{engine}: {end:?}");
         assert!(
             waited.is_some(),
@@ -1142,7 +1174,7 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
 }
 
 #[test]
-fn children_run_from_the_cache_of_run_module() {
+fn children_run_on_the_programs_runtime_and_its_cache() {
     let dir = tempfile::tempdir().unwrap();
     let quiet = wat::parse_str(program("", "(call $exit (i32.const 9))")).unwrap();
     let data = records(0x100, &[(0, 1, 17, 0x200)])
@@ -1153,21 +1185,50 @@ fn children_run_from_the_cache_of_run_module() {
         + &format!("(data (i32.const 0x10000) \"{}\")", hex(&quiet));
     let body = "(call $ar (i32.const 1) (i32.const 0x100))
         (call $exit (i32.load (i32.const 0x200)))";
-    let module = wasi_runner::Module::from_bytes("parent.wat", program(&data, body)).unwrap();
-    let cache = dir.path().join("cache");
-    for engine in Engine::ALL {
-        let outcome = crate::run_module(
-            &module,
-            engine,
-            RuntimeConfig::new(),
-            Some(&cache),
-            granted("spawn", dir.path()),
+    let wasm = wat::parse_str(program(&data, body)).unwrap();
+    let module = Path::new("parent.wat");
+    let config = RuntimeConfig::new();
+    let cached = WasmtimeRuntime::with_cache_dir(config, dir.path().join("cache")).unwrap();
+    let options = || granted("spawn", dir.path());
+    let outcome = crate::run(&cached, module, &wasm, options()).unwrap();
+    assert_eq!(outcome, Outcome::Exit(9));
+    let outcome = crate::run(&WasmiRuntime::new(config), module, &wasm, options()).unwrap();
+    assert_eq!(outcome, Outcome::Exit(9));
+}
+
+#[test]
+fn children_run_under_the_programs_limits() {
+    // A child spinning forever runs out of the program's fuel: it traps,
+    // and the parent, which has fuel left, goes on.
+    let spinning = wat::parse_str(program("", "(loop $l (br $l))")).unwrap();
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[spinning.len() as u32, 0x10000, 4, 0x300])
         )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(&spinning));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (call $exit (i32.eq (i32.load (i32.const 0x200)) (i32.const -1)))";
+    let wasm = wat::parse_str(program(&data, body)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        fuel: Some(50_000_000),
+        ..RuntimeConfig::new()
+    };
+    let module = Path::new("parent.wat");
+    for engine in Engine::ALL {
+        let options = granted("spawn", dir.path());
+        let outcome = match engine {
+            Engine::Wasmtime => crate::run(
+                &WasmtimeRuntime::new(config).unwrap(),
+                module,
+                &wasm,
+                options,
+            ),
+            Engine::Wasmi => crate::run(&WasmiRuntime::new(config), module, &wasm, options),
+        }
         .unwrap();
-        assert_eq!(
-            outcome.to_string(),
-            wasi_runner::Outcome::Exit(9).to_string()
-        );
+        assert_eq!(outcome, Outcome::Exit(1), "{engine}");
     }
 }
 

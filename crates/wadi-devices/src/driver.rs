@@ -1,9 +1,9 @@
 //! Loading a driver module and calling it (spec/wadi.md §1).
 
-use crate::abi::{
-    self, DriverSpec, IMPORT_MODULE, INITIAL_TRANSFER, Kind, MAX_TRANSFER, PATH_ROOM, Stat,
+use crate::driver_abi::{
+    self, IMPORT_MODULE, INITIAL_TRANSFER, Kind, MAX_TRANSFER, PATH_ROOM, Stat,
 };
-use crate::lock;
+use crate::driver_spec::DriverSpec;
 use crate::path;
 use crate::restricted::DriverSystem;
 use std::fmt;
@@ -11,6 +11,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::mount::path::{hash, overlaps};
 use wasi_core::runtime::{CallError, Caller, Imports, Instance, Runtime, Val};
+use wasi_core::sync::lock;
+use wasi_core::vfs::copy_to_iovs;
 use wasi_core::{Errno, StringList, System};
 
 /// The data of a driver instance: what its imports reach.
@@ -259,7 +261,7 @@ pub fn load<R: Runtime>(
         Val::I32(code) => {
             return Err(fail(
                 Errno::NOEXEC,
-                format!("init failed with {}", abi::errno_of(-code)),
+                format!("init failed with {}", driver_abi::errno_of(-code)),
             ));
         }
         _ => return Err(fail(Errno::NOEXEC, "init returned a non-i32".into())),
@@ -347,7 +349,7 @@ impl<R: Runtime> Driver<R> {
         match u32::try_from(ret) {
             Ok(n) if n <= len => Ok(n),
             Ok(_) => Err(Errno::IO.into()),
-            Err(_) => Err(abi::errno_of(ret).into()),
+            Err(_) => Err(driver_abi::errno_of(ret).into()),
         }
     }
 
@@ -381,15 +383,8 @@ where
         )?;
         let n = Self::count(ret, len)?;
         let memory = self.instance.memory();
-        let mut src = memory.slice(data, n).map_err(|_| Errno::IO)?;
-        for iov in iovs.iter_mut() {
-            if src.is_empty() {
-                break;
-            }
-            let k = iov.len().min(src.len());
-            iov[..k].copy_from_slice(&src[..k]);
-            src = &src[k..];
-        }
+        let src = memory.slice(data, n).map_err(|_| Errno::IO)?;
+        copy_to_iovs(src, iovs);
         Ok(n)
     }
 
@@ -435,7 +430,7 @@ where
                 &[p, l, Val::I32(out as i32), Val::I32(room as i32)],
             )?;
             let Ok(len) = u32::try_from(ret) else {
-                return Err(abi::errno_of(ret).into());
+                return Err(driver_abi::errno_of(ret).into());
             };
             if len <= room {
                 let memory = self.instance.memory();
@@ -459,7 +454,7 @@ where
             let [p, l] = self.path_args(path);
             match self.call_i32("truncate", &[p, l, Val::I64(size as i64)])? {
                 0 => Ok(()),
-                ret => Err(abi::errno_of(ret).into()),
+                ret => Err(driver_abi::errno_of(ret).into()),
             }
         })())
     }

@@ -1,12 +1,10 @@
-//! The virtual files WADI installs in the application's descriptor table
-//! (spec/wadi.md §3.2).
+//! Open device files: what WADI installs in the application's descriptor
+//! table when it opens a driver's file (spec/wadi.md §3.2).
 
-use crate::abi::{Kind, MAX_TRANSFER};
 use crate::driver::DriverHandle;
-use crate::namespace::Registry;
+use crate::driver_abi::{Kind, MAX_TRANSFER};
 use std::io::{IoSlice, IoSliceMut};
-use std::sync::{Arc, Mutex};
-use wasi_core::mount::path::hash;
+use std::sync::Arc;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::vfs::VirtualFile;
@@ -127,66 +125,6 @@ impl VirtualFile for DeviceFile {
             Some(result) => result,
             None => Err(Errno::INVAL),
         }
-    }
-}
-
-/// The control file `/dev/wadi/driver` (spec/wadi.md §2.2). Reads list the
-/// loaded scopes; writes never reach it ([`Wadi`](crate::Wadi) serves them,
-/// as loading a driver needs the application's whole system).
-pub struct ControlFile {
-    registry: Arc<Mutex<Registry>>,
-    pos: u64,
-}
-
-impl ControlFile {
-    /// The control file listing the scopes of `registry`.
-    pub fn new(registry: Arc<Mutex<Registry>>) -> Self {
-        Self { registry, pos: 0 }
-    }
-
-    /// The control file's attributes.
-    pub fn stat() -> Filestat {
-        Filestat {
-            ino: hash(crate::abi::CONTROL_PATH),
-            filetype: Filetype::CHARACTER_DEVICE,
-            nlink: 1,
-            ..Filestat::default()
-        }
-    }
-
-    /// The listing: `NAME KIND SCOPE` lines.
-    pub fn listing(registry: &Registry) -> String {
-        let mut text = String::new();
-        for scope in registry.scopes() {
-            if let crate::namespace::Owner::Driver(driver) = &scope.owner {
-                text += &format!("{} {} {}\n", driver.name(), scope.kind.name(), scope.path);
-            }
-        }
-        text
-    }
-}
-
-impl VirtualFile for ControlFile {
-    fn filetype(&self) -> Filetype {
-        Filetype::CHARACTER_DEVICE
-    }
-
-    fn filestat(&mut self) -> Result<Filestat> {
-        Ok(Self::stat())
-    }
-
-    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
-        let text = Self::listing(&crate::lock(&self.registry));
-        let mut src = text.as_bytes().get(self.pos as usize..).unwrap_or_default();
-        let mut n = 0;
-        for iov in iovs.iter_mut() {
-            let k = iov.len().min(src.len());
-            iov[..k].copy_from_slice(&src[..k]);
-            src = &src[k..];
-            n += k;
-        }
-        self.pos += n as u64;
-        Ok(n as Size)
     }
 }
 

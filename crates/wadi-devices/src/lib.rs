@@ -1,22 +1,29 @@
 #![doc = include_str!("../README.md")]
 
-pub mod abi;
+pub mod control;
 pub mod driver;
+pub mod driver_abi;
+pub mod driver_spec;
 pub mod files;
 pub mod namespace;
 pub mod path;
+pub mod registry;
 pub mod restricted;
 
-use crate::abi::{CONTROL_PATH, DriverSpec, Kind, MAX_CONTROL_WRITE};
+use crate::control::{CONTROL_PATH, ControlDir, MAX_CONTROL_WRITE};
 use crate::driver::{DriverHandle, LoadFailure};
-use crate::namespace::{ControlDir, DriverDir, Owner, Registry, Scope};
+use crate::driver_abi::Kind;
+use crate::driver_spec::DriverSpec;
+use crate::namespace::DriverDir;
+use crate::registry::{Owner, Registry, Scope};
 use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use wasi_core::System;
 use wasi_core::mount::path::{is_prefix, normalize_preopen, strip_ancestor};
 use wasi_core::mount::{Mounts, VirtualDir};
 use wasi_core::runtime::Runtime;
+use wasi_core::sync::lock;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::vfs::{VirtualFds, VirtualFile};
@@ -30,14 +37,6 @@ pub use crate::driver::DriverData;
 pub type HostFactory =
     Box<dyn Fn(&DriverSpec) -> std::result::Result<Box<dyn System + Send>, String> + Send>;
 
-/// Locks a mutex, ignoring poisoning (a panic while holding one of ours
-/// leaves the data consistent: every update is a single assignment).
-pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A [`System`] decorator that mounts WADI devices into the application's
 /// namespace (spec/wadi.md).
 ///
@@ -47,7 +46,7 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// to the inner system. Open device files and directories are
 /// [`VirtualFile`]s installed in the inner system's descriptor table, so
 /// descriptor calls on them reach them through it. Drivers run on the
-/// runtime `R` (give it fuel: see [`abi::DRIVER_FUEL`]).
+/// runtime `R` (give it fuel: see [`driver_abi::DRIVER_FUEL`]).
 pub struct Wadi<S, R> {
     inner: Mounts<S>,
     runtime: R,
@@ -62,13 +61,14 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R>
 where
     R::Instance<DriverData>: Send,
 {
-    /// Wraps `inner`, whose preopens must all be installed already; loads
+    /// Wraps `inner`, the guest's one mount layer, which WADI's scopes
+    /// join beside every other mount (so `/dev` lists them all); loads
     /// drivers on `runtime`, giving each the host system `host` builds.
     /// Mounts the control file `/dev/wadi/driver` (a virtual `/dev`
-    /// preopen unless one of `inner`'s preopens covers it).
-    pub fn new(inner: S, runtime: R, host: HostFactory) -> Result<Self> {
+    /// preopen unless one of the inner system's preopens covers it).
+    pub fn new(inner: Mounts<S>, runtime: R, host: HostFactory) -> Result<Self> {
         let mut wadi = Self {
-            inner: Mounts::new(inner),
+            inner,
             runtime,
             registry: Arc::default(),
             host,

@@ -1,85 +1,17 @@
-//! The registered scopes, and how each is served to the application: a
-//! [`VirtualDir`] mounted at the scope's path (spec/wadi.md §3.1). The
-//! mount layer (`wasi_core::mount`) resolves paths, synthesizes the
-//! directories above scopes and hides the host's there.
+//! A driver's scope as the application sees it: a [`VirtualDir`] mounted
+//! at the scope's path (spec/wadi.md §3.1). The mount layer
+//! (`wasi_core::mount`) resolves paths, synthesizes the directories above
+//! scopes and hides the host's there.
 
-use crate::abi::{Kind, Stat};
 use crate::driver::DriverHandle;
-use crate::files::{ControlFile, DeviceFile};
-use std::sync::{Arc, Mutex};
+use crate::driver_abi::{Kind, Stat};
+use crate::files::DeviceFile;
+use std::sync::Arc;
 use wasi_core::mount::path::hash;
 use wasi_core::mount::{Listing, OpenHow, VirtualDir};
 use wasi_core::system::Result;
 use wasi_core::types::*;
 use wasi_core::vfs::VirtualFile;
-
-/// Who serves a scope.
-#[derive(Clone, Debug)]
-pub enum Owner {
-    /// The host's control file.
-    Control,
-    /// A driver.
-    Driver(Arc<DriverHandle>),
-}
-
-impl Owner {
-    fn name(&self) -> &str {
-        match self {
-            Owner::Control => "host",
-            Owner::Driver(d) => d.name(),
-        }
-    }
-}
-
-/// A registered scope.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    /// Its normalized path.
-    pub path: String,
-    /// What it is.
-    pub kind: Kind,
-    /// Who serves it.
-    pub owner: Owner,
-}
-
-/// Every live scope.
-#[derive(Debug, Default)]
-pub struct Registry {
-    scopes: Vec<Scope>,
-}
-
-impl Registry {
-    /// The scopes, in registration order.
-    pub fn scopes(&self) -> &[Scope] {
-        &self.scopes
-    }
-
-    /// `(scope, owner name)` of every scope, for overlap checks.
-    pub fn taken(&self) -> Vec<(String, String)> {
-        self.scopes
-            .iter()
-            .map(|s| (s.path.clone(), s.owner.name().to_string()))
-            .collect()
-    }
-
-    /// Adds a scope (already checked for overlaps).
-    pub fn add(&mut self, scope: Scope) {
-        self.scopes.push(scope);
-    }
-
-    /// Removes the scopes of `driver`, returning their paths.
-    pub fn remove_driver(&mut self, driver: &DriverHandle) -> Vec<String> {
-        let mut removed = Vec::new();
-        self.scopes.retain(|s| match &s.owner {
-            Owner::Driver(d) if std::ptr::eq(&**d, driver) => {
-                removed.push(s.path.clone());
-                false
-            }
-            _ => true,
-        });
-        removed
-    }
-}
 
 /// A driver's scope as a mount: one device file, or a hierarchy whose
 /// every path the driver answers (spec/wadi.md §3.2).
@@ -174,31 +106,5 @@ impl VirtualDir for DriverDir {
             }
         }
         Ok(())
-    }
-}
-
-/// The control file `/dev/wadi/driver` as a mount (spec/wadi.md §2.2).
-pub struct ControlDir {
-    registry: Arc<Mutex<Registry>>,
-}
-
-impl ControlDir {
-    /// The control file listing the scopes of `registry`.
-    pub fn new(registry: Arc<Mutex<Registry>>) -> Self {
-        Self { registry }
-    }
-}
-
-impl VirtualDir for ControlDir {
-    fn filetype(&self) -> Filetype {
-        Filetype::CHARACTER_DEVICE
-    }
-
-    fn stat(&self, _: &str) -> Result<Filestat> {
-        Ok(ControlFile::stat())
-    }
-
-    fn open_file(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
-        Ok(Box::new(ControlFile::new(self.registry.clone())))
     }
 }

@@ -3,9 +3,10 @@
 //! is exercised by `tests/` and `conformance/wadi/`).
 
 use super::*;
-use crate::abi::DRIVER_FUEL;
+use crate::driver_abi::DRIVER_FUEL;
 use wasi_core::DirentWriter;
 use wasi_core::fdtable::{FdEntry, FdTable};
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::RuntimeConfig;
 use wasi_core::system::Unsupported;
 
@@ -281,7 +282,7 @@ fn exercise<R: Runtime + 'static>(runtime: R)
 where
     R::Instance<DriverData>: Send,
 {
-    let mut sys = Wadi::new(Fake::new(), runtime, host()).unwrap();
+    let mut sys = Wadi::new(Mounts::new(Fake::new()), runtime, host()).unwrap();
     assert_eq!(sys.fd_prestat_dir_name(3), Ok("/dev"));
     assert_eq!(sys.fd_prestat_get(4), Err(Errno::BADF));
     for name in ["zero", "ramdisk", "cowbell", "trap"] {

@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 
 use wadi_devices::{HostFactory, Wadi};
 use wasi_core::System;
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::RuntimeConfig;
 use wasi_core::types::*;
 use wasi_core::vfs::VirtualFds;
@@ -17,7 +18,12 @@ use wasi_wasmi::WasmiRuntime;
 fn host_descriptors_go_through_wadi_to_the_inner_table() {
     let host: HostFactory = Box::new(|_| Err("no drivers in this test".into()));
     let inner = UnixSystem::builder().build().unwrap();
-    let mut wadi = Wadi::new(inner, WasmiRuntime::new(RuntimeConfig::default()), host).unwrap();
+    let mut wadi = Wadi::new(
+        Mounts::new(inner),
+        WasmiRuntime::new(RuntimeConfig::default()),
+        host,
+    )
+    .unwrap();
 
     let (guest, mut peer) = UnixStream::pair().unwrap();
     let fd = wadi

@@ -4,8 +4,10 @@
 //! device-read measurement is a criterion row in `benches/`.)
 
 use std::io::{IoSlice, IoSliceMut};
-use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
+use wadi_devices::driver_abi::DRIVER_FUEL;
+use wadi_devices::driver_spec::DriverSpec;
 use wadi_devices::{DriverData, HostFactory, Wadi};
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::{Runtime, RuntimeConfig};
 use wasi_core::types::*;
 use wasi_core::{Errno, System};
@@ -70,7 +72,7 @@ where
     let out = tempfile::tempdir().unwrap();
     let mut builder = UnixSystem::builder();
     builder.preopen_dir(root.path(), "/").unwrap();
-    let mut sys = Wadi::new(builder.build().unwrap(), runtime, host()).unwrap();
+    let mut sys = Wadi::new(Mounts::new(builder.build().unwrap()), runtime, host()).unwrap();
     load(&mut sys, "zero");
     let config = format!("cowbell:dir={},out=bell.wav", out.path().display());
     load(&mut sys, &config);

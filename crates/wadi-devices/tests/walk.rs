@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use wadi_devices::Wadi;
 use wasi_core::Tracer;
+use wasi_core::mount::Mounts;
 use wasi_core::system::prelude::*;
 use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_unix::UnixSystem;
@@ -192,7 +193,12 @@ fn every_method_reaches_the_inner_system_through_tracer_and_wadi() {
         calls: Arc::clone(&calls),
     };
     let host: wadi_devices::HostFactory = Box::new(|_| Err("no drivers here".into()));
-    let wadi = Wadi::new(recorder, WasmiRuntime::new(Default::default()), host).unwrap();
+    let wadi = Wadi::new(
+        Mounts::new(recorder),
+        WasmiRuntime::new(Default::default()),
+        host,
+    )
+    .unwrap();
     let mut stack = Tracer::new(wadi, std::io::sink());
     // Setting up WADI installs its `/dev` descriptors through the recorder.
     calls.lock().unwrap().clear();

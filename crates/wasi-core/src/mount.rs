@@ -20,7 +20,7 @@ use crate::vfs::{VirtualFds, VirtualFile};
 use path::Joined;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A tree of files, or a single file, that [`Mounts`] serves at a guest path.
 ///
@@ -204,11 +204,11 @@ impl MountTable {
     fn read(&self) -> RwLockReadGuard<'_, Table> {
         // Every update is a single push or retain: a panic elsewhere while
         // the lock was held leaves the table consistent.
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::read_lock(&self.0)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
-        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Table> {
+        crate::sync::write_lock(&self.0)
     }
 
     /// Removes the mount at `path`; `false` if there is none. Paths in it
@@ -306,9 +306,7 @@ impl Mount {
 fn synth_stat(p: &str) -> Filestat {
     Filestat {
         ino: path::hash(p),
-        filetype: Filetype::DIRECTORY,
-        nlink: 1,
-        ..Filestat::default()
+        ..Filestat::directory()
     }
 }
 

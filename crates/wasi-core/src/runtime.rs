@@ -278,10 +278,43 @@ impl<D> Default for Imports<D> {
     }
 }
 
+impl<D> Clone for Imports<D> {
+    fn clone(&self) -> Self {
+        Self {
+            funcs: self.funcs.clone(),
+            wasi: self.wasi,
+        }
+    }
+}
+
+impl<D> fmt::Debug for Imports<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imports")
+            .field(
+                "funcs",
+                &self
+                    .funcs
+                    .iter()
+                    .map(|func| format!("{}::{}", func.module, func.name))
+                    .collect::<Vec<_>>(),
+            )
+            .field("wasi", &self.wasi.is_some())
+            .finish()
+    }
+}
+
 impl<D> Imports<D> {
     /// No imports.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Offers the host functions of `other` too. An import offered twice
+    /// (by both tables, or by one and WASI) fails to link
+    /// ([`LoadError::Link`]) when a module imports it.
+    pub fn extend(&mut self, other: &Imports<D>) -> &mut Self {
+        self.funcs.extend(other.funcs.iter().cloned());
+        self
     }
 
     /// Offers a host function. Fails when it has more than [`MAX_VALS`]
@@ -395,6 +428,9 @@ pub enum LoadError {
     /// The start function did not return: it trapped, exited through
     /// `proc_exit` ([`CallError::Exit`]), ran out of fuel or time.
     Start(CallError),
+    /// The engine could not be set up for the runtime's configuration
+    /// ([`Runtime::with_config`]).
+    Engine(String),
 }
 
 impl fmt::Display for LoadError {
@@ -403,6 +439,7 @@ impl fmt::Display for LoadError {
             LoadError::Invalid(msg) => write!(f, "invalid module: {msg}"),
             LoadError::Link(msg) => write!(f, "cannot link module: {msg}"),
             LoadError::Start(error) => write!(f, "in the start function: {error}"),
+            LoadError::Engine(msg) => write!(f, "cannot set up the engine: {msg}"),
         }
     }
 }
@@ -554,12 +591,28 @@ impl RuntimeConfig {
 /// many times as wanted and from any thread (a server instantiates a
 /// prepared module per request). [`instantiate`](Self::instantiate) does
 /// both at once.
-pub trait Runtime {
+///
+/// Extension crates are generic over `R: Runtime` and never name an engine:
+/// the embedder chooses the engine once (`wasi-runner`'s `Engine`) and hands
+/// its runtime down; an extension that needs a runtime under other limits
+/// (WADI drivers, Daku child tasks) derives it with
+/// [`with_config`](Self::with_config).
+pub trait Runtime: Clone + Send + Sync + Sized + 'static {
     /// A loaded module, owning its store.
-    type Instance<D: Send + 'static>: Instance<D>;
+    type Instance<D: Send + 'static>: Instance<D> + Send;
 
     /// A compiled and linked module, ready to be instantiated.
-    type Prepared<D: Send + 'static>: Prepared<D, Instance = Self::Instance<D>>;
+    type Prepared<D: Send + 'static>: Prepared<D, Instance = Self::Instance<D>> + 'static;
+
+    /// The engine's name, as command lines spell it (`wasmtime`, `wasmi`).
+    fn engine_name(&self) -> &'static str;
+
+    /// A runtime of the same engine and set-up (its cache of compiled
+    /// modules, for one), under the limits of `config`.
+    fn with_config(&self, config: RuntimeConfig) -> Result<Self, LoadError>;
+
+    /// The limits this runtime loads modules under.
+    fn config(&self) -> &RuntimeConfig;
 
     /// Compiles `wasm` (binary) and links it with `imports`: every import
     /// of the module must be offered, with its type. Fails as

@@ -386,6 +386,17 @@ macro_rules! define_system {
 
 for_each_system_method!(define_system);
 
+/// A boxed system is a system: a host that assembles a guest's stack at run
+/// time (decorators chosen by options) boxes each layer and wraps the box.
+impl Decorator for Box<dyn System + Send> {
+    type Inner = dyn System + Send + 'static;
+
+    #[inline]
+    fn inner(&mut self) -> &mut (dyn System + Send + 'static) {
+        &mut **self
+    }
+}
+
 /// A system that serves nothing: `args` and `environ` are empty and every
 /// other call fails with `ENOSYS` (`proc_exit` does nothing). A base for
 /// [`Decorator`]s that serve all they offer themselves, and for tests.

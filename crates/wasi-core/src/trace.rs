@@ -724,15 +724,7 @@ mod tests {
         }
 
         fn fill(&self, iovs: &mut [IoSliceMut<'_>]) -> Size {
-            let mut data = self.data;
-            let mut n = 0;
-            for iov in iovs {
-                let take = data.len().min(iov.len());
-                iov[..take].copy_from_slice(&data[..take]);
-                data = &data[take..];
-                n += take;
-            }
-            n as Size
+            crate::vfs::copy_to_iovs(self.data, iovs) as Size
         }
     }
 

@@ -772,6 +772,47 @@ pub struct Filestat {
     pub ctim: Timestamp,
 }
 
+/// Attributes of virtual objects (mounts, device files, in-memory files):
+/// one link and the given type, every other field zero. Set the rest with
+/// struct update syntax.
+///
+/// ```
+/// use wasi_core::types::{Filestat, Filetype};
+///
+/// let stat = Filestat { ino: 7, mtim: 1_000, ..Filestat::file(12) };
+/// assert_eq!((stat.filetype, stat.nlink, stat.size), (Filetype::REGULAR_FILE, 1, 12));
+/// assert_eq!(Filestat::directory(), Filestat::new(Filetype::DIRECTORY));
+/// ```
+impl Filestat {
+    /// An object of type `filetype` with one link; every other field zero.
+    pub const fn new(filetype: Filetype) -> Self {
+        Self {
+            dev: 0,
+            ino: 0,
+            filetype,
+            _pad0: [0; 7],
+            nlink: 1,
+            size: 0,
+            atim: 0,
+            mtim: 0,
+            ctim: 0,
+        }
+    }
+
+    /// A regular file of `size` bytes with one link; every other field zero.
+    pub const fn file(size: Filesize) -> Self {
+        Self {
+            size,
+            ..Self::new(Filetype::REGULAR_FILE)
+        }
+    }
+
+    /// A directory with one link; every other field zero.
+    pub const fn directory() -> Self {
+        Self::new(Filetype::DIRECTORY)
+    }
+}
+
 /// A directory entry header (`dirent`); the name follows it in the buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]

@@ -139,3 +139,143 @@ pub trait VirtualFds: crate::System {
     /// There is no default, so that no decorator drops it unawares.
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd>;
 }
+
+/// Copies `src` into `iovs` in order, filling each before the next, as
+/// `readv` does; returns the number of bytes copied: the smaller of
+/// `src.len()` and the buffers' total length.
+///
+/// ```
+/// use std::io::IoSliceMut;
+/// use wasi_core::vfs::copy_to_iovs;
+///
+/// let (mut a, mut b) = ([0u8; 2], [0u8; 8]);
+/// let n = copy_to_iovs(b"hello", &mut [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)]);
+/// assert_eq!((n, &a, &b[..3]), (5, b"he", &b"llo"[..]));
+/// ```
+pub fn copy_to_iovs(mut src: &[u8], iovs: &mut [IoSliceMut<'_>]) -> usize {
+    let mut copied = 0;
+    for iov in iovs {
+        if src.is_empty() {
+            break;
+        }
+        let n = iov.len().min(src.len());
+        iov[..n].copy_from_slice(&src[..n]);
+        src = &src[n..];
+        copied += n;
+    }
+    copied
+}
+
+/// A read-only file over bytes: `fd_read`, `fd_pread`, `fd_seek` and
+/// `fd_filestat_get` served from `B` (`&'static [u8]`, `Vec<u8>`,
+/// `Arc<[u8]>`, `Cow<'static, [u8]>`, anything that is `AsRef<[u8]>`),
+/// with a position of its own; writes are `EBADF`, as for a descriptor
+/// not open for writing.
+///
+/// It reports a regular file of the bytes' length ([`Filestat::file`])
+/// unless given other attributes with [`BytesFile::with_filestat`]. It
+/// seeks whatever its type: the rights the descriptor gets (for a mount,
+/// those of its type) decide whether the guest may.
+///
+/// ```
+/// use std::io::IoSliceMut;
+/// use std::sync::Arc;
+/// use wasi_core::types::{Filestat, Whence};
+/// use wasi_core::vfs::{BytesFile, VirtualFile};
+///
+/// let text: Arc<[u8]> = Arc::from(&b"hello, world"[..]);
+/// let mut file = BytesFile::new(text).with_filestat(Filestat { ino: 9, ..Filestat::file(0) });
+/// let mut buf = [0u8; 5];
+/// assert_eq!(file.read(&mut [IoSliceMut::new(&mut buf)]), Ok(5));
+/// assert_eq!(&buf, b"hello");
+/// assert_eq!(file.seek(-5, Whence::END), Ok(7));
+/// assert_eq!(file.read(&mut [IoSliceMut::new(&mut buf)]), Ok(5));
+/// assert_eq!(&buf, b"world");
+/// assert_eq!(file.pread(&mut [IoSliceMut::new(&mut buf)], 5), Ok(5));
+/// assert_eq!(&buf, b", wor");
+/// // The size is the bytes' length, whatever the attributes given.
+/// assert_eq!(file.filestat().map(|s| (s.ino, s.size)), Ok((9, 12)));
+/// ```
+#[derive(Clone, Debug)]
+pub struct BytesFile<B> {
+    bytes: B,
+    pos: Filesize,
+    filestat: Filestat,
+}
+
+impl<B: AsRef<[u8]>> BytesFile<B> {
+    /// A regular file reading as `bytes`, positioned at the start.
+    pub fn new(bytes: B) -> Self {
+        let size = bytes.as_ref().len() as Filesize;
+        Self {
+            bytes,
+            pos: 0,
+            filestat: Filestat::file(size),
+        }
+    }
+
+    /// Reports `filestat` (its type, inode, times...) instead, but for the
+    /// size, which stays the bytes' length.
+    pub fn with_filestat(mut self, filestat: Filestat) -> Self {
+        self.filestat = Filestat {
+            size: self.filestat.size,
+            ..filestat
+        };
+        self
+    }
+
+    /// The bytes it reads as.
+    pub fn bytes(&self) -> &B {
+        &self.bytes
+    }
+
+    /// Copies the bytes from `offset` on into `iovs`.
+    fn read_at(&self, iovs: &mut [IoSliceMut<'_>], offset: Filesize) -> Size {
+        let bytes = self.bytes.as_ref();
+        let start = usize::try_from(offset).map_or(bytes.len(), |at| at.min(bytes.len()));
+        let end = bytes.len().min(start.saturating_add(Size::MAX as usize));
+        copy_to_iovs(&bytes[start..end], iovs) as Size
+    }
+}
+
+/// The largest position: `fd_seek` and `fd_tell` report positions as a
+/// signed 64-bit offset.
+const MAX_POSITION: Filesize = Filedelta::MAX as Filesize;
+
+impl<B: AsRef<[u8]> + Send> VirtualFile for BytesFile<B> {
+    fn filetype(&self) -> Filetype {
+        self.filestat.filetype
+    }
+
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(self.filestat)
+    }
+
+    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        let n = self.read_at(iovs, self.pos);
+        self.pos += Filesize::from(n);
+        Ok(n)
+    }
+
+    fn pread(&mut self, iovs: &mut [IoSliceMut<'_>], offset: Filesize) -> Result<Size> {
+        if offset > MAX_POSITION {
+            return Err(Errno::INVAL);
+        }
+        Ok(self.read_at(iovs, offset))
+    }
+
+    fn seek(&mut self, offset: Filedelta, whence: Whence) -> Result<Filesize> {
+        let base = match whence {
+            Whence::SET => 0,
+            Whence::CUR => self.pos,
+            Whence::END => self.filestat.size,
+            _ => return Err(Errno::INVAL),
+        };
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&pos| pos <= MAX_POSITION)
+            .ok_or(Errno::INVAL)?;
+        self.pos = pos;
+        Ok(pos)
+    }
+}

@@ -38,7 +38,7 @@ fn run_both(module: &Module, args: &[OsString]) -> Result<[Outcome; 2], RunError
         // The module's bytes are shared, not read again.
         let outcome = Runner::new(module.clone(), options)?.run()?;
         eprintln!("{engine}: {outcome}");
-        Ok(outcome)
+        Ok::<_, RunError>(outcome)
     });
     Ok([wasmtime?, wasmi?])
 }

@@ -1,10 +1,13 @@
 //! WADI device drivers: the guest's system wrapped in a [`Wadi`] decorator
 //! whose drivers run on the guest's engine (spec/wadi.md).
 
-use crate::{Module, RunError};
-use wadi_devices::abi::{DRIVER_FUEL, DriverSpec};
-use wadi_devices::{DriverData, HostFactory, Wadi};
+use crate::{Module, RunError, split_dir_spec};
+use wadi_devices::driver_abi::DRIVER_FUEL;
+use wadi_devices::driver_spec::DriverSpec;
+use wadi_devices::{HostFactory, Wadi};
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::{Runtime, RuntimeConfig};
+use wasi_core::vfs::VirtualFds;
 use wasi_unix::UnixSystem;
 
 /// The limits drivers run under: [`DRIVER_FUEL`] per call, so that a
@@ -49,19 +52,17 @@ impl Devices {
         self.drivers.is_empty() && !self.allow_loading
     }
 
-    /// Wraps `system` in WADI and loads the drivers on `runtime` (give it
+    /// Wraps `system`, the guest's mount layer, in WADI (whose scopes join
+    /// its mounts) and loads the drivers on `runtime` (give it
     /// [`DRIVER_CONFIG`]). Each driver's host system is a [`UnixSystem`]
     /// with the driver's name as its argument, its configuration as its
     /// environment, and the directories its `dir=HOST[::GUEST]` entries
     /// name preopened.
-    pub fn mount<R: Runtime + 'static>(
+    pub fn mount<S: VirtualFds, R: Runtime>(
         &self,
-        system: UnixSystem,
+        system: Mounts<S>,
         runtime: R,
-    ) -> Result<Wadi<UnixSystem, R>, RunError>
-    where
-        R::Instance<DriverData>: Send,
-    {
+    ) -> Result<Wadi<S, R>, RunError> {
         let mut wadi = Wadi::new(system, runtime, driver_host()).map_err(RunError::WadiControl)?;
         wadi.allow_loading(self.allow_loading);
         for (spec, module) in &self.drivers {
@@ -83,7 +84,7 @@ fn driver_host() -> HostFactory {
             builder.env(key, value);
         }
         for dir in spec.values("dir") {
-            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            let (host, guest) = split_dir_spec(dir);
             builder
                 .preopen_dir(host, guest)
                 .map_err(|e| format!("cannot preopen directory {host}: {e}"))?;

@@ -103,6 +103,22 @@ pub enum RunError {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A mount could not be made in the guest's namespace
+    /// ([`RunOptions::mount`](crate::RunOptions::mount), the key-value
+    /// store, a mode's own files): its path overlaps another mount or is a
+    /// preopen's own.
+    #[error("cannot mount {path} in the guest's namespace: {errno}")]
+    Mount {
+        /// The guest path.
+        path: String,
+        /// Why, as the mount layer says it.
+        errno: Errno,
+    },
+    /// A Daku program could not be run ([`run_daku`](crate::run_daku)): it
+    /// is not one or cannot be loaded (the message names the module), or a
+    /// file of its options could not be opened.
+    #[error(transparent)]
+    Daku(#[from] daku_abi::DakuError),
     /// WADI's control file could not be mounted in the guest's namespace.
     #[error("cannot mount the WADI control file: {0}")]
     WadiControl(Errno),

@@ -1,28 +1,37 @@
 #![doc = include_str!("../README.md")]
 
+mod daku;
 mod devices;
 mod diagnostics;
+mod engine;
 mod error;
 mod module;
 mod options;
-mod outcome;
 mod runner;
 mod serve;
+mod stack;
+mod trace;
 
+pub use daku::run_daku;
 pub use devices::{DRIVER_CONFIG, Devices};
 pub use diagnostics::{escape_controls, report};
+pub use engine::{Engine, WithRuntime};
 pub use error::RunError;
 pub use module::Module;
-pub use options::{DEFAULT_MAX_FUNCTIONS, Engine, RunOptions, Trace, default_cache_dir};
-pub use outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
+pub use options::{
+    DEFAULT_MAX_FUNCTIONS, RunOptions, Trace, default_cache_dir, split_dir_spec, split_env_pair,
+};
 pub use runner::Runner;
 pub use serve::{ServeMode, ServeOptions, Server};
-pub use wasi_cloud_fs::http::ServeConfig;
+pub use stack::GuestSystem;
 
 // The types of other crates that appear in this one's API.
-pub use wadi_devices::abi::DriverSpec;
+pub use daku_abi::{DakuError, DakuOptions, Grants, is_daku_program};
+pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
-pub use wasi_core::runtime::{CallError, LoadError};
+pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
+pub use wasi_core::runtime::{CallError, LoadError, RuntimeConfig};
+pub use wasi_http_server::ServeConfig;
 pub use wasi_unix::{AddrRule, IoBackend};
 
 /// The worked examples of `EXTENDING.md`, compiled and run as doctests.

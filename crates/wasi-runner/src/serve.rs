@@ -2,29 +2,22 @@
 //! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
 //! "HTTP functions").
 
-use crate::runner::KV_MOUNT;
-use crate::{Engine, Module, RunError, RunOptions};
+use crate::stack::{GuestSystem, Stack};
+use crate::trace::SharedTrace;
+use crate::{Module, RunError, RunOptions, WithRuntime};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use wasi_cloud_fs::http::{
-    self, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange, ExchangeSource,
-    Functions, ServeConfig,
-};
-use wasi_cloud_fs::kv::KvDir;
-use wasi_core::System;
-use wasi_core::mount::Mounts;
 use wasi_core::runtime::{
-    CallError, Imports, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
+    CallError, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
-use wasi_unix::{Builder, InheritedStdio, PreopenDir, UnixSystem};
-use wasi_wasmi::WasmiRuntime;
-
-/// The system a served guest runs with.
-type GuestSystem = Box<dyn System + Send>;
+use wasi_http_server::{
+    self as http, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange,
+    ExchangeSource, Functions, ServeConfig,
+};
+use wasi_unix::InheritedStdio;
 
 /// How requests are served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,20 +121,13 @@ impl Server {
             interruptible: matches!(serve.mode, ServeMode::Daemons(_)),
             ..options.limits
         };
-        let kv = match &options.kv {
-            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
-            None => None,
-        };
+        let (engine, cache_dir) = (options.engine, options.cache_dir.clone());
         let setup = Setup {
-            module,
+            module: &module,
             options: Arc::new(options),
             mode: serve.mode,
-            kv,
         };
-        let (dispatch, daemons) = match setup.options.engine {
-            Engine::Wasmtime => setup.start(&setup.options.wasmtime(limits)?)?,
-            Engine::Wasmi => setup.start(&WasmiRuntime::new(limits))?,
-        };
+        let (dispatch, daemons) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
         Ok(Self {
             listener,
             dispatch,
@@ -206,113 +192,87 @@ impl Server {
     }
 }
 
-/// What every instance is made from.
-struct Setup {
-    module: Module,
+/// Starting to serve on the chosen engine ([`WithRuntime`]).
+struct Setup<'a> {
+    module: &'a Module,
     options: Arc<RunOptions>,
     mode: ServeMode,
-    /// The key-value store, shared by every instance.
-    kv: Option<Arc<KvDir>>,
 }
 
-/// What every instance is given beside its exchange.
-#[derive(Clone)]
-struct Guests {
-    options: Arc<RunOptions>,
-    path: Arc<Path>,
-    kv: Option<Arc<KvDir>>,
+/// What every instance is made from.
+struct Guests<R: Runtime> {
+    stack: Stack<R>,
+    prepared: R::Prepared<GuestSystem>,
     /// The server's stdout and stderr, inspected once; stdin is empty.
     stdio: InheritedStdio,
-    /// The `--dir` directories, opened once when the server starts (so a
-    /// bad one stops it there); each guest gets them reopened.
-    dirs: Arc<[(PreopenDir, String)]>,
+    /// Where `--trace` goes, each guest's lines marked with its own number.
+    trace: Option<SharedTrace>,
 }
 
-impl Guests {
-    /// The builder of a guest's system, before its stdio is set.
-    fn builder(&self) -> Result<Builder, RunError> {
-        let dirs = self
-            .dirs
-            .iter()
-            .map(|(dir, guest)| Ok((dir.reopen()?, guest.as_str())))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(RunError::System)?;
-        self.options.builder_with(&self.path, dirs)
-    }
-
-    /// A function's or daemon's system, before its files are mounted.
-    fn system(&self) -> Result<UnixSystem, RunError> {
-        self.builder()?
+impl<R: Runtime> Guests<R> {
+    /// A function's or daemon's system, with `source`'s files mounted.
+    fn system<E: ExchangeSource + 'static>(
+        &self,
+        source: &Arc<E>,
+    ) -> Result<GuestSystem, RunError> {
+        let system = self
+            .stack
+            .builder()?
             .inherit_stdio(&self.stdio)
             .build()
-            .map_err(RunError::System)
+            .map_err(RunError::System)?;
+        self.stack.assemble_with(
+            system,
+            |mounts| {
+                http::mount(mounts, Arc::clone(source)).map_err(|errno| RunError::Mount {
+                    path: "/request and /response".into(),
+                    errno,
+                })
+            },
+            self.trace(),
+        )
     }
 
-    /// The guest's system with `source`'s files mounted, and the key-value
-    /// store.
-    fn mounted<E: ExchangeSource + 'static>(
-        &self,
-        system: UnixSystem,
-        source: Arc<E>,
-    ) -> Result<GuestSystem, String> {
-        let mut system = Mounts::new(system);
-        http::mount(&mut system, source)
-            .map_err(|errno| format!("cannot mount /request and /response: {errno}"))?;
-        if let Some(kv) = &self.kv {
-            system
-                .mount(KV_MOUNT, kv.clone())
-                .map_err(|errno| format!("cannot mount {KV_MOUNT}: {errno}"))?;
-        }
-        Ok(Box::new(system))
+    /// A guest's trace writer, when the server traces.
+    fn trace(&self) -> Option<Box<dyn std::io::Write + Send>> {
+        self.trace.as_ref().map(SharedTrace::guest)
     }
 }
 
-impl Setup {
+impl WithRuntime for Setup<'_> {
+    type Output = Result<(Arc<dyn Dispatch>, Option<DaemonPool>), RunError>;
+
     /// Prepares the module on `runtime` and makes the dispatcher (and the
     /// daemons) for the mode.
-    fn start<R: Runtime>(
-        &self,
-        runtime: &R,
-    ) -> Result<(Arc<dyn Dispatch>, Option<DaemonPool>), RunError>
-    where
-        R::Prepared<GuestSystem>: 'static,
-    {
-        let mut imports = Imports::new();
-        imports.wasi(|system: &mut GuestSystem| -> &mut dyn System { &mut **system });
-        let prepared = Arc::new(runtime.prepare(self.module.wasm(), &imports).map_err(
-            |source| RunError::Load {
+    fn run<R: Runtime>(self, runtime: R) -> Self::Output {
+        let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
+        let prepared = runtime
+            .prepare(self.module.wasm(), stack.imports())
+            .map_err(|source| RunError::Load {
                 path: self.module.path().to_owned(),
                 source,
-            },
-        )?);
-        let guests = Guests {
-            options: Arc::clone(&self.options),
-            path: self.module.path().into(),
-            kv: self.kv.clone(),
+            })?;
+        let guests = Arc::new(Guests {
+            stack,
+            prepared,
             stdio: InheritedStdio::inspect()
                 .map_err(RunError::System)?
                 .without_stdin(),
-            dirs: self
-                .options
-                .open_dirs()?
-                .into_iter()
-                .map(|(dir, guest)| (dir, guest.to_owned()))
-                .collect(),
-        };
+            trace: SharedTrace::open(&self.options.trace)?,
+        });
         Ok(match self.mode {
             ServeMode::Functions => {
-                let run =
-                    move |exchange: &Arc<Exchange>| run_function(&*prepared, &guests, exchange);
+                let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
                 (Arc::new(Functions::with_inline(run)), None)
             }
             ServeMode::Wagi => {
-                let run = move |exchange: &Arc<Exchange>| run_wagi(&*prepared, &guests, exchange);
+                let run = move |exchange: &Arc<Exchange>| run_wagi(&guests, exchange);
                 (Arc::new(Functions::new(run)), None)
             }
             ServeMode::Daemons(n) => {
                 let (requests, queue) = DaemonQueue::new();
                 let pool = DaemonPool::start(n.max(1), queue, move |source: &Arc<DaemonSource>| {
-                    run_daemon(&*prepared, &guests, source)
+                    run_daemon(&guests, source)
                 })
                 .map_err(RunError::Serve)?;
                 (Arc::new(Daemons(requests)), Some(pool))
@@ -363,46 +323,34 @@ fn run_guest<P: Prepared<GuestSystem>>(
 }
 
 /// Runs a fresh instance for `exchange`.
-fn run_function<P: Prepared<GuestSystem>>(
-    prepared: &P,
-    guests: &Guests,
-    exchange: &Arc<Exchange>,
-) -> Completion {
-    let system = match guests.system() {
-        Ok(system) => system,
-        Err(error) => return Completion::Failed(error.to_string()),
-    };
-    match guests.mounted(system, Arc::new(Arc::clone(exchange))) {
+fn run_function<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Completion {
+    match guests.system(&Arc::new(Arc::clone(exchange))) {
         Ok(system) => run_guest(
-            prepared,
+            &guests.prepared,
             system,
             |_| {},
             |completion| exchange.finish(completion),
         ),
-        Err(error) => Completion::Failed(error),
+        Err(error) => Completion::Failed(error.to_string()),
     }
 }
 
 /// Runs a fresh instance for `exchange` as WAGI does: the request in the
 /// environment, arguments and stdin, the CGI response read from stdout.
-fn run_wagi<P: Prepared<GuestSystem>>(
-    prepared: &P,
-    guests: &Guests,
-    exchange: &Arc<Exchange>,
-) -> Completion {
-    let path = &guests.path;
+fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Completion {
     let cgi = match http::wagi::Cgi::new(exchange) {
         Ok(cgi) => cgi,
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
     };
-    let mut builder = match guests.builder() {
+    let mut builder = match guests.stack.builder() {
         Ok(builder) => builder,
         Err(error) => return Completion::Failed(error.to_string()),
     };
     for arg in cgi.args() {
         builder.arg(arg.as_bytes());
     }
-    for (key, value) in cgi.env(&path.to_string_lossy()) {
+    let path = guests.stack.argv0().to_string_lossy();
+    for (key, value) in cgi.env(&path) {
         builder.env(key.as_bytes(), &value);
     }
     let (stdin, stdout, stderr) = match cgi.stdio() {
@@ -414,15 +362,9 @@ fn run_wagi<P: Prepared<GuestSystem>>(
         Ok(system) => system,
         Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
     };
-    let system: GuestSystem = match &guests.kv {
-        Some(kv) => {
-            let mut system = Mounts::new(system);
-            if let Err(errno) = system.mount(KV_MOUNT, kv.clone()) {
-                return Completion::Failed(format!("cannot mount {KV_MOUNT}: {errno}"));
-            }
-            Box::new(system)
-        }
-        None => Box::new(system),
+    let system = match guests.stack.assemble(system, guests.trace()) {
+        Ok(system) => system,
+        Err(error) => return Completion::Failed(error.to_string()),
     };
     std::thread::scope(|scope| {
         let relay = scope.spawn(|| cgi.relay());
@@ -430,7 +372,7 @@ fn run_wagi<P: Prepared<GuestSystem>>(
         // which ends the relay.
         // WAGI's response file is the relay's, never closed: the exchange
         // ends with `finish`, after the relay passed everything on.
-        let completion = run_guest(prepared, system, |_| {}, |_| {});
+        let completion = run_guest(&guests.prepared, system, |_| {}, |_| {});
         let _ = relay.join();
         completion
     })
@@ -438,32 +380,24 @@ fn run_wagi<P: Prepared<GuestSystem>>(
 
 /// Runs one daemon instance until it ends, then reports how to its
 /// current exchange, if any.
-fn run_daemon<P: Prepared<GuestSystem>>(
-    prepared: &P,
-    guests: &Guests,
-    source: &Arc<DaemonSource>,
-) -> Completion {
+fn run_daemon<R: Runtime>(guests: &Guests<R>, source: &Arc<DaemonSource>) -> Completion {
     let finish_current = |completion: &Completion| {
         if let Some(exchange) = source.take_current() {
             exchange.finish(completion);
         }
     };
-    let failed = |error: String| {
-        let completion = Completion::Failed(error);
-        finish_current(&completion);
-        completion
-    };
-    match guests.system() {
-        Ok(system) => match guests.mounted(system, Arc::clone(source)) {
-            Ok(system) => run_guest(
-                prepared,
-                system,
-                |interrupter| source.set_interrupter(interrupter),
-                finish_current,
-            ),
-            Err(error) => failed(error),
-        },
-        Err(error) => failed(error.to_string()),
+    match guests.system(source) {
+        Ok(system) => run_guest(
+            &guests.prepared,
+            system,
+            |interrupter| source.set_interrupter(interrupter),
+            finish_current,
+        ),
+        Err(error) => {
+            let completion = Completion::Failed(error.to_string());
+            finish_current(&completion);
+            completion
+        }
     }
 }
 

@@ -201,3 +201,79 @@ fn trace_files_log_every_call() {
         );
     }
 }
+
+/// Exits with `env.add_u64(40, 2)`, after two empty writes to stdout.
+const ADDS: &str = r#"
+(module
+  (import "env" "add_u64" (func $add (param i64 i64) (result i64)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 16)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 16)))
+    (call $exit (i32.wrap_i64 (call $add (i64.const 40) (i64.const 2))))))
+"#;
+
+/// Counts `fd_write` calls; forwards everything.
+struct WriteCounter<S> {
+    inner: S,
+    writes: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl<S: wasi_core::System> wasi_core::system::Decorator for WriteCounter<S> {
+    type Inner = S;
+
+    fn inner(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    fn fd_write(
+        &mut self,
+        fd: wasi_core::types::Fd,
+        iovs: &[std::io::IoSlice<'_>],
+    ) -> wasi_core::system::Result<wasi_core::types::Size> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.fd_write(fd, iovs)
+    }
+}
+
+#[test]
+fn embedders_add_imports_and_decorators_without_touching_the_runner() {
+    for engine in Engine::ALL {
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = std::sync::Arc::clone(&writes);
+        let mut options = RunOptions::new();
+        options
+            .import("env", "add_u64", |_, (a, b): (u64, u64)| Ok(a + b))
+            .wrap(move |inner| {
+                Box::new(WriteCounter {
+                    inner,
+                    writes: std::sync::Arc::clone(&counted),
+                })
+            });
+        assert_eq!(
+            run(engine, ADDS, options).unwrap(),
+            Outcome::Exit(42),
+            "{engine}"
+        );
+        assert_eq!(
+            writes.load(std::sync::atomic::Ordering::Relaxed),
+            2,
+            "{engine}"
+        );
+        // Without the import the module does not link, with a clear error.
+        let error = run(engine, ADDS, RunOptions::new()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RunError::Load {
+                    source: LoadError::Link(_),
+                    ..
+                }
+            ),
+            "{engine}: {error:?}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::mount::{Listing, Mounts, OpenHow, VirtualDir};
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::VirtualFile;
+use wasi_core::vfs::{VirtualFile, copy_to_iovs};
 use wasi_unix::UnixSystem;
 
 type Data = Arc<Mutex<Vec<u8>>>;
@@ -55,17 +55,8 @@ impl MemTree {
 
 fn stat_of(node: &Node) -> Filestat {
     match node {
-        Node::Dir => Filestat {
-            filetype: Filetype::DIRECTORY,
-            nlink: 1,
-            ..Filestat::default()
-        },
-        Node::File(data) => Filestat {
-            filetype: Filetype::REGULAR_FILE,
-            nlink: 1,
-            size: data.lock().unwrap().len() as u64,
-            ..Filestat::default()
-        },
+        Node::Dir => Filestat::directory(),
+        Node::File(data) => Filestat::file(data.lock().unwrap().len() as u64),
     }
 }
 
@@ -183,12 +174,7 @@ impl VirtualFile for MemFile {
 
     fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
         let data = self.data.lock().unwrap();
-        let Some(buf) = iovs.first_mut() else {
-            return Ok(0);
-        };
-        let rest = data.get(self.pos..).unwrap_or_default();
-        let n = buf.len().min(rest.len());
-        buf[..n].copy_from_slice(&rest[..n]);
+        let n = copy_to_iovs(data.get(self.pos..).unwrap_or_default(), iovs);
         self.pos += n;
         Ok(n as Size)
     }

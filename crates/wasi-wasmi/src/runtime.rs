@@ -246,6 +246,18 @@ impl Runtime for WasmiRuntime {
     type Instance<D: Send + 'static> = WasmiInstance<D>;
     type Prepared<D: Send + 'static> = WasmiPrepared<D>;
 
+    fn engine_name(&self) -> &'static str {
+        "wasmi"
+    }
+
+    fn with_config(&self, config: RuntimeConfig) -> Result<Self, LoadError> {
+        Ok(Self::new(config))
+    }
+
+    fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
     fn prepare<D: Send + 'static>(
         &self,
         wasm: &[u8],

@@ -1,7 +1,7 @@
 //! [`wasi_core::runtime::Runtime`] on wasmtime.
 
 use crate::{add_to_linker_for_module, exit_code};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
@@ -58,6 +58,8 @@ impl ResourceLimiter for Budget {
 pub struct WasmtimeRuntime {
     engine: Engine,
     config: RuntimeConfig,
+    /// The cache of compiled modules, kept for [`Runtime::with_config`].
+    cache_dir: Option<Arc<Path>>,
     /// Advances the engine's epoch while the runtime lives, when a timeout
     /// is configured.
     _ticker: Option<Arc<EpochTicker>>,
@@ -154,7 +156,7 @@ impl WasmtimeRuntime {
     /// A runtime with its own engine configured for `config`, compiling
     /// every module it loads.
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
-        Self::with_engine_config(config, engine_config(config))
+        Self::with_engine_config(config, engine_config(config), None)
     }
 
     /// Like [`new`](Self::new), and compiled modules are cached in `dir`
@@ -164,14 +166,19 @@ impl WasmtimeRuntime {
         config: RuntimeConfig,
         dir: impl Into<PathBuf>,
     ) -> wasmtime::Result<Self> {
+        let dir: Arc<Path> = dir.into().into();
         let mut cache = CacheConfig::new();
-        cache.with_directory(dir);
+        cache.with_directory(&*dir);
         let mut engine_config = engine_config(config);
         engine_config.cache(Some(Cache::new(cache)?));
-        Self::with_engine_config(config, engine_config)
+        Self::with_engine_config(config, engine_config, Some(dir))
     }
 
-    fn with_engine_config(config: RuntimeConfig, engine_config: Config) -> wasmtime::Result<Self> {
+    fn with_engine_config(
+        config: RuntimeConfig,
+        engine_config: Config,
+        cache_dir: Option<Arc<Path>>,
+    ) -> wasmtime::Result<Self> {
         let engine = Engine::new(&engine_config)?;
         let ticker = if uses_epochs(&config) {
             Some(Arc::new(EpochTicker::start(engine.clone())?))
@@ -181,6 +188,7 @@ impl WasmtimeRuntime {
         Ok(Self {
             engine,
             config,
+            cache_dir,
             _ticker: ticker,
         })
     }
@@ -278,6 +286,28 @@ fn exported_memory<T>(caller: &mut wasmtime::Caller<'_, T>) -> Option<Memory> {
 impl Runtime for WasmtimeRuntime {
     type Instance<D: Send + 'static> = WasmtimeInstance<D>;
     type Prepared<D: Send + 'static> = WasmtimePrepared<D>;
+
+    fn engine_name(&self) -> &'static str {
+        "wasmtime"
+    }
+
+    /// A new engine for `config`, caching in the same directory (a cache
+    /// that cannot be set up is skipped, as [`WasmtimeRuntime::with_cache_dir`]'s
+    /// callers do).
+    fn with_config(&self, config: RuntimeConfig) -> Result<Self, LoadError> {
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .and_then(|dir| Self::with_cache_dir(config, dir.to_path_buf()).ok());
+        match cached {
+            Some(runtime) => Ok(runtime),
+            None => Self::new(config).map_err(|e| LoadError::Engine(format!("{e:#}"))),
+        }
+    }
+
+    fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
 
     fn prepare<D: Send + 'static>(
         &self,

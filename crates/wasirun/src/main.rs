@@ -4,6 +4,7 @@
 //! Each command is a module with its arguments and the function that runs
 //! it.
 
+mod guest;
 mod run;
 mod serve;
 mod water;

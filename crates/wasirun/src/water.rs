@@ -1,15 +1,19 @@
 //! `wasirun water relay|dial|listen`: WATER v0 transport modules
 //! (`spec/watm-v0.md`) serving TCP connections, with `watm_transport`
-//! doing the work. Runs until SIGINT or SIGTERM, then cancels the
-//! connections' workers and exits 0.
+//! doing the work on the engine chosen with `--runtime` (parsed as `wasirun
+//! run` parses it, and run through `wasi_runner::Engine::with_runtime`).
+//! Runs until SIGINT or SIGTERM, then cancels the connections' workers and
+//! exits 0.
 
+use crate::guest::engine_parser;
 use clap::{Args, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use watm_transport::{Closer, Config, Engine, Error, Forwarder, Relay};
+use wasi_runner::{Engine, WithRuntime};
+use watm_transport::{Closer, Config, Error, Forwarder, Relay, Runtime};
 
 /// The arguments of `wasirun water`.
 #[derive(Debug, Args)]
@@ -53,8 +57,8 @@ struct Options {
     config: Option<PathBuf>,
 
     /// The WebAssembly engine.
-    #[arg(long, default_value = "wasmtime", value_parser = ["wasmtime", "wasmi"])]
-    runtime: String,
+    #[arg(long, default_value_t = Engine::Wasmtime, value_parser = engine_parser())]
+    runtime: Engine,
 
     /// Fuel for each connection's instance over its life (stops modules
     /// that loop).
@@ -70,70 +74,122 @@ struct Options {
     max_connections: usize,
 }
 
-/// A running service of any role.
-enum Service {
-    Relay(Relay),
-    Forward(Forwarder),
+/// A running service of any role, on the engine of `R`.
+enum Service<R: Runtime> {
+    Relay(Relay<R>),
+    Forward(Forwarder<R>),
+}
+
+/// Reports `error` on stderr for the role `name`; exit code 1 when the
+/// host cannot listen, 2 otherwise (the module cannot be used).
+fn fail(name: &str, error: Error) -> ExitCode {
+    eprintln!("wasirun water {name}: {error}");
+    ExitCode::from(match error {
+        Error::Io(_) => 1,
+        _ => 2,
+    })
+}
+
+/// `error` and its sources on one line, `: `-separated.
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 /// Runs the role until a signal; exit code 2 when the module cannot be
-/// used, 1 when the host cannot listen.
+/// used (or the engine cannot be set up), 1 when the host cannot listen.
 pub fn main(args: WaterArgs) -> ExitCode {
     let (name, options) = match &args.role {
         Role::Relay(options) => ("relay", options),
         Role::Dial(options) => ("dial", options),
         Role::Listen(options) => ("listen", options),
     };
-    let fail = |error: Error| {
-        eprintln!("wasirun water {name}: {error}");
-        ExitCode::from(match error {
-            Error::Io(_) => 1,
-            _ => 2,
-        })
-    };
     let config = match config(options) {
         Ok(config) => config,
-        Err(error) => return fail(error),
+        Err(error) => return fail(name, error),
     };
-    let (laddr, raddr) = (options.laddr, options.raddr);
-    let service = match &args.role {
-        Role::Relay(_) => Relay::bind(&config, laddr, raddr).map(Service::Relay),
-        Role::Dial(_) => Forwarder::dial(&config, laddr, raddr).map(Service::Forward),
-        Role::Listen(_) => Forwarder::listen(&config, laddr, raddr).map(Service::Forward),
+    let serve = Serve {
+        role: &args.role,
+        name,
+        config: &config,
+        laddr: options.laddr,
+        raddr: options.raddr,
     };
-    let service = match service {
-        Ok(service) => service,
-        Err(error) => return fail(error),
-    };
-    let (closer, local) = match &service {
-        Service::Relay(relay) => (relay.closer(), relay.local_addr()),
-        Service::Forward(forwarder) => (forwarder.closer(), forwarder.local_addr()),
-    };
-    if let Err(error) = close_on_signal(closer) {
-        return fail(error.into());
+    // The runtime is created under the WATM's limits, so that the roles
+    // use it as it is.
+    match options
+        .runtime
+        .with_runtime(config.runtime_config(), None, serve)
+    {
+        Ok(code) => code,
+        Err(error) => fail(name, Error::Invalid(one_line(&error))),
     }
-    match local {
-        Ok(local) => eprintln!("wasirun water {name}: listening on {local}, to {raddr}"),
-        Err(error) => return fail(error.into()),
-    }
-    let served = match &service {
-        Service::Relay(relay) => relay.serve(),
-        Service::Forward(forwarder) => forwarder.serve(),
-    };
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(error),
+}
+
+/// Serving one role until a signal, on whichever engine
+/// [`Engine::with_runtime`] hands it.
+struct Serve<'a> {
+    role: &'a Role,
+    name: &'static str,
+    config: &'a Config,
+    laddr: SocketAddr,
+    raddr: SocketAddr,
+}
+
+impl WithRuntime for Serve<'_> {
+    type Output = ExitCode;
+
+    fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+        let Serve {
+            role,
+            name,
+            config,
+            laddr,
+            raddr,
+        } = self;
+        let fail = |error: Error| fail(name, error);
+        let service = match role {
+            Role::Relay(_) => Relay::bind(&runtime, config, laddr, raddr).map(Service::Relay),
+            Role::Dial(_) => Forwarder::dial(&runtime, config, laddr, raddr).map(Service::Forward),
+            Role::Listen(_) => {
+                Forwarder::listen(&runtime, config, laddr, raddr).map(Service::Forward)
+            }
+        };
+        let service = match service {
+            Ok(service) => service,
+            Err(error) => return fail(error),
+        };
+        let (closer, local) = match &service {
+            Service::Relay(relay) => (relay.closer(), relay.local_addr()),
+            Service::Forward(forwarder) => (forwarder.closer(), forwarder.local_addr()),
+        };
+        if let Err(error) = close_on_signal(closer) {
+            return fail(error.into());
+        }
+        match local {
+            Ok(local) => eprintln!("wasirun water {name}: listening on {local}, to {raddr}"),
+            Err(error) => return fail(error.into()),
+        }
+        let served = match &service {
+            Service::Relay(relay) => relay.serve(),
+            Service::Forward(forwarder) => forwarder.serve(),
+        };
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(error),
+        }
     }
 }
 
 fn config(options: &Options) -> Result<Config, Error> {
     let mut config = Config::from_file(&options.watm)?;
-    let engine = match options.runtime.as_str() {
-        "wasmi" => Engine::Wasmi,
-        _ => Engine::Wasmtime,
-    };
     config
-        .engine(engine)
         .config_file(options.config.clone())
         .fuel(options.fuel)
         .timeout(options.timeout)

@@ -139,6 +139,15 @@ fn a_daku_trap_is_one_line_and_exit_code_134() {
         stderr.contains("--dir does not apply to a Daku program"),
         "{stderr}"
     );
+    // And Daku's options are refused for a WASI command.
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.wat");
+    let out = wasirun(&["run", "--daku-log", "log.txt", path(&hello)], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--daku-log applies only to Daku programs"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -129,3 +129,51 @@ fn quiet_logs_nothing() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(log.recv_timeout(Duration::from_millis(200)).ok(), None);
 }
+
+#[test]
+fn trace_marks_each_guests_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.log");
+    let trace_arg = trace.to_str().unwrap().to_owned();
+    let (mut child, addr, _log) = serve(dir.path(), &["--quiet", "--trace-file", &trace_arg]);
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+    }
+    terminate(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let trace = std::fs::read_to_string(trace).unwrap();
+    for guest in ["[1] ", "[2] "] {
+        assert!(
+            trace
+                .lines()
+                .any(|line| line.starts_with(guest) && line.contains("path_open(")),
+            "{trace}"
+        );
+    }
+    assert!(trace.lines().all(|line| line.starts_with('[')), "{trace}");
+}
+
+#[test]
+fn options_that_cannot_apply_are_refused_naming_the_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("handler.wat");
+    std::fs::write(&module, HANDLER).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
+        .arg(&module)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--listen does not apply to `wasirun serve`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -7,26 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasi_core::runtime::RuntimeConfig;
 
-/// The engine that runs the WATM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// wasmtime (Cranelift): compiled once, fast to run.
-    #[default]
-    Wasmtime,
-    /// wasmi: an interpreter, quick to load.
-    Wasmi,
-}
-
-impl Engine {
-    /// The name used on command lines: `wasmtime` or `wasmi`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Wasmtime => "wasmtime",
-            Engine::Wasmi => "wasmi",
-        }
-    }
-}
-
 /// The default for [`Config::max_memory`]: 256 MiB of linear memory per
 /// connection.
 pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
@@ -35,14 +15,18 @@ pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// A WATM and how to run it: the module, its configuration file, the
-/// engine, the limits of every instance and the host's timeouts.
+/// limits of every instance and the host's timeouts.
+///
+/// The engine is not part of it: a role is made from a `Config` and a
+/// runtime of the embedder's chosen engine ([`Dialer::new`](crate::Dialer::new)
+/// and the others), which loads the module under
+/// [`runtime_config`](Self::runtime_config).
 ///
 /// Cloning is cheap: the module's bytes are shared.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) wasm: Arc<[u8]>,
     pub(crate) config_file: Option<PathBuf>,
-    pub(crate) engine: Engine,
     pub(crate) limits: RuntimeConfig,
     pub(crate) setup_timeout: Duration,
     pub(crate) dial_timeout: Duration,
@@ -53,7 +37,7 @@ pub struct Config {
 
 impl Config {
     /// A configuration for the module `wasm`, binary or text (`.wat`), with
-    /// the defaults: wasmtime, [`DEFAULT_MAX_MEMORY`], no fuel or time
+    /// the defaults: [`DEFAULT_MAX_MEMORY`], no fuel or time
     /// limit, no configuration file, 10 s to set up a connection and to
     /// dial, 1 s of grace after a cancellation, the module's output to the
     /// host's stderr, at most [`DEFAULT_MAX_CONNECTIONS`] live connections.
@@ -72,7 +56,6 @@ impl Config {
         Ok(Self {
             wasm: wasm.into_owned().into(),
             config_file: None,
-            engine: Engine::default(),
             limits,
             setup_timeout: Duration::from_secs(10),
             dial_timeout: Duration::from_secs(10),
@@ -102,10 +85,21 @@ impl Config {
         self
     }
 
-    /// The engine ([`Engine::Wasmtime`] by default).
-    pub fn engine(&mut self, engine: Engine) -> &mut Self {
-        self.engine = engine;
-        self
+    /// The limits every connection's instance runs under, which a role
+    /// loads the module with: [`max_memory`](Self::max_memory),
+    /// [`fuel`](Self::fuel) and [`timeout`](Self::timeout) as set, and
+    /// [`interruptible`](RuntimeConfig::interruptible) always (a module
+    /// that ignores its cancellation is stopped after the
+    /// [`cancel_grace`](Self::cancel_grace), not left spinning on its
+    /// thread).
+    ///
+    /// A role given a runtime created with other limits derives one under
+    /// these ([`Runtime::with_config`](wasi_core::runtime::Runtime::with_config):
+    /// same engine and cache); a runtime created with exactly these, as
+    /// `wasi_runner::Engine::with_runtime(config.runtime_config(), ..)`
+    /// creates it, is used as it is.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        self.limits
     }
 
     /// The most linear memory one connection's instance may have, in bytes

@@ -2,7 +2,7 @@
 //! (`spec/watm-v0.md` §3 and §4).
 
 use crate::Error;
-use crate::config::{Config, Engine};
+use crate::config::Config;
 use crate::conn::Control;
 use crate::validate::{self, Role};
 use std::collections::HashMap;
@@ -16,13 +16,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasi_core::runtime::{CallError, HostError, Imports, Instance, Prepared, Runtime, Val};
+use wasi_core::runtime::{
+    CallError, HostError, Imports, Instance, LoadError, Prepared, Runtime, Val,
+};
 use wasi_core::types::Rights;
 use wasi_core::vfs::VirtualFds;
 use wasi_core::{Errno, System};
 use wasi_unix::{IoBackend, UnixSystem};
-use wasi_wasmi::{WasmiPrepared, WasmiRuntime};
-use wasi_wasmtime::{WasmtimePrepared, WasmtimeRuntime};
 
 /// The most connections (dialed and accepted) the host gives one instance.
 pub(crate) const MAX_HOST_CONNS: usize = 16;
@@ -40,20 +40,15 @@ pub(crate) fn describe(value: i32) -> String {
     }
 }
 
-/// The module compiled and linked once (`Runtime::prepare`), on either
-/// engine; every connection instantiates it.
-enum Module {
-    Wasmtime(WasmtimePrepared<WatmData>),
-    Wasmi(WasmiPrepared<WatmData>),
-}
-
 /// What every connection of one `Dialer`, `Listener` or `Relay` shares:
-/// the checked module, the engine, where the module's output goes and the
-/// live connections.
-pub(crate) struct Shared {
+/// the checked module, where the module's output goes and the live
+/// connections.
+pub(crate) struct Shared<R: Runtime> {
     pub(crate) config: Config,
     role: Role,
-    module: Module,
+    /// The module compiled and linked once (`Runtime::prepare`), on the
+    /// embedder's engine; every connection instantiates it.
+    module: R::Prepared<WatmData>,
     /// Where the module's stdout and stderr go (duplicated per instance).
     log: OwnedFd,
     /// Whether the module is a WASI command (`_start`) or reactor
@@ -209,26 +204,43 @@ fn prefix_lines(reader: impl io::Read, prefix: &str) {
     }
 }
 
-impl Shared {
-    /// Checks `config`'s module for `role` and prepares its engine; loads
-    /// the module once so that a missing import is reported now.
-    pub(crate) fn new(config: &Config, role: Role) -> Result<Arc<Self>, Error> {
+/// Cancels every live connection of a `Dialer`, `Listener` or `Relay`
+/// ([`Shared::cancel_all`]): what a `Closer` holds, whatever the engine.
+pub(crate) trait CancelAll: Send + Sync {
+    /// Cancels every live connection and waits for them up to the grace.
+    fn cancel_all(&self);
+}
+
+impl<R: Runtime> CancelAll for Shared<R> {
+    fn cancel_all(&self) {
+        Shared::cancel_all(self);
+    }
+}
+
+impl<R: Runtime> Shared<R> {
+    /// Checks `config`'s module for `role` and prepares it on `runtime`,
+    /// under [`Config::runtime_config`] (a runtime created with other
+    /// limits is derived again with them); loads the module once so that a
+    /// missing import is reported now.
+    pub(crate) fn new(runtime: &R, config: &Config, role: Role) -> Result<Arc<Self>, Error> {
         validate::validate(&config.wasm, role)?;
-        let invalid = |e: wasi_core::runtime::LoadError| {
-            Error::Invalid(format!("WATM cannot be loaded: {e}"))
+        let limits = config.runtime_config();
+        let derived;
+        let runtime = if *runtime.config() == limits {
+            runtime
+        } else {
+            derived = runtime.with_config(limits).map_err(|e| {
+                let engine = runtime.engine_name();
+                Error::Invalid(match e {
+                    LoadError::Engine(msg) => format!("cannot start {engine}: {msg}"),
+                    e => format!("cannot start {engine}: {e}"),
+                })
+            })?;
+            &derived
         };
-        let module = match config.engine {
-            Engine::Wasmtime => {
-                let runtime = WasmtimeRuntime::new(config.limits)
-                    .map_err(|e| Error::Invalid(format!("cannot start wasmtime: {e:#}")))?;
-                Module::Wasmtime(runtime.prepare(&config.wasm, &imports()).map_err(invalid)?)
-            }
-            Engine::Wasmi => Module::Wasmi(
-                WasmiRuntime::new(config.limits)
-                    .prepare(&config.wasm, &imports())
-                    .map_err(invalid)?,
-            ),
-        };
+        let module = runtime
+            .prepare(&config.wasm, &imports())
+            .map_err(|e| Error::Invalid(format!("WATM cannot be loaded: {e}")))?;
         let log = match &config.log_prefix {
             None => io::stderr().as_fd().try_clone_to_owned()?,
             Some(prefix) => {
@@ -273,11 +285,10 @@ impl Shared {
             },
             Control::new(),
         )?;
-        let loaded = match &self.module {
-            Module::Wasmtime(module) => module.instantiate(data).map(drop),
-            Module::Wasmi(module) => module.instantiate(data).map(drop),
-        };
-        loaded.map_err(|e| Error::Invalid(format!("WATM cannot be loaded: {e}")))
+        self.module
+            .instantiate(data)
+            .map(drop)
+            .map_err(|e| Error::Invalid(format!("WATM cannot be loaded: {e}")))
     }
 
     /// The data of a new instance for `job`.
@@ -344,11 +355,7 @@ impl Shared {
         std::thread::Builder::new()
             .name(format!("watm-{id}"))
             .spawn(move || {
-                let shared = Arc::clone(&guard.shared);
-                match &shared.module {
-                    Module::Wasmtime(module) => shared.run(module, job, &control, ready),
-                    Module::Wasmi(module) => shared.run(module, job, &control, ready),
-                }
+                guard.shared.run(job, &control, ready);
                 drop(guard);
             })?;
         Ok(())
@@ -356,14 +363,8 @@ impl Shared {
 
     /// Sets the connection up and runs its worker; the instance is dropped
     /// when this returns.
-    fn run<P: Prepared<WatmData>>(
-        &self,
-        module: &P,
-        job: Job,
-        control: &Arc<Control>,
-        ready: Option<SyncSender<Result<(), Error>>>,
-    ) {
-        let mut instance = match (self.setup(module, job, control), ready) {
+    fn run(&self, job: Job, control: &Arc<Control>, ready: Option<SyncSender<Result<(), Error>>>) {
+        let mut instance = match (self.setup(job, control), ready) {
             (Ok(instance), Some(ready)) => {
                 // A closed channel: the application gave up waiting (setup
                 // timeout) and cancelled; the worker sees the cancellation.
@@ -396,15 +397,11 @@ impl Shared {
     }
 
     /// Steps 1 to 5 of `spec/watm-v0.md` §3.
-    fn setup<P: Prepared<WatmData>>(
-        &self,
-        module: &P,
-        mut job: Job,
-        control: &Arc<Control>,
-    ) -> Result<P::Instance, Error> {
+    fn setup(&self, mut job: Job, control: &Arc<Control>) -> Result<R::Instance<WatmData>, Error> {
         let mut data = self.data(&job, Arc::clone(control))?;
         data.accepted = job.accepted.take();
-        let mut instance = module
+        let mut instance = self
+            .module
             .instantiate(data)
             .map_err(|e| Error::Watm(e.to_string()))?;
         control.set_interrupter(instance.interrupter());
@@ -468,16 +465,16 @@ fn call_i32<I: Instance<WatmData>>(
 
 /// Counts a connection as live, and registers its control, while it
 /// exists; marks it done when dropped (after the instance).
-struct LiveGuard {
-    shared: Arc<Shared>,
+struct LiveGuard<R: Runtime> {
+    shared: Arc<Shared<R>>,
     id: u64,
     control: Arc<Control>,
 }
 
-impl LiveGuard {
+impl<R: Runtime> LiveGuard<R> {
     /// Counts one more live connection, unless that would pass
     /// `Config::max_connections`.
-    fn new(shared: Arc<Shared>, id: u64, control: Arc<Control>) -> Option<Self> {
+    fn new(shared: Arc<Shared<R>>, id: u64, control: Arc<Control>) -> Option<Self> {
         let max = shared.config.max_connections;
         if shared.live.fetch_add(1, Ordering::SeqCst) >= max {
             shared.live.fetch_sub(1, Ordering::SeqCst);
@@ -494,7 +491,7 @@ impl LiveGuard {
     }
 }
 
-impl Drop for LiveGuard {
+impl<R: Runtime> Drop for LiveGuard<R> {
     fn drop(&mut self) {
         if let Ok(mut controls) = self.shared.controls.lock() {
             controls.remove(&self.id);

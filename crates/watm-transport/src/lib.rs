@@ -3,8 +3,8 @@
 //! A WATM transforms a byte stream between an application's plain
 //! connection and a network connection. This crate runs WATMs built for
 //! refraction-networking's WATER v0 (by TinyGo, Rust or anything else) on
-//! either engine of the workspace, in the three roles of the contract
-//! (`spec/watm-v0.md`):
+//! any engine with a [`Runtime`] (the workspace's wasmtime and wasmi
+//! adapters), in the three roles of the contract (`spec/watm-v0.md`):
 //!
 //! - [`Dialer`]: [`Dialer::dial`] gives the application a [`Conn`] whose
 //!   bytes the WATM carries, transformed, over a TCP connection it asks the
@@ -20,12 +20,30 @@
 //! A module that traps, loops (under a limit) or fails a dial ends only its
 //! own connection.
 //!
+//! # Engines
+//!
+//! This crate names no engine. The roles are generic over `R: `[`Runtime`]
+//! and take a runtime of the embedder's chosen engine; the module is
+//! compiled and linked on it once per role. The limits every instance runs
+//! under are the [`Config`]'s, [`Config::runtime_config`] (memory, fuel,
+//! time, and always interruptible, so that a module ignoring its
+//! cancellation can be stopped): a runtime created with exactly those is
+//! used as it is, any other is derived again with them
+//! ([`Runtime::with_config`], which keeps its engine and its cache of
+//! compiled modules). So an embedder hands any runtime of the engine it
+//! chose: `wasirun water` chooses it with `wasi_runner::Engine::with_runtime`,
+//! passing `config.runtime_config()`; a program fixed on one engine creates
+//! the adapter's runtime itself. [`Conn`] and [`Closer`] are the same types
+//! whatever the engine.
+//!
 //! ```no_run
 //! use std::io::{Read, Write};
+//! use wasi_wasmtime::WasmtimeRuntime;
 //! use watm_transport::{Config, Dialer};
 //!
 //! let config = Config::from_file("plain.wat")?;
-//! let dialer = Dialer::new(&config)?;
+//! let runtime = WasmtimeRuntime::new(config.runtime_config())?;
+//! let dialer = Dialer::new(&runtime, &config)?;
 //! let mut conn = dialer.dial("127.0.0.1:8080")?;
 //! conn.write_all(b"hello")?;
 //! let mut reply = [0; 5];
@@ -45,10 +63,14 @@ mod host;
 mod roles;
 mod validate;
 
-pub use config::{Config, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MEMORY, Engine};
+pub use config::{Config, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MEMORY};
 pub use conn::Conn;
 pub use roles::{Closer, Dialer, Forwarder, Listener, Relay, pipe};
 pub use validate::Role;
+// The engine interface the roles are generic over, and the limits
+// `Config::runtime_config` gives: an embedder names them from here without
+// depending on `wasi-core` itself.
+pub use wasi_core::runtime::{Runtime, RuntimeConfig};
 
 use std::io;
 

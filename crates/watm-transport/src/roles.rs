@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::config::Config;
 use crate::conn::{Conn, Control};
-use crate::host::{Job, Shared};
+use crate::host::{CancelAll, Job, Shared};
 use crate::validate::Role;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
+use wasi_core::runtime::Runtime;
 
 /// The first address `addr` resolves to.
 fn one_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
@@ -25,7 +26,11 @@ fn one_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
 }
 
 /// Starts `job` and waits for its setup; the application's end is `app`.
-fn establish(shared: &Arc<Shared>, job: Job, app: UnixStream) -> Result<Conn, Error> {
+fn establish<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    job: Job,
+    app: UnixStream,
+) -> Result<Conn, Error> {
     let control = Control::new();
     let (ready, outcome) = mpsc::sync_channel(1);
     shared.spawn(job, Arc::clone(&control), Some(ready))?;
@@ -48,7 +53,7 @@ fn establish(shared: &Arc<Shared>, job: Job, app: UnixStream) -> Result<Conn, Er
 
 /// Stops an accept loop ([`Listener::accept`], [`Relay::serve`],
 /// [`Forwarder::serve`]) from another thread, and cancels the live
-/// connections. Cheap to clone.
+/// connections. Cheap to clone; the same type whatever the engine.
 #[derive(Clone)]
 pub struct Closer {
     inner: Arc<CloserInner>,
@@ -58,16 +63,16 @@ struct CloserInner {
     closed: AtomicBool,
     /// A duplicate of the listening socket, to wake a blocked `accept`.
     listener: OwnedFd,
-    shared: Arc<Shared>,
+    shared: Arc<dyn CancelAll>,
 }
 
 impl Closer {
-    fn new(listener: &TcpListener, shared: &Arc<Shared>) -> io::Result<Self> {
+    fn new<R: Runtime>(listener: &TcpListener, shared: &Arc<Shared<R>>) -> io::Result<Self> {
         Ok(Self {
             inner: Arc::new(CloserInner {
                 closed: AtomicBool::new(false),
                 listener: listener.as_fd().try_clone_to_owned()?,
-                shared: Arc::clone(shared),
+                shared: Arc::clone(shared) as Arc<dyn CancelAll>,
             }),
         })
     }
@@ -118,16 +123,21 @@ fn accept_loop(
 /// A WATM in the dialer role: each [`dial`](Self::dial) gives the
 /// application a [`Conn`] that the module carries over a TCP connection it
 /// has the host dial (`host_dial`).
-pub struct Dialer {
-    shared: Arc<Shared>,
+///
+/// `R` is the engine's runtime ([`Runtime`]): the module is compiled and
+/// linked on it once, and every connection instantiates it.
+pub struct Dialer<R: Runtime> {
+    shared: Arc<Shared<R>>,
 }
 
-impl Dialer {
+impl<R: Runtime> Dialer<R> {
     /// Checks the module for the dialer role (`_water_dial`) and prepares
-    /// its engine.
-    pub fn new(config: &Config) -> Result<Self, Error> {
+    /// it on `runtime`'s engine, under [`Config::runtime_config`]: any
+    /// runtime of the engine will do, one created with other limits is
+    /// derived again with these ([`Runtime::with_config`]).
+    pub fn new(runtime: &R, config: &Config) -> Result<Self, Error> {
         Ok(Self {
-            shared: Shared::new(config, Role::Dialer)?,
+            shared: Shared::new(runtime, config, Role::Dialer)?,
         })
     }
 
@@ -154,17 +164,18 @@ impl Dialer {
 
 /// A WATM in the listener role: accepts TCP connections and gives the
 /// application, for each, a [`Conn`] carrying what the module makes of it
-/// (`_water_accept`).
-pub struct Listener {
-    shared: Arc<Shared>,
+/// (`_water_accept`). `R` is the engine's runtime, as for [`Dialer`].
+pub struct Listener<R: Runtime> {
+    shared: Arc<Shared<R>>,
     listener: TcpListener,
     closer: Closer,
 }
 
-impl Listener {
-    /// Checks the module for the listener role and listens on `addr`.
-    pub fn bind(config: &Config, addr: impl ToSocketAddrs) -> Result<Self, Error> {
-        let shared = Shared::new(config, Role::Listener)?;
+impl<R: Runtime> Listener<R> {
+    /// Checks the module for the listener role, prepares it on `runtime`'s
+    /// engine (as [`Dialer::new`] does) and listens on `addr`.
+    pub fn bind(runtime: &R, config: &Config, addr: impl ToSocketAddrs) -> Result<Self, Error> {
+        let shared = Shared::new(runtime, config, Role::Listener)?;
         let listener = TcpListener::bind(addr)?;
         let closer = Closer::new(&listener, &shared)?;
         Ok(Self {
@@ -217,22 +228,25 @@ impl Listener {
 
 /// A WATM in the relay role: accepts TCP connections on one address and has
 /// a fresh instance join each (`host_accept`) to a connection to another
-/// address (`host_dial`), in `_water_associate` and its worker.
-pub struct Relay {
-    shared: Arc<Shared>,
+/// address (`host_dial`), in `_water_associate` and its worker. `R` is the
+/// engine's runtime, as for [`Dialer`].
+pub struct Relay<R: Runtime> {
+    shared: Arc<Shared<R>>,
     listener: TcpListener,
     remote: SocketAddr,
     closer: Closer,
 }
 
-impl Relay {
-    /// Checks the module for the relay role and listens on `laddr`.
+impl<R: Runtime> Relay<R> {
+    /// Checks the module for the relay role, prepares it on `runtime`'s
+    /// engine (as [`Dialer::new`] does) and listens on `laddr`.
     pub fn bind(
+        runtime: &R,
         config: &Config,
         laddr: impl ToSocketAddrs,
         raddr: impl ToSocketAddrs,
     ) -> Result<Self, Error> {
-        let shared = Shared::new(config, Role::Relay)?;
+        let shared = Shared::new(runtime, config, Role::Relay)?;
         let remote = one_addr(raddr)?;
         let listener = TcpListener::bind(laddr)?;
         let closer = Closer::new(&listener, &shared)?;
@@ -248,11 +262,12 @@ impl Relay {
     /// [`Closer`], is never): [`bind`](Self::bind) then
     /// [`serve`](Self::serve).
     pub fn listen_and_relay_to(
+        runtime: &R,
         config: &Config,
         laddr: impl ToSocketAddrs,
         raddr: impl ToSocketAddrs,
     ) -> Result<(), Error> {
-        Self::bind(config, laddr, raddr)?.serve()
+        Self::bind(runtime, config, laddr, raddr)?.serve()
     }
 
     /// The address listened on.
@@ -331,33 +346,35 @@ pub fn pipe(mut conn: Conn, stream: TcpStream) -> io::Result<()> {
 }
 
 /// Which way a [`Forwarder`] carries connections.
-enum Direction {
+enum Direction<R: Runtime> {
     /// Plain clients in, through a [`Dialer`] to the remote address.
-    Dial(Dialer),
+    Dial(Dialer<R>),
     /// Through a [`Listener`] in, plain to the remote address.
-    Listen(Listener),
+    Listen(Listener<R>),
 }
 
 /// The services behind `wasirun water dial` and `wasirun water listen`:
 /// each connection is served on its own threads, joined to the other side
-/// with [`pipe`].
-pub struct Forwarder {
-    direction: Direction,
+/// with [`pipe`]. `R` is the engine's runtime, as for [`Dialer`].
+pub struct Forwarder<R: Runtime> {
+    direction: Direction<R>,
     /// Where plain clients connect (dial only).
     plain: Option<TcpListener>,
     remote: SocketAddr,
     closer: Closer,
 }
 
-impl Forwarder {
+impl<R: Runtime> Forwarder<R> {
     /// Listens on `laddr` for plain clients; each becomes the caller
-    /// connection of a WATM dialer whose `host_dial` dials `raddr`.
+    /// connection of a WATM dialer (made on `runtime`'s engine, as
+    /// [`Dialer::new`] makes it) whose `host_dial` dials `raddr`.
     pub fn dial(
+        runtime: &R,
         config: &Config,
         laddr: impl ToSocketAddrs,
         raddr: impl ToSocketAddrs,
     ) -> Result<Self, Error> {
-        let dialer = Dialer::new(config)?;
+        let dialer = Dialer::new(runtime, config)?;
         let remote = one_addr(raddr)?;
         let plain = TcpListener::bind(laddr)?;
         let closer = Closer::new(&plain, &dialer.shared)?;
@@ -369,14 +386,16 @@ impl Forwarder {
         })
     }
 
-    /// A WATM listener on `laddr`; the plain end of each connection it
+    /// A WATM listener on `laddr` (made on `runtime`'s engine, as
+    /// [`Listener::bind`] makes it); the plain end of each connection it
     /// accepts is forwarded to `raddr`.
     pub fn listen(
+        runtime: &R,
         config: &Config,
         laddr: impl ToSocketAddrs,
         raddr: impl ToSocketAddrs,
     ) -> Result<Self, Error> {
-        let listener = Listener::bind(config, laddr)?;
+        let listener = Listener::bind(runtime, config, laddr)?;
         let remote = one_addr(raddr)?;
         let closer = listener.closer();
         Ok(Self {

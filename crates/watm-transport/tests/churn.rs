@@ -8,11 +8,13 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::time::Instant;
-use watm_transport::{Dialer, Engine};
+use wasi_core::runtime::Runtime;
+use watm_transport::Dialer;
 
 const CONNECTIONS: usize = 10_000;
 
-fn churn(engine: Engine) {
+fn churn<R: Runtime>(runtime: R) {
+    let engine = runtime.engine_name();
     let (server, addr) = listener();
     // The far end: echoes one byte on each connection.
     std::thread::spawn(move || {
@@ -24,7 +26,7 @@ fn churn(engine: Engine) {
             }
         }
     });
-    let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
+    let dialer = Dialer::new(&runtime, &config("plain.wat")).unwrap();
     let one = |i: usize| {
         let mut conn = dialer.dial(addr).unwrap();
         let byte = [i as u8];
@@ -53,14 +55,14 @@ fn churn(engine: Engine) {
     eventually("every instance to end", || dialer.live_connections() == 0);
     let (rss_after, threads_after) = (proc_status("VmRSS"), proc_status("Threads"));
     eprintln!(
-        "{engine:?}: {CONNECTIONS} connections in {took:?}; RSS {rss_before} -> {rss_after} kB, \
+        "{engine}: {CONNECTIONS} connections in {took:?}; RSS {rss_before} -> {rss_after} kB, \
          threads {threads_before} -> {threads_after}"
     );
     // One leaked instance costs at least a 64 KiB page of linear memory
     // plus its store: 10,000 of them would be well over 640 MB.
     assert!(
         rss_after < rss_before + 32 * 1024,
-        "{engine:?}: RSS grew from {rss_before} to {rss_after} kB"
+        "{engine}: RSS grew from {rss_before} to {rss_after} kB"
     );
     assert!(
         threads_after <= threads_before + 2,
@@ -70,10 +72,10 @@ fn churn(engine: Engine) {
 
 #[test]
 fn ten_thousand_connections_on_wasmtime_leave_memory_flat() {
-    churn(Engine::Wasmtime);
+    churn(wasmtime());
 }
 
 #[test]
 fn ten_thousand_connections_on_wasmi_leave_memory_flat() {
-    churn(Engine::Wasmi);
+    churn(wasmi());
 }

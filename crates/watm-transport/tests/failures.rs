@@ -11,14 +11,14 @@ use watm_transport::{Config, Dialer, Error, Listener, Relay};
 
 #[test]
 fn a_failed_dial_is_an_error_for_the_module_not_a_panic() {
-    for engine in ENGINES {
-        let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
+    each_engine!(|runtime, engine| {
+        let dialer = Dialer::new(&runtime, &config("plain.wat")).unwrap();
         let error = dialer.dial(unreachable_addr()).unwrap_err();
         // host_dial gave -ENOTCONN, which plain.wat returns.
         assert_eq!(
             error.to_string(),
             "WATM: _water_dial returned -ENOTCONN",
-            "{engine:?}"
+            "{engine}"
         );
         eventually("the instance to end", || dialer.live_connections() == 0);
         // The dialer still works.
@@ -26,12 +26,12 @@ fn a_failed_dial_is_an_error_for_the_module_not_a_panic() {
         let mut conn = dialer.dial(addr).unwrap();
         let mut peer = accept(&server);
         exchange("plain.wat", &mut conn, &mut peer, 7);
-    }
+    });
 }
 
 #[test]
 fn invalid_modules_give_one_line_naming_the_export() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let cases = [
             (
                 "missing-worker.wat",
@@ -43,12 +43,12 @@ fn invalid_modules_give_one_line_naming_the_export() {
             ),
         ];
         for (name, message) in cases {
-            let error = Dialer::new(&config(name, engine)).err().unwrap();
+            let error = Dialer::new(&runtime, &config(name)).err().unwrap();
             assert!(matches!(error, Error::Invalid(_)), "{error:?}");
             assert_eq!(error.to_string(), message);
         }
         // Not a module at all, and a module importing what the host lacks.
-        let error = Dialer::new(&Config::new(b"\0asm\x01\0\0\0\x7f").unwrap())
+        let error = Dialer::new(&runtime, &Config::new(b"\0asm\x01\0\0\0\x7f").unwrap())
             .err()
             .unwrap();
         assert!(!error.to_string().contains('\n'), "{error}");
@@ -57,25 +57,24 @@ fn invalid_modules_give_one_line_naming_the_export() {
             r#"(import "env" "host_defer" (func $host_defer))"#,
             r#"(import "env" "host_teleport" (func $host_defer))"#,
         );
-        let mut config = Config::new(extra).unwrap();
-        config.engine(engine);
-        let error = Relay::bind(&config, "127.0.0.1:0", unreachable_addr())
+        let config = Config::new(extra).unwrap();
+        let error = Relay::bind(&runtime, &config, "127.0.0.1:0", unreachable_addr())
             .err()
             .unwrap();
         assert!(matches!(error, Error::Invalid(_)), "{error:?}");
         assert!(error.to_string().contains("host_teleport"), "{error}");
-    }
+    });
 }
 
 #[test]
 fn a_trapping_worker_ends_only_its_connection() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let good = Dialer::new(&config("plain.wat", engine)).unwrap();
+        let good = Dialer::new(&runtime, &config("plain.wat")).unwrap();
         let mut kept = good.dial(addr).unwrap();
         let mut kept_peer = accept(&server);
 
-        let bad = Dialer::new(&config("trap.wat", engine)).unwrap();
+        let bad = Dialer::new(&runtime, &config("trap.wat")).unwrap();
         let mut conn = bad.dial(addr).unwrap();
         let mut peer = accept(&server);
         // The worker trapped: both ends see the connection end.
@@ -87,16 +86,16 @@ fn a_trapping_worker_ends_only_its_connection() {
 
         exchange("plain.wat", &mut kept, &mut kept_peer, 8);
         assert_eq!(good.live_connections(), 1);
-    }
+    });
 }
 
 #[test]
 fn a_looping_worker_is_stopped_by_its_fuel() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let mut config = config("loop.wat", engine);
+        let mut config = config("loop.wat");
         config.fuel(Some(20_000_000));
-        let dialer = Dialer::new(&config).unwrap();
+        let dialer = Dialer::new(&runtime, &config).unwrap();
         let mut conn = dialer.dial(addr).unwrap();
         let mut peer = accept(&server);
         assert_eq!(read_to_end(&mut peer), b"");
@@ -104,16 +103,16 @@ fn a_looping_worker_is_stopped_by_its_fuel() {
         eventually("the looping instance to end", || {
             dialer.live_connections() == 0
         });
-    }
+    });
 }
 
 #[test]
 fn a_looping_worker_is_stopped_by_its_timeout() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let listener = {
-            let mut config = config("loop.wat", engine);
+            let mut config = config("loop.wat");
             config.timeout(Some(Duration::from_millis(200)));
-            Listener::bind(&config, "127.0.0.1:0").unwrap()
+            Listener::bind(&runtime, &config, "127.0.0.1:0").unwrap()
         };
         let addr = listener.local_addr().unwrap();
         let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
@@ -123,19 +122,19 @@ fn a_looping_worker_is_stopped_by_its_timeout() {
             .unwrap();
         assert_eq!(read_to_end(&mut peer), b"");
         assert!(conn.wait_closed(Duration::from_secs(10)));
-    }
+    });
 }
 
 #[test]
 fn the_configuration_file_reaches_the_module() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("key");
         std::fs::write(&key_file, [0x5a]).unwrap();
-        let mut with_key = config("xor.wat", engine);
+        let mut with_key = config("xor.wat");
         with_key.config_file(Some(key_file));
         let (server, addr) = listener();
-        let dialer = Dialer::new(&with_key).unwrap();
+        let dialer = Dialer::new(&runtime, &with_key).unwrap();
         let mut conn = dialer.dial(addr).unwrap();
         let mut peer = accept(&server);
         conn.write_all(b"key").unwrap();
@@ -145,19 +144,22 @@ fn the_configuration_file_reaches_the_module() {
 
         // Without a file, pull_config gives -EACCES, which xor.wat's init
         // returns; with an unreadable one, -EBADF.
-        let dialer = Dialer::new(&config("xor.wat", engine)).unwrap();
+        let dialer = Dialer::new(&runtime, &config("xor.wat")).unwrap();
         let error = dialer.dial(addr).unwrap_err();
         assert_eq!(error.to_string(), "WATM: _water_init returned -EACCES");
-        let mut missing = config("xor.wat", engine);
+        let mut missing = config("xor.wat");
         missing.config_file(Some(dir.path().join("absent")));
-        let error = Dialer::new(&missing).unwrap().dial(addr).unwrap_err();
+        let error = Dialer::new(&runtime, &missing)
+            .unwrap()
+            .dial(addr)
+            .unwrap_err();
         assert_eq!(error.to_string(), "WATM: _water_init returned -EBADF");
-    }
+    });
 }
 
 #[test]
 fn a_setup_past_its_timeout_fails_the_dial() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         // `_water_dial` loops; the time limit ends the instance later.
         let looping = std::fs::read_to_string(watm("loop.wat"))
             .unwrap()
@@ -167,10 +169,9 @@ fn a_setup_past_its_timeout_fails_the_dial() {
             );
         let mut config = Config::new(looping).unwrap();
         config
-            .engine(engine)
             .setup_timeout(Duration::from_millis(100))
             .timeout(Some(Duration::from_millis(500)));
-        let dialer = Dialer::new(&config).unwrap();
+        let dialer = Dialer::new(&runtime, &config).unwrap();
         let start = Instant::now();
         let error = dialer.dial(unreachable_addr()).unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(2));
@@ -181,25 +182,25 @@ fn a_setup_past_its_timeout_fails_the_dial() {
         eventually("the looping instance to end", || {
             dialer.live_connections() == 0
         });
-    }
+    });
 }
 
 #[test]
 fn connections_past_the_limit_are_refused() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let mut config = config("plain.wat", engine);
+        let mut config = config("plain.wat");
         config.max_connections(2);
-        let dialer = Dialer::new(&config).unwrap();
+        let dialer = Dialer::new(&runtime, &config).unwrap();
         let mut first = dialer.dial(addr).unwrap();
         let _second = dialer.dial(addr).unwrap();
         let (_a, _b) = (accept(&server), accept(&server));
         let Err(Error::Io(error)) = dialer.dial(addr) else {
-            panic!("{engine:?}: a third connection was made");
+            panic!("{engine}: a third connection was made");
         };
         assert_eq!(error.kind(), std::io::ErrorKind::QuotaExceeded);
         first.close().unwrap();
         let _third = dialer.dial(addr).unwrap();
         assert_eq!(dialer.live_connections(), 2);
-    }
+    });
 }

@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use std::io::Read;
-use watm_transport::{Config, Dialer, Engine, Listener};
+use std::time::Duration;
+use wasi_core::runtime::{Runtime, RuntimeConfig};
+use watm_transport::{Config, Dialer, Listener};
 
 /// A TinyGo-shaped module: `_start` runs first and ends with
 /// `proc_exit(0)`; `_water_init` fails unless it ran. Each entry checks what
@@ -47,48 +49,45 @@ const CHECKER: &str = r#"
     (local.get $fd)))
 "#;
 
-fn checker(engine: Engine) -> Config {
-    let mut config = Config::new(CHECKER).unwrap();
-    config.engine(engine);
-    config
+fn checker() -> Config {
+    Config::new(CHECKER).unwrap()
 }
 
 #[test]
 fn host_functions_answer_as_the_role_has_it() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let dialer = Dialer::new(&checker(engine)).unwrap();
+        let dialer = Dialer::new(&runtime, &checker()).unwrap();
         let mut conn = dialer.dial(addr).unwrap();
         let _peer = accept(&server);
         // The worker returned at once: the connection ended.
-        assert_eq!(conn.read(&mut [0; 4]).unwrap(), 0, "{engine:?}");
+        assert_eq!(conn.read(&mut [0; 4]).unwrap(), 0, "{engine}");
 
-        let listener = Listener::bind(&checker(engine), "127.0.0.1:0").unwrap();
+        let listener = Listener::bind(&runtime, &checker(), "127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
         let conn = listener.accept().unwrap();
         let mut client = client.join().unwrap();
-        assert_eq!(read_to_end(&mut client), b"", "{engine:?}");
+        assert_eq!(read_to_end(&mut client), b"", "{engine}");
         drop(conn);
-    }
+    });
 }
 
 #[test]
 fn a_failing_start_function_fails_the_connection() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let failing = CHECKER.replace("(call $exit (i32.const 0))", "(call $exit (i32.const 3))");
-        let mut config = Config::new(failing).unwrap();
-        config.engine(engine);
-        let error = Dialer::new(&config)
+        let config = Config::new(failing).unwrap();
+        let error = Dialer::new(&runtime, &config)
             .unwrap()
             .dial(unreachable_addr())
             .unwrap_err();
         assert_eq!(
             error.to_string(),
             "WATM: _start: module exited with code 3",
-            "{engine:?}"
+            "{engine}"
         );
-    }
+    });
 }
 
 #[test]
@@ -99,4 +98,29 @@ fn a_module_text_that_does_not_parse_is_invalid() {
             .to_string()
             .starts_with("cannot parse the module text")
     );
+}
+
+#[test]
+fn the_limits_are_the_configs_whatever_the_runtime_was_created_with() {
+    each_engine!(|runtime, engine| {
+        let config = config("plain.wat");
+        // Created with the WATM's limits: used as it is.
+        let exact = runtime.with_config(config.runtime_config()).unwrap();
+        // Created with a limit no module can run under: derived again.
+        let starved = runtime
+            .with_config(RuntimeConfig {
+                fuel: Some(1),
+                ..RuntimeConfig::new()
+            })
+            .unwrap();
+        for runtime in [exact, starved] {
+            let (server, addr) = listener();
+            let dialer = Dialer::new(&runtime, &config).unwrap();
+            let mut conn = dialer.dial(addr).unwrap();
+            let mut peer = accept(&server);
+            exchange("plain.wat", &mut conn, &mut peer, 9);
+            conn.close().unwrap();
+            assert!(conn.wait_closed(Duration::from_secs(10)), "{engine}");
+        }
+    });
 }

@@ -11,10 +11,10 @@ use watm_transport::{Dialer, Listener, Relay};
 
 #[test]
 fn dialer_carries_both_ways_and_closes() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         for name in CARRIERS {
             let (server, addr) = listener();
-            let dialer = Dialer::new(&config(name, engine)).unwrap();
+            let dialer = Dialer::new(&runtime, &config(name)).unwrap();
             let mut conn = dialer.dial(addr).unwrap();
             let mut peer = accept(&server);
             exchange(name, &mut conn, &mut peer, 1);
@@ -31,21 +31,21 @@ fn dialer_carries_both_ways_and_closes() {
             conn.close().unwrap();
             let mut buf = [0; 1];
             let error = conn.read(&mut buf).unwrap_err();
-            assert_eq!(error.kind(), ErrorKind::NotConnected, "{engine:?} {name}");
+            assert_eq!(error.kind(), ErrorKind::NotConnected, "{engine} {name}");
             assert_eq!(
                 conn.write(b"x").unwrap_err().kind(),
                 ErrorKind::NotConnected
             );
             eventually("the instance to end", || dialer.live_connections() == 0);
         }
-    }
+    });
 }
 
 #[test]
 fn listener_carries_both_ways() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         for name in CARRIERS {
-            let listener = Listener::bind(&config(name, engine), "127.0.0.1:0").unwrap();
+            let listener = Listener::bind(&runtime, &config(name), "127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
             let mut conn = listener.accept().unwrap();
@@ -57,15 +57,15 @@ fn listener_carries_both_ways() {
             assert_eq!(read_to_end(&mut peer), b"");
             eventually("the instance to end", || listener.live_connections() == 0);
         }
-    }
+    });
 }
 
 #[test]
 fn relay_carries_both_ways_for_many_clients() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         for name in CARRIERS {
             let (server, remote) = listener();
-            let relay = Relay::bind(&config(name, engine), "127.0.0.1:0", remote).unwrap();
+            let relay = Relay::bind(&runtime, &config(name), "127.0.0.1:0", remote).unwrap();
             let addr = relay.local_addr().unwrap();
             let closer = relay.closer();
             std::thread::scope(|scope| {
@@ -94,14 +94,14 @@ fn relay_carries_both_ways_for_many_clients() {
                 assert_eq!(relay.live_connections(), 0);
             });
         }
-    }
+    });
 }
 
 #[test]
 fn reads_time_out() {
-    for engine in ENGINES {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let dialer = Dialer::new(&config("plain.wat", engine)).unwrap();
+        let dialer = Dialer::new(&runtime, &config("plain.wat")).unwrap();
         let mut conn = dialer.dial(addr).unwrap();
         let _peer = accept(&server);
         conn.set_read_timeout(Some(Duration::from_millis(50)))
@@ -111,16 +111,12 @@ fn reads_time_out() {
             matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
             "{error}"
         );
-    }
+    });
 }
 
 #[test]
 fn closing_a_listener_wakes_its_accept() {
-    let listener = Listener::bind(
-        &config("plain.wat", watm_transport::Engine::Wasmi),
-        "127.0.0.1:0",
-    )
-    .unwrap();
+    let listener = Listener::bind(&wasmi(), &config("plain.wat"), "127.0.0.1:0").unwrap();
     let closer = listener.closer();
     std::thread::scope(|scope| {
         let accepting = scope.spawn(|| listener.accept());

@@ -7,15 +7,15 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use watm_transport::{Dialer, Engine};
+use watm_transport::Dialer;
 
 #[test]
 fn a_runaway_worker_is_interrupted_after_the_grace() {
-    for engine in [Engine::Wasmtime, Engine::Wasmi] {
+    each_engine!(|runtime, engine| {
         let (server, addr) = listener();
-        let mut config = config("loop.wat", engine);
+        let mut config = config("loop.wat");
         config.cancel_grace(Duration::from_millis(100));
-        let dialer = Dialer::new(&config).unwrap();
+        let dialer = Dialer::new(&runtime, &config).unwrap();
         let mut conn = dialer.dial(addr).unwrap();
         let mut peer = accept(&server);
         let start = Instant::now();
@@ -24,9 +24,9 @@ fn a_runaway_worker_is_interrupted_after_the_grace() {
         // The host shut the module's sockets down: the peer sees the end.
         assert_eq!(read_to_end(&mut peer), b"");
         // And the loop was stopped: the instance and its thread are gone.
-        assert!(conn.wait_closed(Duration::from_secs(10)), "{engine:?}");
+        assert!(conn.wait_closed(Duration::from_secs(10)), "{engine}");
         eventually("the looping instance to end", || {
             dialer.live_connections() == 0
         });
-    }
+    });
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasi_core::mount::{Listing, OpenHow, Opened, VirtualDir};
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::VirtualFile;
+use wasi_core::vfs::{VirtualFile, copy_to_iovs};
 
 /// The directory of expiring writes in each scope: `.ttl/SECONDS/KEY`.
 const TTL_DIR: &str = ".ttl";
@@ -123,31 +123,22 @@ fn inode(scope: Scope, key: &str) -> Inode {
     hasher.finish()
 }
 
-fn dir_stat() -> Filestat {
-    Filestat {
-        filetype: Filetype::DIRECTORY,
-        nlink: 1,
-        ..Filestat::default()
-    }
-}
-
 fn file_stat(scope: Scope, key: &str, meta: Meta) -> Filestat {
     Filestat {
         ino: inode(scope, key),
-        filetype: Filetype::REGULAR_FILE,
-        nlink: 1,
-        size: meta.size,
         atim: meta.mtime_ns,
         mtim: meta.mtime_ns,
         ctim: meta.mtime_ns,
-        ..Filestat::default()
+        ..Filestat::file(meta.size)
     }
 }
 
 impl VirtualDir for KvDir {
     fn stat(&self, path: &str) -> Result<Filestat> {
         match parse(path)? {
-            Node::Root | Node::Scope(_) | Node::TtlDir(_) | Node::TtlSeconds(_) => Ok(dir_stat()),
+            Node::Root | Node::Scope(_) | Node::TtlDir(_) | Node::TtlSeconds(_) => {
+                Ok(Filestat::directory())
+            }
             Node::Key(scope, key, _) => match self.store(scope).meta(key)? {
                 Some(meta) => Ok(file_stat(scope, key, meta)),
                 None => Err(Errno::NOENT),
@@ -356,19 +347,10 @@ impl KvFile {
     }
 
     fn read_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> Size {
-        let mut at = usize::try_from(offset)
+        let at = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(self.data.len());
-        let start = at;
-        for buf in bufs {
-            let n = buf.len().min(self.data.len() - at);
-            buf[..n].copy_from_slice(&self.data[at..at + n]);
-            at += n;
-            if n < buf.len() {
-                break;
-            }
-        }
-        (at - start) as Size
+        copy_to_iovs(&self.data[at..], bufs) as Size
     }
 
     /// Commits the changes, if any.

@@ -17,8 +17,9 @@ use super::{Cond, Entry, KvError, KvStore, Listed, Meta, Scope};
 use ::redis::cluster::{ClusterClient, ClusterConnection};
 use ::redis::{Client, Connection, ConnectionLike, Script, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wasi_core::sync::lock;
 
 /// Common Lua: the server's clock in ms, and removal of expired keys from
 /// the index (a few at a time, by each write).
@@ -230,10 +231,7 @@ impl RedisStore {
         &self,
         f: impl FnOnce(&mut dyn ConnectionLike, &Scripts) -> ::redis::RedisResult<T>,
     ) -> Result<T, KvError> {
-        let mut slot = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = lock(&self.connection);
         let result = match &mut *slot {
             Some(connection) => f(connection.as_dyn(), &self.scripts),
             None => self.connect().and_then(|mut connection| {

@@ -6,10 +6,43 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
-use watm_transport::{Config, Engine};
+use wasi_core::runtime::RuntimeConfig;
+use wasi_wasmi::WasmiRuntime;
+use wasi_wasmtime::WasmtimeRuntime;
+use watm_transport::Config;
 
-/// Both engines.
-pub const ENGINES: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
+/// A wasmtime runtime without limits: the roles derive one under the
+/// WATM's (`Config::runtime_config`).
+pub fn wasmtime() -> WasmtimeRuntime {
+    WasmtimeRuntime::new(RuntimeConfig::new()).unwrap()
+}
+
+/// A wasmi runtime without limits.
+pub fn wasmi() -> WasmiRuntime {
+    WasmiRuntime::new(RuntimeConfig::new())
+}
+
+/// Runs the block once on each engine, with `$runtime` bound to its
+/// runtime and `$engine` to its name. (Not every test binary uses it.)
+#[allow(unused_macros)]
+macro_rules! each_engine {
+    (|$runtime:ident, $engine:ident| $body:block) => {{
+        {
+            let $runtime = $crate::common::wasmtime();
+            let $engine = wasi_core::runtime::Runtime::engine_name(&$runtime);
+            let _ = $engine;
+            $body
+        }
+        {
+            let $runtime = $crate::common::wasmi();
+            let $engine = wasi_core::runtime::Runtime::engine_name(&$runtime);
+            let _ = $engine;
+            $body
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use each_engine;
 
 /// The WATMs that carry data in every role: hand-written WAT; C built with
 /// wasi-libc as a WASI command (nonblocking sockets and `poll`, as TinyGo
@@ -29,12 +62,10 @@ pub fn watm(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A configuration for the test WATM `name` on `engine`.
-pub fn config(name: &str, engine: Engine) -> Config {
+/// A configuration for the test WATM `name`.
+pub fn config(name: &str) -> Config {
     let mut config = Config::from_file(watm(name)).unwrap();
-    config
-        .engine(engine)
-        .cancel_grace(Duration::from_millis(500));
+    config.cancel_grace(Duration::from_millis(500));
     config
 }
 

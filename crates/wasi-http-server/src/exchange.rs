@@ -2,16 +2,17 @@
 //! request's head and body stream, and the response as the guest writes it
 //! (`spec/wasi-cloud.md`, "HTTP functions").
 
-use super::body::{ChannelBody, ResponseBody, full};
-use super::head::{self, RequestHead};
+use crate::body::{ChannelBody, ResponseBody, full};
+use crate::head::{self, RequestHead};
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use std::io::{self, PipeReader, Read};
+use std::io::{PipeReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
 use wasi_core::Errno;
 use wasi_core::runtime::Interrupter;
+use wasi_core::sync::lock;
 
 /// The most bytes one write to `/response/txt` passes on at once: a larger
 /// write is short, and the guest writes the rest again.
@@ -117,8 +118,8 @@ struct BodySender {
 }
 
 /// One request and its response. The server makes it; the guest's
-/// `/request` and `/response` files ([`super::RequestDir`],
-/// [`super::ResponseDir`]) read and write it; the runner reports how the
+/// `/request` and `/response` files ([`crate::RequestDir`],
+/// [`crate::ResponseDir`]) read and write it; the runner reports how the
 /// guest's run ended with [`finish`](Self::finish).
 pub struct Exchange {
     head: RequestHead,
@@ -233,7 +234,7 @@ impl Exchange {
     fn state(&self) -> MutexGuard<'_, ResponseState> {
         // Every update leaves the state consistent before anything that
         // can panic.
-        self.response.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.response)
     }
 
     /// Whether the response is complete, or was aborted or replaced by an
@@ -574,7 +575,7 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
 }
 
 /// Sends `chunk`, waiting for room. A guest run inline on one of the
-/// server's async workers ([`super::Functions`]) hands the worker's other
+/// server's async workers ([`crate::Functions`]) hands the worker's other
 /// tasks, among them the connection that drains the channel, to another
 /// thread while it waits ([`tokio::task::block_in_place`]); elsewhere the
 /// thread just blocks.
@@ -586,9 +587,4 @@ fn send_waiting(
         Ok(_) => tokio::task::block_in_place(|| chunks.blocking_send(chunk)),
         Err(_) => chunks.blocking_send(chunk),
     }
-}
-
-/// An I/O error standing for an aborted response body.
-pub(crate) fn aborted() -> io::Error {
-    io::Error::other("the handler's response was aborted")
 }

@@ -1,6 +1,5 @@
 //! Response bodies: whole, or streamed from a guest's writes.
 
-use super::exchange::aborted;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
@@ -47,6 +46,11 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         self.0.size_hint()
     }
+}
+
+/// An I/O error standing for an aborted response body.
+pub(crate) fn aborted() -> io::Error {
+    io::Error::other("the handler's response was aborted")
 }
 
 /// A whole body.

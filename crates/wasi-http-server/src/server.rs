@@ -1,10 +1,10 @@
 //! The HTTP server: hyper connections on tokio, each request made an
 //! [`Exchange`] and handed to a [`Dispatch`] that runs a guest for it.
 
-use super::body::ResponseBody;
-use super::conn::{self, Protocol};
-use super::exchange::{BodyStatus, Exchange, error_response};
-use super::head::RequestHead;
+use crate::body::ResponseBody;
+use crate::conn::{self, Protocol};
+use crate::exchange::{BodyStatus, Completion, Exchange, error_response};
+use crate::head::RequestHead;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::{http1, http2};
@@ -98,7 +98,7 @@ pub struct Functions<F> {
 
 impl<F> Functions<F>
 where
-    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+    F: Fn(&Arc<Exchange>) -> Completion + Send + Sync + 'static,
 {
     /// Runs every guest on the blocking pool.
     pub fn new(run: F) -> Self {
@@ -120,7 +120,7 @@ where
 
 impl<F> Dispatch for Functions<F>
 where
-    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+    F: Fn(&Arc<Exchange>) -> Completion + Send + Sync + 'static,
 {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
         let run = Arc::clone(&self.run);
@@ -164,7 +164,7 @@ where
 /// Runs `run` for `exchange` on tokio's blocking pool.
 fn run_blocking<F>(run: Arc<F>, exchange: Arc<Exchange>, slot: Slot)
 where
-    F: Fn(&Arc<Exchange>) -> super::Completion + Send + Sync + 'static,
+    F: Fn(&Arc<Exchange>) -> Completion + Send + Sync + 'static,
 {
     tokio::task::spawn_blocking(move || {
         let completion = run(&exchange);
@@ -389,14 +389,14 @@ fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Sends each request to a pool of daemons ([`super::DaemonQueue`]).
+/// Sends each request to a pool of daemons ([`crate::DaemonQueue`]).
 pub struct Daemons(pub crossbeam_channel::Sender<Arc<Exchange>>);
 
 impl Dispatch for Daemons {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
         exchange.hold_until_done(slot.into_permit());
         if self.0.send(Arc::clone(&exchange)).is_err() {
-            exchange.finish(&super::Completion::Failed("no daemon is running".into()));
+            exchange.finish(&Completion::Failed("no daemon is running".into()));
         }
     }
 }

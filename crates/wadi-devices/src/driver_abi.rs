@@ -1,5 +1,6 @@
-//! The driver ABI's data: scope kinds, the `query` record, driver
-//! specifications (spec/wadi.md §1, §2).
+//! The driver ABI: what the host and a driver module exchange (spec/wadi.md
+//! §1): the import module, the transfer buffer's sizes, scope kinds, the
+//! `query` record, errno returns, and the fuel of each call (§3.3).
 
 use wasi_core::Errno;
 use wasi_core::mount::path::hash;
@@ -7,9 +8,6 @@ use wasi_core::types::{Filestat, Filetype};
 
 /// The import module of the host functions drivers call.
 pub const IMPORT_MODULE: &str = "wadi";
-
-/// The guest path of the kernel control file (spec/wadi.md §2.2).
-pub const CONTROL_PATH: &str = "/dev/wadi/driver";
 
 /// Size of the `query` record header.
 pub const QUERY_HEADER: usize = 56;
@@ -25,9 +23,6 @@ pub const INITIAL_TRANSFER: u32 = 64 << 10;
 
 /// Room reserved in the transfer buffer for a path and its NUL.
 pub const PATH_ROOM: u32 = 4 << 10;
-
-/// The largest control-file write.
-pub const MAX_CONTROL_WRITE: usize = 4096;
 
 /// What a registered scope is (spec/wadi.md §1.2); the values are preview 1
 /// `filetype` numbers.
@@ -168,13 +163,11 @@ impl Stat {
         Filestat {
             dev,
             ino: if self.ino == 0 { hash(path) } else { self.ino },
-            filetype: self.kind.filetype(),
-            nlink: 1,
             size: self.size,
             atim: self.atim,
             mtim: self.mtim,
             ctim: self.ctim,
-            ..Filestat::default()
+            ..Filestat::new(self.kind.filetype())
         }
     }
 }
@@ -203,64 +196,6 @@ pub fn errno_of(ret: i32) -> Errno {
     match ret.checked_neg() {
         Some(e @ 1..=76) => Errno(e as u16),
         _ => Errno::IO,
-    }
-}
-
-/// A driver to load and its configuration: `PATH[:key=value,...]`
-/// (spec/wadi.md §2.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DriverSpec {
-    /// Where the driver is (a host path at start-up, a guest path at run time).
-    pub path: String,
-    /// The `key=value` pairs, in order.
-    pub config: Vec<(String, String)>,
-}
-
-impl DriverSpec {
-    /// Parses `PATH[:key=value,...]`; `EINVAL` for an empty path or an item
-    /// without `=`.
-    pub fn parse(text: &str) -> Result<Self, Errno> {
-        let (path, config) = match text.split_once(':') {
-            Some((path, config)) => (path, Some(config)),
-            None => (text, None),
-        };
-        if path.is_empty() {
-            return Err(Errno::INVAL);
-        }
-        let mut pairs = Vec::new();
-        for item in config.into_iter().flat_map(|c| c.split(',')) {
-            if item.is_empty() {
-                continue;
-            }
-            let (key, value) = item.split_once('=').ok_or(Errno::INVAL)?;
-            if key.is_empty() {
-                return Err(Errno::INVAL);
-            }
-            pairs.push((key.to_string(), value.to_string()));
-        }
-        Ok(Self {
-            path: path.to_string(),
-            config: pairs,
-        })
-    }
-
-    /// The driver's name: its file name without extension.
-    pub fn name(&self) -> String {
-        let file = self.path.rsplit('/').next().unwrap_or(&self.path);
-        let stem = file.split_once('.').map_or(file, |(stem, _)| stem);
-        if stem.is_empty() {
-            "driver".into()
-        } else {
-            stem.into()
-        }
-    }
-
-    /// The values of configuration key `key`.
-    pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.config
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -321,22 +256,5 @@ mod tests {
         assert_eq!(errno_of(-77), Errno::IO);
         assert_eq!(errno_of(0), Errno::IO);
         assert_eq!(errno_of(i32::MIN), Errno::IO);
-    }
-
-    #[test]
-    fn driver_specs() {
-        let spec = DriverSpec::parse("drivers/cowbell.wasm:dir=/tmp,out=bell.wav").unwrap();
-        assert_eq!(spec.path, "drivers/cowbell.wasm");
-        assert_eq!(spec.name(), "cowbell");
-        assert_eq!(spec.values("out").collect::<Vec<_>>(), ["bell.wav"]);
-        assert_eq!(spec.config.len(), 2);
-        assert_eq!(DriverSpec::parse("x.wasm").unwrap().config, []);
-        assert_eq!(DriverSpec::parse("x.wasm:a"), Err(Errno::INVAL));
-        assert_eq!(DriverSpec::parse(":a=b"), Err(Errno::INVAL));
-        assert_eq!(DriverSpec::parse("/d/z.wat:").unwrap().name(), "z");
-        assert_eq!(
-            DriverSpec::parse("x:k=a=b").unwrap().config,
-            [("k".to_string(), "a=b".to_string())]
-        );
     }
 }

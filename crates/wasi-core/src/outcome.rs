@@ -1,16 +1,17 @@
-//! How a run ended, and the exit code a command-line runner gives it.
+//! How a guest's run ended, and the exit code a command-line runner gives
+//! it: shared by every kind of guest (WASI commands, Daku programs).
 
+use crate::runtime::CallError;
 use std::fmt;
 use std::time::Duration;
-use wasi_core::runtime::CallError;
 
 /// Exit code of a run whose guest trapped (128 + `SIGABRT`, as wasmtime's
 /// command line).
 pub const TRAP_EXIT_CODE: u8 = 134;
 /// Exit code of a run stopped by its time limit, as `timeout(1)`.
 pub const TIMEOUT_EXIT_CODE: u8 = 124;
-/// Exit code when a module cannot be run at all: a [`RunError`](crate::RunError),
-/// or command-line options that are wrong.
+/// Exit code when a module cannot be run at all (it cannot be loaded, or
+/// the command line is wrong): the guest's code never ran.
 pub const ERROR_EXIT_CODE: u8 = 2;
 
 /// How a run ended, once the guest's code ran (its start function or
@@ -28,6 +29,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How a run ended whose guest's code stopped with `error`, the guest
+    /// having been given `timeout` ([`CallError::Interrupted`] is a trap:
+    /// the host stopped the guest for a reason of its own).
+    pub fn from_call(error: CallError, timeout: Option<Duration>) -> Self {
+        match error {
+            CallError::Exit(code) => Outcome::Exit(code),
+            CallError::Timeout => Outcome::Timeout(timeout.unwrap_or_default()),
+            error => Outcome::Trap(error),
+        }
+    }
+
     /// The exit code of a process that ran the guest: the guest's own code
     /// (its low 8 bits, all a process keeps), [`TRAP_EXIT_CODE`] or
     /// [`TIMEOUT_EXIT_CODE`].

@@ -1,13 +1,23 @@
 //! `/request` and `/response`: the exchange's files, as mounts.
 
-use super::exchange::{Exchange, MAX_CHUNK, Writer};
+use crate::exchange::{Exchange, MAX_CHUNK, Writer};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Arc, Mutex, PoisonError};
-use wasi_core::mount::{Listing, OpenHow, VirtualDir};
+use std::sync::{Arc, Mutex};
+use wasi_core::mount::{Listing, Mounts, OpenHow, VirtualDir};
 use wasi_core::runtime::Interrupter;
+use wasi_core::sync::lock;
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::VirtualFile;
+use wasi_core::vfs::{VirtualFds, VirtualFile};
+
+/// Mounts the files of `source` at `/request` and `/response`.
+pub fn mount<S: VirtualFds, E: ExchangeSource + 'static>(
+    system: &mut Mounts<S>,
+    source: Arc<E>,
+) -> wasi_core::system::Result<()> {
+    system.mount("/request", Arc::new(RequestDir(Arc::clone(&source))))?;
+    system.mount("/response", Arc::new(ResponseDir(source)))
+}
 
 /// Where the files of a guest find its exchange.
 pub trait ExchangeSource: Send + Sync {
@@ -63,26 +73,19 @@ impl DaemonSource {
     /// Records the daemon instance's interrupter, so that a request it
     /// takes past its time limit stops it (`spec/wasi-cloud.md`, daemons).
     pub fn set_interrupter(&self, interrupter: Option<Interrupter>) {
-        *self
-            .interrupter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = interrupter;
+        *lock(&self.interrupter) = interrupter;
     }
 
     /// The exchange the daemon serves, if its response is not done.
     pub fn take_current(&self) -> Option<Arc<Exchange>> {
-        let current = self
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let current = lock(&self.current).take();
         current.filter(|exchange| !exchange.is_done())
     }
 }
 
 impl ExchangeSource for DaemonSource {
     fn current(&self) -> Result<Arc<Exchange>> {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = lock(&self.current);
         if let Some(exchange) = &*current
             && !exchange.is_done()
         {
@@ -90,11 +93,7 @@ impl ExchangeSource for DaemonSource {
         }
         // Only this daemon's guest thread waits on its own lock.
         let next = self.queue.requests.recv().map_err(|_| Errno::CANCELED)?;
-        if let Some(interrupter) = &*self
-            .interrupter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
+        if let Some(interrupter) = &*lock(&self.interrupter) {
             next.interrupt_on_expiry(interrupter.clone());
         }
         *current = Some(Arc::clone(&next));
@@ -102,21 +101,10 @@ impl ExchangeSource for DaemonSource {
     }
 }
 
-fn dir_stat() -> Filestat {
-    Filestat {
-        filetype: Filetype::DIRECTORY,
-        nlink: 1,
-        ..Filestat::default()
-    }
-}
-
 fn file_stat(ino: u64, size: u64) -> Filestat {
     Filestat {
-        filetype: Filetype::REGULAR_FILE,
         ino,
-        nlink: 1,
-        size,
-        ..Filestat::default()
+        ..Filestat::file(size)
     }
 }
 
@@ -148,7 +136,7 @@ pub struct RequestDir<S>(pub Arc<S>);
 impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
     fn stat(&self, path: &str) -> Result<Filestat> {
         if path.is_empty() {
-            return Ok(dir_stat());
+            return Ok(Filestat::directory());
         }
         Ok(file_stat(ino(path)?, 0))
     }
@@ -247,7 +235,7 @@ pub struct ResponseDir<S>(pub Arc<S>);
 impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
     fn stat(&self, path: &str) -> Result<Filestat> {
         if path.is_empty() {
-            return Ok(dir_stat());
+            return Ok(Filestat::directory());
         }
         Ok(file_stat(ino(path)?, 0))
     }
@@ -326,11 +314,10 @@ impl Drop for ResponseFile {
 
 #[cfg(test)]
 mod tests {
-    use super::super::exchange::BodyStatus;
-    use super::super::head::RequestHead;
     use super::*;
+    use crate::exchange::BodyStatus;
+    use crate::head::RequestHead;
     use std::io::Write;
-    use wasi_core::mount::Mounts;
     use wasi_unix::UnixSystem;
 
     fn open(
@@ -365,7 +352,7 @@ mod tests {
         let (exchange, mut reply) =
             Exchange::new(head, Some(reader), Arc::new(BodyStatus::default()), 1 << 20);
         let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
-        super::super::mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
+        mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
         let (request, response) = (3, 4);
 
         // Request files are read-only, response files write-only.

@@ -3,11 +3,12 @@
 //! response read from the guest's stdout and passed on as `/response/txt`
 //! would be.
 
-use super::exchange::{Exchange, MAX_CHUNK, Writer};
-use super::head::{MAX_FIELDS, MAX_HEAD};
+use crate::exchange::{Exchange, MAX_CHUNK, Writer};
+use crate::head::{MAX_FIELDS, MAX_HEAD};
 use std::io::{self, PipeReader, PipeWriter, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+use wasi_core::sync::lock;
 
 /// Request fields not passed to a WAGI module as `HTTP_*` variables.
 const HIDDEN_FIELDS: [&str; 2] = ["authorization", "connection"];
@@ -121,10 +122,7 @@ impl Cgi {
     /// The guest's stdin (the request body stream), stdout (read by
     /// [`relay`](Self::relay)) and stderr (this process's), once.
     pub fn stdio(&self) -> io::Result<(OwnedFd, OwnedFd, OwnedFd)> {
-        let stdout = self
-            .guest_stdout
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let stdout = lock(&self.guest_stdout)
             .take()
             .ok_or_else(|| io::Error::other("stdio was handed out already"))?;
         let stdin = match self.exchange.body() {

@@ -1,7 +1,7 @@
 //! The request as the guest reads it (`txt`, `json`) and the response heads
 //! it writes, parsed and checked.
 
-use super::body::{ResponseBody, full};
+use crate::body::{ResponseBody, full};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hyper::header::{HeaderName, HeaderValue};

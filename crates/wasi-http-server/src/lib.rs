@@ -1,4 +1,5 @@
-//! HTTP functions through files (`spec/wasi-cloud.md`, "HTTP functions").
+//! The HTTP server behind `wasirun serve`: HTTP functions through files
+//! (`spec/wasi-cloud.md`, "HTTP functions").
 //!
 //! A guest reads its request from `/request/txt` (raw HTTP/1.1, the body
 //! streamed as it arrives) or `/request/json`, and writes its response to
@@ -14,8 +15,21 @@
 //!   `/request` and `/response` ([`mount`]), reaching the exchange through
 //!   an [`ExchangeSource`]: a function's own exchange, or a daemon's
 //!   [`DaemonSource`];
+//! - [`wagi`] runs WAGI (CGI) modules over the same exchange;
 //! - the runner reports how the guest ended with [`Exchange::finish`].
+//!
+//! Running the guests (engines, the guest's system, its other mounts) is
+//! the runner's job: `wasi_runner::Server` puts this crate together with
+//! it.
 
+// The modules, each using only modules listed before it (no cycles):
+// - `body`: response bodies, whole or streamed; uses none;
+// - `conn`: telling HTTP/2 from HTTP/1 on a connection; uses none;
+// - `head`: request and response heads, parsed and checked; uses `body`;
+// - `exchange`: one request and its response; uses `body`, `head`;
+// - `files`: `/request` and `/response` as mounts; uses `exchange`;
+// - `wagi`: CGI over an exchange; uses `exchange`, `head`;
+// - `server`: hyper on tokio; uses `body`, `conn`, `exchange`, `head`.
 mod body;
 mod conn;
 mod exchange;
@@ -29,22 +43,9 @@ pub use exchange::{
     BodyStatus, Completion, Exchange, MAX_CHUNK, MAX_JSON_REQUEST_BODY, MAX_JSON_RESPONSE,
     error_response,
 };
-pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseDir};
+pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseDir, mount};
 pub use head::{MAX_FIELDS, MAX_HEAD, RequestHead};
 pub use server::{
     Daemons, Dispatch, Functions, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, MAX_STREAMS, ServeConfig,
     Slot, serve,
 };
-
-use std::sync::Arc;
-use wasi_core::mount::Mounts;
-use wasi_core::vfs::VirtualFds;
-
-/// Mounts the files of `source` at `/request` and `/response`.
-pub fn mount<S: VirtualFds, E: ExchangeSource + 'static>(
-    system: &mut Mounts<S>,
-    source: Arc<E>,
-) -> wasi_core::system::Result<()> {
-    system.mount("/request", Arc::new(RequestDir(Arc::clone(&source))))?;
-    system.mount("/response", Arc::new(ResponseDir(source)))
-}

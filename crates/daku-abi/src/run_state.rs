@@ -1,0 +1,109 @@
+//! What the tasks of one run share: its options, log and profile, the
+//! numbers it hands out, its count of running children, and the one
+//! reader of the console.
+
+use crate::event::Event;
+use crate::info::Profile;
+use crate::options::DakuOptions;
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+/// A request for a console line: the channel's key, and where its task
+/// hears of the line.
+type LineRequest = (u64, mpsc::Sender<Event>);
+
+/// What the tasks of one run share.
+pub(crate) struct RunState {
+    pub options: DakuOptions,
+    /// The engine's name (`Runtime::engine_name`), for commands 2 and 10.
+    pub engine: &'static str,
+    log: Mutex<Box<dyn Write + Send>>,
+    pub profile: Mutex<Profile>,
+    next_task: AtomicU32,
+    pub next_audio: AtomicU32,
+    pub next_frame: AtomicU32,
+    /// The console reader's queue of requests, once it is started.
+    console: Mutex<Option<mpsc::Sender<LineRequest>>>,
+    /// Child tasks running in the run.
+    pub children: AtomicUsize,
+}
+
+impl RunState {
+    /// What the tasks of a run of `module` on the engine named `engine`
+    /// share, logging to `log`.
+    pub fn new(
+        engine: &'static str,
+        module: &Path,
+        options: DakuOptions,
+        log: Box<dyn Write + Send>,
+    ) -> Arc<Self> {
+        let profile_path = options
+            .profile
+            .clone()
+            .or_else(|| Profile::default_path(module));
+        Arc::new(RunState {
+            profile: Mutex::new(Profile::load(profile_path)),
+            options,
+            engine,
+            log: Mutex::new(log),
+            next_task: AtomicU32::new(1),
+            next_audio: AtomicU32::new(0),
+            next_frame: AtomicU32::new(0),
+            console: Mutex::new(None),
+            children: AtomicUsize::new(0),
+        })
+    }
+
+    /// A number for a new child task.
+    pub fn task_number(&self) -> u32 {
+        self.next_task.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reads a line of the console for channel `key` of the task reached
+    /// by `events`: one thread reads for the whole run, in request order.
+    pub fn read_line(&self, key: u64, events: mpsc::Sender<Event>) {
+        let mut console = self.console.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = console.get_or_insert_with(|| {
+            let (queue, requests) = mpsc::channel::<LineRequest>();
+            std::thread::spawn(move || {
+                for (key, events) in requests {
+                    let line = read_console_line();
+                    // A task that ended meanwhile drops the line.
+                    let _ = events.send(Event::Line { key, line });
+                }
+            });
+            queue
+        });
+        // The reader lives as long as the queue's sender, which we hold.
+        let _ = queue.send((key, events));
+    }
+
+    /// Writes one log line.
+    pub fn log_line(&self, line: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        // Logging is best effort: a full disk must not trap the program.
+        let _ = writeln!(log, "{line}");
+        let _ = log.flush();
+    }
+}
+
+/// One line of standard input, without its line ending, at most 65536
+/// bytes, bytes that are not UTF-8 replaced; `None` at the end of input.
+fn read_console_line() -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    let read = io::stdin().lock().take(65_536).read_until(b'\n', &mut line);
+    match read {
+        Ok(0) | Err(_) => None,
+        Ok(_) => {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            Some(String::from_utf8_lossy(&line).into_owned().into_bytes())
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The one place a guest is assembled, whatever runs it: a command
+//! ([`Runner`](crate::Runner)), an HTTP function, daemon or WAGI module
+//! ([`Server`](crate::Server)).
+//!
+//! The stack, from the host up (the order is part of the API: an
+//! embedder's hooks see what is beneath them, and the tracer sees what the
+//! guest sees):
+//!
+//! 1. [`UnixSystem`]: the guest's arguments, environment and stdio, its
+//!    preopened directories (opened once, reopened per guest) and sockets,
+//!    its network rules and limits ([`RunOptions`]).
+//! 2. One [`Mounts`] layer, into which every part of the namespace is
+//!    mounted, so that listing a directory shows all of them, in this
+//!    order (which numbers the virtual preopens they bring): WADI's control
+//!    file and device scopes, the mode's own files (`/request` and
+//!    `/response` for HTTP functions), the key-value store at `/beta/kv`
+//!    ([`RunOptions::kv`]), the embedder's mounts ([`RunOptions::mount`],
+//!    in the order given). Without any mount the layer is left out.
+//! 3. [`Wadi`](wadi_devices::Wadi), when the guest has devices
+//!    ([`RunOptions::devices`]).
+//! 4. The embedder's decorators ([`RunOptions::wrap`]), each around the
+//!    one before.
+//! 5. The [`Tracer`], when the run traces ([`RunOptions::trace`]).
+//!
+//! The imports are `wasi_snapshot_preview1`, served by that stack, and the
+//! embedder's host functions ([`RunOptions::import`]).
+
+use crate::{DRIVER_CONFIG, RunError, RunOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use wasi_cloud_fs::kv::KvDir;
+use wasi_core::mount::Mounts;
+use wasi_core::runtime::{Imports, Runtime};
+use wasi_core::system::Decorator;
+use wasi_core::{System, Tracer};
+use wasi_unix::{Builder, PreopenDir, UnixSystem};
+
+/// The system a guest runs with, whatever layers it has.
+pub type GuestSystem = Box<dyn System + Send>;
+
+/// Where the key-value store is mounted.
+pub(crate) const KV_MOUNT: &str = "/beta/kv";
+
+/// What every guest of a runner or server is built from, set up once: the
+/// options, the directories opened, the key-value store opened, the
+/// drivers' runtime made, the imports listed.
+pub(crate) struct Stack<R> {
+    options: Arc<RunOptions>,
+    /// The guest's `argv[0]`: the module's path.
+    argv0: Arc<Path>,
+    /// The `--dir` directories, opened once (so a bad one fails before any
+    /// guest runs); each guest gets them reopened.
+    dirs: Vec<(PreopenDir, String)>,
+    /// The key-value store, shared by every guest.
+    kv: Option<Arc<KvDir>>,
+    /// The runtime WADI drivers run on, when the guests have devices.
+    drivers: Option<R>,
+    imports: Imports<GuestSystem>,
+}
+
+impl<R: Runtime> Stack<R> {
+    /// Sets up the stack of guests running on `runtime` (whose engine the
+    /// drivers share) for the module at `argv0`.
+    pub(crate) fn new(
+        options: Arc<RunOptions>,
+        argv0: &Path,
+        runtime: &R,
+    ) -> Result<Self, RunError> {
+        let dirs = options.open_dirs()?;
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
+        let drivers = if options.devices.is_empty() {
+            None
+        } else {
+            let drivers = runtime
+                .with_config(DRIVER_CONFIG)
+                .map_err(|error| RunError::Engine {
+                    engine: options.engine,
+                    source: error.into(),
+                })?;
+            Some(drivers)
+        };
+        let mut imports = Imports::new();
+        imports
+            .wasi(|system: &mut GuestSystem| -> &mut dyn System { &mut **system })
+            .extend(&options.imports);
+        Ok(Self {
+            options,
+            argv0: argv0.into(),
+            dirs,
+            kv,
+            drivers,
+            imports,
+        })
+    }
+
+    /// The imports every guest is linked with.
+    pub(crate) fn imports(&self) -> &Imports<GuestSystem> {
+        &self.imports
+    }
+
+    /// The options the guests are built with.
+    pub(crate) fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// The guests' `argv[0]`: the module's path.
+    pub(crate) fn argv0(&self) -> &Path {
+        &self.argv0
+    }
+
+    /// The builder of a guest's [`UnixSystem`] (layer 1), with everything
+    /// but what its mode adds: stdio, and any arguments or variables after
+    /// the options'.
+    pub(crate) fn builder(&self) -> Result<Builder, RunError> {
+        let dirs = self
+            .dirs
+            .iter()
+            .map(|(dir, guest)| Ok((dir.reopen()?, guest.as_str())))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(RunError::System)?;
+        self.options.builder_with(&self.argv0, dirs)
+    }
+
+    /// Builds the layers above `system` (2 to 5); the tracer when `trace`
+    /// is given.
+    pub(crate) fn assemble(
+        &self,
+        system: UnixSystem,
+        trace: Option<Box<dyn Write + Send>>,
+    ) -> Result<GuestSystem, RunError> {
+        self.layers(system, None, trace)
+    }
+
+    /// [`assemble`](Self::assemble), with `mode_mounts` adding the mode's
+    /// own files to the mount layer (after WADI's, before the key-value
+    /// store and the embedder's mounts).
+    pub(crate) fn assemble_with(
+        &self,
+        system: UnixSystem,
+        mut mode_mounts: impl FnMut(&mut Mounts<UnixSystem>) -> Result<(), RunError>,
+        trace: Option<Box<dyn Write + Send>>,
+    ) -> Result<GuestSystem, RunError> {
+        self.layers(system, Some(&mut mode_mounts), trace)
+    }
+
+    fn layers(
+        &self,
+        system: UnixSystem,
+        mode_mounts: Option<ModeMounts<'_>>,
+        trace: Option<Box<dyn Write + Send>>,
+    ) -> Result<GuestSystem, RunError> {
+        let mounted = !self.options.mounts.is_empty()
+            || self.kv.is_some()
+            || mode_mounts.is_some()
+            || self.drivers.is_some();
+        let mut system: GuestSystem = if mounted {
+            let mounts = Mounts::new(system);
+            match &self.drivers {
+                Some(drivers) => {
+                    let mut wadi = self.options.devices.mount(mounts, drivers.clone())?;
+                    self.mount_all(Decorator::inner(&mut wadi), mode_mounts)?;
+                    Box::new(wadi)
+                }
+                None => {
+                    let mut mounts = mounts;
+                    self.mount_all(&mut mounts, mode_mounts)?;
+                    Box::new(mounts)
+                }
+            }
+        } else {
+            Box::new(system)
+        };
+        for wrap in &self.options.wrappers {
+            system = wrap(system);
+        }
+        Ok(match trace {
+            Some(writer) => Box::new(Tracer::new(system, writer)),
+            None => system,
+        })
+    }
+}
+
+impl<R> Stack<R> {
+    /// Mounts, after WADI's: the mode's own files, the key-value store,
+    /// the embedder's mounts (an order that keeps the preopens' numbers
+    /// what they were before embedders could mount).
+    fn mount_all(
+        &self,
+        mounts: &mut Mounts<UnixSystem>,
+        mode_mounts: Option<ModeMounts<'_>>,
+    ) -> Result<(), RunError> {
+        if let Some(mode_mounts) = mode_mounts {
+            mode_mounts(mounts)?;
+        }
+        if let Some(kv) = &self.kv {
+            mount(mounts, KV_MOUNT, kv.clone())?;
+        }
+        for (at, dir) in &self.options.mounts {
+            mount(mounts, at, Arc::clone(dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a mode adds to the mount layer.
+type ModeMounts<'a> = &'a mut dyn FnMut(&mut Mounts<UnixSystem>) -> Result<(), RunError>;
+
+/// Mounts `dir` at `at`, the error naming the path.
+pub(crate) fn mount(
+    mounts: &mut Mounts<UnixSystem>,
+    at: &str,
+    dir: Arc<dyn wasi_core::mount::VirtualDir>,
+) -> Result<(), RunError> {
+    mounts.mount(at, dir).map_err(|errno| RunError::Mount {
+        path: at.to_owned(),
+        errno,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Devices;
+    use wasi_core::DirentWriter;
+    use wasi_core::mount::{OpenHow, VirtualDir};
+    use wasi_core::runtime::RuntimeConfig;
+    use wasi_core::system::prelude::*;
+    use wasi_core::vfs::{BytesFile, VirtualFile};
+    use wasi_wasmi::WasmiRuntime;
+
+    /// A mount that is one file.
+    struct Motd;
+
+    impl VirtualDir for Motd {
+        fn filetype(&self) -> Filetype {
+            Filetype::REGULAR_FILE
+        }
+
+        fn stat(&self, _: &str) -> Result<Filestat> {
+            Ok(Filestat::file(3))
+        }
+
+        fn open_file(&self, _: &str, _: &OpenHow) -> Result<Box<dyn VirtualFile>> {
+            Ok(Box::new(BytesFile::new(b"hi\n")))
+        }
+    }
+
+    /// The names `fd_readdir` lists in the directory `fd`.
+    fn names(system: &mut (dyn System + Send), fd: Fd) -> Vec<String> {
+        let mut buf = [0u8; 1024];
+        let mut out = DirentWriter::new(&mut buf);
+        system.fd_readdir(fd, 0, &mut out).unwrap();
+        let len = out.len();
+        let (mut names, mut at) = (Vec::new(), 0);
+        while at + 24 <= len {
+            let n = u32::from_le_bytes(buf[at + 16..at + 20].try_into().unwrap()) as usize;
+            names.push(String::from_utf8_lossy(&buf[at + 24..at + 24 + n]).into_owned());
+            at += 24 + n;
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn devices_and_the_embedders_mounts_share_one_layer() {
+        let mut options = RunOptions::new();
+        let mut devices = Devices::new();
+        devices.allow_loading(true);
+        options
+            .devices(devices)
+            .mount("/dev/motd", Arc::new(Motd))
+            .wrap(|system| system);
+        let runtime = WasmiRuntime::new(RuntimeConfig::new());
+        let stack = Stack::new(Arc::new(options), Path::new("m.wasm"), &runtime).unwrap();
+        let system = stack.builder().unwrap().build().unwrap();
+        let mut system = stack.assemble(system, None).unwrap();
+        let system = &mut *system;
+        // One virtual preopen, `/dev`, lists WADI's directory and the mount.
+        assert_eq!(system.fd_prestat_dir_name(3), Ok("/dev"));
+        assert_eq!(system.fd_prestat_dir_name(4), Err(Errno::BADF));
+        assert_eq!(names(system, 3), [".", "..", "motd", "wadi"]);
+    }
+
+    #[test]
+    fn an_overlapping_mount_is_a_clear_error() {
+        let mut options = RunOptions::new();
+        options
+            .mount("/srv/a", Arc::new(Motd))
+            .mount("/srv/a/b", Arc::new(Motd));
+        let runtime = WasmiRuntime::new(RuntimeConfig::new());
+        let stack = Stack::new(Arc::new(options), Path::new("m.wasm"), &runtime).unwrap();
+        let system = stack.builder().unwrap().build().unwrap();
+        let error = stack.assemble(system, None).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "cannot mount /srv/a/b in the guest's namespace: EEXIST"
+        );
+    }
+}

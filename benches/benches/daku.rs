@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use daku_abi::{DakuOptions, IoBackend, Program, Val};
+use daku_host::{DakuOptions, IoBackend, Program, Val};
 use wasi_core::runtime::{Imports, Instance, Runtime, RuntimeConfig};
 use wasi_runner::Engine;
 use wasi_unix::UnixSystem;

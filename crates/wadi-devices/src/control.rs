@@ -6,11 +6,10 @@ use crate::registry::{Owner, Registry};
 use std::io::IoSliceMut;
 use std::sync::{Arc, Mutex};
 use wasi_core::mount::path::hash;
-use wasi_core::mount::{OpenHow, VirtualDir};
 use wasi_core::sync::lock;
 use wasi_core::system::Result;
 use wasi_core::types::*;
-use wasi_core::vfs::{VirtualFile, copy_to_iovs};
+use wasi_core::vfs::{OpenHow, VirtualDir, VirtualFile, copy_to_iovs};
 
 /// The guest path of the control file.
 pub const CONTROL_PATH: &str = "/dev/wadi/driver";

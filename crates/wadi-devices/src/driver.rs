@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::mount::path::{hash, overlaps};
-use wasi_core::runtime::{CallError, Caller, Imports, Instance, Runtime, Val};
+use wasi_core::runtime::{CallError, Caller, Imports, Instance, Prepared, Runtime, Val};
 use wasi_core::sync::lock;
 use wasi_core::vfs::copy_to_iovs;
 use wasi_core::{Errno, StringList, System};
@@ -203,12 +203,35 @@ fn dead(error: CallError) -> Fault {
     Fault::Dead(error.to_string())
 }
 
+/// Compiles and links `wasm` as a driver module on `runtime`, once: a host
+/// that loads the same driver into many guests (a server) prepares it
+/// here and loads it with [`load_prepared`].
+pub fn prepare<R: Runtime>(
+    runtime: &R,
+    wasm: &[u8],
+    spec: &DriverSpec,
+) -> Result<R::Prepared<DriverData>, LoadFailure> {
+    runtime
+        .prepare(wasm, &imports())
+        .map_err(|e| LoadFailure::new(Errno::NOEXEC, format!("driver {}: {e}", spec.name())))
+}
+
 /// Instantiates `wasm` as the driver `spec`, runs `_initialize` and `init`,
 /// checks its registrations against `taken` (`(scope, owner)` pairs) and
 /// allocates its transfer buffer.
 pub fn load<R: Runtime>(
     runtime: &R,
     wasm: &[u8],
+    spec: &DriverSpec,
+    host: Box<dyn System + Send>,
+    taken: Vec<(String, String)>,
+) -> Result<Loaded<R>, LoadFailure> {
+    load_prepared::<R>(&prepare(runtime, wasm, spec)?, spec, host, taken)
+}
+
+/// [`load`], from a driver module [`prepare`]d before.
+pub fn load_prepared<R: Runtime>(
+    prepared: &R::Prepared<DriverData>,
     spec: &DriverSpec,
     host: Box<dyn System + Send>,
     taken: Vec<(String, String)>,
@@ -224,8 +247,8 @@ pub fn load<R: Runtime>(
         taken,
         registering: None,
     };
-    let mut instance = runtime
-        .instantiate(wasm, &imports(), data)
+    let mut instance = prepared
+        .instantiate(data)
         .map_err(|e| fail(Errno::NOEXEC, e.to_string()))?;
     for export in REQUIRED {
         if !instance.has_func(export) {
@@ -363,10 +386,7 @@ fn total_len(lens: impl Iterator<Item = usize>) -> u32 {
         .min(MAX_TRANSFER as usize) as u32
 }
 
-impl<R: Runtime> DriverOps for Driver<R>
-where
-    R::Instance<DriverData>: Send,
-{
+impl<R: Runtime> DriverOps for Driver<R> {
     fn read(&mut self, path: &str, offset: u64, iovs: &mut [IoSliceMut<'_>]) -> Result<u32, Fault> {
         let len = total_len(iovs.iter().map(|b| b.len()));
         let data = self.place(path, len)?;

@@ -20,13 +20,13 @@ use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::System;
+use wasi_core::mount::Mounts;
 use wasi_core::mount::path::{is_prefix, normalize_preopen, strip_ancestor};
-use wasi_core::mount::{Mounts, VirtualDir};
 use wasi_core::runtime::Runtime;
 use wasi_core::sync::lock;
 use wasi_core::system::Result;
 use wasi_core::types::*;
-use wasi_core::vfs::{VirtualFds, VirtualFile};
+use wasi_core::vfs::{VirtualDir, VirtualFds, VirtualFile};
 
 pub use crate::driver::DriverData;
 
@@ -57,10 +57,7 @@ pub struct Wadi<S, R> {
     controls: HashSet<Fd>,
 }
 
-impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R>
-where
-    R::Instance<DriverData>: Send,
-{
+impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
     /// Wraps `inner`, the guest's one mount layer, which WADI's scopes
     /// join beside every other mount (so `/dev` lists them all); loads
     /// drivers on `runtime`, giving each the host system `host` builds.
@@ -93,11 +90,23 @@ where
         spec: &DriverSpec,
         wasm: &[u8],
     ) -> std::result::Result<(), LoadFailure> {
+        let prepared = driver::prepare(&self.runtime, wasm, spec)?;
+        self.load_prepared_driver(spec, &prepared)
+    }
+
+    /// [`load_driver`](Self::load_driver), from a driver module
+    /// [`driver::prepare`]d once on this runtime (a server loading the
+    /// same drivers into every guest compiles them once).
+    pub fn load_prepared_driver(
+        &mut self,
+        spec: &DriverSpec,
+        prepared: &R::Prepared<DriverData>,
+    ) -> std::result::Result<(), LoadFailure> {
         let name = spec.name();
         let host = (self.host)(spec)
             .map_err(|e| LoadFailure::new(Errno::INVAL, format!("driver {name}: {e}")))?;
         let taken = lock(&self.registry).taken();
-        let loaded = driver::load(&self.runtime, wasm, spec, host, taken)?;
+        let loaded = driver::load_prepared::<R>(prepared, spec, host, taken)?;
         let registry = Arc::downgrade(&self.registry);
         let mounts = self.inner.table().clone();
         let handle = DriverHandle::new(
@@ -170,10 +179,7 @@ impl<S, R> Wadi<S, R> {
 /// The largest driver file read through the control file.
 const MAX_DRIVER_FILE: usize = 64 << 20;
 
-impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R>
-where
-    R::Instance<DriverData>: Send,
-{
+impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
     /// A control-file write: load the driver it names (spec/wadi.md §2.2).
     fn control_write(&mut self, fd: Fd, iovs: &[IoSlice<'_>]) -> Result<Size> {
         let stat = self.inner.fd_fdstat_get(fd)?;
@@ -250,10 +256,7 @@ where
     }
 }
 
-impl<S: VirtualFds, R: Runtime + 'static> wasi_core::system::Decorator for Wadi<S, R>
-where
-    R::Instance<DriverData>: Send,
-{
+impl<S: VirtualFds, R: Runtime + 'static> wasi_core::system::Decorator for Wadi<S, R> {
     type Inner = Mounts<S>;
 
     fn inner(&mut self) -> &mut Mounts<S> {
@@ -316,10 +319,7 @@ where
 /// WADI's own files live, so that numbers stay unique: an extension that
 /// pushes a host socket or a virtual file into a running guest reaches the
 /// table through the whole stack.
-impl<S: VirtualFds, R: Runtime + 'static> VirtualFds for Wadi<S, R>
-where
-    R::Instance<DriverData>: Send,
-{
+impl<S: VirtualFds, R: Runtime + 'static> VirtualFds for Wadi<S, R> {
     fn insert_virtual(
         &mut self,
         file: Box<dyn VirtualFile>,

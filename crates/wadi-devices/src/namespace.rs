@@ -8,10 +8,9 @@ use crate::driver_abi::{Kind, Stat};
 use crate::files::DeviceFile;
 use std::sync::Arc;
 use wasi_core::mount::path::hash;
-use wasi_core::mount::{Listing, OpenHow, VirtualDir};
 use wasi_core::system::Result;
 use wasi_core::types::*;
-use wasi_core::vfs::VirtualFile;
+use wasi_core::vfs::{Listing, OpenHow, VirtualDir, VirtualFile};
 
 /// A driver's scope as a mount: one device file, or a hierarchy whose
 /// every path the driver answers (spec/wadi.md §3.2).

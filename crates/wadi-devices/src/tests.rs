@@ -233,10 +233,7 @@ fn driver(name: &str) -> Vec<u8> {
 fn load<R: Runtime + 'static>(
     wadi: &mut Wadi<Fake, R>,
     name: &str,
-) -> std::result::Result<(), LoadFailure>
-where
-    R::Instance<DriverData>: Send,
-{
+) -> std::result::Result<(), LoadFailure> {
     wadi.load_driver(&DriverSpec::parse(name).unwrap(), &driver(name))
 }
 
@@ -278,10 +275,7 @@ fn names(buf: &[u8]) -> Vec<String> {
     out
 }
 
-fn exercise<R: Runtime + 'static>(runtime: R)
-where
-    R::Instance<DriverData>: Send,
-{
+fn exercise<R: Runtime + 'static>(runtime: R) {
     let mut sys = Wadi::new(Mounts::new(Fake::new()), runtime, host()).unwrap();
     assert_eq!(sys.fd_prestat_dir_name(3), Ok("/dev"));
     assert_eq!(sys.fd_prestat_get(4), Err(Errno::BADF));

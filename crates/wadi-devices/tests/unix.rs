@@ -6,7 +6,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use wadi_devices::driver_abi::DRIVER_FUEL;
 use wadi_devices::driver_spec::DriverSpec;
-use wadi_devices::{DriverData, HostFactory, Wadi};
+use wadi_devices::{HostFactory, Wadi};
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::{Runtime, RuntimeConfig};
 use wasi_core::types::*;
@@ -42,10 +42,7 @@ fn driver(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn load<R: Runtime + 'static>(wadi: &mut Wadi<UnixSystem, R>, spec: &str)
-where
-    R::Instance<DriverData>: Send,
-{
+fn load<R: Runtime + 'static>(wadi: &mut Wadi<UnixSystem, R>, spec: &str) {
     let spec = DriverSpec::parse(spec).unwrap();
     let wasm = driver(&spec.name());
     wadi.load_driver(&spec, &wasm).unwrap();
@@ -63,10 +60,7 @@ fn open<S: System>(sys: &mut S, dir: Fd, path: &str, oflags: Oflags) -> Result<F
     )
 }
 
-fn under_a_root_preopen<R: Runtime + 'static>(runtime: R)
-where
-    R::Instance<DriverData>: Send,
-{
+fn under_a_root_preopen<R: Runtime + 'static>(runtime: R) {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("host.txt"), "host file").unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! extensions instead of the host file system (`spec/preview1.md`,
 //! "Mounts").
 //!
-//! An extension implements [`VirtualDir`] for a tree of its own (WADI's
+//! An extension implements [`VirtualDir`] (in [`crate::vfs`]) for a tree of its own (WADI's
 //! device hierarchies, the cloud filesystem's key-value store) or a single
 //! file, and [`Mounts::mount`]s it at a guest path. [`Mounts`] is a
 //! [`Decorator`]: it resolves every path call once (`.` and `..` applied,
@@ -16,152 +16,11 @@ pub mod path;
 
 use crate::system::prelude::*;
 use crate::system::{Decorator, DirentWriter};
-use crate::vfs::{VirtualFds, VirtualFile};
+use crate::vfs::{DOT_ENTRIES, Listing, OpenHow, Opened, VirtualDir, VirtualFds, VirtualFile};
 use path::Joined;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-/// A tree of files, or a single file, that [`Mounts`] serves at a guest path.
-///
-/// Paths given to it are relative to its root and normalized: `""` is the
-/// root, otherwise components joined by `/`, none empty, `.` or `..`. The
-/// mount layer has checked the rights of the directory descriptor the call
-/// came through. Mutating calls default to `ENOTSUP`, as on a file system
-/// that cannot do them; a read-only tree implements only [`stat`],
-/// [`open`] and, for a directory, [`readdir`].
-///
-/// Calls may come from several guests at once (a mount may be shared), so
-/// the trait takes `&self`.
-///
-/// [`stat`]: VirtualDir::stat
-/// [`open`]: VirtualDir::open
-/// [`readdir`]: VirtualDir::readdir
-pub trait VirtualDir: Send + Sync {
-    /// The type of the root: a directory (the default), or the type of the
-    /// single file this mount is. Below a root that is not a directory
-    /// nothing exists: paths there give `ENOTDIR`.
-    fn filetype(&self) -> Filetype {
-        Filetype::DIRECTORY
-    }
-
-    /// Attributes of `path`; `ENOENT` when it does not exist.
-    fn stat(&self, path: &str) -> Result<Filestat>;
-
-    /// Opens what is at `path`, for `path_open`, in one step: a file is
-    /// [`Opened::File`]; a directory is [`Opened::Directory`], with no
-    /// effect (the mount layer opens directories itself, and answers
-    /// `EISDIR` or `EEXIST` to `CREAT`, `TRUNC` and `EXCL` on them).
-    ///
-    /// The rules: nothing at `path` is `ENOENT`, unless `CREAT` is given
-    /// and `how.directory` is not, in which case the file is created (with
-    /// `EXCL`, atomically: `EEXIST` if it exists); `CREAT|EXCL` on an
-    /// existing file is `EEXIST`; `how.directory` on a file is `ENOTDIR`
-    /// with no effect. `TRUNC` and the `APPEND` fdflag are the
-    /// implementation's to honour.
-    ///
-    /// The default follows these rules with [`stat`](Self::stat) first,
-    /// then [`open_file`](Self::open_file). A mount whose every call is a
-    /// round trip (a network store) overrides it to answer in one.
-    fn open(&self, path: &str, how: &OpenHow) -> Result<Opened> {
-        let creat = how.oflags.contains(Oflags::CREAT);
-        match self.stat(path) {
-            Ok(stat) if stat.filetype == Filetype::DIRECTORY => Ok(Opened::Directory),
-            Ok(_) if how.directory => Err(Errno::NOTDIR),
-            Ok(_) if creat && how.oflags.contains(Oflags::EXCL) => Err(Errno::EXIST),
-            Ok(_) => self.open_file(path, how).map(Opened::File),
-            Err(Errno::NOENT) if creat && !how.directory => {
-                self.open_file(path, how).map(Opened::File)
-            }
-            Err(errno) => Err(errno),
-        }
-    }
-
-    /// Opens the file (not a directory) at `path` for the default
-    /// [`open`](Self::open): called when [`stat`](Self::stat) found a file,
-    /// or found nothing and `how.oflags` has `CREAT` (create it; with
-    /// `EXCL`, atomically: `EEXIST` when it appeared meanwhile).
-    fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>>;
-
-    /// Lists the directory `path` from `cookie` on, for `fd_readdir`.
-    /// Cookies are the implementation's own: `0` is the first entry, each
-    /// entry carries the cookie of the next. `.` and `..` are not listed
-    /// (the mount layer adds them). `ENOTDIR` by default.
-    fn readdir(&self, path: &str, cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
-        let _ = (path, cookie, out);
-        Err(Errno::NOTDIR)
-    }
-
-    /// Creates the directory `path` (`path_create_directory`).
-    fn create_directory(&self, path: &str) -> Result<()> {
-        let _ = path;
-        Err(Errno::NOTSUP)
-    }
-
-    /// Removes the empty directory `path` (`path_remove_directory`).
-    fn remove_directory(&self, path: &str) -> Result<()> {
-        let _ = path;
-        Err(Errno::NOTSUP)
-    }
-
-    /// Removes the file `path` (`path_unlink_file`).
-    fn unlink_file(&self, path: &str) -> Result<()> {
-        let _ = path;
-        Err(Errno::NOTSUP)
-    }
-
-    /// Renames `from` to `to`, both in this mount, replacing `to`
-    /// atomically as `rename(2)` does (`path_rename`).
-    fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let _ = (from, to);
-        Err(Errno::NOTSUP)
-    }
-}
-
-/// How a file is opened ([`VirtualDir::open`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpenHow {
-    /// `path_open`'s oflags.
-    pub oflags: Oflags,
-    /// `path_open`'s fdflags.
-    pub fdflags: Fdflags,
-    /// The rights the descriptor will have (before narrowing to the file's
-    /// type): a file may choose not to buffer writes it cannot get.
-    pub rights: Rights,
-    /// Whether only a directory will do: `O_DIRECTORY`, or a path ending
-    /// in `/`, `/.` or `/..`.
-    pub directory: bool,
-}
-
-/// What [`VirtualDir::open`] found.
-pub enum Opened {
-    /// A file, opened.
-    File(Box<dyn VirtualFile>),
-    /// A directory, which the mount layer opens.
-    Directory,
-}
-
-/// Entries of a directory being listed ([`VirtualDir::readdir`]): a
-/// [`DirentWriter`] whose cookies are moved past `.` and `..`.
-pub struct Listing<'w, 'a> {
-    out: &'w mut DirentWriter<'a>,
-}
-
-/// The cookies `.` and `..` take before a mounted directory's own entries.
-const DOT_ENTRIES: Dircookie = 2;
-
-impl Listing<'_, '_> {
-    /// Appends an entry whose successor has cookie `next`. Returns `false`
-    /// once the guest's buffer is full: stop listing.
-    pub fn push(&mut self, next: Dircookie, ino: Inode, filetype: Filetype, name: &str) -> bool {
-        self.out.push(
-            next.saturating_add(DOT_ENTRIES),
-            ino,
-            filetype,
-            name.as_bytes(),
-        )
-    }
-}
 
 /// The mounts of a [`Mounts`] decorator, shared: a handle an extension
 /// keeps to unmount what it mounted (when a driver dies, say) from outside
@@ -360,7 +219,7 @@ impl VirtualFile for MountDir {
         }
         let cookie = cookie.saturating_sub(DOT_ENTRIES);
         match &self.node {
-            DirNode::Mounted { dir, rel } => dir.readdir(rel, cookie, &mut Listing { out }),
+            DirNode::Mounted { dir, rel } => dir.readdir(rel, cookie, &mut Listing::new(out)),
             DirNode::Synth(table) => {
                 let children = table.read().children(&self.path);
                 for (i, (name, filetype)) in children.iter().enumerate().skip(cookie as usize) {

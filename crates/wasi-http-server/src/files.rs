@@ -4,11 +4,11 @@ use crate::exchange::{Exchange, MAX_CHUNK, Writer};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
-use wasi_core::mount::{Listing, Mounts, OpenHow, VirtualDir};
+use wasi_core::mount::Mounts;
 use wasi_core::runtime::Interrupter;
 use wasi_core::sync::lock;
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::{VirtualFds, VirtualFile};
+use wasi_core::vfs::{Listing, OpenHow, VirtualDir, VirtualFds, VirtualFile};
 
 /// Mounts the files of `source` at `/request` and `/response`.
 pub fn mount<S: VirtualFds, E: ExchangeSource + 'static>(

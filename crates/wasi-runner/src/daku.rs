@@ -1,9 +1,9 @@
 //! Daku programs (modules importing `daku.ar`, `spec/daku.md`): run by
-//! `daku-abi` on the chosen engine, what `wasirun run` does for a module
-//! [`is_daku_program`](daku_abi::is_daku_program) recognises.
+//! `daku-host` on the chosen engine, what `wasirun run` does for a module
+//! [`is_daku_program`](daku_host::is_daku_program) recognises.
 
 use crate::{Engine, Module, RunError, WithRuntime};
-use daku_abi::{DakuError, DakuOptions};
+use daku_host::{DakuError, DakuOptions};
 use std::path::Path;
 use wasi_core::outcome::Outcome;
 use wasi_core::runtime::{Runtime, RuntimeConfig};
@@ -49,7 +49,7 @@ impl WithRuntime for DakuRun<'_> {
     type Output = Result<Outcome, DakuError>;
 
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
-        daku_abi::run(
+        daku_host::run(
             &runtime,
             self.module.path(),
             self.module.wasm(),

@@ -4,7 +4,7 @@
 use crate::{Module, RunError, split_dir_spec};
 use wadi_devices::driver_abi::DRIVER_FUEL;
 use wadi_devices::driver_spec::DriverSpec;
-use wadi_devices::{HostFactory, Wadi};
+use wadi_devices::{DriverData, HostFactory, Wadi, driver};
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::{Runtime, RuntimeConfig};
 use wasi_core::vfs::VirtualFds;
@@ -57,16 +57,51 @@ impl Devices {
     /// [`DRIVER_CONFIG`]). Each driver's host system is a [`UnixSystem`]
     /// with the driver's name as its argument, its configuration as its
     /// environment, and the directories its `dir=HOST[::GUEST]` entries
-    /// name preopened.
+    /// name preopened. To load the same drivers into many guests, compile
+    /// them once with [`prepare`](Self::prepare).
     pub fn mount<S: VirtualFds, R: Runtime>(
         &self,
         system: Mounts<S>,
         runtime: R,
     ) -> Result<Wadi<S, R>, RunError> {
-        let mut wadi = Wadi::new(system, runtime, driver_host()).map_err(RunError::WadiControl)?;
+        self.prepare(runtime)?.mount(system)
+    }
+
+    /// Compiles and links the drivers on `runtime` (give it
+    /// [`DRIVER_CONFIG`]), once, for [`PreparedDevices::mount`].
+    pub fn prepare<R: Runtime>(&self, runtime: R) -> Result<PreparedDevices<R>, RunError> {
+        let drivers = self
+            .drivers
+            .iter()
+            .map(|(spec, module)| {
+                let prepared = driver::prepare(&runtime, module.wasm(), spec);
+                Ok((spec.clone(), prepared.map_err(RunError::Driver)?))
+            })
+            .collect::<Result<_, RunError>>()?;
+        Ok(PreparedDevices {
+            drivers,
+            allow_loading: self.allow_loading,
+            runtime,
+        })
+    }
+}
+
+/// [`Devices`] whose drivers are compiled and linked on the runtime `R`
+/// ([`Devices::prepare`]): what a host loading them into many guests keeps.
+pub struct PreparedDevices<R: Runtime> {
+    drivers: Vec<(DriverSpec, R::Prepared<DriverData>)>,
+    allow_loading: bool,
+    runtime: R,
+}
+
+impl<R: Runtime> PreparedDevices<R> {
+    /// [`Devices::mount`], with the drivers compiled before.
+    pub fn mount<S: VirtualFds>(&self, system: Mounts<S>) -> Result<Wadi<S, R>, RunError> {
+        let mut wadi = Wadi::new(system, self.runtime.clone(), driver_host())
+            .map_err(RunError::WadiControl)?;
         wadi.allow_loading(self.allow_loading);
-        for (spec, module) in &self.drivers {
-            wadi.load_driver(spec, module.wasm())
+        for (spec, prepared) in &self.drivers {
+            wadi.load_prepared_driver(spec, prepared)
                 .map_err(RunError::Driver)?;
         }
         Ok(wadi)

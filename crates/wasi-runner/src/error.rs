@@ -103,6 +103,15 @@ pub enum RunError {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An option was given to a mode it cannot apply to (a listening
+    /// socket for HTTP guests, which run many at once).
+    #[error("{option} does not apply to {mode}")]
+    NotInMode {
+        /// The option, as `RunOptions` names it.
+        option: &'static str,
+        /// The mode.
+        mode: &'static str,
+    },
     /// A mount could not be made in the guest's namespace
     /// ([`RunOptions::mount`](crate::RunOptions::mount), the key-value
     /// store, a mode's own files): its path overlaps another mount or is a
@@ -118,7 +127,7 @@ pub enum RunError {
     /// is not one or cannot be loaded (the message names the module), or a
     /// file of its options could not be opened.
     #[error(transparent)]
-    Daku(#[from] daku_abi::DakuError),
+    Daku(#[from] daku_host::DakuError),
     /// WADI's control file could not be mounted in the guest's namespace.
     #[error("cannot mount the WADI control file: {0}")]
     WadiControl(Errno),

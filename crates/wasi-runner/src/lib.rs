@@ -13,7 +13,7 @@ mod stack;
 mod trace;
 
 pub use daku::run_daku;
-pub use devices::{DRIVER_CONFIG, Devices};
+pub use devices::{DRIVER_CONFIG, Devices, PreparedDevices};
 pub use diagnostics::{escape_controls, report};
 pub use engine::{Engine, WithRuntime};
 pub use error::RunError;
@@ -26,7 +26,7 @@ pub use serve::{ServeMode, ServeOptions, Server};
 pub use stack::GuestSystem;
 
 // The types of other crates that appear in this one's API.
-pub use daku_abi::{DakuError, DakuOptions, Grants, is_daku_program};
+pub use daku_host::{DakuError, DakuOptions, Grants, is_daku_program};
 pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
 pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};

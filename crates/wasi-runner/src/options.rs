@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasi_cloud_fs::kv::KvConfig;
-use wasi_core::mount::VirtualDir;
 use wasi_core::runtime::{Caller, HostError, Imports, RuntimeConfig, WasmParams, WasmResults};
+use wasi_core::vfs::VirtualDir;
 use wasi_unix::{AddrRule, Denial, IoBackend, PreopenDir, UnixSystem};
 
 /// A decorator put around every guest's system ([`RunOptions::wrap`]).
@@ -84,7 +84,7 @@ pub struct RunOptions {
     env: Vec<(OsString, OsString)>,
     inherit_env: bool,
     dirs: Vec<(PathBuf, String)>,
-    listens: Vec<SocketAddr>,
+    pub(crate) listens: Vec<SocketAddr>,
     dials: Vec<SocketAddr>,
     allow_bind: Vec<AddrRule>,
     allow_connect: Vec<AddrRule>,

@@ -95,6 +95,13 @@ impl Server {
         options: RunOptions,
         serve: ServeOptions,
     ) -> Result<Self, RunError> {
+        if !options.listens.is_empty() {
+            // One socket cannot be bound by every guest.
+            return Err(RunError::NotInMode {
+                option: "RunOptions::listen",
+                mode: "an HTTP server",
+            });
+        }
         options
             .limits
             .check_module(module.wasm())

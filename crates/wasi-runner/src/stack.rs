@@ -25,7 +25,7 @@
 //! The imports are `wasi_snapshot_preview1`, served by that stack, and the
 //! embedder's host functions ([`RunOptions::import`]).
 
-use crate::{DRIVER_CONFIG, RunError, RunOptions};
+use crate::{DRIVER_CONFIG, PreparedDevices, RunError, RunOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,8 +44,8 @@ pub(crate) const KV_MOUNT: &str = "/beta/kv";
 
 /// What every guest of a runner or server is built from, set up once: the
 /// options, the directories opened, the key-value store opened, the
-/// drivers' runtime made, the imports listed.
-pub(crate) struct Stack<R> {
+/// drivers compiled, the imports listed.
+pub(crate) struct Stack<R: Runtime> {
     options: Arc<RunOptions>,
     /// The guest's `argv[0]`: the module's path.
     argv0: Arc<Path>,
@@ -54,8 +54,9 @@ pub(crate) struct Stack<R> {
     dirs: Vec<(PreopenDir, String)>,
     /// The key-value store, shared by every guest.
     kv: Option<Arc<KvDir>>,
-    /// The runtime WADI drivers run on, when the guests have devices.
-    drivers: Option<R>,
+    /// The guests' WADI drivers, compiled once on the drivers' runtime,
+    /// when they have devices.
+    devices: Option<PreparedDevices<R>>,
     imports: Imports<GuestSystem>,
 }
 
@@ -72,7 +73,7 @@ impl<R: Runtime> Stack<R> {
             Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
             None => None,
         };
-        let drivers = if options.devices.is_empty() {
+        let devices = if options.devices.is_empty() {
             None
         } else {
             let drivers = runtime
@@ -81,7 +82,7 @@ impl<R: Runtime> Stack<R> {
                     engine: options.engine,
                     source: error.into(),
                 })?;
-            Some(drivers)
+            Some(options.devices.prepare(drivers)?)
         };
         let mut imports = Imports::new();
         imports
@@ -92,7 +93,7 @@ impl<R: Runtime> Stack<R> {
             argv0: argv0.into(),
             dirs,
             kv,
-            drivers,
+            devices,
             imports,
         })
     }
@@ -156,12 +157,12 @@ impl<R: Runtime> Stack<R> {
         let mounted = !self.options.mounts.is_empty()
             || self.kv.is_some()
             || mode_mounts.is_some()
-            || self.drivers.is_some();
+            || self.devices.is_some();
         let mut system: GuestSystem = if mounted {
             let mounts = Mounts::new(system);
-            match &self.drivers {
-                Some(drivers) => {
-                    let mut wadi = self.options.devices.mount(mounts, drivers.clone())?;
+            match &self.devices {
+                Some(devices) => {
+                    let mut wadi = devices.mount(mounts)?;
                     self.mount_all(Decorator::inner(&mut wadi), mode_mounts)?;
                     Box::new(wadi)
                 }
@@ -184,7 +185,7 @@ impl<R: Runtime> Stack<R> {
     }
 }
 
-impl<R> Stack<R> {
+impl<R: Runtime> Stack<R> {
     /// Mounts, after WADI's: the mode's own files, the key-value store,
     /// the embedder's mounts (an order that keeps the preopens' numbers
     /// what they were before embedders could mount).
@@ -213,7 +214,7 @@ type ModeMounts<'a> = &'a mut dyn FnMut(&mut Mounts<UnixSystem>) -> Result<(), R
 pub(crate) fn mount(
     mounts: &mut Mounts<UnixSystem>,
     at: &str,
-    dir: Arc<dyn wasi_core::mount::VirtualDir>,
+    dir: Arc<dyn wasi_core::vfs::VirtualDir>,
 ) -> Result<(), RunError> {
     mounts.mount(at, dir).map_err(|errno| RunError::Mount {
         path: at.to_owned(),
@@ -226,10 +227,9 @@ mod tests {
     use super::*;
     use crate::Devices;
     use wasi_core::DirentWriter;
-    use wasi_core::mount::{OpenHow, VirtualDir};
     use wasi_core::runtime::RuntimeConfig;
     use wasi_core::system::prelude::*;
-    use wasi_core::vfs::{BytesFile, VirtualFile};
+    use wasi_core::vfs::{BytesFile, OpenHow, VirtualDir, VirtualFile};
     use wasi_wasmi::WasmiRuntime;
 
     /// A mount that is one file.

@@ -10,11 +10,15 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use wasi_core::types::{Filestat, Filetype};
+use wasi_core::vfs::{BytesFile, OpenHow, VirtualDir, VirtualFile};
 use wasi_runner::{
-    Engine, KvConfig, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server,
+    Devices, DriverSpec, Engine, KvConfig, Module, RunOptions, ServeConfig, ServeMode,
+    ServeOptions, Server,
 };
 
 /// What every handler starts with: WASI imports and helpers. `/request` is
@@ -867,11 +871,19 @@ fn dirs_are_opened_once_and_a_bad_one_stops_the_server() {
         mode: ServeMode::Functions,
         http: ServeConfig::default(),
     };
-    let error = Server::bind(module, options, serve)
+    let error = Server::bind(module.clone(), options, serve.clone())
         .err()
         .unwrap()
         .to_string();
     assert!(error.contains("missing"), "{error}");
+    // A listening socket cannot be every guest's: refused, not ignored.
+    let mut options = RunOptions::new();
+    options.listen(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let error = Server::bind(module, options, serve).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "RunOptions::listen does not apply to an HTTP server"
+    );
 }
 
 /// Sends `request` raw on a new connection and reads until the server
@@ -1359,5 +1371,66 @@ fn instances_never_see_an_earlier_ones_memory() {
                 assert_eq!(send(&mut client, get("/")).await.0, 200, "{engine}");
             }
         });
+    }
+}
+
+#[test]
+fn handlers_get_devices_and_the_embedders_mounts() {
+    // WADI's `/dev` is descriptor 3, before `/request` (4) and `/response`
+    // (5); the handler reads 4 bytes of `/dev/zero` (the zero driver) and
+    // answers with the embedder's `/dev/motd`.
+    let module = handler(
+        r#"(func (export "_start") (local $zero i32) (local $motd i32) (local $out i32)
+             (local.set $zero (call $open (i32.const 3) (i32.const $S0) (i32.const $L0) (i64.const 2)))
+             (if (i32.eqz (call $read (local.get $zero))) (then (unreachable)))
+             (local.set $motd (call $open (i32.const 3) (i32.const $S1) (i32.const $L1) (i64.const 2)))
+             (local.set $out (call $open (i32.const 5) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S2) (i32.const $L2))
+             (call $copy (local.get $motd) (local.get $out)))"#,
+        &["zero", "motd", "HTTP/1.1 200 OK\r\n\r\n"],
+    );
+    let zero = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wadi-devices/drivers/zero.wat"
+    );
+    for engine in Engine::ALL {
+        let server = Running::start(
+            module.clone(),
+            engine,
+            ServeMode::Functions,
+            |_, options| {
+                let mut devices = Devices::new();
+                devices.driver(
+                    DriverSpec::parse("zero").unwrap(),
+                    Module::from_file(zero).unwrap(),
+                );
+                options.devices(devices).mount("/dev/motd", Arc::new(Motd));
+            },
+        );
+        rt().block_on(async {
+            let mut client = connect(server.addr).await;
+            for _ in 0..2 {
+                let (status, _, body) = send(&mut client, get("/")).await;
+                assert_eq!(status, 200, "{engine}");
+                assert_eq!(body.unwrap(), "hello\n", "{engine}");
+            }
+        });
+    }
+}
+
+/// `/dev/motd`: one file reading `hello\n`.
+struct Motd;
+
+impl VirtualDir for Motd {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+
+    fn stat(&self, _: &str) -> wasi_core::system::Result<Filestat> {
+        Ok(Filestat::file(6))
+    }
+
+    fn open_file(&self, _: &str, _: &OpenHow) -> wasi_core::system::Result<Box<dyn VirtualFile>> {
+        Ok(Box::new(BytesFile::new(b"hello\n")))
     }
 }

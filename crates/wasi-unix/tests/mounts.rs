@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
-use wasi_core::mount::{Listing, Mounts, OpenHow, VirtualDir};
+use wasi_core::mount::Mounts;
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::{VirtualFile, copy_to_iovs};
+use wasi_core::vfs::{Listing, OpenHow, VirtualDir, VirtualFile, copy_to_iovs};
 use wasi_unix::UnixSystem;
 
 type Data = Arc<Mutex<Vec<u8>>>;

@@ -5,9 +5,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 use std::time::Duration;
-use wasi_core::mount::{Listing, OpenHow, Opened, VirtualDir};
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::{VirtualFile, copy_to_iovs};
+use wasi_core::vfs::{Listing, OpenHow, Opened, VirtualDir, VirtualFile, copy_to_iovs};
 
 /// The directory of expiring writes in each scope: `.ttl/SECONDS/KEY`.
 const TTL_DIR: &str = ".ttl";

@@ -1,7 +1,7 @@
 //! The key-value store mounted as files (`spec/wasi-cloud.md`, "Key-value
 //! store").
 //!
-//! [`KvDir`] is the [`VirtualDir`](wasi_core::mount::VirtualDir) mounted at
+//! [`KvDir`] is the [`VirtualDir`](wasi_core::vfs::VirtualDir) mounted at
 //! `/beta/kv`: three scope directories, `local`, `region` and `global`,
 //! whose file names are keys and whose contents are values. Each scope is
 //! served by a [`KvStore`]: [`RedbStore`] (embedded, one file) or

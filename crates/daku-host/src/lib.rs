@@ -1,4 +1,5 @@
-//! The Daku v1.0.0-alpha.0 `ar()` asynchronous batch ABI (`spec/daku.md`).
+//! A host for Daku programs, behind the Daku v1.0.0-alpha.0 `ar()`
+//! asynchronous batch ABI (`spec/daku.md`; its records are [`abi`]).
 //!
 //! A Daku program imports one function, `daku.ar(size, data, done) ->
 //! i32`: it passes a list of 16-byte command records, each acting on a
@@ -12,7 +13,7 @@
 //! headless forms of audio (WAV files) and the framebuffer (PNG files).
 //!
 //! ```no_run
-//! use daku_abi::{DakuOptions, Grants, RuntimeConfig};
+//! use daku_host::{DakuOptions, Grants, RuntimeConfig};
 //! use wasi_wasmi::WasmiRuntime;
 //!
 //! let wasm = std::fs::read("app.wasm")?;
@@ -20,7 +21,7 @@
 //! options.grants = "spawn,storage".parse::<Grants>()?;
 //! options.storage = Some("app-data".into());
 //! let runtime = WasmiRuntime::new(RuntimeConfig::new());
-//! let outcome = daku_abi::run(&runtime, "app.wasm".as_ref(), &wasm, options)?;
+//! let outcome = daku_host::run(&runtime, "app.wasm".as_ref(), &wasm, options)?;
 //! println!("{outcome}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

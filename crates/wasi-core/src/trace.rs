@@ -116,6 +116,29 @@ impl<S, W> Tracer<S, W> {
     }
 }
 
+/// Descriptors an extension installs go to the traced system: installing
+/// is the host's doing, not a call of the guest's, so it is not traced.
+impl<S: crate::vfs::VirtualFds, W: Write> crate::vfs::VirtualFds for Tracer<S, W> {
+    fn insert_virtual(
+        &mut self,
+        file: Box<dyn crate::vfs::VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+        preopen: Option<&str>,
+    ) -> Result<Fd> {
+        self.inner.insert_virtual(file, rights, inheriting, preopen)
+    }
+
+    fn insert_host(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        rights: Rights,
+        inheriting: Rights,
+    ) -> Result<Fd> {
+        self.inner.insert_host(fd, rights, inheriting)
+    }
+}
+
 /// Writes one trace line, ignoring errors: tracing never changes a result.
 macro_rules! trace {
     ($w:expr, $($arg:tt)*) => {{

@@ -142,6 +142,25 @@ pub trait VirtualFds: crate::System {
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd>;
 }
 
+/// A boxed system taking descriptors from extensions still takes them: a
+/// host assembling a guest's layers at run time keeps the box, and its
+/// extensions install descriptors through it.
+impl VirtualFds for Box<dyn VirtualFds + Send> {
+    fn insert_virtual(
+        &mut self,
+        file: Box<dyn VirtualFile>,
+        rights: Rights,
+        inheriting: Rights,
+        preopen: Option<&str>,
+    ) -> Result<Fd> {
+        (**self).insert_virtual(file, rights, inheriting, preopen)
+    }
+
+    fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
+        (**self).insert_host(fd, rights, inheriting)
+    }
+}
+
 /// Copies `src` into `iovs` in order, filling each before the next, as
 /// `readv` does; returns the number of bytes copied: the smaller of
 /// `src.len()` and the buffers' total length.

@@ -23,14 +23,14 @@ pub use options::{
 };
 pub use runner::Runner;
 pub use serve::{ServeMode, ServeOptions, Server};
-pub use stack::GuestSystem;
+pub use stack::{GuestSystem, GuestSystems};
 
 // The types of other crates that appear in this one's API.
 pub use daku_host::{DakuError, DakuOptions, Grants, is_daku_program};
 pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
 pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
-pub use wasi_core::runtime::{CallError, LoadError, RuntimeConfig};
+pub use wasi_core::runtime::{CallError, LoadError, Runtime, RuntimeConfig};
 pub use wasi_http_server::ServeConfig;
 pub use wasi_unix::{AddrRule, IoBackend};
 

@@ -1,6 +1,9 @@
 //! The one place a guest is assembled, whatever runs it: a command
 //! ([`Runner`](crate::Runner)), an HTTP function, daemon or WAGI module
-//! ([`Server`](crate::Server)).
+//! ([`Server`](crate::Server)), or a guest a host instantiates itself, such
+//! as a WATER transport module ([`GuestSystems`]). (A Daku program has no
+//! WASI system: its engine and limits come from the runner, its options
+//! from `daku-host`.)
 //!
 //! The stack, from the host up (the order is part of the API: an
 //! embedder's hooks see what is beneath them, and the tracer sees what the
@@ -25,14 +28,17 @@
 //! The imports are `wasi_snapshot_preview1`, served by that stack, and the
 //! embedder's host functions ([`RunOptions::import`]).
 
+use crate::trace::SharedTrace;
 use crate::{DRIVER_CONFIG, PreparedDevices, RunError, RunOptions};
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 use wasi_cloud_fs::kv::KvDir;
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::{Imports, Runtime};
 use wasi_core::system::Decorator;
+use wasi_core::vfs::VirtualFds;
 use wasi_core::{System, Tracer};
 use wasi_unix::{Builder, PreopenDir, UnixSystem};
 
@@ -154,33 +160,41 @@ impl<R: Runtime> Stack<R> {
         mode_mounts: Option<ModeMounts<'_>>,
         trace: Option<Box<dyn Write + Send>>,
     ) -> Result<GuestSystem, RunError> {
-        let mounted = !self.options.mounts.is_empty()
-            || self.kv.is_some()
-            || mode_mounts.is_some()
-            || self.devices.is_some();
-        let mut system: GuestSystem = if mounted {
-            let mounts = Mounts::new(system);
-            match &self.devices {
-                Some(devices) => {
-                    let mut wadi = devices.mount(mounts)?;
-                    self.mount_all(Decorator::inner(&mut wadi), mode_mounts)?;
-                    Box::new(wadi)
-                }
-                None => {
-                    let mut mounts = mounts;
-                    self.mount_all(&mut mounts, mode_mounts)?;
-                    Box::new(mounts)
-                }
-            }
-        } else {
-            Box::new(system)
-        };
+        let mut system: GuestSystem = self.mounted(system, mode_mounts)?;
         for wrap in &self.options.wrappers {
             system = wrap(system);
         }
         Ok(match trace {
             Some(writer) => Box::new(Tracer::new(system, writer)),
             None => system,
+        })
+    }
+
+    /// Layers 2 and 3 above `system`: the mounts and WADI, when there are
+    /// any; a system extensions can still install descriptors in.
+    fn mounted(
+        &self,
+        system: UnixSystem,
+        mode_mounts: Option<ModeMounts<'_>>,
+    ) -> Result<Box<dyn VirtualFds + Send>, RunError> {
+        let mounted = !self.options.mounts.is_empty()
+            || self.kv.is_some()
+            || mode_mounts.is_some()
+            || self.devices.is_some();
+        if !mounted {
+            return Ok(Box::new(system));
+        }
+        let mut mounts = Mounts::new(system);
+        Ok(match &self.devices {
+            Some(devices) => {
+                let mut wadi = devices.mount(mounts)?;
+                self.mount_all(Decorator::inner(&mut wadi), mode_mounts)?;
+                Box::new(wadi)
+            }
+            None => {
+                self.mount_all(&mut mounts, mode_mounts)?;
+                Box::new(mounts)
+            }
         })
     }
 }
@@ -204,6 +218,64 @@ impl<R: Runtime> Stack<R> {
             mount(mounts, at, Arc::clone(dir))?;
         }
         Ok(())
+    }
+}
+
+/// The systems of guests a host instantiates itself, built by the stack
+/// every guest of this crate gets: for hosts with imports of their own,
+/// which install descriptors while the guest runs (WATER transport
+/// modules, whose `host_dial` hands the guest a connection).
+///
+/// Layers 1 to 3 and 5 of the stack (the crate's documentation) are built
+/// as for any guest: the options' preopens, mounts, devices and tracing
+/// apply. The embedder's decorators ([`RunOptions::wrap`]) and host
+/// functions ([`RunOptions::import`]) are made for [`GuestSystem`]s and do
+/// not apply: [`GuestSystems::new`] refuses options that have them.
+pub struct GuestSystems<R: Runtime> {
+    stack: Stack<R>,
+    trace: Option<SharedTrace>,
+}
+
+impl<R: Runtime> GuestSystems<R> {
+    /// Sets up the stack for guests running on `runtime` (WADI drivers
+    /// share its engine), the guests' `argv[0]` being `argv0`. A trace goes
+    /// to one log, each line prefixed `[N] ` by guest.
+    pub fn new(options: RunOptions, argv0: &Path, runtime: &R) -> Result<Self, RunError> {
+        if !options.wrappers.is_empty() {
+            return Err(RunError::NotInMode {
+                option: "RunOptions::wrap",
+                mode: "guests built by GuestSystems",
+            });
+        }
+        if !options.imports.funcs().is_empty() {
+            return Err(RunError::NotInMode {
+                option: "RunOptions::import",
+                mode: "guests built by GuestSystems",
+            });
+        }
+        let trace = SharedTrace::open(&options.trace)?;
+        Ok(Self {
+            stack: Stack::new(Arc::new(options), argv0, runtime)?,
+            trace,
+        })
+    }
+
+    /// A guest's system, with `stdin`, `stdout` and `stderr` as its
+    /// standard streams.
+    pub fn build(
+        &self,
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> Result<Box<dyn VirtualFds + Send>, RunError> {
+        let mut builder = self.stack.builder()?;
+        builder.stdio(stdin, stdout, stderr);
+        let system = builder.build().map_err(RunError::System)?;
+        let system = self.stack.mounted(system, None)?;
+        Ok(match &self.trace {
+            Some(trace) => Box::new(Tracer::new(system, trace.guest())),
+            None => system,
+        })
     }
 }
 

@@ -177,6 +177,8 @@ pub(crate) enum Mode {
     Serve,
     /// `wasirun run` with a Daku program (it imports `daku.ar`, not WASI).
     Daku,
+    /// `wasirun water`: a WATER transport module per connection.
+    Water,
 }
 
 impl Mode {
@@ -186,6 +188,7 @@ impl Mode {
             Mode::Command => "a WASI command",
             Mode::Serve => "`wasirun serve`",
             Mode::Daku => "a Daku program (it imports daku.ar, not WASI)",
+            Mode::Water => "`wasirun water`",
         }
     }
 }
@@ -201,8 +204,8 @@ impl GuestArgs {
     /// modes it applies to)`. The one list README's option × mode table
     /// follows; options not listed apply to every mode.
     fn mode_specific(&self) -> [(&'static str, bool, &'static [Mode]); 14] {
-        use Mode::{Command, Serve};
-        const WASI: &[Mode] = &[Command, Serve];
+        use Mode::{Command, Serve, Water};
+        const WASI: &[Mode] = &[Command, Serve, Water];
         [
             ("--dir", !self.dirs.is_empty(), WASI),
             ("--env", !self.envs.is_empty(), WASI),

@@ -5,14 +5,14 @@
 //! Runs until SIGINT or SIGTERM, then cancels the connections' workers and
 //! exits 0.
 
-use crate::guest::engine_parser;
+use crate::guest::{GuestArgs, Mode};
 use clap::{Args, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use wasi_runner::{Engine, WithRuntime};
+use std::sync::Arc;
+use wasi_runner::{GuestSystems, IoBackend, WithRuntime};
 use watm_transport::{Closer, Config, Error, Forwarder, Relay, Runtime};
 
 /// The arguments of `wasirun water`.
@@ -56,18 +56,11 @@ struct Options {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// The WebAssembly engine.
-    #[arg(long, default_value_t = Engine::Wasmtime, value_parser = engine_parser())]
-    runtime: Engine,
-
-    /// Fuel for each connection's instance over its life (stops modules
-    /// that loop).
-    #[arg(long, value_name = "N")]
-    fuel: Option<u64>,
-
-    /// The longest each connection may live (`30s`, `10m`).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
+    /// What each connection's instance is given and its limits, as under
+    /// `wasirun run` (`--timeout`: the longest a connection may live;
+    /// `--fuel`: over the instance's life).
+    #[command(flatten)]
+    guest: GuestArgs,
 
     /// The most connections served at once; more are closed on arrival.
     #[arg(long, value_name = "N", default_value_t = watm_transport::DEFAULT_MAX_CONNECTIONS)]
@@ -110,6 +103,9 @@ pub fn main(args: WaterArgs) -> ExitCode {
         Role::Dial(options) => ("dial", options),
         Role::Listen(options) => ("listen", options),
     };
+    if let Err(error) = options.guest.refuse(Mode::Water, &options.watm) {
+        return fail(name, Error::Invalid(format!("{error:#}")));
+    }
     let config = match config(options) {
         Ok(config) => config,
         Err(error) => return fail(name, error),
@@ -118,14 +114,15 @@ pub fn main(args: WaterArgs) -> ExitCode {
         role: &args.role,
         name,
         config: &config,
-        laddr: options.laddr,
-        raddr: options.raddr,
+        options,
     };
     // The runtime is created under the WATM's limits, so that the roles
     // use it as it is.
+    let cache = options.guest.cache_dir();
     match options
+        .guest
         .runtime
-        .with_runtime(config.runtime_config(), None, serve)
+        .with_runtime(config.runtime_config(), cache.as_deref(), serve)
     {
         Ok(code) => code,
         Err(error) => fail(name, Error::Invalid(one_line(&error))),
@@ -138,8 +135,7 @@ struct Serve<'a> {
     role: &'a Role,
     name: &'static str,
     config: &'a Config,
-    laddr: SocketAddr,
-    raddr: SocketAddr,
+    options: &'a Options,
 }
 
 impl WithRuntime for Serve<'_> {
@@ -150,10 +146,23 @@ impl WithRuntime for Serve<'_> {
             role,
             name,
             config,
-            laddr,
-            raddr,
+            options,
         } = self;
+        let (laddr, raddr) = (options.laddr, options.raddr);
         let fail = |error: Error| fail(name, error);
+        // Each connection's instance gets the stack every guest of wasirun
+        // gets (preopens, mounts, devices, tracing).
+        let systems = match guest_systems(options, &runtime) {
+            Ok(systems) => systems,
+            Err(error) => return fail(Error::Invalid(format!("{error:#}"))),
+        };
+        let mut config = config.clone();
+        config.system(Some(Arc::new(move |stdin, stdout, stderr| {
+            systems
+                .build(stdin, stdout, stderr)
+                .map_err(|error| one_line(&error))
+        })));
+        let config = &config;
         let service = match role {
             Role::Relay(_) => Relay::bind(&runtime, config, laddr, raddr).map(Service::Relay),
             Role::Dial(_) => Forwarder::dial(&runtime, config, laddr, raddr).map(Service::Forward),
@@ -189,13 +198,31 @@ impl WithRuntime for Serve<'_> {
 
 fn config(options: &Options) -> Result<Config, Error> {
     let mut config = Config::from_file(&options.watm)?;
+    let guest = &options.guest;
     config
         .config_file(options.config.clone())
-        .fuel(options.fuel)
-        .timeout(options.timeout)
+        .fuel(guest.fuel)
+        .timeout(guest.timeout)
+        .max_functions(Some(guest.max_functions))
         .max_connections(options.max_connections)
         .log_prefix(Some("watm: ".into()));
+    if guest.max_memory.is_some() {
+        config.max_memory(guest.max_memory);
+    }
     Ok(config)
+}
+
+/// The systems of the connections' instances, from `options`: WATMs run
+/// with plain system calls unless `--io` (or `$WASIRUN_IO`) says otherwise.
+fn guest_systems<R: Runtime>(
+    options: &Options,
+    runtime: &R,
+) -> Result<GuestSystems<R>, anyhow::Error> {
+    let mut run_options = options.guest.options()?;
+    if options.guest.io.is_none() && std::env::var_os("WASIRUN_IO").is_none() {
+        run_options.io(IoBackend::Sync);
+    }
+    Ok(GuestSystems::new(run_options, &options.watm, runtime)?)
 }
 
 /// Closes the service on the first SIGINT or SIGTERM.

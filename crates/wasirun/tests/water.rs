@@ -212,3 +212,59 @@ fn a_failed_dial_is_logged_and_serving_goes_on() {
     assert!(logged.len() < 10, "no ENOTCONN in {logged:?}");
     assert!(water.stop().success());
 }
+
+#[test]
+fn each_connection_gets_the_stack_and_its_trace() {
+    // `--trace-file` logs each connection's instance under its own number;
+    // `--dir` is accepted, and preopened for each.
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("trace.log");
+    let (listener, raddr) = server();
+    let water = Water::start(
+        "relay",
+        "plain.wat",
+        raddr,
+        &[
+            "--trace-file",
+            trace.to_str().unwrap(),
+            "--dir",
+            &format!("{}::/data", tmp.path().display()),
+        ],
+    );
+    for _ in 0..2 {
+        let mut near = connect(water.addr);
+        let mut far = accept(&listener);
+        exchange(&mut near, &mut far, b"ping", b"ping");
+    }
+    assert!(water.stop().success());
+    let trace = std::fs::read_to_string(trace).unwrap();
+    // Every line is a guest's; each connection's instance is a guest of
+    // its own (the module's check when the relay starts may be one too).
+    let guests: std::collections::BTreeSet<&str> = trace
+        .lines()
+        .map(|line| line.split_once("] ").expect(&trace).0)
+        .collect();
+    assert!(guests.len() >= 2, "{trace}");
+    assert!(guests.iter().all(|guest| guest.starts_with('[')), "{trace}");
+    assert!(
+        trace.contains("fd_read(") && trace.contains("\"ping\""),
+        "{trace}"
+    );
+}
+
+#[test]
+fn options_that_cannot_apply_to_water_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+        .args(["water", "relay", "--watm", &watm("plain.wat")])
+        .args(["--laddr", "127.0.0.1:0", "--raddr", "127.0.0.1:9"])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--listen does not apply to `wasirun water`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

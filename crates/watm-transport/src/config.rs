@@ -2,10 +2,30 @@
 //! [`Listener`](crate::Listener) or [`Relay`](crate::Relay) runs.
 
 use crate::Error;
+use std::fmt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasi_core::runtime::RuntimeConfig;
+use wasi_core::vfs::VirtualFds;
+
+/// Builds the system of a connection's instance from its standard streams
+/// (stdin, stdout, stderr): see [`Config::system`]. The error is shown to
+/// the user.
+pub type SystemFactory = Arc<
+    dyn Fn(OwnedFd, OwnedFd, OwnedFd) -> Result<Box<dyn VirtualFds + Send>, String> + Send + Sync,
+>;
+
+/// A [`SystemFactory`], shown by name only.
+#[derive(Clone)]
+pub(crate) struct Systems(pub(crate) SystemFactory);
+
+impl fmt::Debug for Systems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SystemFactory")
+    }
+}
 
 /// The default for [`Config::max_memory`]: 256 MiB of linear memory per
 /// connection.
@@ -33,6 +53,7 @@ pub struct Config {
     pub(crate) cancel_grace: Duration,
     pub(crate) log_prefix: Option<String>,
     pub(crate) max_connections: usize,
+    pub(crate) system: Option<Systems>,
 }
 
 impl Config {
@@ -62,6 +83,7 @@ impl Config {
             cancel_grace: Duration::from_secs(1),
             log_prefix: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            system: None,
         })
     }
 
@@ -82,6 +104,18 @@ impl Config {
     /// `pull_config` returns `-EACCES`.
     pub fn config_file(&mut self, path: Option<PathBuf>) -> &mut Self {
         self.config_file = path;
+        self
+    }
+
+    /// How each connection's instance gets its WASI system: `factory` is
+    /// given its standard streams (stdin reads nothing; stdout and stderr
+    /// go to the log) and builds the rest. The default is a bare system:
+    /// those streams, no preopens, no network access beyond the
+    /// connections the host hands over. An embedder gives WATMs what its
+    /// other guests get through this (`wasi_runner::GuestSystems` builds
+    /// `wasirun`'s stack: preopens, mounts, devices, tracing).
+    pub fn system(&mut self, factory: Option<SystemFactory>) -> &mut Self {
+        self.system = factory.map(Systems);
         self
     }
 
@@ -106,6 +140,14 @@ impl Config {
     /// (`None`: no limit).
     pub fn max_memory(&mut self, bytes: Option<u64>) -> &mut Self {
         self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Refuses modules defining more than `max` functions, before they are
+    /// compiled (`None`: no limit; see
+    /// [`RuntimeConfig::max_functions`]).
+    pub fn max_functions(&mut self, max: Option<u32>) -> &mut Self {
+        self.limits.max_functions = max;
         self
     }
 

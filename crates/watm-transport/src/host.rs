@@ -2,7 +2,7 @@
 //! (`spec/watm-v0.md` §3 and §4).
 
 use crate::Error;
-use crate::config::Config;
+use crate::config::{Config, Systems};
 use crate::conn::Control;
 use crate::validate::{self, Role};
 use std::collections::HashMap;
@@ -72,7 +72,7 @@ pub(crate) struct Job {
 
 /// An instance's data: its system and what its host functions reach.
 struct WatmData {
-    system: UnixSystem,
+    system: Box<dyn VirtualFds + Send>,
     accepted: Option<TcpStream>,
     /// Whether this role has an accepted connection at all.
     accepts: bool,
@@ -180,7 +180,7 @@ fn imports() -> Imports<WatmData> {
             "pull_config",
             |caller, (): ()| -> Result<i32, HostError> { Ok(pull_config(caller.data)) },
         );
-    imports.wasi(|data: &mut WatmData| -> &mut (dyn System + 'static) { &mut data.system });
+    imports.wasi(|data: &mut WatmData| -> &mut (dyn System + 'static) { &mut *data.system });
     imports
 }
 
@@ -294,11 +294,18 @@ impl<R: Runtime> Shared<R> {
     /// The data of a new instance for `job`.
     fn data(&self, job: &Job, control: Arc<Control>) -> Result<WatmData, Error> {
         let stdin = File::open("/dev/null")?;
-        let system = UnixSystem::builder()
-            .arg("watm")
-            .stdio(stdin.into(), self.log.try_clone()?, self.log.try_clone()?)
-            .io(IoBackend::Sync)
-            .build()?;
+        let (stdout, stderr) = (self.log.try_clone()?, self.log.try_clone()?);
+        let system: Box<dyn VirtualFds + Send> = match &self.config.system {
+            Some(Systems(factory)) => factory(stdin.into(), stdout, stderr)
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?,
+            None => Box::new(
+                UnixSystem::builder()
+                    .arg("watm")
+                    .stdio(stdin.into(), stdout, stderr)
+                    .io(IoBackend::Sync)
+                    .build()?,
+            ),
+        };
         Ok(WatmData {
             system,
             accepted: None,

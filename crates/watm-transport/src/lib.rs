@@ -63,7 +63,7 @@ mod host;
 mod roles;
 mod validate;
 
-pub use config::{Config, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MEMORY};
+pub use config::{Config, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MEMORY, SystemFactory};
 pub use conn::Conn;
 pub use roles::{Closer, Dialer, Forwarder, Listener, Relay, pipe};
 pub use validate::Role;

@@ -101,9 +101,9 @@ pub enum Node {
     File {
         /// Size in bytes.
         size: u64,
-        /// The first [`KEPT`] bytes.
+        /// The first 256 bytes (`KEPT`).
         head: Vec<u8>,
-        /// Hash of the first [`HASHED`] bytes.
+        /// Hash of the first MiB (`HASHED` bytes).
         hash: u64,
     },
     /// A symlink and its target.

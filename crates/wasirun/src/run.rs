@@ -32,7 +32,7 @@ pub struct RunArgs {
     #[arg(required = true)]
     module: Option<PathBuf>,
 
-    /// Arguments passed to the guest after its argv[0] (the module path).
+    /// Arguments passed to the guest after its `argv[0]` (the module path).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
 }

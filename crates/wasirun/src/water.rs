@@ -130,7 +130,7 @@ pub fn main(args: WaterArgs) -> ExitCode {
 }
 
 /// Serving one role until a signal, on whichever engine
-/// [`Engine::with_runtime`] hands it.
+/// [`wasi_runner::Engine::with_runtime`] hands it.
 struct Serve<'a> {
     role: &'a Role,
     name: &'static str,

@@ -30,7 +30,7 @@ struct Cli {
     /// The module to run: binary `.wasm` or text `.wat`.
     module: PathBuf,
 
-    /// Arguments passed to the guest after its argv[0] (the module path).
+    /// Arguments passed to the guest after its `argv[0]` (the module path).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }

@@ -7,9 +7,9 @@
 use wasi_core::types::{Errno, Rights};
 
 use crate::calls::{Arg, Call, Func, IntKind, Out, Param, Sub, Value};
-use crate::compare::{Descriptors, Object, bad_pointer};
 use crate::exec::CallResult;
 use crate::hosts::{ARGS, ENV, Outcome};
+use crate::model::{Descriptors, Object, bad_pointer};
 use crate::tree::LINKS;
 
 /// What a predicate sees of one call that differs.

@@ -24,6 +24,7 @@ pub mod generate;
 pub mod guest;
 pub mod hosts;
 pub mod intended;
+pub mod model;
 pub mod shrink;
 pub mod tree;
 

@@ -397,17 +397,6 @@ impl Decorator for Box<dyn System + Send> {
     }
 }
 
-/// A boxed system that takes descriptors from extensions is such a system
-/// too (and a [`VirtualFds`](crate::vfs::VirtualFds): see there).
-impl Decorator for Box<dyn crate::vfs::VirtualFds + Send> {
-    type Inner = dyn crate::vfs::VirtualFds + Send + 'static;
-
-    #[inline]
-    fn inner(&mut self) -> &mut (dyn crate::vfs::VirtualFds + Send + 'static) {
-        &mut **self
-    }
-}
-
 /// A system that serves nothing: `args` and `environ` are empty and every
 /// other call fails with `ENOSYS` (`proc_exit` does nothing). A base for
 /// [`Decorator`]s that serve all they offer themselves, and for tests.

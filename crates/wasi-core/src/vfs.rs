@@ -13,7 +13,7 @@
 //! module, and so wasi-core, is for hosts that have file descriptors (Unix,
 //! WASI).
 
-use crate::system::{DirentWriter, Result};
+use crate::system::{Decorator, DirentWriter, Result};
 use crate::types::*;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -140,6 +140,17 @@ pub trait VirtualFds: crate::System {
     /// double) gives `ENOTSUP`; decorators forward it to their inner system.
     /// There is no default, so that no decorator drops it unawares.
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd>;
+}
+
+/// A boxed system that takes descriptors from extensions is a system (as a
+/// boxed [`System`](crate::System) is).
+impl Decorator for Box<dyn VirtualFds + Send> {
+    type Inner = dyn VirtualFds + Send + 'static;
+
+    #[inline]
+    fn inner(&mut self) -> &mut (dyn VirtualFds + Send + 'static) {
+        &mut **self
+    }
 }
 
 /// A boxed system taking descriptors from extensions still takes them: a

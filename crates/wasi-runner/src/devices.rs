@@ -1,7 +1,9 @@
 //! WADI device drivers: the guest's system wrapped in a [`Wadi`] decorator
 //! whose drivers run on the guest's engine (spec/wadi.md).
 
-use crate::{Module, RunError, split_dir_spec};
+use crate::error::RunError;
+use crate::module::Module;
+use crate::syntax::split_dir_spec;
 use wadi_devices::driver_abi::DRIVER_FUEL;
 use wadi_devices::driver_spec::DriverSpec;
 use wadi_devices::{DriverData, HostFactory, Wadi, driver};

@@ -3,7 +3,6 @@
 //! `wasi_core::runtime::Runtime` and is handed the chosen engine's runtime
 //! through [`Engine::with_runtime`].
 
-use crate::RunError;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -58,6 +57,18 @@ pub trait WithRuntime {
     fn run<R: Runtime>(self, runtime: R) -> Self::Output;
 }
 
+/// An engine that could not be set up (wasmtime refusing its
+/// configuration, or the thread its time limits need).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up {engine}")]
+pub struct EngineError {
+    /// The engine.
+    pub engine: Engine,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
 impl Engine {
     /// Every engine.
     pub const ALL: [Engine; 2] = [Engine::Wasmtime, Engine::Wasmi];
@@ -80,14 +91,14 @@ impl Engine {
         config: RuntimeConfig,
         cache_dir: Option<&Path>,
         code: W,
-    ) -> Result<W::Output, RunError> {
+    ) -> Result<W::Output, EngineError> {
         Ok(match self {
             Engine::Wasmtime => {
                 let cached =
                     cache_dir.and_then(|dir| WasmtimeRuntime::with_cache_dir(config, dir).ok());
                 let runtime = match cached {
                     Some(runtime) => runtime,
-                    None => WasmtimeRuntime::new(config).map_err(|error| RunError::Engine {
+                    None => WasmtimeRuntime::new(config).map_err(|error| EngineError {
                         engine: self,
                         source: error.into(),
                     })?,

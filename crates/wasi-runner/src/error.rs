@@ -1,6 +1,6 @@
 //! Why a module could not be run.
 
-use crate::Engine;
+use crate::engine::EngineError;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -96,13 +96,8 @@ pub enum RunError {
         source: io::Error,
     },
     /// The engine could not be set up.
-    #[error("cannot set up {engine}")]
-    Engine {
-        /// The engine.
-        engine: Engine,
-        /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// An option was given to a mode it cannot apply to (a listening
     /// socket for HTTP guests, which run many at once).
     #[error("{option} does not apply to {mode}")]

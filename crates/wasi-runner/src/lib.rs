@@ -10,20 +10,20 @@ mod options;
 mod runner;
 mod serve;
 mod stack;
+mod syntax;
 mod trace;
 
 pub use daku::run_daku;
 pub use devices::{DRIVER_CONFIG, Devices, PreparedDevices};
 pub use diagnostics::{escape_controls, report};
-pub use engine::{Engine, WithRuntime};
+pub use engine::{Engine, EngineError, WithRuntime};
 pub use error::RunError;
 pub use module::Module;
-pub use options::{
-    DEFAULT_MAX_FUNCTIONS, RunOptions, Trace, default_cache_dir, split_dir_spec, split_env_pair,
-};
+pub use options::{DEFAULT_MAX_FUNCTIONS, GuestSystem, RunOptions, Trace, default_cache_dir};
 pub use runner::Runner;
 pub use serve::{ServeMode, ServeOptions, Server};
-pub use stack::{GuestSystem, GuestSystems};
+pub use stack::GuestSystems;
+pub use syntax::{split_dir_spec, split_env_pair};
 
 // The types of other crates that appear in this one's API.
 pub use daku_host::{DakuError, DakuOptions, Grants, is_daku_program};

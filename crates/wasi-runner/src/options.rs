@@ -1,7 +1,10 @@
 //! What a run is given: the guest's command line, environment and
 //! capabilities, its engine and limits, devices and tracing.
 
-use crate::{Devices, Engine, GuestSystem, RunError, report};
+use crate::devices::Devices;
+use crate::diagnostics::report;
+use crate::engine::Engine;
+use crate::error::RunError;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -16,6 +19,10 @@ use wasi_cloud_fs::kv::KvConfig;
 use wasi_core::runtime::{Caller, HostError, Imports, RuntimeConfig, WasmParams, WasmResults};
 use wasi_core::vfs::VirtualDir;
 use wasi_unix::{AddrRule, Denial, IoBackend, PreopenDir, UnixSystem};
+
+/// The system a guest runs with, whatever layers it has (the stack of the
+/// crate's documentation).
+pub type GuestSystem = Box<dyn wasi_core::System + Send>;
 
 /// A decorator put around every guest's system ([`RunOptions::wrap`]).
 pub(crate) type Wrapper = Arc<dyn Fn(GuestSystem) -> GuestSystem + Send + Sync>;
@@ -453,23 +460,6 @@ impl RunOptions {
         }
         Ok(builder)
     }
-}
-
-/// Splits `HOST[::GUEST]`, the form of `wasirun --dir` and of a driver's
-/// `dir=` configuration: the guest path is the host path when not given.
-pub fn split_dir_spec(spec: &str) -> (&str, &str) {
-    spec.split_once("::").unwrap_or((spec, spec))
-}
-
-/// Splits `KEY=VALUE` at its first `=`, the form of `wasirun --env`;
-/// `None` without one.
-pub fn split_env_pair(pair: &OsStr) -> Option<(&OsStr, &OsStr)> {
-    let bytes = pair.as_bytes();
-    let eq = bytes.iter().position(|&b| b == b'=')?;
-    Some((
-        OsStr::from_bytes(&bytes[..eq]),
-        OsStr::from_bytes(&bytes[eq + 1..]),
-    ))
 }
 
 /// The `wasirun` option that would have allowed what `denial` refused.

@@ -1,6 +1,7 @@
 //! Instantiating a module with its system and running `_start`.
 
-use crate::stack::{GuestSystem, Stack};
+use crate::options::GuestSystem;
+use crate::stack::Stack;
 use crate::{Module, Outcome, RunError, RunOptions, WithRuntime};
 use std::fmt;
 use std::sync::Arc;

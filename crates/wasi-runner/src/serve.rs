@@ -2,7 +2,8 @@
 //! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
 //! "HTTP functions").
 
-use crate::stack::{GuestSystem, Stack};
+use crate::options::GuestSystem;
+use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
 use std::future::Future;

@@ -28,8 +28,11 @@
 //! The imports are `wasi_snapshot_preview1`, served by that stack, and the
 //! embedder's host functions ([`RunOptions::import`]).
 
+use crate::devices::{DRIVER_CONFIG, PreparedDevices};
+use crate::engine::EngineError;
+use crate::error::RunError;
+use crate::options::{GuestSystem, RunOptions};
 use crate::trace::SharedTrace;
-use crate::{DRIVER_CONFIG, PreparedDevices, RunError, RunOptions};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -41,9 +44,6 @@ use wasi_core::system::Decorator;
 use wasi_core::vfs::VirtualFds;
 use wasi_core::{System, Tracer};
 use wasi_unix::{Builder, PreopenDir, UnixSystem};
-
-/// The system a guest runs with, whatever layers it has.
-pub type GuestSystem = Box<dyn System + Send>;
 
 /// Where the key-value store is mounted.
 pub(crate) const KV_MOUNT: &str = "/beta/kv";
@@ -84,7 +84,7 @@ impl<R: Runtime> Stack<R> {
         } else {
             let drivers = runtime
                 .with_config(DRIVER_CONFIG)
-                .map_err(|error| RunError::Engine {
+                .map_err(|error| EngineError {
                     engine: options.engine,
                     source: error.into(),
                 })?;

@@ -204,6 +204,19 @@ impl RedisServer {
         self.try_restart().unwrap();
     }
 
+    /// Whether the server has loaded its data (`INFO persistence` says
+    /// `loading:0`).
+    fn loaded(&self) -> bool {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| {
+                redis::cmd("INFO")
+                    .arg("persistence")
+                    .query::<String>(&mut c)
+            })
+            .is_ok_and(|info| info.lines().any(|line| line.trim() == "loading:0"))
+    }
+
     /// [`restart`](Self::restart), failing when the port is taken.
     fn try_restart(&mut self) -> Result<(), String> {
         self.kill();
@@ -237,11 +250,16 @@ impl RedisServer {
                         .query::<(String, String)>(&mut c)
                 });
             if let Ok((_, dir)) = answered {
-                if Path::new(&dir) == ours {
+                if Path::new(&dir) != ours {
+                    self.kill();
+                    return Err(format!("port {} is another server's", self.port));
+                }
+                // CONFIG answers while the server still loads its data
+                // (an append-only file after a restart); reads then fail
+                // with LOADING. Ready is when it has loaded.
+                if self.loaded() {
                     return Ok(());
                 }
-                self.kill();
-                return Err(format!("port {} is another server's", self.port));
             }
             if let Some(status) = self
                 .child

@@ -85,7 +85,10 @@ impl<R: Runtime> Stack<R> {
             let drivers = runtime
                 .with_config(DRIVER_CONFIG)
                 .map_err(|error| EngineError {
-                    engine: options.engine,
+                    // The runtime's engine (an embedder's runtime may not
+                    // be the options' engine), named as the options name it
+                    // when it is neither of ours.
+                    engine: runtime.engine_name().parse().unwrap_or(options.engine),
                     source: error.into(),
                 })?;
             Some(options.devices.prepare(drivers)?)

@@ -33,10 +33,7 @@ pub fn run<R: Runtime>(
     let run = RunState::new(runtime.engine_name(), module, options, log);
     match run_task(runtime, wasm, main_task(runtime, run)).map_err(DakuError::Load)? {
         TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
-        TaskEnd::Trap(CallError::Timeout) => Ok(Outcome::Timeout(
-            runtime.config().timeout.unwrap_or_default(),
-        )),
-        TaskEnd::Trap(error) => Ok(Outcome::Trap(error)),
+        TaskEnd::Trap(error) => Ok(Outcome::from_call(error, runtime.config().timeout)),
         TaskEnd::Stopped => Ok(Outcome::Exit(0)),
     }
 }

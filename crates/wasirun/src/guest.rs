@@ -243,12 +243,18 @@ impl GuestArgs {
 
     /// `--io`, else `$WASIRUN_IO`, else `auto`.
     pub(crate) fn io_backend(&self) -> Result<IoBackend> {
+        Ok(self.io_given()?.unwrap_or(IoBackend::Auto))
+    }
+
+    /// `--io`, else `$WASIRUN_IO` (unset or empty: none given).
+    pub(crate) fn io_given(&self) -> Result<Option<IoBackend>> {
         match (self.io, std::env::var("WASIRUN_IO")) {
-            (Some(io), _) => Ok(io),
-            (None, Ok(name)) if !name.is_empty() => {
-                name.parse().map_err(|err| anyhow!("WASIRUN_IO: {err}"))
-            }
-            (None, _) => Ok(IoBackend::Auto),
+            (Some(io), _) => Ok(Some(io)),
+            (None, Ok(name)) if !name.is_empty() => name
+                .parse()
+                .map(Some)
+                .map_err(|err| anyhow!("WASIRUN_IO: {err}")),
+            (None, _) => Ok(None),
         }
     }
 

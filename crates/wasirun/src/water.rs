@@ -219,7 +219,7 @@ fn guest_systems<R: Runtime>(
     runtime: &R,
 ) -> Result<GuestSystems<R>, anyhow::Error> {
     let mut run_options = options.guest.options()?;
-    if options.guest.io.is_none() && std::env::var_os("WASIRUN_IO").is_none() {
+    if options.guest.io_given()?.is_none() {
         run_options.io(IoBackend::Sync);
     }
     Ok(GuestSystems::new(run_options, &options.watm, runtime)?)

@@ -62,6 +62,17 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr, mpsc::Rec
     (child, addr, rx)
 }
 
+/// Sends `GET /` on a connection of its own and checks the answer is 200.
+fn get_ok(addr: SocketAddr) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+}
+
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -118,13 +129,7 @@ fn logs_requests_and_drains_on_sigterm() {
 fn quiet_logs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, log) = serve(dir.path(), &["--quiet", "--runtime", "wasmi"]);
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+    get_ok(addr);
     terminate(&child);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(log.recv_timeout(Duration::from_millis(200)).ok(), None);
@@ -137,13 +142,7 @@ fn trace_marks_each_guests_lines() {
     let trace_arg = trace.to_str().unwrap().to_owned();
     let (mut child, addr, _log) = serve(dir.path(), &["--quiet", "--trace-file", &trace_arg]);
     for _ in 0..2 {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+        get_ok(addr);
     }
     terminate(&child);
     assert_eq!(child.wait().unwrap().code(), Some(0));

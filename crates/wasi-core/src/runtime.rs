@@ -680,8 +680,27 @@ pub trait Instance<D: 'static> {
 
 /// Stops an instance's calls from another thread
 /// ([`Instance::interrupter`]). Cloning shares the handle.
-#[derive(Clone, Debug, Default)]
-pub struct Interrupter(Arc<AtomicBool>);
+///
+/// Interrupting also runs the hooks given to
+/// [`on_interrupt`](Self::on_interrupt): the host ends its own waits with
+/// them (a `poll_oneoff` sleeping, a read waiting for a client), so that a
+/// guest blocked in a host call returns to wasm, where it stops.
+#[derive(Clone, Default)]
+pub struct Interrupter(Arc<InterrupterState>);
+
+#[derive(Default)]
+struct InterrupterState {
+    interrupted: AtomicBool,
+    hooks: std::sync::Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interrupter")
+            .field("interrupted", &self.is_interrupted())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Interrupter {
     /// A handle not yet triggered, for adapters.
@@ -690,14 +709,30 @@ impl Interrupter {
     }
 
     /// Stops the instance's running call, and makes every later call fail,
-    /// with [`CallError::Interrupted`].
+    /// with [`CallError::Interrupted`]; runs the hooks.
     pub fn interrupt(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.interrupted.store(true, Ordering::Release);
+        for hook in crate::sync::lock(&self.0.hooks).iter() {
+            hook();
+        }
     }
 
     /// Whether [`interrupt`](Self::interrupt) was called.
     pub fn is_interrupted(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Runs `hook` when the instance is interrupted (at once if it was
+    /// already). Hooks run on the interrupting thread, under a lock: they
+    /// must be quick and must not interrupt this handle again.
+    pub fn on_interrupt(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let mut hooks = crate::sync::lock(&self.0.hooks);
+        if self.0.interrupted.load(Ordering::Acquire) {
+            drop(hooks);
+            hook();
+            return;
+        }
+        hooks.push(Box::new(hook));
     }
 }
 

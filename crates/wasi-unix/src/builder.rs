@@ -510,6 +510,7 @@ impl Builder {
             denials: this.denials,
             allow_pseudo_fs: this.allow_pseudo_fs,
             max_file_size: this.max_file_size,
+            canceller: None,
         })
     }
 }

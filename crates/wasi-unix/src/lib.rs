@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod builder;
+mod cancel;
 mod clock;
 mod denial;
 mod entry;
@@ -28,6 +29,7 @@ use wasi_core::vfs::{VirtualFds, VirtualFile};
 use wasi_core::{DirentWriter, StringList, System};
 
 pub use builder::{Builder, InheritedStdio, IoBackend, PreopenDir};
+pub use cancel::Canceller;
 use denial::Denials;
 pub use denial::{Denial, DenialHandler, DenialKind};
 use entry::{
@@ -76,6 +78,9 @@ pub struct UnixSystem {
     /// The size no guest call may make a host regular file exceed
     /// ([`Builder::max_file_size`]).
     max_file_size: Option<u64>,
+    /// What ends `poll_oneoff`'s waits from another thread, once asked for
+    /// ([`UnixSystem::canceller`]).
+    canceller: Option<Canceller>,
 }
 
 /// `poll_oneoff` calls with at least this many subscriptions use the
@@ -89,6 +94,20 @@ impl UnixSystem {
     /// streams and no preopens.
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// The handle that ends this system's `poll_oneoff` waits from another
+    /// thread (made at the first call): a guest sleeping or waiting on
+    /// descriptors when it is cancelled gets `ECANCELED` at once, and so
+    /// does every later call that would wait (`spec/preview1.md`,
+    /// "poll_oneoff"). Such a system waits with `ppoll`, never io_uring.
+    pub fn canceller(&mut self) -> std::io::Result<Canceller> {
+        if let Some(canceller) = &self.canceller {
+            return Ok(canceller.clone());
+        }
+        let canceller = Canceller::new()?;
+        self.canceller = Some(canceller.clone());
+        Ok(canceller)
     }
 
     /// Installs a virtual file at the lowest free descriptor, with the given
@@ -868,7 +887,9 @@ impl System for UnixSystem {
         subscriptions: &[Subscription],
         events: &mut [Event],
     ) -> Result<Size> {
-        let use_ring = self.poll_wants_ring(subscriptions.len());
+        // A system that can be cancelled waits with `ppoll`, which waits
+        // on the canceller's descriptor beside the guest's.
+        let use_ring = self.canceller.is_none() && self.poll_wants_ring(subscriptions.len());
         let backend = match &mut self.ring {
             Some(ring) if use_ring => poll::Backend::Uring(ring),
             _ => poll::Backend::Sync,
@@ -879,6 +900,7 @@ impl System for UnixSystem {
             events,
             &mut self.poll_scratch,
             backend,
+            self.canceller.as_ref().map(Canceller::fd),
         )
     }
 

@@ -178,12 +178,19 @@ fn waited_fd(entry: &Entry) -> Option<BorrowedFd<'_>> {
 ///   Signals interrupting the wait (`EINTR`) restart it.
 /// - With clocks only, the call sleeps with `clock_nanosleep`, whatever the
 ///   backend.
+/// - With a `cancel` descriptor (the system's [`Canceller`], which makes
+///   the backend `ppoll`), every wait also ends when it is readable, and
+///   the call then fails with `ECANCELED` unless an event was ready; a
+///   clocks-only sleep is a `ppoll` on it.
+///
+/// [`Canceller`]: crate::Canceller
 pub(crate) fn poll_oneoff(
     table: &FdTable<Entry>,
     subscriptions: &[Subscription],
     events: &mut [Event],
     scratch: &mut Scratch,
     mut backend: Backend<'_>,
+    cancel: Option<BorrowedFd<'_>>,
 ) -> Result<Size> {
     let mut n = 0;
     let mut has_clock = false;
@@ -271,6 +278,16 @@ pub(crate) fn poll_oneoff(
             match earliest {
                 // Nothing to wait for: every subscription already has its event.
                 None => return Ok(n as Size),
+                Some((_, _, left)) if n == 0 && left > 0 && cancel.is_some() => {
+                    let mut fds = [cancel_pollfd(cancel)];
+                    match ppoll(&mut fds, Some(left)) {
+                        Ok(()) | Err(rustix::io::Errno::INTR) => {}
+                        Err(err) => return Err(from_host(err)),
+                    }
+                    if fds[0].revents != 0 {
+                        return Err(Errno::CANCELED);
+                    }
+                }
                 Some((id, deadline, left)) if n == 0 && left > 0 => {
                     match rustix::thread::clock_nanosleep_absolute(id, &timespec(deadline)) {
                         Ok(()) | Err(rustix::io::Errno::INTR) => {}
@@ -288,7 +305,14 @@ pub(crate) fn poll_oneoff(
             };
             match &mut backend {
                 Backend::Sync => {
-                    match ppoll(&mut scratch.fds, timeout) {
+                    // The canceller's `pollfd` goes last, for this wait only.
+                    if cancel.is_some() {
+                        scratch.fds.push(cancel_pollfd(cancel));
+                    }
+                    let waited = ppoll(&mut scratch.fds, timeout);
+                    let cancelled = cancel.is_some()
+                        && scratch.fds.pop().is_some_and(|pollfd| pollfd.revents != 0);
+                    match waited {
                         Ok(()) => {}
                         Err(rustix::io::Errno::INTR) => continue,
                         Err(err) => return Err(from_host(err)),
@@ -304,6 +328,9 @@ pub(crate) fn poll_oneoff(
                         }
                         let sub = &subscriptions[polled.sub as usize];
                         push(events, &mut n, fd_event(table, sub, i32::from(revents)));
+                    }
+                    if cancelled && n == 0 {
+                        return Err(Errno::CANCELED);
                     }
                 }
                 Backend::Uring(ring) => {
@@ -339,6 +366,16 @@ pub(crate) fn poll_oneoff(
         if n > 0 {
             return Ok(n as Size);
         }
+    }
+}
+
+/// The `pollfd` of a canceller's descriptor (`-1`, which `ppoll` skips,
+/// without one).
+fn cancel_pollfd(cancel: Option<BorrowedFd<'_>>) -> libc::pollfd {
+    libc::pollfd {
+        fd: cancel.map_or(-1, |fd| fd.as_raw_fd()),
+        events: libc::POLLIN,
+        revents: 0,
     }
 }
 

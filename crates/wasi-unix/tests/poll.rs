@@ -448,3 +448,47 @@ fn more_subscriptions_than_rlimit_nofile() {
     // The backends agree.
     assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
 }
+
+/// A cancelled system's waits end at once with `ECANCELED`: a sleep, a
+/// wait on a descriptor (with every backend asked for), and every later
+/// call that would wait; a call with an event ready still gets it.
+#[test]
+fn a_canceller_ends_sleeps_and_waits() {
+    for backend in backends() {
+        let (mut sys, peers) = sockets(backend, AUTO_URING_POLL_MIN);
+        let canceller = sys.canceller().unwrap();
+        let cancel_soon = |canceller: wasi_unix::Canceller| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                canceller.cancel();
+            })
+        };
+        let long = 60_000_000_000;
+        let thread = cancel_soon(canceller.clone());
+        let started = Instant::now();
+        let mut events = vec![Event::default(); 1];
+        assert_eq!(
+            sys.poll_oneoff(&[timeout(1, long)], &mut events),
+            Err(Errno::CANCELED)
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{backend:?}");
+        thread.join().unwrap();
+        // Later waits, on a clock or descriptors, end at once.
+        let subs = read_all(AUTO_URING_POLL_MIN, long);
+        let mut events = vec![Event::default(); subs.len()];
+        let started = Instant::now();
+        assert_eq!(sys.poll_oneoff(&subs, &mut events), Err(Errno::CANCELED));
+        assert_eq!(
+            sys.poll_oneoff(&[timeout(1, long)], &mut events[..1]),
+            Err(Errno::CANCELED)
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{backend:?}");
+        // What is ready is still reported.
+        (&peers[2]).write_all(b"x").unwrap();
+        let events = poll(&mut sys, &subs);
+        assert_eq!(events.len(), 1, "{backend:?}");
+        assert_eq!(events[0].userdata, 2);
+        // The same handle again, already cancelled.
+        assert!(sys.canceller().is_ok());
+    }
+}

@@ -101,6 +101,13 @@ pub(crate) fn fault(msg: impl Into<String>) -> Fault {
 /// What `ar` returns inside the host: a value, or a trap.
 pub(crate) type Res<T> = Result<T, Fault>;
 
+/// The address `offset` bytes past `ptr`, computed without wrapping
+/// (spec §1.5): past 2^32 it is out of bounds.
+pub(crate) fn at(ptr: u32, offset: u32) -> Res<u32> {
+    ptr.checked_add(offset)
+        .ok_or_else(|| fault("payload out of bounds"))
+}
+
 /// Reads `N` bytes at `ptr`, or faults.
 pub(crate) fn bytes<const N: usize>(mem: &GuestMemory<'_>, ptr: u32) -> Res<[u8; N]> {
     mem.read::<[u8; N]>(ptr)
@@ -162,7 +169,7 @@ pub(crate) fn receive(mem: &mut GuestMemory<'_>, ptr: u32, value: &[u8], count: 
         put_u32(mem, ptr, count)
     } else {
         put_u32(mem, ptr, count)?;
-        put_u32(mem, ptr + 4, 0)
+        put_u32(mem, at(ptr, 4)?, 0)
     }
 }
 

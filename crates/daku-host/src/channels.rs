@@ -256,7 +256,7 @@ impl Channels {
                 continue;
             };
             channel.ready = false;
-            abi::put_u32(mem, done + written * 4, id)?;
+            abi::put_u32(mem, abi::at(done, written * 4)?, id)?;
             written += 1;
         }
         Ok(written)

@@ -15,16 +15,20 @@ use wasi_core::runtime::{Runtime, RuntimeConfig};
 /// parent's stop reaches a child busy in its own code (spec §5, command
 /// 17). The program itself keeps its runtime.
 pub(crate) fn spawner<R: Runtime>(program: &R) -> Arc<dyn Spawner> {
-    Arc::new(ChildRuntime {
+    Arc::new(ChildRuntime(Arc::new(Shared {
         program: program.clone(),
         runtime: OnceLock::new(),
         modules: PreparedCache::new(),
-    })
+    })))
 }
 
 /// Runs child tasks on a runtime of their own, compiling each distinct
-/// child module once.
-struct ChildRuntime<R: Runtime> {
+/// child module once, on the child's thread: a parent never waits for a
+/// compilation (spec §1.6).
+struct ChildRuntime<R: Runtime>(Arc<Shared<R>>);
+
+/// What the children of a run share.
+struct Shared<R: Runtime> {
     /// The program's runtime, which the children's is derived from.
     program: R,
     /// The children's runtime, made by the first spawn (a run without
@@ -34,7 +38,7 @@ struct ChildRuntime<R: Runtime> {
     modules: PreparedCache<R::Prepared<Task>>,
 }
 
-impl<R: Runtime> ChildRuntime<R> {
+impl<R: Runtime> Shared<R> {
     /// The children's runtime, made on the first call.
     fn runtime(&self) -> Option<&R> {
         self.runtime
@@ -47,32 +51,38 @@ impl<R: Runtime> ChildRuntime<R> {
             })
             .as_ref()
     }
+
+    /// Runs `wasm` as `task` on this thread: its status (spec §5, 17).
+    fn run(&self, wasm: &[u8], task: Task) -> u32 {
+        // A child stopped before it was compiled is not compiled.
+        if task.stop_requested() {
+            return abi::STATUS_TRAPPED;
+        }
+        let Some(runtime) = self.runtime() else {
+            return abi::STATUS_UNLOADABLE;
+        };
+        let prepared = self.modules.get_or_prepare(wasm, || {
+            check_no_start(wasm)?;
+            prepare_task(runtime, wasm)
+        });
+        match prepared.and_then(|p| run_prepared_then(&*p, task, |_| ())) {
+            Ok((TaskEnd::Exit(code), ())) => code,
+            Ok((TaskEnd::Trap(_) | TaskEnd::Stopped, ())) => abi::STATUS_TRAPPED,
+            Err(_) => abi::STATUS_UNLOADABLE,
+        }
+    }
 }
 
 impl<R: Runtime> Spawner for ChildRuntime<R> {
     fn spawn(&self, wasm: Vec<u8>, child: TaskParts, ended: Box<dyn FnOnce(u32) + Send>) {
         let guard = EndGuard(Some(ended));
-        let Some(runtime) = self.runtime() else {
-            guard.finish(abi::STATUS_UNLOADABLE);
-            return;
-        };
         let task = Task::new(child);
-        let prepared = self.modules.get_or_prepare(&wasm, || {
-            check_no_start(&wasm)?;
-            prepare_task(runtime, &wasm)
-        });
+        let shared = Arc::clone(&self.0);
         // If the thread cannot be made, the closure (and the guard in it)
         // is dropped, which tells the parent.
         let _ = std::thread::Builder::new()
             .name("daku-task".into())
-            .spawn(move || {
-                let status = match prepared.and_then(|p| run_prepared_then(&*p, task, |_| ())) {
-                    Ok((TaskEnd::Exit(code), ())) => code,
-                    Ok((TaskEnd::Trap(_) | TaskEnd::Stopped, ())) => abi::STATUS_TRAPPED,
-                    Err(_) => abi::STATUS_UNLOADABLE,
-                };
-                guard.finish(status);
-            });
+            .spawn(move || guard.finish(shared.run(&wasm, task)));
     }
 }
 

@@ -32,6 +32,7 @@
 //! | --- | --- |
 //! | `abi` | the numbers and byte layouts of the spec |
 //! | `options`, `error` | [`DakuOptions`], [`Grants`]; [`DakuError`] |
+//! | `outputs` | files created beneath the output directory, never through a symbolic link |
 //! | `info`, `media`, `storage` | the answers of commands 0–16 and the profile; WAV and PNG; storage files and the batch of their reads and writes |
 //! | `event` | what arrives at a task from other threads |
 //! | `run_state` | what the tasks of a run share |
@@ -54,6 +55,7 @@ mod info;
 mod loader;
 mod media;
 mod options;
+mod outputs;
 mod program;
 mod run_state;
 mod storage;

@@ -121,6 +121,7 @@ pub(crate) fn run_prepared_then<P: Prepared<Task>, T>(
     task: Task,
     after: impl FnOnce(&[u8]) -> T,
 ) -> Result<(TaskEnd, T), String> {
+    task.start_clock();
     let mut instance = match prepared.instantiate(task) {
         Ok(instance) => instance,
         Err(LoadError::Start(error)) => return Ok((TaskEnd::Trap(error), after(&[]))),
@@ -137,6 +138,10 @@ pub(crate) fn run_prepared_then<P: Prepared<Task>, T>(
     let (memory, task) = instance.memory_and_data();
     let end = if let Some(code) = task.exit_code() {
         TaskEnd::Exit(code)
+    } else if task.timed_out() {
+        // Its `ar` call ended it at the run's deadline (spec §1.6): the
+        // timeout, as if the engine had stopped its code.
+        TaskEnd::Trap(CallError::Timeout)
     } else if task.stopped() {
         TaskEnd::Stopped
     } else {

@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::outputs;
+
 /// A 16-bit PCM WAV file being appended to, its header kept valid.
 pub(crate) struct WavWriter {
     file: File,
@@ -14,35 +16,17 @@ pub(crate) struct WavWriter {
 }
 
 impl WavWriter {
-    /// Creates `path` with an empty stream.
-    pub fn create(path: &Path, rate: u32, channels: u16) -> io::Result<Self> {
-        let mut wav = WavWriter {
-            file: File::create(path)?,
+    /// Creates the file `name` in the output directory `dir` (spec §6,
+    /// "Outputs": beneath it, never through a symbolic link) with an empty
+    /// stream.
+    pub fn create(dir: &Path, name: &str, rate: u32, channels: u16) -> io::Result<Self> {
+        let file = outputs::write(dir, name, |file| write_header(file, rate, channels, 0))?;
+        Ok(WavWriter {
+            file,
             rate,
             channels,
             data_bytes: 0,
-        };
-        wav.write_header()?;
-        Ok(wav)
-    }
-
-    fn write_header(&mut self) -> io::Result<()> {
-        let block = u32::from(self.channels) * 2;
-        let mut header = Vec::with_capacity(44);
-        header.extend_from_slice(b"RIFF");
-        header.extend_from_slice(&(36 + self.data_bytes).to_le_bytes());
-        header.extend_from_slice(b"WAVEfmt ");
-        header.extend_from_slice(&16u32.to_le_bytes());
-        header.extend_from_slice(&1u16.to_le_bytes()); // PCM
-        header.extend_from_slice(&self.channels.to_le_bytes());
-        header.extend_from_slice(&self.rate.to_le_bytes());
-        header.extend_from_slice(&(self.rate * block).to_le_bytes());
-        header.extend_from_slice(&(block as u16).to_le_bytes());
-        header.extend_from_slice(&16u16.to_le_bytes());
-        header.extend_from_slice(b"data");
-        header.extend_from_slice(&self.data_bytes.to_le_bytes());
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(&header)
+        })
     }
 
     /// Appends little-endian 16-bit samples (`samples` is their bytes) and
@@ -58,8 +42,29 @@ impl WavWriter {
             .seek(SeekFrom::Start(44 + u64::from(self.data_bytes)))?;
         self.file.write_all(samples)?;
         self.data_bytes = total;
-        self.write_header()
+        write_header(&mut self.file, self.rate, self.channels, total)
     }
+}
+
+/// Writes the header of a WAV stream of `data_bytes` bytes at the start
+/// of `file`.
+fn write_header(file: &mut File, rate: u32, channels: u16, data_bytes: u32) -> io::Result<()> {
+    let block = u32::from(channels) * 2;
+    let mut header = Vec::with_capacity(44);
+    header.extend_from_slice(b"RIFF");
+    header.extend_from_slice(&(36 + data_bytes).to_le_bytes());
+    header.extend_from_slice(b"WAVEfmt ");
+    header.extend_from_slice(&16u32.to_le_bytes());
+    header.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    header.extend_from_slice(&channels.to_le_bytes());
+    header.extend_from_slice(&rate.to_le_bytes());
+    header.extend_from_slice(&(rate * block).to_le_bytes());
+    header.extend_from_slice(&(block as u16).to_le_bytes());
+    header.extend_from_slice(&16u16.to_le_bytes());
+    header.extend_from_slice(b"data");
+    header.extend_from_slice(&data_bytes.to_le_bytes());
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&header)
 }
 
 /// CRC-32 (ISO-HDLC), as PNG chunks use.
@@ -139,7 +144,7 @@ mod tests {
     fn wav_header_tracks_the_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.wav");
-        let mut wav = WavWriter::create(&path, 8000, 2).unwrap();
+        let mut wav = WavWriter::create(dir.path(), "a.wav", 8000, 2).unwrap();
         wav.append(&[1, 0, 2, 0, 3, 0, 4, 0]).unwrap();
         wav.append(&[5, 0, 6, 0]).unwrap();
         let bytes = std::fs::read(&path).unwrap();

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 use wasi_core::outcome::Outcome;
-use wasi_core::runtime::{CallError, Instance, Runtime, Val};
+use wasi_core::runtime::{CallError, Instance, Prepared, Runtime, Val};
 
 /// Runs the Daku program `wasm` (binary) on `runtime`, under its limits
 /// ([`Runtime::config`]); `module` names it (for its default profile
@@ -21,7 +21,9 @@ use wasi_core::runtime::{CallError, Instance, Runtime, Val};
 /// ([`Runtime::with_config`], made interruptible) at the first spawn,
 /// each distinct child module compiled once per run. Returns how the
 /// program ended; child tasks it leaves running are stopped (spec §5,
-/// command 17).
+/// command 17). The runtime's time limit is the run's (spec §1.6): at
+/// its deadline the run ends with [`Outcome::Timeout`], whatever its
+/// tasks are doing or waiting for.
 pub fn run<R: Runtime>(
     runtime: &R,
     module: &Path,
@@ -30,7 +32,13 @@ pub fn run<R: Runtime>(
 ) -> Result<Outcome, DakuError> {
     check_imports(wasm).map_err(DakuError::Load)?;
     let log = open_log(&options)?;
-    let run = RunState::new(runtime.engine_name(), module, options, log);
+    let run = RunState::new(
+        runtime.engine_name(),
+        runtime.config().timeout,
+        module,
+        options,
+        log,
+    );
     match run_task(runtime, wasm, main_task(runtime, run)).map_err(DakuError::Load)? {
         TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
         TaskEnd::Trap(error) => Ok(Outcome::from_call(error, runtime.config().timeout)),
@@ -75,9 +83,20 @@ impl Program {
     ) -> Result<Self, DakuError> {
         check_imports(wasm).map_err(DakuError::Load)?;
         let log = open_log(&options)?;
-        let run = RunState::new(runtime.engine_name(), module, options, log);
-        let instance = runtime
-            .instantiate(wasm, &daku_imports(), main_task(runtime, run))
+        let run = RunState::new(
+            runtime.engine_name(),
+            runtime.config().timeout,
+            module,
+            options,
+            log,
+        );
+        let prepared = runtime
+            .prepare(wasm, &daku_imports())
+            .map_err(|e| DakuError::Load(e.to_string()))?;
+        let task = main_task(runtime, run);
+        task.start_clock();
+        let instance = prepared
+            .instantiate(task)
             .map_err(|e| DakuError::Load(e.to_string()))?;
         Ok(Program {
             instance: Box::new(instance),
@@ -85,11 +104,15 @@ impl Program {
     }
 
     /// Calls the export `name`; `results` has one slot per result. A call
-    /// that exits through `ar` fails with [`CallError::Exit`].
+    /// that exits through `ar` fails with [`CallError::Exit`], one that
+    /// `ar` ended at the run's deadline (spec §1.6) with
+    /// [`CallError::Timeout`].
     pub fn call(&mut self, name: &str, args: &[Val], results: &mut [Val]) -> Result<(), CallError> {
         let result = self.instance.call(name, args, results);
-        match self.instance.data().exit_code() {
+        let task = self.instance.data();
+        match task.exit_code() {
             Some(code) if result.is_err() => Err(CallError::Exit(code)),
+            _ if result.is_err() && task.timed_out() => Err(CallError::Timeout),
             _ => result,
         }
     }

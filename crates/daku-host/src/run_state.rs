@@ -8,7 +8,8 @@ use crate::options::DakuOptions;
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 /// A request for a console line: the channel's key, and where its task
 /// hears of the line.
@@ -28,13 +29,20 @@ pub(crate) struct RunState {
     console: Mutex<Option<mpsc::Sender<LineRequest>>>,
     /// Child tasks running in the run.
     pub children: AtomicUsize,
+    /// The run's time limit (spec §1.6).
+    timeout: Option<Duration>,
+    /// When the run's time is up: set as the main program's instantiation
+    /// begins (`None` without a limit).
+    deadline: OnceLock<Option<Instant>>,
 }
 
 impl RunState {
     /// What the tasks of a run of `module` on the engine named `engine`
-    /// share, logging to `log`.
+    /// share, logging to `log`; the run ends `timeout` after its main
+    /// program's instantiation begins, if given (spec §1.6).
     pub fn new(
         engine: &'static str,
+        timeout: Option<Duration>,
         module: &Path,
         options: DakuOptions,
         log: Box<dyn Write + Send>,
@@ -53,7 +61,21 @@ impl RunState {
             next_frame: AtomicU32::new(0),
             console: Mutex::new(None),
             children: AtomicUsize::new(0),
+            timeout,
+            deadline: OnceLock::new(),
         })
+    }
+
+    /// Starts the run's clock, if it has not started: the main program's
+    /// instantiation begins (spec §1.6).
+    pub fn start_clock(&self) {
+        self.deadline
+            .get_or_init(|| self.timeout.map(|timeout| Instant::now() + timeout));
+    }
+
+    /// When the run's time is up, if it has a limit and its clock started.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.get().copied().flatten()
     }
 
     /// A number for a new child task.

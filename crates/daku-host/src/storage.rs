@@ -101,29 +101,37 @@ struct IoOp {
     record: u32,
 }
 
-/// A range of the program's memory, empty when `start >= end`.
+/// A range of the program's memory, empty when `start >= end`. In 64
+/// bits: a buffer may end at 2^32, the end of a 4 GiB memory.
 #[derive(Clone, Copy)]
 struct Span {
-    start: u32,
-    end: u32,
+    start: u64,
+    end: u64,
 }
 
 impl Span {
     const EMPTY: Span = Span {
-        start: u32::MAX,
+        start: u64::MAX,
         end: 0,
     };
 
     fn overlaps(self, data: u32, len: u32) -> bool {
-        len != 0 && data < self.end && u64::from(self.start) < u64::from(data) + u64::from(len)
+        let (start, end) = bounds(data, len);
+        len != 0 && start < self.end && self.start < end
     }
 
     fn add(&mut self, data: u32, len: u32) {
         if len != 0 {
-            self.start = self.start.min(data);
-            self.end = self.end.max(data + len);
+            let (start, end) = bounds(data, len);
+            self.start = self.start.min(start);
+            self.end = self.end.max(end);
         }
     }
+}
+
+/// The start and end of the `len` bytes at `data`, without wrapping.
+fn bounds(data: u32, len: u32) -> (u64, u64) {
+    (u64::from(data), u64::from(data) + u64::from(len))
 }
 
 /// Operations of a batch that the kernel sees as one: READs (or WRITEs) of
@@ -153,8 +161,9 @@ pub(crate) struct Batch {
     /// Where the READs' buffers are, and the WRITEs'.
     reads: Span,
     writes: Span,
-    /// The end of the furthest buffer.
-    end: u32,
+    /// Where all the buffers are, empty ones included: the memory the
+    /// batch needs.
+    all: Span,
     /// Scratch: op indices by file, then runs.
     order: Vec<usize>,
     runs: Vec<Run>,
@@ -181,7 +190,7 @@ impl Batch {
             bytes: 0,
             reads: Span::EMPTY,
             writes: Span::EMPTY,
-            end: 0,
+            all: Span::EMPTY,
             order: Vec::new(),
             runs: Vec::new(),
             ring: Ring::Unset,
@@ -194,12 +203,15 @@ impl Batch {
     }
 
     /// Whether an operation on the `len` bytes at `data` must wait for the
-    /// batch to run first: the batch would then exceed its byte budget, or
+    /// batch to run first: the batch would then exceed its byte budget or
+    /// span all 4 GiB of memory (more than one slice of it can hold), or
     /// the buffer overlaps a collected READ's (or, for a READ, a collected
     /// WRITE's), whose bytes depend on the order of the two.
     pub fn must_run_before(&self, write: bool, data: u32, len: u32, max_bytes: u64) -> bool {
+        let (start, end) = bounds(data, len);
         !self.ops.is_empty()
             && (self.bytes + u64::from(len) > max_bytes
+                || self.all.end.max(end) - self.all.start.min(start) > u64::from(u32::MAX)
                 || self.reads.overlaps(data, len)
                 || (!write && self.writes.overlaps(data, len)))
     }
@@ -225,7 +237,9 @@ impl Batch {
         } else {
             self.reads.add(data, len);
         }
-        self.end = self.end.max(data + len);
+        let (start, end) = bounds(data, len);
+        self.all.start = self.all.start.min(start);
+        self.all.end = self.all.end.max(end);
         self.ops.push(IoOp {
             file: (self.files.len() - 1) as u32,
             fd: file.as_raw_fd(),
@@ -237,15 +251,26 @@ impl Batch {
         });
     }
 
-    /// The end of the furthest buffer of the batch: the memory that
-    /// [`run`](Self::run) needs.
-    pub fn memory_end(&self) -> u32 {
-        self.end
+    /// The part of the program's memory that [`run`](Self::run) needs, as
+    /// `(address, length)`: from the first byte of the lowest buffer to
+    /// the end of the highest (`(0, 0)` for an empty batch). Its length
+    /// fits in 32 bits ([`must_run_before`](Self::must_run_before) sees
+    /// to it).
+    pub fn memory_range(&self) -> (u32, u32) {
+        if self.ops.is_empty() {
+            return (0, 0);
+        }
+        let len = self.all.end - self.all.start;
+        (
+            u32::try_from(self.all.start).expect("a buffer starts in memory"),
+            u32::try_from(len).expect("a batch spans less than 4 GiB"),
+        )
     }
 
-    /// Runs the batch on `memory` (the program's memory up to at least
-    /// [`memory_end`](Self::memory_end)); [`results`](Self::results) then
-    /// has the outcome of each operation, until [`clear`](Self::clear).
+    /// Runs the batch on `memory`, the program's memory from address `at`
+    /// on, covering [`memory_range`](Self::memory_range);
+    /// [`results`](Self::results) then has the outcome of each operation,
+    /// until [`clear`](Self::clear).
     ///
     /// `backend` picks the way (spec §5, command 40): [`IoBackend::Uring`]
     /// one io_uring submission; [`IoBackend::Sync`] one `pread`/`pwrite`
@@ -257,8 +282,19 @@ impl Batch {
     /// merged into one vectored operation, and each file's operations take
     /// effect in record order. A ring that fails is dropped for good and
     /// the batch done with syscalls.
-    pub fn run(&mut self, memory: &mut [u8], backend: IoBackend) {
-        assert!(memory.len() >= self.end as usize, "memory covers the batch");
+    pub fn run(&mut self, memory: &mut [u8], at: u32, backend: IoBackend) {
+        if self.ops.is_empty() {
+            return;
+        }
+        let window = (u64::from(at), u64::from(at) + memory.len() as u64);
+        assert!(
+            window.0 <= self.all.start && self.all.end <= window.1,
+            "memory covers the batch"
+        );
+        // From here on, a buffer's address is its offset in `memory`.
+        for op in &mut self.ops {
+            op.data -= at;
+        }
         self.make_runs();
         self.results.clear();
         self.results.resize(self.ops.len(), Ok(0));
@@ -326,8 +362,8 @@ impl Batch {
         let slice = |op: &IoOp| {
             // SAFETY: the READ buffers of a batch are pairwise disjoint
             // (`must_run_before` runs the batch before an overlapping one
-            // joins it) and within `memory` (checked by `run`'s assertion
-            // against `end`), so these slices alias nothing else while
+            // joins it) and within `memory` (checked by `run`'s assertion,
+            // their addresses made offsets in it), so these slices alias nothing else while
             // they live, and `memory` is borrowed mutably for as long.
             IoSliceMut::new(unsafe {
                 std::slice::from_raw_parts_mut(base.add(op.data as usize), op.len as usize)
@@ -358,7 +394,7 @@ impl Batch {
         self.bytes = 0;
         self.reads = Span::EMPTY;
         self.writes = Span::EMPTY;
-        self.end = 0;
+        self.all = Span::EMPTY;
     }
 
     /// Groups the ops into [`Run`]s: by file (keeping each file's order),
@@ -406,7 +442,7 @@ impl Batch {
     fn sync_run(&self, memory: &mut [u8], run: &Run) -> Result<u32, Errno> {
         let first = &self.ops[self.order[run.first]];
         let file = &*self.files[first.file as usize];
-        let range = |op: &IoOp| op.data as usize..(op.data + op.len) as usize;
+        let range = |op: &IoOp| op.data as usize..op.data as usize + op.len as usize;
         let moved = match (run.count, run.write) {
             (1, true) => rustix::io::pwrite(file, &memory[range(first)], run.offset),
             (1, false) => rustix::io::pread(file, &mut memory[range(first)], run.offset),
@@ -478,7 +514,8 @@ impl Batch {
             .iter()
             .map(|&i| Iovec {
                 // SAFETY: every op's buffer lies within `memory` (`run`
-                // asserts it covers `end`), so the offset stays in bounds.
+                // asserts it covers them all, their addresses made offsets
+                // in it), so the offset stays in bounds.
                 base: unsafe { base.add(self.ops[i].data as usize) },
                 len: self.ops[i].len as usize,
             })
@@ -744,7 +781,7 @@ mod tests {
             assert!(batch.must_run_before(true, 40, 1, u64::MAX));
             assert!(!batch.must_run_before(true, 0, 1, u64::MAX));
             assert!(batch.must_run_before(true, 0, 1, 21));
-            batch.run(&mut memory, backend);
+            batch.run(&mut memory, 0, backend);
             let done: Vec<_> = batch.results().collect();
             batch.clear();
             assert_eq!(done, [(100, Ok(5)), (101, Ok(6)), (102, Ok(11))]);
@@ -760,7 +797,7 @@ mod tests {
                 for k in 0..8u32 {
                     batch.push(&file, false, u64::from(k), 48 + 2 * k, 1, 200 + k);
                 }
-                batch.run(&mut memory, backend);
+                batch.run(&mut memory, 0, backend);
                 let done: Vec<_> = batch.results().collect();
                 batch.clear();
                 assert!(done.iter().all(|&(_, result)| result == Ok(1)));

@@ -13,7 +13,8 @@ use crate::family::{ParentLink, Spawner, StopSignal, TaskParts};
 use crate::run_state::RunState;
 use crate::storage::Batch;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Instant;
 use wasi_core::GuestMemory;
 use wasi_core::runtime::Interrupter;
 
@@ -34,6 +35,8 @@ pub struct Task {
     logs: LogNames,
     exit: Option<u32>,
     stopped: bool,
+    /// The task ended because the run's time was up (spec §1.6).
+    timed_out: bool,
     /// The call's storage READs and WRITEs not yet run.
     batch: Batch,
 }
@@ -63,6 +66,7 @@ impl Task {
             logs: LogNames::new(),
             exit: None,
             stopped: false,
+            timed_out: false,
             batch: Batch::new(),
         }
     }
@@ -75,6 +79,22 @@ impl Task {
     /// Whether the task ended because its parent stopped it.
     pub(crate) fn stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Whether the task's parent stopped it (before it ran, or since).
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// Whether the task ended because the run's time was up.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Starts the run's clock (spec §1.6), if it has not started: the
+    /// task is about to be instantiated.
+    pub(crate) fn start_clock(&self) {
+        self.run.start_clock();
     }
 
     /// Lets the parent's stop interrupt the task's own code through
@@ -92,6 +112,8 @@ impl Task {
         done: u32,
     ) -> Res<u32> {
         self.check_stop()?;
+        let deadline = self.run.deadline();
+        self.check_deadline(deadline)?;
         tasks::send_replies(mem, &mut self.channels, &self.sender)?;
         if size > abi::MAX_RECORDS {
             return Err(fault("daku.ar: too many records"));
@@ -99,7 +121,7 @@ impl Task {
         mem.slice(data, size * abi::COMMAND_SIZE)
             .map_err(|_| fault("daku.ar: command list out of bounds"))?;
         for index in 0..size {
-            let at = data + index * abi::COMMAND_SIZE;
+            let at = abi::at(data, index * abi::COMMAND_SIZE)?;
             if let Err(Fault(msg)) = self.record(mem, at) {
                 self.flush_batch(mem).ok();
                 if self.exit.is_some() {
@@ -117,10 +139,37 @@ impl Task {
             self.event(mem, event)?;
         }
         while self.channels.none_ready() && self.channels.waiting() {
-            let Ok(event) = self.events.recv() else { break };
+            // The task holds a sender of its own queue: it never
+            // disconnects, so waiting ends with an event or the deadline.
+            let event = match deadline {
+                None => self.events.recv().ok(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.events.recv_timeout(left) {
+                        Ok(event) => Some(event),
+                        Err(RecvTimeoutError::Timeout) => return Err(self.time_up()),
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+            };
+            let Some(event) = event else { break };
             self.event(mem, event)?;
         }
         self.channels.report(mem, done, cap)
+    }
+
+    /// Ends the task if the run's time is up (spec §1.6).
+    fn check_deadline(&mut self, deadline: Option<Instant>) -> Res<()> {
+        match deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(self.time_up()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The run's time is up: the task ends.
+    fn time_up(&mut self) -> Fault {
+        self.timed_out = true;
+        fault("daku.ar: the run's time limit passed")
     }
 
     fn check_stop(&mut self) -> Res<()> {
@@ -202,7 +251,7 @@ impl Task {
                 let has_parent = self.parent.is_some();
                 if let Some(refusal) = commands::refusal(&self.run.options, has_parent, which) {
                     self.flush_batch(mem)?;
-                    return abi::put_u32(mem, at + 8, refusal);
+                    return abi::put_u32(mem, abi::at(at, 8)?, refusal);
                 }
                 self.channels.open(new, which);
                 let started = self.start(mem, new, which, true, data);

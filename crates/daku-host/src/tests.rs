@@ -111,7 +111,7 @@ impl Run {
 fn run_on(engine: Engine, wasm: &[u8], options: DakuOptions) -> Result<Run, String> {
     let log = Log::default();
     let module = Path::new("test.wasm");
-    let run = RunState::new(engine.name(), module, options, Box::new(log.clone()));
+    let run = RunState::new(engine.name(), None, module, options, Box::new(log.clone()));
     let (end, memory) = run_main_on(engine, RuntimeConfig::new(), &run, wasm, <[u8]>::to_vec)?;
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     Ok(Run { end, memory, log })
@@ -1147,6 +1147,7 @@ fn a_stopped_child_busy_in_its_own_code_is_interrupted() {
     for engine in Engine::ALL {
         let run = RunState::new(
             engine.name(),
+            None,
             Path::new("test.wasm"),
             granted("spawn", dir.path()),
             Box::new(Log::default()),
@@ -1247,4 +1248,300 @@ fn a_child_with_a_start_function_is_refused() {
             assert_eq!(run.u32(0x200), STATUS_UNLOADABLE);
         },
     );
+}
+
+/// A program that spawns `child` on channel 1 (region: 4 bytes at 0x300),
+/// waits for it in `ar`, then exits with 0.
+fn waits_for(child: &[u8]) -> Vec<u8> {
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[child.len() as u32, 0x10000, 4, 0x300])
+        )
+        + &format!("(data (i32.const 0x10000) \"{}\")", hex(child));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100)) (call $exit (i32.const 0))";
+    wat::parse_str(program(&data, body)).unwrap()
+}
+
+#[test]
+fn the_time_limit_ends_the_run_whatever_it_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = std::time::Duration::from_secs(1);
+    let config = RuntimeConfig {
+        timeout: Some(timeout),
+        ..RuntimeConfig::new()
+    };
+    let spinning = wat::parse_str(program("", "(loop $spin (br $spin))")).unwrap();
+    let ms = std::time::Duration::from_millis;
+    // What the main program does, and how late past the deadline the run
+    // may end.
+    let cases = [
+        // It waits in `ar` for a child spinning forever.
+        ("a spinning child", waits_for(&spinning), ms(300)),
+        // ... for a child waiting in `ar` for a spinning grandchild.
+        ("a waiting child", waits_for(&waits_for(&spinning)), ms(300)),
+        // It spins itself: the engine stops it. (wasmtime counts 10 ms
+        // epoch ticks, which a loaded machine makes longer: up to 1.3 s
+        // for 1 s seen with the other tests running.)
+        ("its own loop", spinning.clone(), ms(1000)),
+    ];
+    for (what, wasm, late) in &cases {
+        for engine in Engine::ALL {
+            let run = RunState::new(
+                engine.name(),
+                config.timeout,
+                Path::new("test.wasm"),
+                granted("spawn", dir.path()),
+                Box::new(Log::default()),
+            );
+            let start = std::time::Instant::now();
+            let (end, ()) = run_main_on(engine, config, &run, wasm, |_| ()).unwrap();
+            let took = start.elapsed();
+            assert!(
+                matches!(end, TaskEnd::Trap(CallError::Timeout)),
+                "{engine}, {what}: {end:?}"
+            );
+            // The deadline counts from the instantiation, after compiling.
+            assert!(
+                timeout <= took && took < timeout + *late,
+                "{engine}, {what}: the run took {took:?}"
+            );
+            // Every child was stopped: their threads end soon after.
+            let stopping = std::time::Instant::now();
+            while run.children.load(std::sync::atomic::Ordering::Acquire) != 0 {
+                assert!(
+                    stopping.elapsed() < std::time::Duration::from_secs(1),
+                    "{engine}, {what}: a child outlived the run"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+    // Through `run`: the timeout outcome (exit code 124), not a trap.
+    for engine in Engine::ALL {
+        let options = granted("spawn", dir.path());
+        let module = Path::new("main.wat");
+        let outcome = match engine {
+            Engine::Wasmtime => crate::run(
+                &WasmtimeRuntime::new(config).unwrap(),
+                module,
+                &cases[0].1,
+                options,
+            ),
+            Engine::Wasmi => crate::run(&WasmiRuntime::new(config), module, &cases[0].1, options),
+        }
+        .unwrap();
+        assert_eq!(outcome, Outcome::Timeout(timeout), "{engine}");
+        assert_eq!(outcome.exit_code(), 124);
+    }
+}
+
+#[test]
+fn an_ar_call_after_the_deadline_ends_the_task() {
+    // The program's own code runs past the deadline on wasmi between fuel
+    // slices only, so this is checked on the task: with the clock started
+    // and the limit 0, the first `ar` call ends it.
+    let wasm = wat::parse_str(program("", "(call $exit (i32.const 7))")).unwrap();
+    for engine in Engine::ALL {
+        let run = RunState::new(
+            engine.name(),
+            Some(std::time::Duration::ZERO),
+            Path::new("test.wasm"),
+            DakuOptions::new(),
+            Box::new(Log::default()),
+        );
+        let (end, ()) = run_main_on(engine, RuntimeConfig::new(), &run, &wasm, |_| ()).unwrap();
+        assert!(
+            matches!(end, TaskEnd::Trap(CallError::Timeout)),
+            "{engine}: {end:?}"
+        );
+    }
+}
+
+#[test]
+fn outputs_never_follow_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let names = ["notes", "audio-0-0.wav", "frame-0-0-000000.png"];
+    // Before each engine's run: each output's name in the output
+    // directory is a link out of it, to a file that exists or to none.
+    let options = || {
+        let options = granted("storage", dir.path());
+        let out = dir.path().join("out");
+        for (i, name) in names.iter().enumerate() {
+            let target = outside.join(format!("target-{i}"));
+            std::fs::write(&target, b"keep").unwrap();
+            let _ = std::fs::remove_file(out.join(name));
+            std::os::unix::fs::symlink(&target, out.join(name)).unwrap();
+        }
+        let _ = std::fs::remove_file(out.join("frame-0-0-000001.png"));
+        std::os::unix::fs::symlink(outside.join("none"), out.join("frame-0-0-000001.png")).unwrap();
+        options
+    };
+    let mut words = storage_op(0, 1, 0, 5, 0x2000); // 0x1000: OPEN notes CREATE
+    words.extend(storage_op(2, 0, 0, 5, 0x2010)); // 0x1020: WRITE "hello"
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 40, 0x1000),
+            (1, 1, 40, 0x1020),
+            (0, 2, 41, 0x1100),
+            (0, 3, 33, 0x1200),
+            (0, 4, 35, 0x1210),
+            (4, 4, 35, 0x1210),
+        ],
+    ) + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"notes\") (data (i32.const 0x2010) \"hello\")"
+        + &format!("(data (i32.const 0x1100) \"{}\")", le(&[5, 0x2000, 99]))
+        + &format!(
+            "(data (i32.const 0x1200) \"{}\")",
+            le(&[8000, 1, 2, 0x2100])
+        )
+        + &format!(
+            "(data (i32.const 0x1210) \"{}\")",
+            le(&[0x0001_0001, 0, 4, 0x2200])
+        );
+    both(
+        &program(&data, "(call $ar (i32.const 6) (i32.const 0x100))"),
+        options,
+        |engine, run| {
+            assert_eq!(run.u32(0x1108), 0, "{engine}: shared");
+            for i in 0..names.len() {
+                let target = outside.join(format!("target-{i}"));
+                assert_eq!(std::fs::read(target).unwrap(), b"keep", "{engine}");
+            }
+            assert!(!outside.join("none").exists(), "{engine}");
+            let out = dir.path().join("out");
+            for name in names.iter().chain(&["frame-0-0-000001.png"]) {
+                let meta = std::fs::symlink_metadata(out.join(name)).unwrap();
+                assert!(meta.file_type().is_file(), "{engine}: {name}");
+            }
+            assert_eq!(std::fs::read(out.join("notes")).unwrap(), b"hello");
+            assert_eq!(
+                std::fs::read(out.join("audio-0-0.wav")).unwrap().len(),
+                44 + 4
+            );
+            // Only the outputs: no temporary file is left behind.
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4, "{engine}");
+        },
+    );
+}
+
+/// [`program`] with a memory of 4 GiB, 65536 pages.
+fn program_4gib(data: &str, body: &str) -> String {
+    program(data, body).replace(
+        "(memory (export \"memory\") 17)",
+        "(memory (export \"memory\") 65536)",
+    )
+}
+
+#[test]
+fn buffers_ending_at_4_gib_do_not_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut words = storage_op(0, 1, 0, 3, 0x2000); // 0x1000: OPEN big CREATE
+    words.extend(storage_op(2, 0, 0, 0x10000, 0xFFFF_0000)); // 0x1020: WRITE the last 64 KiB
+    words.extend(storage_op(2, 0, 0x20000, 4, 0)); // 0x1040: WRITE the first 4 bytes
+    words.extend(storage_op(1, 0, 0, 0x10000, 0xFFFF_0000)); // 0x1060: READ them back
+    words.extend(storage_op(2, 0, 0x10000, 0x10000, 0xFFFF_0000)); // 0x1080: WRITE again
+    words.extend(storage_op(3, 0, 0, 0, 0)); // 0x10A0: LENGTH
+    let data = records(
+        0x100,
+        &[(0, 1, 40, 0x1000), (1, 1, 40, 0x1020), (1, 1, 40, 0x1040)],
+    ) + &records(0x140, &[(1, 1, 40, 0x1060)])
+        + &records(0x180, &[(1, 1, 40, 0x1080), (1, 1, 40, 0x10A0)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"big\")";
+    // The last 64 KiB: 0x5A, ending in "ABCD" at 2^32 - 4.
+    let body = "(memory.fill (i32.const 0xFFFF0000) (i32.const 0x5A) (i32.const 0x10000))
+        (i32.store (i32.const 0xFFFFFFFC) (i32.const 0x44434241))
+        (call $ar (i32.const 3) (i32.const 0x100))
+        (memory.fill (i32.const 0xFFFF0000) (i32.const 0) (i32.const 0x10000))
+        (call $ar (i32.const 1) (i32.const 0x140))
+        (call $ar (i32.const 2) (i32.const 0x180))";
+    let wasm = wat::parse_str(program_4gib(&data, body)).unwrap();
+    let mut pattern = vec![0x5A; 0x10000];
+    pattern[0xFFFC..].copy_from_slice(b"ABCD");
+    for engine in Engine::ALL {
+        let run = RunState::new(
+            engine.name(),
+            None,
+            Path::new("test.wasm"),
+            granted("storage", dir.path()),
+            Box::new(Log::default()),
+        );
+        // The memory seen afterwards stops a byte short of 4 GiB (a `u32`
+        // length); the last byte is checked through the file.
+        let (end, (records, tail)) =
+            run_main_on(engine, RuntimeConfig::new(), &run, &wasm, |memory| {
+                (
+                    memory[0x1000..0x10C0].to_vec(),
+                    memory[0xFFFF_0000..].to_vec(),
+                )
+            })
+            .unwrap();
+        assert!(matches!(end, TaskEnd::Exit(0)), "{engine}: {end:?}");
+        let field = |at: usize| u32::from_le_bytes(records[at..at + 4].try_into().unwrap());
+        for (record, size) in [(0x20, 0x10000), (0x40, 4), (0x60, 0x10000), (0x80, 0x10000)] {
+            assert_eq!(
+                (field(record + 24), field(record + 16)),
+                (0, size),
+                "{engine}: the record at {:#x}",
+                0x1000 + record
+            );
+        }
+        assert_eq!(field(0xA0 + 8), 0x20004, "{engine}: the file's length");
+        assert_eq!(tail, pattern[..0xFFFF], "{engine}: read back");
+        let file = std::fs::read(dir.path().join("storage/big")).unwrap();
+        assert_eq!(file[..0x10000], pattern, "{engine}: written");
+        assert_eq!(file[0x10000..0x20000], pattern, "{engine}: read back whole");
+    }
+    // Past the end: the payload trap, never a host panic. (Each run costs
+    // wasmi 4 GiB of RAM and seconds: it zero-fills its memory when it
+    // makes it; wasmtime maps it lazily.)
+    let beyond = |record: String, storage: Vec<u32>| {
+        records(0x100, &[(0, 1, 40, 0x1000), (1, 1, 40, 0x1020)])
+            + &format!(
+                "(data (i32.const 0x1000) \"{}\")",
+                le(&storage_op(0, 1, 0, 3, 0x2000))
+            )
+            + "(data (i32.const 0x2000) \"big\")"
+            + &format!("(data (i32.const 0x1020) \"{}\")", le(&storage))
+            + &record
+    };
+    let cases = [
+        // A READ or WRITE one byte too long, or starting one byte late.
+        beyond(String::new(), storage_op(1, 0, 0, 0x10001, 0xFFFF_0000)),
+        beyond(String::new(), storage_op(2, 0, 0, 0x10000, 0xFFFF_0001)),
+        // A `Storage` record whose last bytes lie past the end.
+        records(0x100, &[(0, 1, 40, 0xFFFF_FFF0)]),
+        // A `Print` whose `Text` would be at 2^32.
+        records(0x100, &[(0, 1, 19, 0xFFFF_FFFC)]),
+    ];
+    for data in &cases {
+        let body = "(call $ar (i32.const 2) (i32.const 0x100))";
+        let body = if data.contains("0x1020") {
+            body.to_owned()
+        } else {
+            body.replace("i32.const 2", "i32.const 1")
+        };
+        let wasm = wat::parse_str(program_4gib(data, &body)).unwrap();
+        for engine in Engine::ALL {
+            let run = RunState::new(
+                engine.name(),
+                None,
+                Path::new("test.wasm"),
+                granted("storage", dir.path()),
+                Box::new(Log::default()),
+            );
+            let (end, ()) = run_main_on(engine, RuntimeConfig::new(), &run, &wasm, |_| ()).unwrap();
+            let TaskEnd::Trap(CallError::Trap(message)) = &end else {
+                panic!("{engine}: {end:?}\n{data}");
+            };
+            assert!(
+                message.contains("payload out of bounds"),
+                "{engine}: {message}\n{data}"
+            );
+        }
+    }
 }

@@ -12,7 +12,10 @@ use wasi_core::runtime::{Runtime, RuntimeConfig};
 /// caching compiled code, the program's and its child tasks', in
 /// `cache_dir` when given), with `options`. Returns how it ended; a module
 /// that is not a Daku program, or cannot be loaded, fails with
-/// [`RunError::Daku`] naming it.
+/// [`RunError::Daku`] naming it. `config.timeout` is the whole run's
+/// (spec/daku.md §1.6): at its deadline the run ends with
+/// [`Outcome::Timeout`], whatever the program and its child tasks are
+/// running or waiting for, and every child is stopped.
 pub fn run_daku(
     module: &Module,
     engine: Engine,

@@ -188,3 +188,78 @@ fn the_console_at_end_of_input_is_size_0_and_null() {
         assert_eq!(out.status.code(), Some(13), "{engine}");
     }
 }
+
+/// Waits for one channel in `ar` with the records at 0x100, then exits 0;
+/// `data` holds the records and what they need.
+fn waiting_program(data: &str) -> String {
+    format!(
+        r#"(module
+  (import "daku" "ar" (func $ar (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  {data}
+  (func (export "_start")
+    (drop (call $ar (i32.const 1) (i32.const 0x100) (i32.const 0x800)))))"#
+    )
+}
+
+#[test]
+fn a_daku_run_past_its_timeout_exits_124_whatever_it_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let spinning = wat::parse_str(
+        r#"(module
+  (import "daku" "ar" (func $ar (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (loop $spin (br $spin))))"#,
+    )
+    .unwrap();
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("\\{b:02x}")).collect() };
+    let le = |words: &[u32]| -> String {
+        hex(&words
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>())
+    };
+    // Spawns the spinning child on channel 1 (Task at 0x200), or reads a
+    // console line on channel 1 (Text at 0x200) that never comes.
+    let child = waiting_program(&format!(
+        "(data (i32.const 0x100) \"{}\") (data (i32.const 0x200) \"{}\") (data (i32.const 0x1000) \"{}\")",
+        le(&[0, 1, 17, 0x200]),
+        le(&[spinning.len() as u32, 0x1000, 4, 0x300]),
+        hex(&spinning)
+    ));
+    let console = waiting_program(&format!(
+        "(data (i32.const 0x100) \"{}\") (data (i32.const 0x200) \"{}\")",
+        le(&[0, 1, 20, 0x200]),
+        le(&[64, 0x400])
+    ));
+    for (what, wat) in [("a spinning child", child), ("a console line", console)] {
+        let module = dir.path().join("wait.wat");
+        std::fs::write(&module, wat).unwrap();
+        for engine in ENGINES {
+            let start = std::time::Instant::now();
+            let mut run = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+                .args(["run", "--runtime", engine, "--timeout", "1s"])
+                .args(["--daku-allow", "spawn", path(&module)])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Standard input stays open: no line, and no end of input.
+            let stdin = run.stdin.take();
+            let out = run.wait_with_output().unwrap();
+            drop(stdin);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(124), "{engine}, {what}: {stderr}");
+            assert!(
+                stderr.contains("timed out after 1s"),
+                "{engine}, {what}: {stderr}"
+            );
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{engine}, {what}: {:?}",
+                start.elapsed()
+            );
+        }
+    }
+}

@@ -68,7 +68,7 @@ pub(crate) fn line_arrived(
             }
             None => {
                 abi::put_u32(mem, text, 0)?;
-                abi::put_u32(mem, text + 4, 0)?;
+                abi::put_u32(mem, abi::at(text, 4)?, 0)?;
             }
         }
     }

@@ -4,7 +4,9 @@
 use crate::abi::{self, Res, fault};
 use crate::channels::{Channel, State};
 use crate::media::{self, WavWriter};
+use crate::outputs;
 use crate::run_state::RunState;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use wasi_core::GuestMemory;
 
@@ -38,10 +40,14 @@ pub(crate) fn play_audio(
         unreachable!("an audio channel holds its stream")
     };
     if wav.is_none() {
-        let path = output.join(format!("audio-{task}-{number}.wav"));
+        let name = format!("audio-{task}-{number}.wav");
         *wav = Some(
-            WavWriter::create(&path, rate, channels as u16)
-                .map_err(|e| fault(format!("cannot write {}: {e}", path.display())))?,
+            WavWriter::create(output, &name, rate, channels as u16).map_err(|e| {
+                fault(format!(
+                    "cannot write {}: {e}",
+                    output.join(&name).display()
+                ))
+            })?,
         );
     }
     let wav = wav.as_mut().expect("created above");
@@ -86,8 +92,15 @@ pub(crate) fn show_frame(
         unreachable!("a framebuffer channel holds its numbers")
     };
     let output = run.options.output.as_ref().expect("refused without output");
-    let path = output.join(format!("frame-{task}-{number}-{next:06}.png"));
+    let name = format!("frame-{task}-{number}-{next:06}.png");
     *next += 1;
-    std::fs::write(&path, media::png(width, height, rgba))
-        .map_err(|e| fault(format!("cannot write {}: {e}", path.display())))
+    let png = media::png(width, height, rgba);
+    outputs::write(output, &name, |file| file.write_all(&png))
+        .map(drop)
+        .map_err(|e| {
+            fault(format!(
+                "cannot write {}: {e}",
+                output.join(&name).display()
+            ))
+        })
 }

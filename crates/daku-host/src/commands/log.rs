@@ -17,10 +17,12 @@ pub(crate) fn print(
     run: &RunState,
     task: u32,
 ) -> Res<()> {
-    let raw = abi::bytes::<4>(mem, data)?;
+    // The whole `Print` first: its `Text` at `data + 4` is then in
+    // memory, and the address cannot wrap.
+    let raw = abi::bytes::<12>(mem, data)?;
     let which = u16::from_le_bytes([raw[0], raw[1]]);
     let (level, set_name) = (raw[2], raw[3]);
-    let text = abi::text_at(mem, data + 4, u32::MAX)?;
+    let text = abi::text_at(mem, abi::at(data, 4)?, u32::MAX)?;
     match set_name {
         1 => {
             if level & 0x0F != 0 {

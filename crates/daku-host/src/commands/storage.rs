@@ -5,6 +5,7 @@
 use crate::abi::{self, Res, fault};
 use crate::channels::{Channel, State};
 use crate::options::DakuOptions;
+use crate::outputs;
 use crate::storage::{self, Batch, status};
 use std::fs::File;
 use std::sync::Arc;
@@ -102,7 +103,7 @@ pub(crate) fn serve(
             None
         }
     };
-    let status_at = data + 24;
+    let status_at = abi::at(data, 24)?;
     if op == 0 {
         flush_batch(mem, batch, options.io)?;
         let name = std::str::from_utf8(abi::slice(mem, buf, size.min(256))?)
@@ -145,7 +146,7 @@ pub(crate) fn serve(
             };
             match result {
                 Ok(Some(len)) => {
-                    abi::put(mem, data + 8, &len.to_le_bytes())?;
+                    abi::put(mem, abi::at(data, 8)?, &len.to_le_bytes())?;
                     abi::put_u32(mem, status_at, status::OK)
                 }
                 Ok(None) => abi::put_u32(mem, status_at, status::OK),
@@ -161,17 +162,18 @@ pub(crate) fn flush_batch(mem: &mut GuestMemory<'_>, batch: &mut Batch, io: IoBa
     if batch.is_empty() {
         return Ok(());
     }
+    let (at, len) = batch.memory_range();
     let memory = mem
-        .slice_mut(0, batch.memory_end())
+        .slice_mut(at, len)
         .map_err(|_| fault("payload out of bounds"))?;
-    batch.run(memory, io);
+    batch.run(memory, at, io);
     let written = batch.results().try_for_each(|(record, result)| {
         let (size, code) = match result {
             Ok(n) => (n, status::OK),
             Err(errno) => (0, storage::status_of(errno)),
         };
-        abi::put_u32(mem, record + 16, size)?;
-        abi::put_u32(mem, record + 24, code)
+        abi::put_u32(mem, abi::at(record, 16)?, size)?;
+        abi::put_u32(mem, abi::at(record, 24)?, code)
     });
     batch.clear();
     written
@@ -198,14 +200,17 @@ pub(crate) fn share(
             let output = options.output.as_ref().expect("refused without output");
             match storage::open(dir, &name, 0) {
                 Err(code) => code,
-                Ok(mut from) => match File::create(output.join(&name))
-                    .and_then(|mut to| std::io::copy(&mut from, &mut to))
-                {
-                    Ok(_) => status::OK,
-                    Err(_) => status::IO,
-                },
+                // Beneath the output directory, never through a symbolic
+                // link (spec §6, "Outputs").
+                Ok(mut from) => {
+                    match outputs::write(output, &name, |to| std::io::copy(&mut from, to).map(drop))
+                    {
+                        Ok(_) => status::OK,
+                        Err(_) => status::IO,
+                    }
+                }
             }
         }
     };
-    abi::put_u32(mem, data + 8, code)
+    abi::put_u32(mem, abi::at(data, 8)?, code)
 }

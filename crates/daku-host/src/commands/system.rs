@@ -40,10 +40,15 @@ fn time_zone(mem: &mut GuestMemory<'_>, data: u32) -> Res<()> {
     let zone = info::zone(&info::host_zone(), jiff::Timestamp::now(), leaps.as_deref());
     abi::put_u32(mem, data, zone.designation)?;
     let deltas: Vec<u8> = zone.deltas.concat();
-    abi::receive(mem, data + 4, &deltas, zone.deltas.len() as u32)?;
-    abi::put(mem, data + 12, &zone.offset)?;
+    abi::receive(mem, abi::at(data, 4)?, &deltas, zone.deltas.len() as u32)?;
+    abi::put(mem, abi::at(data, 12)?, &zone.offset)?;
     let leap_list: Vec<u8> = zone.leap_seconds.concat();
-    abi::receive(mem, data + 20, &leap_list, zone.leap_seconds.len() as u32)?;
-    abi::put(mem, data + 28, &zone.leap.to_le_bytes())?;
-    abi::put(mem, data + 30, &[u8::from(zone.is_dst), 0])
+    abi::receive(
+        mem,
+        abi::at(data, 20)?,
+        &leap_list,
+        zone.leap_seconds.len() as u32,
+    )?;
+    abi::put(mem, abi::at(data, 28)?, &zone.leap.to_le_bytes())?;
+    abi::put(mem, abi::at(data, 30)?, &[u8::from(zone.is_dst), 0])
 }

@@ -193,7 +193,7 @@ pub(crate) fn child_event(mem: &mut GuestMemory<'_>, child: &mut Child, event: E
         Event::Ended { status, .. } => {
             child.running = false;
             abi::put_u32(mem, child.record, status)?;
-            abi::put_u32(mem, child.record + 4, 0)?;
+            abi::put_u32(mem, abi::at(child.record, 4)?, 0)?;
         }
         _ => {}
     }

@@ -92,9 +92,11 @@ fn write_string_list(mem: Mem<'_, '_>, list: &StringList, ptrs: u32, buf: u32) -
     let (count, size) = list.sizes();
     mem.slice(ptrs, count.checked_mul(4).ok_or(Errno::FAULT)?)?;
     mem.slice_mut(buf, size)?.copy_from_slice(list.as_bytes());
-    let mut offset = buf;
+    // Offsets into `buf`, not addresses: the end of the last string may be
+    // 2^32 (the end of a 4 GiB memory), which a `u32` address cannot hold.
+    let mut offset: u32 = 0;
     for (i, item) in (0u32..).zip(list.iter()) {
-        mem.write(ptrs + 4 * i, offset)?;
+        mem.write(ptrs + 4 * i, buf + offset)?;
         offset += item.len() as u32 + 1;
     }
     Ok(())
@@ -1385,6 +1387,35 @@ mod tests {
         // No variant matches: the primary, so the engine reports the mismatch.
         let odd = Selection::for_module([("wasi_snapshot_preview1", "sock_accept", i32s(5))]);
         assert_eq!(odd.iter().collect::<Vec<_>>(), primary);
+    }
+
+    #[test]
+    fn string_lists_may_end_at_4_gib() {
+        // A 4 GiB memory from the system allocator's `calloc`, which the OS
+        // zeroes lazily: only the pages written are backed. (Not `vec!`:
+        // this crate's tests count allocations with a global allocator
+        // whose `alloc_zeroed` writes every byte.)
+        use std::alloc::{GlobalAlloc, Layout, System as Heap};
+        let layout = Layout::from_size_align(1 << 32, 1).unwrap();
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { Heap.alloc_zeroed(layout) };
+        assert!(!base.is_null());
+        // SAFETY: `base` points to `1 << 32` zeroed bytes, freed below
+        // after their last use.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(base, 1 << 32) };
+        let mut mem = GuestMemory::new(bytes);
+        let list = StringList::new(["a", "bc"]).unwrap();
+        let buf = u32::MAX - 4;
+        write_string_list(&mut mem, &list, 0, buf).unwrap();
+        assert_eq!(mem.read::<u32>(0), Ok(buf));
+        assert_eq!(mem.read::<u32>(4), Ok(buf + 2));
+        assert_eq!(mem.slice(buf, 5).unwrap(), b"a\0bc\0");
+        assert_eq!(
+            write_string_list(&mut mem, &list, 0, buf + 1),
+            Err(Errno::FAULT)
+        );
+        // SAFETY: allocated above with this layout, no longer borrowed.
+        unsafe { Heap.dealloc(base, layout) };
     }
 
     #[test]

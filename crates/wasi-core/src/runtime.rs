@@ -808,7 +808,14 @@ impl MemoryBudget {
     /// Whether a linear memory may grow from `current` to `desired` bytes;
     /// if so, the growth is counted.
     pub fn memory_growing(&mut self, current: usize, desired: usize) -> bool {
-        let after = (self.memory + desired as u64).saturating_sub(current as u64);
+        // Saturating: a memory64 grow asks for up to 2^64 - 64 KiB bytes,
+        // which would overflow the sum (a panic in a debug build; in a
+        // release build a small count that lets the grow through and
+        // forgets the memory already counted).
+        let after = self
+            .memory
+            .saturating_add(desired as u64)
+            .saturating_sub(current as u64);
         match self.max_memory {
             Some(max) if after > max => {
                 self.refusal = Some(format!(
@@ -851,6 +858,23 @@ impl MemoryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory64_grow_to_nearly_2_64_bytes_is_refused_not_wrapped() {
+        let config = RuntimeConfig {
+            max_memory: Some(1 << 30),
+            ..RuntimeConfig::new()
+        };
+        let mut budget = MemoryBudget::new(&config);
+        assert!(budget.memory_growing(0, 1 << 16));
+        // What wasmtime asks for a memory64 grow past `usize`: its largest
+        // page-aligned size.
+        assert!(!budget.memory_growing(1 << 16, 0usize.wrapping_sub(1 << 16)));
+        assert!(budget.take_refusal().is_some());
+        // The first memory still counts: a second may not take the whole limit.
+        assert!(!budget.memory_growing(0, 1 << 30));
+        assert!(budget.memory_growing(0, (1 << 30) - (1 << 16)));
+    }
 
     #[test]
     fn typed_signatures_follow_the_types() {

@@ -12,13 +12,60 @@ use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
 /// The body of a response the server sends.
-pub struct ResponseBody(BoxBody<Bytes, io::Error>);
+pub struct ResponseBody {
+    body: BoxBody<Bytes, io::Error>,
+    /// Told when the body is done with: sent whole, or dropped with its
+    /// connection.
+    delivery: Option<Arc<Delivery>>,
+}
 
 impl ResponseBody {
     pub(crate) fn new(
         body: impl Body<Data = Bytes, Error = io::Error> + Send + Sync + 'static,
     ) -> Self {
-        Self(BoxBody::new(body))
+        Self {
+            body: BoxBody::new(body),
+            delivery: None,
+        }
+    }
+
+    /// Makes `delivery` told when the body is done with.
+    pub(crate) fn tell_delivered(&mut self, delivery: Arc<Delivery>) {
+        self.delivery = Some(delivery);
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some(delivery) = &self.delivery {
+            delivery.done();
+        }
+    }
+}
+
+/// Whether a response's body is done with: the server's connection sent it
+/// whole (hyper drops a body once its last frame is written) or dropped it.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    done: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Delivery {
+    fn done(&self) {
+        self.done.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until the body is done with.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.done.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -36,15 +83,15 @@ impl Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        Pin::new(&mut self.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        self.body.size_hint()
     }
 }
 

@@ -42,24 +42,54 @@ pub enum Completion {
     Failed(String),
 }
 
+/// A concurrency slot of the server, and one of the share of the request's
+/// connection (`spec/wasi-cloud.md`, "Slots and fair shares"): dropping it
+/// lets another request's guest start.
+#[derive(Debug)]
+pub struct Slot {
+    pub(crate) _server: OwnedSemaphorePermit,
+    pub(crate) _connection: OwnedSemaphorePermit,
+}
+
+/// How long an exchange holds its [`Slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotHeld {
+    /// Until the guest's run ends ([`Exchange::finish`]): a function's.
+    UntilFinished,
+    /// Until the response is done: a daemon's, which goes on to the next
+    /// request.
+    UntilDone,
+}
+
+/// What the deadline did to an exchange ([`Exchange::expire`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expired {
+    /// No response head had gone out: the client gets 504.
+    Answered,
+    /// The response head had gone out: the body is aborted.
+    Aborted,
+    /// The response was complete already (its delivery may not be).
+    WasDone,
+}
+
 /// What happened to the request body on its way from the client.
 #[derive(Debug, Default)]
-pub struct BodyStatus(AtomicU8);
+struct BodyStatus(AtomicU8);
 
 const BODY_OK: u8 = 0;
 const BODY_TOO_LARGE: u8 = 1;
 const BODY_BROKEN: u8 = 2;
 
 impl BodyStatus {
-    /// The body went past the server's limit: the stream ends with `EIO`,
-    /// and an exchange without a response gets 413.
-    pub fn too_large(&self) {
+    /// The body went past the server's limit: the stream ends with `EIO`
+    /// ([`Exchange::body_too_large`] sets it).
+    fn too_large(&self) {
         self.0.store(BODY_TOO_LARGE, Ordering::Release);
     }
 
     /// The client's body failed, or the server stopped passing it on (the
     /// time limit): the stream ends with `EIO`.
-    pub fn broken(&self) {
+    fn broken(&self) {
         let _ = self
             .0
             .compare_exchange(BODY_OK, BODY_BROKEN, Ordering::AcqRel, Ordering::Acquire);
@@ -93,9 +123,8 @@ struct ResponseState {
     reply: Option<oneshot::Sender<Response<ResponseBody>>>,
     /// The response is complete or aborted: nothing more is taken.
     done: bool,
-    /// Holds the server's concurrency slot until the response is done, for
-    /// requests served by daemons.
-    slot: Option<OwnedSemaphorePermit>,
+    /// The request's concurrency slot, and how long it is held.
+    slot: Option<(Slot, SlotHeld)>,
     /// Stops the daemon serving the request if it runs past its time.
     interrupter: Option<Interrupter>,
 }
@@ -127,25 +156,29 @@ pub struct Exchange {
     txt_head: Vec<u8>,
     /// The body stream; `None` for a request without a body.
     body: Option<PipeReader>,
-    body_status: Arc<BodyStatus>,
+    body_status: BodyStatus,
     /// Whether a write to `/response/txt` had to wait for the client.
     waited: AtomicBool,
     json: OnceLock<Arc<[u8]>>,
     max_body: u64,
     response: Mutex<ResponseState>,
     done: Notify,
+    /// The server's runtime, for guests on threads of their own that wait
+    /// for a slow client ([`Exchange::write_txt`]).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Exchange {
     /// An exchange for the request with `head`, whose body the server
     /// writes into the pipe read by `body` (closing it at the end; `None`
-    /// when the request has no body) and whose troubles it reports in
-    /// `body_status`. The response comes out of the returned receiver,
-    /// once: a streamed one with its body still arriving.
+    /// when the request has no body) and whose troubles it reports with
+    /// [`body_broken`](Self::body_broken) and
+    /// [`body_too_large`](Self::body_too_large). The response comes out of
+    /// the returned receiver, once: a streamed one with its body still
+    /// arriving.
     pub fn new(
         head: RequestHead,
         body: Option<PipeReader>,
-        body_status: Arc<BodyStatus>,
         max_body: u64,
     ) -> (Arc<Self>, oneshot::Receiver<Response<ResponseBody>>) {
         let (tx, rx) = oneshot::channel();
@@ -153,7 +186,7 @@ impl Exchange {
             txt_head: head.txt(),
             head,
             body,
-            body_status,
+            body_status: BodyStatus::default(),
             waited: AtomicBool::new(false),
             json: OnceLock::new(),
             max_body,
@@ -169,6 +202,7 @@ impl Exchange {
                 interrupter: None,
             }),
             done: Notify::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         };
         (Arc::new(exchange), rx)
     }
@@ -254,12 +288,19 @@ impl Exchange {
         }
     }
 
-    /// Keeps `slot` until the response is done.
-    pub fn hold_until_done(&self, slot: OwnedSemaphorePermit) {
+    /// Keeps `slot` until the response is done, or the deadline: a daemon's
+    /// request.
+    pub fn hold_until_done(&self, slot: Slot) {
         let mut state = self.state();
         if !state.done {
-            state.slot = Some(slot);
+            state.slot = Some((slot, SlotHeld::UntilDone));
         }
+    }
+
+    /// Keeps `slot` until the guest's run ends ([`finish`](Self::finish)),
+    /// or the deadline: a function's request.
+    pub fn hold_until_finished(&self, slot: Slot) {
+        self.state().slot = Some((slot, SlotHeld::UntilFinished));
     }
 
     /// A descriptor of `writer` is opened: `EBUSY` when the guest writes
@@ -324,9 +365,9 @@ impl Exchange {
             let chunks = body.chunks.clone();
             drop(state);
             self.waited.store(true, Ordering::Relaxed);
-            return match send_waiting(&chunks, chunk) {
+            return match self.send_waiting(&chunks, chunk) {
                 Ok(()) => Ok(data.len()),
-                Err(_) => Err(Errno::PIPE),
+                Err(()) => Err(Errno::PIPE),
             };
         }
         let room = head::MAX_HEAD - state.head.len();
@@ -412,6 +453,7 @@ impl Exchange {
     /// error or aborted (`spec/wasi-cloud.md`, "How the exchange ends").
     pub fn finish(&self, completion: &Completion) {
         let mut state = self.state();
+        state.slot = None;
         if state.done {
             return;
         }
@@ -449,20 +491,51 @@ impl Exchange {
         }
     }
 
-    /// The server's time limit for the exchange passed: 504, or an abort;
-    /// the daemon serving it, if any, is interrupted.
-    pub fn expire(&self) {
+    /// The request's deadline passed: 504, or an abort; the slot is freed
+    /// and the instance serving it, if any, interrupted (its waits in host
+    /// calls end: see [`Interrupter::on_interrupt`]).
+    pub fn expire(&self) -> Expired {
         self.body_status.broken();
         let mut state = self.state();
-        if !state.done {
-            self.fail(
+        state.slot = None;
+        if state.done {
+            return Expired::WasDone;
+        }
+        let expired = if state.body.is_some() {
+            Expired::Aborted
+        } else {
+            Expired::Answered
+        };
+        self.fail(
+            &mut state,
+            StatusCode::GATEWAY_TIMEOUT,
+            "the handler ran past its time limit",
+        );
+        if let Some(interrupter) = state.interrupter.take() {
+            // Its hooks may take this exchange's lock (a daemon's files).
+            drop(state);
+            interrupter.interrupt();
+        }
+        expired
+    }
+
+    /// The client's body failed: the stream ends with `EIO`.
+    pub fn body_broken(&self) {
+        self.body_status.broken();
+    }
+
+    /// The request body went past the server's limit: the stream ends with
+    /// `EIO`, and unless the response head went out the client gets 413,
+    /// whatever the guest writes after (`spec/wasi-cloud.md`, "Body size").
+    pub fn body_too_large(&self) {
+        self.body_status.too_large();
+        let mut state = self.state();
+        if !state.done && state.body.is_none() {
+            self.reply_error(
                 &mut state,
-                StatusCode::GATEWAY_TIMEOUT,
-                "the handler ran past its time limit",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
             );
-            if let Some(interrupter) = state.interrupter.take() {
-                interrupter.interrupt();
-            }
         }
     }
 
@@ -493,11 +566,6 @@ impl Exchange {
                 }
                 Err(why) => self.reply_error(state, StatusCode::BAD_GATEWAY, &why),
             },
-            None if self.body_status.get() == BODY_TOO_LARGE => self.reply_error(
-                state,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large",
-            ),
             None => self.reply_error(
                 state,
                 StatusCode::BAD_GATEWAY,
@@ -518,12 +586,6 @@ impl Exchange {
                 body.abort.store(true, Ordering::Release);
             }
             self.mark_done(state);
-        } else if self.body_status.get() == BODY_TOO_LARGE {
-            self.reply_error(
-                state,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large",
-            );
         } else {
             self.reply_error(state, status, why);
         }
@@ -541,8 +603,44 @@ impl Exchange {
 
     fn mark_done(&self, state: &mut ResponseState) {
         state.done = true;
-        state.slot = None;
+        if state
+            .slot
+            .as_ref()
+            .is_some_and(|(_, held)| *held == SlotHeld::UntilDone)
+        {
+            state.slot = None;
+        }
         self.done.notify_waiters();
+    }
+
+    /// Sends `chunk`, waiting for room, or until the exchange is done (its
+    /// deadline passed): `Err` when the client is gone or the exchange
+    /// done. A guest run inline on one of the server's async workers
+    /// ([`crate::Functions`]) hands the worker's other tasks, among them
+    /// the connection that drains the channel, to another thread while it
+    /// waits ([`tokio::task::block_in_place`]).
+    fn send_waiting(&self, chunks: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), ()> {
+        let (runtime, on_worker) = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => (runtime, true),
+            // A thread of its own (a daemon's).
+            Err(_) => match &self.runtime {
+                Some(runtime) => (runtime.clone(), false),
+                // Made outside a runtime: nothing to wait with but the
+                // channel.
+                None => return chunks.blocking_send(chunk).map_err(drop),
+            },
+        };
+        let wait = async {
+            tokio::select! {
+                sent = chunks.send(chunk) => sent.map_err(drop),
+                () = self.done() => Err(()),
+            }
+        };
+        if on_worker {
+            tokio::task::block_in_place(|| runtime.block_on(wait))
+        } else {
+            runtime.block_on(wait)
+        }
     }
 }
 
@@ -572,19 +670,4 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
         );
     }
     response
-}
-
-/// Sends `chunk`, waiting for room. A guest run inline on one of the
-/// server's async workers ([`crate::Functions`]) hands the worker's other
-/// tasks, among them the connection that drains the channel, to another
-/// thread while it waits ([`tokio::task::block_in_place`]); elsewhere the
-/// thread just blocks.
-fn send_waiting(
-    chunks: &mpsc::Sender<Bytes>,
-    chunk: Bytes,
-) -> Result<(), mpsc::error::SendError<Bytes>> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(|| chunks.blocking_send(chunk)),
-        Err(_) => chunks.blocking_send(chunk),
-    }
 }

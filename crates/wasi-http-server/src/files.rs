@@ -24,6 +24,10 @@ pub trait ExchangeSource: Send + Sync {
     /// The current exchange: for a function its one exchange; for a daemon
     /// the one it serves, or the next one, waited for.
     fn current(&self) -> Result<Arc<Exchange>>;
+
+    /// Whether a request file read once its response is done reads EOF
+    /// (a daemon's: the next request comes through the next open).
+    const STALE_AFTER_RESPONSE: bool = false;
 }
 
 /// A function's one exchange.
@@ -84,6 +88,8 @@ impl DaemonSource {
 }
 
 impl ExchangeSource for DaemonSource {
+    const STALE_AFTER_RESPONSE: bool = true;
+
     fn current(&self) -> Result<Arc<Exchange>> {
         let mut current = lock(&self.current);
         if let Some(exchange) = &*current
@@ -150,7 +156,11 @@ impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
         }
         let exchange = self.0.current()?;
         if path == "txt" {
-            Ok(Box::new(RequestTxt { exchange, pos: 0 }))
+            Ok(Box::new(RequestTxt {
+                exchange,
+                pos: 0,
+                stale_after_response: S::STALE_AFTER_RESPONSE,
+            }))
         } else {
             let json = exchange.json()?;
             Ok(Box::new(RequestJson { json, pos: 0 }))
@@ -170,6 +180,9 @@ struct RequestTxt {
     exchange: Arc<Exchange>,
     /// How much of the head was read.
     pos: usize,
+    /// Whether it reads EOF once the exchange is done
+    /// ([`ExchangeSource::STALE_AFTER_RESPONSE`]).
+    stale_after_response: bool,
 }
 
 impl VirtualFile for RequestTxt {
@@ -185,6 +198,9 @@ impl VirtualFile for RequestTxt {
         let Some(buf) = iovs.iter_mut().find(|buf| !buf.is_empty()) else {
             return Ok(0);
         };
+        if self.stale_after_response && self.exchange.is_done() {
+            return Ok(0);
+        }
         let head = &self.exchange.txt_head()[self.pos..];
         if !head.is_empty() {
             let n = head.len().min(buf.len());
@@ -315,7 +331,6 @@ impl Drop for ResponseFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::BodyStatus;
     use crate::head::RequestHead;
     use std::io::Write;
     use wasi_unix::UnixSystem;
@@ -349,8 +364,7 @@ mod tests {
             local_addr: None,
         };
         let (reader, mut writer) = std::io::pipe().unwrap();
-        let (exchange, mut reply) =
-            Exchange::new(head, Some(reader), Arc::new(BodyStatus::default()), 1 << 20);
+        let (exchange, mut reply) = Exchange::new(head, Some(reader), 1 << 20);
         let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
         mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
         let (request, response) = (3, 4);

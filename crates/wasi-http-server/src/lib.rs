@@ -24,7 +24,7 @@
 
 // The modules, each using only modules listed before it (no cycles):
 // - `body`: response bodies, whole or streamed; uses none;
-// - `conn`: telling HTTP/2 from HTTP/1 on a connection; uses none;
+// - `conn`: telling HTTP/2 from HTTP/1, reading the first head; uses none;
 // - `head`: request and response heads, parsed and checked; uses `body`;
 // - `exchange`: one request and its response; uses `body`, `head`;
 // - `files`: `/request` and `/response` as mounts; uses `exchange`;
@@ -39,13 +39,14 @@ mod server;
 pub mod wagi;
 
 pub use body::ResponseBody;
+pub use conn::{MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD};
 pub use exchange::{
-    BodyStatus, Completion, Exchange, MAX_CHUNK, MAX_JSON_REQUEST_BODY, MAX_JSON_RESPONSE,
+    Completion, Exchange, Expired, MAX_CHUNK, MAX_JSON_REQUEST_BODY, MAX_JSON_RESPONSE, Slot,
     error_response,
 };
 pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseDir, mount};
 pub use head::{MAX_FIELDS, MAX_HEAD, RequestHead};
 pub use server::{
-    Daemons, Dispatch, Functions, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, MAX_STREAMS, ServeConfig,
-    Slot, serve,
+    DEFAULT_BODY_BEFORE_SLOT, DEFAULT_TIMEOUT, Daemons, Dispatch, Functions, MAX_STREAMS,
+    ServeConfig, serve,
 };

@@ -1,10 +1,11 @@
 //! The HTTP server: hyper connections on tokio, each request made an
 //! [`Exchange`] and handed to a [`Dispatch`] that runs a guest for it.
 
-use crate::body::ResponseBody;
-use crate::conn::{self, Protocol};
-use crate::exchange::{BodyStatus, Completion, Exchange, error_response};
+use crate::body::{Delivery, ResponseBody};
+use crate::conn::{self, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, Protocol};
+use crate::exchange::{Completion, Exchange, Expired, Slot, error_response};
 use crate::head::RequestHead;
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::{http1, http2};
@@ -22,14 +23,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// The most fields a request head may have; past it the server answers
-/// 431.
-pub const MAX_REQUEST_FIELDS: usize = 100;
-
-/// The most bytes a request head may have; past it the server answers 431.
-pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::timeout_at;
 
 /// The most requests an HTTP/2 connection may have in flight at once.
 pub const MAX_STREAMS: u32 = 256;
@@ -39,11 +34,19 @@ pub const MAX_STREAMS: u32 = 256;
 pub struct ServeConfig {
     /// Requests whose guests run at once; more wait for a slot.
     pub max_concurrency: usize,
-    /// Time a request's guest has, from when it gets a slot: past it the
-    /// client gets 504, or an aborted response.
-    pub timeout: Option<Duration>,
+    /// Requests of one connection whose guests run at once; `None`: half
+    /// of `max_concurrency`, at least one.
+    pub max_per_connection: Option<usize>,
+    /// Each request's deadline, from the end of its head: it covers the
+    /// wait for a slot, the body, the guest and the response's delivery.
+    pub timeout: Duration,
     /// The largest request body: 413 past it.
     pub max_body: u64,
+    /// How much of a request's body the server reads before the request
+    /// takes a slot (less if the body ends first): a client trickling its
+    /// body holds no slot meanwhile. 0 starts the guest at once, for
+    /// handlers that answer a body part by part while the client waits.
+    pub body_before_slot: usize,
     /// Time a client has to send a request head.
     pub header_timeout: Duration,
     /// Whether to leave out the access log (one line per request on stderr).
@@ -57,8 +60,10 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
-            timeout: None,
+            max_per_connection: None,
+            timeout: DEFAULT_TIMEOUT,
             max_body: 128 << 20,
+            body_before_slot: DEFAULT_BODY_BEFORE_SLOT,
             header_timeout: Duration::from_secs(30),
             quiet: false,
             drain_timeout: Duration::from_secs(30),
@@ -66,23 +71,29 @@ impl Default for ServeConfig {
     }
 }
 
-/// A concurrency slot of the server: dropping it lets another request's
-/// guest start.
-#[derive(Debug)]
-pub struct Slot(pub(crate) OwnedSemaphorePermit);
+/// A request's deadline when none is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl Slot {
-    /// The permit, for [`Exchange::hold_until_done`].
-    pub fn into_permit(self) -> OwnedSemaphorePermit {
-        self.0
+/// How much of a body the server reads before the request takes a slot,
+/// when not told ([`ServeConfig::body_before_slot`]).
+pub const DEFAULT_BODY_BEFORE_SLOT: usize = 64 * 1024;
+
+impl ServeConfig {
+    /// How many guests one connection's requests may run at once.
+    pub fn per_connection(&self) -> usize {
+        self.max_per_connection
+            .unwrap_or(self.max_concurrency / 2)
+            .clamp(1, self.max_concurrency.max(1))
     }
 }
 
 /// What runs a guest for each request.
 pub trait Dispatch: Send + Sync + 'static {
-    /// Starts serving `exchange`, holding `slot` while its guest runs;
-    /// returns at once (called on the server's async threads). The guest's
-    /// run must end with [`Exchange::finish`], or its response file closed.
+    /// Starts serving `exchange`, holding `slot` while its guest runs
+    /// ([`Exchange::hold_until_finished`], or
+    /// [`Exchange::hold_until_done`]); returns at once (called on the
+    /// server's async threads). The guest's run must end with
+    /// [`Exchange::finish`], or its response file closed.
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot);
 }
 
@@ -123,6 +134,7 @@ where
     F: Fn(&Arc<Exchange>) -> Completion + Send + Sync + 'static,
 {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
+        exchange.hold_until_finished(slot);
         let run = Arc::clone(&self.run);
         let body_in = exchange.body().is_none();
         let Some(gate) = self
@@ -130,7 +142,7 @@ where
             .as_ref()
             .filter(|gate| body_in && gate.is_open())
         else {
-            return run_blocking(run, exchange, slot);
+            return run_blocking(run, exchange);
         };
         let gate = Arc::clone(gate);
         // A task of its own on this worker, run next (no other thread
@@ -150,26 +162,24 @@ where
                 ticket = gate.admit();
             }
             let Some(ticket) = ticket else {
-                return run_blocking(run, exchange, slot);
+                return run_blocking(run, exchange);
             };
             let before = ThreadUsage::now();
             let completion = run(&exchange);
             ticket.done(before, exchange.waited_for_client());
             exchange.finish(&completion);
-            drop(slot);
         });
     }
 }
 
 /// Runs `run` for `exchange` on tokio's blocking pool.
-fn run_blocking<F>(run: Arc<F>, exchange: Arc<Exchange>, slot: Slot)
+fn run_blocking<F>(run: Arc<F>, exchange: Arc<Exchange>)
 where
     F: Fn(&Arc<Exchange>) -> Completion + Send + Sync + 'static,
 {
     tokio::task::spawn_blocking(move || {
         let completion = run(&exchange);
         exchange.finish(&completion);
-        drop(slot);
     });
 }
 
@@ -394,7 +404,7 @@ pub struct Daemons(pub crossbeam_channel::Sender<Arc<Exchange>>);
 
 impl Dispatch for Daemons {
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
-        exchange.hold_until_done(slot.into_permit());
+        exchange.hold_until_done(slot);
         if self.0.send(Arc::clone(&exchange)).is_err() {
             exchange.finish(&Completion::Failed("no daemon is running".into()));
         }
@@ -405,6 +415,15 @@ struct Shared {
     dispatch: Arc<dyn Dispatch>,
     config: ServeConfig,
     slots: Arc<Semaphore>,
+}
+
+/// What the requests of one connection share.
+struct Connection {
+    /// The connection's share of the slots.
+    slots: Arc<Semaphore>,
+    /// Closes the connection: a response past its deadline that cannot be
+    /// delivered.
+    kill: Notify,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on `listener`
@@ -457,33 +476,50 @@ pub async fn serve(
         let shared = Arc::clone(&shared);
         let (builders, watcher) = (Arc::clone(&builders), graceful.watcher());
         tokio::spawn(async move {
-            // A client must say which protocol it speaks within the time
-            // it has to send a request head.
+            // A client must say which protocol it speaks, and send its
+            // first HTTP/1 head, within the time it has to send a head,
+            // from accept.
             let header_timeout = shared.config.header_timeout;
             let Ok(Ok((protocol, stream))) =
-                tokio::time::timeout(header_timeout, conn::sniff(stream)).await
+                tokio::time::timeout(header_timeout, conn::sniff(stream, shared.config.timeout))
+                    .await
             else {
                 return;
             };
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(request, addrs, &shared).await) }
+            let connection = Arc::new(Connection {
+                slots: Arc::new(Semaphore::new(shared.config.per_connection())),
+                kill: Notify::new(),
             });
+            let service = {
+                let connection = Arc::clone(&connection);
+                service_fn(move |request| {
+                    let (shared, connection) = (Arc::clone(&shared), Arc::clone(&connection));
+                    async move {
+                        Ok::<_, Infallible>(handle(request, addrs, &shared, &connection).await)
+                    }
+                })
+            };
             let io = TokioIo::new(stream);
             // A connection ends in error when the client goes away or
             // breaks the protocol: nothing to do but close it.
-            let _ = match protocol {
-                Protocol::Http1 => {
-                    watcher
-                        .watch(builders.0.serve_connection(io, service))
-                        .await
-                }
-                Protocol::Http2 => {
-                    watcher
-                        .watch(builders.1.serve_connection(io, service))
-                        .await
-                }
+            let serving = async {
+                let _ = match protocol {
+                    Protocol::Http1 => {
+                        watcher
+                            .watch(builders.0.serve_connection(io, service))
+                            .await
+                    }
+                    Protocol::Http2 => {
+                        watcher
+                            .watch(builders.1.serve_connection(io, service))
+                            .await
+                    }
+                };
             };
+            tokio::select! {
+                () = serving => {}
+                () = connection.kill.notified() => {}
+            }
         });
     }
     drop(listener);
@@ -497,11 +533,12 @@ async fn handle(
     request: Request<Incoming>,
     addrs: Addrs,
     shared: &Shared,
+    connection: &Arc<Connection>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = respond(request, addrs, shared).await;
+    let response = respond(request, addrs, shared, connection).await;
     if !shared.config.quiet {
         // One write per line, so that lines of concurrent requests do not
         // interleave.
@@ -518,12 +555,73 @@ async fn handle(
 /// The client's and the server's addresses of a connection.
 type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
 
+/// An error response after which the connection is closed.
+fn closing(status: StatusCode, why: &str) -> Response<ResponseBody> {
+    let mut response = error_response(status, why);
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// Whether a request's `transfer-encoding` names a coding other than
+/// `chunked` (RFC 9112, section 6.1: 501).
+fn unknown_transfer_coding(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// What arrived of a body before its request took a slot.
+enum BodyStart {
+    /// The frames read, and the rest of the body if it has not ended.
+    Read(Vec<Bytes>, Option<Incoming>),
+    TooLarge(Incoming),
+    Broken,
+}
+
+/// Reads `body` until it ends or `bound` bytes came.
+async fn body_start(mut body: Incoming, bound: usize, max_body: u64) -> BodyStart {
+    let mut frames = Vec::new();
+    let mut total = 0;
+    while total < bound {
+        match body.frame().await {
+            None => return BodyStart::Read(frames, None),
+            Some(Err(_)) => return BodyStart::Broken,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    total += data.len();
+                    if total as u64 > max_body {
+                        return BodyStart::TooLarge(body);
+                    }
+                    frames.push(data);
+                }
+            }
+        }
+    }
+    let rest = (!body.is_end_stream()).then_some(body);
+    BodyStart::Read(frames, rest)
+}
+
 async fn respond(
     request: Request<Incoming>,
     (remote_addr, local_addr): Addrs,
     shared: &Shared,
+    connection: &Arc<Connection>,
 ) -> Response<ResponseBody> {
+    let deadline = tokio::time::Instant::now() + shared.config.timeout;
     let max_body = shared.config.max_body;
+    if unknown_transfer_coding(&request) {
+        tokio::spawn(linger(request.into_body()));
+        return closing(
+            StatusCode::NOT_IMPLEMENTED,
+            "transfer codings other than chunked are not supported",
+        );
+    }
     let declared = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -536,13 +634,62 @@ async fn respond(
             "the request body is too large",
         );
     }
-    let Ok(permit) = Arc::clone(&shared.slots).acquire_owned().await else {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
-    };
     let (parts, body) = request.into_parts();
+    // A client trickling its body holds no slot while it does.
+    let bound = shared.config.body_before_slot;
+    let (first, rest) = if body.is_end_stream() {
+        (Vec::new(), None)
+    } else if bound == 0 {
+        (Vec::new(), Some(body))
+    } else {
+        match timeout_at(deadline, body_start(body, bound, max_body)).await {
+            Err(_) => {
+                return closing(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not come in time",
+                );
+            }
+            Ok(BodyStart::TooLarge(body)) => {
+                tokio::spawn(linger(body));
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                );
+            }
+            Ok(BodyStart::Broken) => {
+                return closing(StatusCode::BAD_REQUEST, "the request body is broken");
+            }
+            Ok(BodyStart::Read(first, rest)) => (first, rest),
+        }
+    };
+    let slot = async {
+        let connection = Arc::clone(&connection.slots).acquire_owned().await.ok()?;
+        let server = Arc::clone(&shared.slots).acquire_owned().await.ok()?;
+        Some(Slot {
+            _server: server,
+            _connection: connection,
+        })
+    };
+    let slot = match timeout_at(deadline, slot).await {
+        Ok(Some(slot)) => slot,
+        Ok(None) => {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+        }
+        Err(_) => {
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is busy: no slot came free in time",
+            );
+            response.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("1"),
+            );
+            return response;
+        }
+    };
     // A request without a body (most GETs) needs no pipe and no pump: the
     // guest reads EOF after the head.
-    let (reader, writer) = if body.is_end_stream() {
+    let (reader, writer) = if first.is_empty() && rest.is_none() {
         (None, None)
     } else {
         match io::pipe() {
@@ -552,53 +699,80 @@ async fn respond(
             }
         }
     };
-    let status = Arc::new(BodyStatus::default());
     let head = RequestHead {
         remote_addr,
         local_addr,
         ..RequestHead::new(&parts)
     };
-    let (exchange, reply) = Exchange::new(head, reader, Arc::clone(&status), max_body);
-    let pump = writer.map(|writer| tokio::spawn(pump(body, writer.into(), max_body, status)));
-    shared
-        .dispatch
-        .dispatch(Arc::clone(&exchange), Slot(permit));
+    let (exchange, reply) = Exchange::new(head, reader, max_body);
+    let pump = writer.map(|writer| {
+        tokio::spawn(pump(
+            first,
+            rest,
+            writer.into(),
+            max_body,
+            Arc::clone(&exchange),
+        ))
+    });
+    shared.dispatch.dispatch(Arc::clone(&exchange), slot);
     // The watchdog: at the deadline the exchange gets 504 or is aborted,
-    // and the body stops flowing (a guest blocked reading it is released).
-    if let Some(timeout) = shared.config.timeout {
-        let exchange = Arc::clone(&exchange);
-        tokio::spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(timeout) => {
-                    if let Some(pump) = pump {
-                        pump.abort();
-                    }
-                    exchange.expire();
-                }
-                () = exchange.done() => {}
-            }
-        });
-    }
-    match reply.await {
+    // its slot is freed, its guest interrupted and the body stops flowing;
+    // a response whose head went out but whose body is not delivered by
+    // then closes the connection. (A 504 the client does not read is the
+    // connection's stall timer's: see `conn::Rewound`.)
+    let delivery = Arc::new(Delivery::default());
+    let watched = Arc::clone(&delivery);
+    let connection = Arc::clone(connection);
+    tokio::spawn(async move {
+        let delivery = watched;
+        if timeout_at(deadline, delivery.wait()).await.is_ok() {
+            return;
+        }
+        if let Some(pump) = pump {
+            pump.abort();
+        }
+        if exchange.expire() != Expired::Answered {
+            connection.kill.notify_one();
+        }
+    });
+    let mut response = match reply.await {
         Ok(response) => response,
         Err(_) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the handler ended without a response",
         ),
-    }
+    };
+    response.body_mut().tell_delivered(delivery);
+    response
 }
 
-/// Passes the request body into the pipe the guest reads, up to `max`
-/// bytes; the pipe is closed at the end (EOF for the guest).
-async fn pump(mut body: Incoming, pipe: OwnedFd, max: u64, status: Arc<BodyStatus>) {
+/// Passes the request body into the pipe the guest reads: the `first`
+/// frames read before the request took its slot, then the `rest`, up to
+/// `max` bytes; the pipe is closed at the end (EOF for the guest).
+async fn pump(
+    first: Vec<Bytes>,
+    rest: Option<Incoming>,
+    pipe: OwnedFd,
+    max: u64,
+    exchange: Arc<Exchange>,
+) {
     let Ok(mut pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(pipe) else {
-        status.broken();
+        exchange.body_broken();
         return;
     };
     let mut total: u64 = 0;
+    for data in &first {
+        total += data.len() as u64;
+        if pipe.write_all(data).await.is_err() {
+            return;
+        }
+    }
+    let Some(mut body) = rest else {
+        return;
+    };
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            status.broken();
+            exchange.body_broken();
             return;
         };
         let Ok(data) = frame.into_data() else {
@@ -606,7 +780,7 @@ async fn pump(mut body: Incoming, pipe: OwnedFd, max: u64, status: Arc<BodyStatu
         };
         total += data.len() as u64;
         if total > max {
-            status.too_large();
+            exchange.body_too_large();
             return linger(body).await;
         }
         // The guest stopped reading (it ended): the rest is not needed.

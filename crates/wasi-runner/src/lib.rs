@@ -31,7 +31,7 @@ pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
 pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
 pub use wasi_core::runtime::{CallError, LoadError, Runtime, RuntimeConfig};
-pub use wasi_http_server::ServeConfig;
+pub use wasi_http_server::{DEFAULT_TIMEOUT, ServeConfig};
 pub use wasi_unix::{AddrRule, IoBackend};
 
 /// The worked examples of `EXTENDING.md`, compiled and run as doctests.

@@ -18,7 +18,7 @@ use wasi_http_server::{
     self as http, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange,
     ExchangeSource, Functions, ServeConfig,
 };
-use wasi_unix::InheritedStdio;
+use wasi_unix::{Canceller, InheritedStdio};
 
 /// How requests are served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,19 +114,25 @@ impl Server {
             addr: serve.addr,
             source,
         })?;
+        // A function's instance may outlive its slot: one blocked in a host
+        // call at its deadline ends when the call returns. Twice the slots
+        // leave room for such stragglers (spec/wasi-cloud.md, "The
+        // deadline").
         let instances = match serve.mode {
             ServeMode::Daemons(n) => n.max(1),
-            _ => serve.http.max_concurrency.max(1),
+            _ => serve.http.max_concurrency.max(1).saturating_mul(2),
         };
         let limits = RuntimeConfig {
             instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
-            // A daemon lives on: the server's watchdog bounds each request,
-            // and interrupts the daemon that ran past it.
+            // The server's watchdog bounds each request, from the end of its
+            // head, and interrupts the instance that ran past it; a function's
+            // own timeout, from its start, only backs it up. A daemon lives
+            // on.
             timeout: match serve.mode {
                 ServeMode::Daemons(_) => None,
-                _ => serve.http.timeout,
+                _ => Some(serve.http.timeout),
             },
-            interruptible: matches!(serve.mode, ServeMode::Daemons(_)),
+            interruptible: true,
             ..options.limits
         };
         let (engine, cache_dir) = (options.engine, options.cache_dir.clone());
@@ -218,18 +224,20 @@ struct Guests<R: Runtime> {
 }
 
 impl<R: Runtime> Guests<R> {
-    /// A function's or daemon's system, with `source`'s files mounted.
+    /// A function's or daemon's system, with `source`'s files mounted, and
+    /// the canceller of its waits.
     fn system<E: ExchangeSource + 'static>(
         &self,
         source: &Arc<E>,
-    ) -> Result<GuestSystem, RunError> {
-        let system = self
+    ) -> Result<(GuestSystem, Canceller), RunError> {
+        let mut system = self
             .stack
             .builder()?
             .inherit_stdio(&self.stdio)
             .build()
             .map_err(RunError::System)?;
-        self.stack.assemble_with(
+        let canceller = system.canceller().map_err(RunError::System)?;
+        let system = self.stack.assemble_with(
             system,
             |mounts| {
                 http::mount(mounts, Arc::clone(source)).map_err(|errno| RunError::Mount {
@@ -238,7 +246,8 @@ impl<R: Runtime> Guests<R> {
                 })
             },
             self.trace(),
-        )
+        )?;
+        Ok((system, canceller))
     }
 
     /// A guest's trace writer, when the server traces.
@@ -298,19 +307,25 @@ fn completion(error: CallError) -> Completion {
     }
 }
 
-/// Instantiates `prepared` with `system` and runs `_start`; `on_end` is
-/// told how it ended while the instance still lives, before its open
-/// files are closed (closing the response file would complete the
-/// response, which must not happen for a guest that failed).
+/// Instantiates `prepared` with `system` and runs `_start`; `on_start` is
+/// given the instance's interrupter, which also ends its waits in host
+/// calls (`canceller`); `on_end` is told how it ended while the instance
+/// still lives, before its open files are closed (closing the response
+/// file would complete the response, which must not happen for a guest
+/// that failed).
 fn run_guest<P: Prepared<GuestSystem>>(
     prepared: &P,
-    system: GuestSystem,
-    on_start: impl FnOnce(Option<Interrupter>),
+    (system, canceller): (GuestSystem, Canceller),
+    on_start: impl FnOnce(Interrupter),
     on_end: impl FnOnce(&Completion),
 ) -> Completion {
     let mut instance = match prepared.instantiate(system) {
         Ok(instance) => {
-            on_start(instance.interrupter());
+            // Every instance of the server is interruptible.
+            if let Some(interrupter) = instance.interrupter() {
+                interrupter.on_interrupt(move || canceller.cancel());
+                on_start(interrupter);
+            }
             instance
         }
         Err(error) => {
@@ -336,7 +351,7 @@ fn run_function<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Com
         Ok(system) => run_guest(
             &guests.prepared,
             system,
-            |_| {},
+            |interrupter| exchange.interrupt_on_expiry(interrupter),
             |completion| exchange.finish(completion),
         ),
         Err(error) => Completion::Failed(error.to_string()),
@@ -366,8 +381,12 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
     };
     builder.stdio(stdin, stdout, stderr);
-    let system = match builder.build() {
+    let mut system = match builder.build() {
         Ok(system) => system,
+        Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
+    };
+    let canceller = match system.canceller() {
+        Ok(canceller) => canceller,
         Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
     };
     let system = match guests.stack.assemble(system, guests.trace()) {
@@ -380,7 +399,12 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         // which ends the relay.
         // WAGI's response file is the relay's, never closed: the exchange
         // ends with `finish`, after the relay passed everything on.
-        let completion = run_guest(&guests.prepared, system, |_| {}, |_| {});
+        let completion = run_guest(
+            &guests.prepared,
+            (system, canceller),
+            |interrupter| exchange.interrupt_on_expiry(interrupter),
+            |_| {},
+        );
         let _ = relay.join();
         completion
     })
@@ -398,7 +422,7 @@ fn run_daemon<R: Runtime>(guests: &Guests<R>, source: &Arc<DaemonSource>) -> Com
         Ok(system) => run_guest(
             &guests.prepared,
             system,
-            |interrupter| source.set_interrupter(interrupter),
+            |interrupter| source.set_interrupter(Some(interrupter)),
             finish_current,
         ),
         Err(error) => {

@@ -4,10 +4,8 @@
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Frame;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,8 +282,10 @@ fn timeout_gives_504() {
     );
     for engine in Engine::ALL {
         for module in [&spin, &blocked] {
+            // The guest starts before the body (which never ends) came.
             let server = Running::start(module.clone(), engine, ServeMode::Functions, |http, _| {
-                http.timeout = Some(Duration::from_millis(300));
+                http.timeout = Duration::from_millis(300);
+                http.body_before_slot = 0;
             });
             rt().block_on(async {
                 let mut client = connect(server.addr).await;
@@ -305,29 +305,15 @@ fn timeout_gives_504() {
     }
 }
 
-/// A request body streamed from what is sent into the channel.
-struct Streamed(mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for Streamed {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|chunk| Ok(Frame::data(chunk))))
-    }
-}
-
 #[test]
 fn request_and_response_stream_both_ways() {
     // The echo answers each part of the body before the client sends the
     // next: the guest reads the body while it arrives, and the client gets
-    // what the guest writes as it is written.
-    let server = Running::functions(echo(), Engine::Wasmtime);
+    // what the guest writes as it is written (the server starts the guest
+    // before any body came).
+    let server = Running::start(echo(), Engine::Wasmtime, ServeMode::Functions, |http, _| {
+        http.body_before_slot = 0;
+    });
     rt().block_on(async {
         let mut client = connect(server.addr).await;
         let (tx, rx) = mpsc::channel::<Bytes>(1);
@@ -825,7 +811,9 @@ fn poll_oneoff_waits_for_the_request_body() {
         &["HTTP/1.1 200 OK\r\n\r\n"],
     );
     for engine in Engine::ALL {
-        let server = Running::functions(module.clone(), engine);
+        let server = Running::start(module.clone(), engine, ServeMode::Functions, |http, _| {
+            http.body_before_slot = 0;
+        });
         rt().block_on(async {
             let mut client = connect(server.addr).await;
             let (tx, rx) = mpsc::channel::<Bytes>(1);
@@ -952,7 +940,7 @@ fn a_daemon_spinning_past_the_timeout_is_interrupted_and_replaced() {
     );
     for engine in [Engine::Wasmtime, Engine::Wasmi] {
         let server = Running::start(module.clone(), engine, ServeMode::Daemons(1), |http, _| {
-            http.timeout = Some(Duration::from_millis(300));
+            http.timeout = Duration::from_millis(300);
         });
         rt().block_on(async {
             let mut client = connect(server.addr).await;
@@ -1010,7 +998,7 @@ fn daemons_past_the_timeout_or_trapping_are_replaced_or_skipped() {
         Engine::Wasmtime,
         ServeMode::Daemons(2),
         |http, _| {
-            http.timeout = Some(Duration::from_millis(300));
+            http.timeout = Duration::from_millis(300);
         },
     );
     rt().block_on(async {

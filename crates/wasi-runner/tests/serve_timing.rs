@@ -1,10 +1,6 @@
-//! A rule of `Server` that does not hold yet: while a guest sleeps inline
-//! on a worker, the first request after it sometimes waits for it (2.9 s
-//! of a 3 s sleep): in about a third of runs beside other tests' servers,
-//! now and then in a process of its own, on the tree before issue 19 too.
-//! Issue 20 (hostile load: no guest holds up other clients) is to fix the
-//! server; until then the test is ignored, and `cargo test -p wasi-runner
-//! --test serve_timing -- --ignored` runs it.
+//! A timing rule of `Server`, in a process of its own (no other test's
+//! server competes for the CPUs): while a guest sleeps, inline on a worker
+//! or not, other requests are answered at once.
 
 // The helpers this file does not use are the other tests'.
 #[allow(dead_code)]
@@ -15,7 +11,6 @@ use std::time::Duration;
 use wasi_runner::Engine;
 
 #[test]
-#[ignore = "issue 20: the first request after a guest sleeping inline can wait for it"]
 fn a_sleeping_guest_holds_up_no_other_request() {
     // `GET /s` sleeps 3 s in poll_oneoff; other requests answer at once.
     // Whether the sleeper runs inline or not, a quick request sent while

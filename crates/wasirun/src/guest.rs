@@ -104,8 +104,10 @@ pub(crate) struct GuestArgs {
     pub(crate) max_memory: Option<u64>,
 
     /// Stop the guest after this much wall-clock time (`500ms`, `10s`,
-    /// `2m`, ...): `run` exits with code 124; under `serve`, the client
-    /// gets 504 (or an aborted response).
+    /// `2m`, ...): `run` exits with code 124. Under `serve` it is each
+    /// request's deadline from the end of its head (default 60s), covering
+    /// the queue, the body, the guest and the response's delivery: past it
+    /// the client gets 503, 408 or 504, or an aborted response.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) timeout: Option<Duration>,
 

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use wasi_runner::{ERROR_EXIT_CODE, Module, ServeConfig, ServeMode, ServeOptions, Server, report};
+use wasi_runner::{
+    DEFAULT_TIMEOUT, ERROR_EXIT_CODE, Module, ServeConfig, ServeMode, ServeOptions, Server, report,
+};
 
 /// The options and arguments of `wasirun serve`.
 #[derive(Debug, Args)]
@@ -31,12 +33,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     max_concurrency: Option<usize>,
 
+    /// Instances one connection's requests (HTTP/2 streams) may run at
+    /// once (default: half of --max-concurrency, at least 1).
+    #[arg(long, value_name = "N")]
+    max_per_connection: Option<usize>,
+
     /// The largest request body, in bytes (suffixes K, M, G): 413 past it.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "128M")]
     max_body: u64,
 
+    /// How much of a request body is read before the request takes an
+    /// instance (less if the body ends first), so that clients trickling
+    /// bodies hold none; 0 starts the guest at once, for handlers that
+    /// answer a body part by part while the client waits.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "64K")]
+    body_before_slot: u64,
+
     /// Time a client has to send a request head before its connection is
-    /// closed.
+    /// closed: the first from accept, each next one from the previous
+    /// response (which bounds idle keep-alive connections too).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
     header_timeout: Duration,
 
@@ -69,8 +84,10 @@ fn serve(args: ServeArgs) -> Result<()> {
     let module = Module::from_file(&args.module)?;
     let options = args.guest.options()?;
     let mut http = ServeConfig {
-        timeout: args.guest.timeout,
+        timeout: args.guest.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        max_per_connection: args.max_per_connection,
         max_body: args.max_body,
+        body_before_slot: usize::try_from(args.body_before_slot).unwrap_or(usize::MAX),
         header_timeout: args.header_timeout,
         quiet: args.quiet,
         ..ServeConfig::default()

@@ -111,7 +111,7 @@ impl Running {
             ..ServeConfig::default()
         };
         configure(&mut http, &mut options);
-        options.timeout(http.timeout);
+        options.timeout(Some(http.timeout));
         let server = Server::bind(
             module,
             options,
@@ -205,4 +205,21 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// A request body streamed from what is sent into the channel.
+pub struct Streamed(pub tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| Ok(hyper::body::Frame::data(chunk))))
+    }
 }

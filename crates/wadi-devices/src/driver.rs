@@ -9,6 +9,7 @@ use crate::restricted::DriverSystem;
 use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
+use wasi_core::budget::{HostBudget, Reservation};
 use wasi_core::mount::path::{hash, overlaps};
 use wasi_core::runtime::{CallError, Caller, Imports, Instance, Prepared, Runtime, Val};
 use wasi_core::sync::lock;
@@ -95,6 +96,27 @@ pub struct Driver<R: Runtime> {
     buf: u32,
     cap: u32,
     has_truncate: bool,
+    /// The application's host memory the transfer buffer is charged to
+    /// ([`Driver::charge_to`]): `cap` bytes of it.
+    reserved: Option<Reservation>,
+}
+
+impl<R: Runtime> Driver<R> {
+    /// Charges the transfer buffer to `budget` (the application's host
+    /// memory, spec/wadi.md §1.1), now and as it grows: `ENOMEM` when the
+    /// buffer the driver has does not fit; later, a call whose larger
+    /// buffer does not fit fails with `ENOMEM`, the driver untouched.
+    pub fn charge_to(&mut self, budget: &HostBudget) -> Result<(), Errno> {
+        self.reserved = Some(budget.try_reserve(u64::from(self.cap))?);
+        Ok(())
+    }
+
+    /// Sets the charge to what the buffer is now (giving back never fails).
+    fn recharge(&mut self) {
+        if let Some(reserved) = &mut self.reserved {
+            let _ = reserved.try_resize(u64::from(self.cap));
+        }
+    }
 }
 
 fn register_device(
@@ -295,6 +317,7 @@ pub fn load_prepared<R: Runtime>(
         buf: 0,
         cap: 0,
         has_truncate,
+        reserved: None,
     };
     match driver.reserve(PATH_ROOM + INITIAL_TRANSFER) {
         Ok(()) => {}
@@ -321,7 +344,26 @@ impl<R: Runtime> Driver<R> {
         if size <= self.cap {
             return Ok(());
         }
-        let size = size.max(self.cap.saturating_mul(2));
+        let step = size.max(self.cap.saturating_mul(2));
+        // Charged before the driver is asked: a step when it fits, else
+        // exactly `size`, else `ENOMEM` with the driver untouched.
+        let size = match &mut self.reserved {
+            None => step,
+            Some(reserved) => match reserved.try_resize(u64::from(step)) {
+                Ok(()) => step,
+                Err(_) => {
+                    reserved.try_resize(u64::from(size))?;
+                    size
+                }
+            },
+        };
+        let result = self.replace_buffer(size);
+        self.recharge();
+        result
+    }
+
+    /// Frees the transfer buffer and allocates one of `size` bytes.
+    fn replace_buffer(&mut self, size: u32) -> Result<(), Fault> {
         if self.buf != 0 {
             let old = core::mem::take(&mut self.buf);
             self.cap = 0;

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::System;
+use wasi_core::budget::{HostBudget, Reservation};
 use wasi_core::mount::Mounts;
 use wasi_core::mount::path::{is_prefix, normalize_preopen, strip_ancestor};
 use wasi_core::runtime::Runtime;
@@ -106,14 +107,28 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
         let host = (self.host)(spec)
             .map_err(|e| LoadFailure::new(Errno::INVAL, format!("driver {name}: {e}")))?;
         let taken = lock(&self.registry).taken();
-        let loaded = driver::load_prepared::<R>(prepared, spec, host, taken)?;
+        let mut loaded = driver::load_prepared::<R>(prepared, spec, host, taken)?;
+        loaded
+            .driver
+            .charge_to(self.inner.host_budget())
+            .map_err(|errno| {
+                LoadFailure::new(
+                    errno,
+                    format!(
+                        "driver {name}: its transfer buffer does not fit the application's \
+                         host-memory budget"
+                    ),
+                )
+            })?;
+        // Weak: the mounts hold the driver, which must not hold them back
+        // (it would outlive the application's system, instance and all).
         let registry = Arc::downgrade(&self.registry);
-        let mounts = self.inner.table().clone();
+        let mounts = self.inner.table().downgrade();
         let handle = DriverHandle::new(
             name.clone(),
             Box::new(loaded.driver),
             Box::new(move |driver| {
-                if let Some(registry) = registry.upgrade() {
+                if let (Some(registry), Some(mounts)) = (registry.upgrade(), mounts.upgrade()) {
                     for scope in lock(&registry).remove_driver(driver) {
                         mounts.unmount(&scope);
                     }
@@ -202,7 +217,9 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
         if spec.values("dir").next().is_some() {
             return Err(Errno::NOTCAPABLE);
         }
-        let wasm = self.read_guest_file(&spec.path)?;
+        // The file's bytes are charged to the application until the driver
+        // is compiled and loaded (`_charged` dropped at the end).
+        let (wasm, _charged) = self.read_guest_file(&spec.path)?;
         if !wasm.starts_with(b"\0asm") {
             // Only binary modules, whatever text support an engine has.
             return Err(Errno::NOEXEC);
@@ -216,8 +233,10 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
 
     /// Reads a guest file through the application's own system, resolving
     /// an absolute path through the preopen with the longest matching
-    /// prefix, as wasi-libc does.
-    fn read_guest_file(&mut self, guest: &str) -> Result<Vec<u8>> {
+    /// prefix, as wasi-libc does. The bytes (and the read buffer) are
+    /// charged to the application's host-memory budget as they are read
+    /// (`ENOMEM` past it), until the reservation returned is dropped.
+    fn read_guest_file(&mut self, guest: &str) -> Result<(Vec<u8>, Reservation)> {
         let wanted = normalize_preopen(guest);
         let mut best: Option<(Fd, String)> = None;
         for fd in 3..1024 {
@@ -241,18 +260,33 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
             Rights::empty(),
             Fdflags::empty(),
         )?;
+        const CHUNK: usize = 64 << 10;
+        let mut charged = self.inner.host_budget().reservation();
         let mut bytes = Vec::new();
-        let mut chunk = vec![0u8; 64 << 10];
-        let result = loop {
-            match self.fd_read(fd, &mut [IoSliceMut::new(&mut chunk)]) {
-                Ok(0) => break Ok(()),
-                Ok(n) if bytes.len() + n as usize > MAX_DRIVER_FILE => break Err(Errno::FBIG),
-                Ok(n) => bytes.extend_from_slice(&chunk[..n as usize]),
-                Err(errno) => break Err(errno),
+        let result = charged.try_resize(CHUNK as u64).and_then(|()| {
+            let mut chunk = vec![0u8; CHUNK];
+            loop {
+                match self.fd_read(fd, &mut [IoSliceMut::new(&mut chunk)]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) if bytes.len() + n as usize > MAX_DRIVER_FILE => {
+                        break Err(Errno::FBIG);
+                    }
+                    Ok(n) => {
+                        let len = bytes.len() + n as usize;
+                        // Charged before `bytes` grows, with the chunk.
+                        charged.try_resize((CHUNK + len) as u64)?;
+                        bytes.reserve_exact(n as usize);
+                        bytes.extend_from_slice(&chunk[..n as usize]);
+                    }
+                    Err(errno) => break Err(errno),
+                }
             }
-        };
+        });
         let _ = self.fd_close(fd);
-        result.map(|()| bytes)
+        result?;
+        // The chunk is gone; the bytes stay charged.
+        charged.try_resize(bytes.capacity() as u64)?;
+        Ok((bytes, charged))
     }
 }
 
@@ -337,6 +371,14 @@ impl<S: VirtualFds, R: Runtime + 'static> VirtualFds for Wadi<S, R> {
         inheriting: Rights,
     ) -> Result<Fd> {
         self.inner.insert_host(fd, rights, inheriting)
+    }
+
+    fn fd_room(&self) -> Result<()> {
+        self.inner.fd_room()
+    }
+
+    fn host_budget(&self) -> &HostBudget {
+        self.inner.host_budget()
     }
 }
 

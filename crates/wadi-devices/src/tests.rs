@@ -27,6 +27,7 @@ impl VirtualFile for Null {
 struct Fake {
     table: FdTable<Box<dyn VirtualFile>>,
     base: Unsupported,
+    budget: HostBudget,
 }
 
 impl Fake {
@@ -44,6 +45,13 @@ impl Fake {
         Self {
             table,
             base: Unsupported::default(),
+            budget: HostBudget::default(),
+        }
+    }
+    fn with_budget(budget: HostBudget) -> Self {
+        Self {
+            budget,
+            ..Self::new()
         }
     }
     fn file(&mut self, fd: Fd, rights: Rights) -> Result<&mut Box<dyn VirtualFile>> {
@@ -67,6 +75,14 @@ impl VirtualFds for Fake {
     /// Only virtual files here.
     fn insert_host(&mut self, _: std::os::fd::OwnedFd, _: Rights, _: Rights) -> Result<Fd> {
         Err(Errno::NOTSUP)
+    }
+
+    fn fd_room(&self) -> Result<()> {
+        self.table.check_room()
+    }
+
+    fn host_budget(&self) -> &HostBudget {
+        &self.budget
     }
 }
 
@@ -449,6 +465,66 @@ fn exercise<R: Runtime + 'static>(runtime: R) {
     assert!(!sys.scopes().iter().any(|(name, _, _)| name == "trap"));
     // Everything else goes on.
     assert_eq!(read_all(&mut sys, zero, 3).unwrap(), [0, 0, 0]);
+}
+
+/// Transfer buffers are charged to the application's host-memory budget
+/// (spec/wadi.md §1.1, "Host memory").
+fn transfers_are_charged<R: Runtime + 'static>(runtime: R) {
+    const INITIAL: u64 = (driver_abi::PATH_ROOM + driver_abi::INITIAL_TRANSFER) as u64;
+    // A budget that cannot hold the first buffer: the load fails.
+    let budget = HostBudget::new(INITIAL - 1);
+    let mut sys = Wadi::new(
+        Mounts::new(Fake::with_budget(budget.clone())),
+        runtime.clone(),
+        host(),
+    )
+    .unwrap();
+    assert_eq!(load(&mut sys, "zero").unwrap_err().errno, Errno::NOMEM);
+    assert_eq!(budget.used(), 0);
+
+    let budget = HostBudget::new(100 << 10);
+    let mut sys = Wadi::new(
+        Mounts::new(Fake::with_budget(budget.clone())),
+        runtime.clone(),
+        host(),
+    )
+    .unwrap();
+    load(&mut sys, "zero").unwrap();
+    assert_eq!(budget.used(), INITIAL);
+    let zero = open(&mut sys, 3, "zero", Oflags::empty()).unwrap();
+    assert_eq!(read_all(&mut sys, zero, 64 << 10).unwrap().len(), 64 << 10);
+    // A transfer whose buffer does not fit: ENOMEM, the driver untouched.
+    assert_eq!(read_all(&mut sys, zero, 200 << 10), Err(Errno::NOMEM));
+    assert_eq!(budget.used(), INITIAL);
+    assert_eq!(read_all(&mut sys, zero, 3).unwrap(), [0, 0, 0]);
+    drop(sys);
+    assert_eq!(budget.used(), 0);
+
+    // With room, the buffer grows and its charge with it.
+    let budget = HostBudget::new(1 << 20);
+    let mut sys = Wadi::new(
+        Mounts::new(Fake::with_budget(budget.clone())),
+        runtime,
+        host(),
+    )
+    .unwrap();
+    load(&mut sys, "zero").unwrap();
+    let zero = open(&mut sys, 3, "zero", Oflags::empty()).unwrap();
+    assert_eq!(
+        read_all(&mut sys, zero, 200 << 10).unwrap().len(),
+        200 << 10
+    );
+    assert!(budget.used() > 200 << 10, "{}", budget.used());
+}
+
+#[test]
+fn transfers_are_charged_on_both_engines() {
+    let config = RuntimeConfig {
+        fuel_per_call: Some(DRIVER_FUEL),
+        ..RuntimeConfig::new()
+    };
+    transfers_are_charged(wasi_wasmi::WasmiRuntime::new(config));
+    transfers_are_charged(wasi_wasmtime::WasmtimeRuntime::new(config).unwrap());
 }
 
 #[test]

@@ -173,3 +173,43 @@ fn devices_under_a_root_preopen_on_wasmtime() {
 fn devices_under_a_root_preopen_on_wasmi() {
     under_a_root_preopen(WasmiRuntime::new(FUEL));
 }
+
+/// A driver file loaded through `/dev/wadi/driver` is charged to the
+/// application's host-memory budget as it is read (spec/wadi.md §2.2):
+/// one that does not fit is refused with `ENOMEM`, and what was charged
+/// comes back.
+fn run_time_loading_is_charged<R: Runtime + 'static>(runtime: R) {
+    use wasi_core::budget::HostBudget;
+    use wasi_core::vfs::VirtualFds;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("zero.wasm"), driver("zero")).unwrap();
+    let mut big = b"\0asm".to_vec();
+    big.resize(200 << 10, 0);
+    std::fs::write(root.path().join("big.wasm"), big).unwrap();
+    let budget = HostBudget::new(160 << 10);
+    let mut builder = UnixSystem::builder();
+    builder.preopen_dir(root.path(), "/").unwrap();
+    builder.host_budget(budget.clone());
+    let mut sys = Wadi::new(Mounts::new(builder.build().unwrap()), runtime, host()).unwrap();
+    sys.allow_loading(true);
+    assert!(sys.host_budget().same(&budget));
+    let control = open(&mut sys, 3, "dev/wadi/driver", Oflags::empty()).unwrap();
+    let write = |sys: &mut Wadi<UnixSystem, R>, text: &str| {
+        sys.fd_write(control, &[IoSlice::new(text.as_bytes())])
+    };
+    assert_eq!(write(&mut sys, "/big.wasm"), Err(Errno::NOMEM));
+    assert_eq!(budget.used(), 0);
+    assert_eq!(write(&mut sys, "/zero.wasm"), Ok(10));
+    // The file's bytes are given back; the driver's transfer buffer stays.
+    let transfer =
+        u64::from(wadi_devices::driver_abi::PATH_ROOM + wadi_devices::driver_abi::INITIAL_TRANSFER);
+    assert_eq!(budget.used(), transfer);
+    drop(sys);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn run_time_loading_is_charged_on_both_engines() {
+    run_time_loading_is_charged(WasmtimeRuntime::new(FUEL).unwrap());
+    run_time_loading_is_charged(WasmiRuntime::new(FUEL));
+}

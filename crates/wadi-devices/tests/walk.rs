@@ -81,6 +81,14 @@ impl VirtualFds for Recorder {
     ) -> Result<Fd> {
         self.inner.insert_host(fd, rights, inheriting)
     }
+
+    fn fd_room(&self) -> Result<()> {
+        self.inner.fd_room()
+    }
+
+    fn host_budget(&self) -> &wasi_core::budget::HostBudget {
+        self.inner.host_budget()
+    }
 }
 
 /// A harmless value of an argument type.

@@ -9,6 +9,7 @@ use kv_support::*;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use wasi_cloud_fs::kv::{KvConfig, KvDir, MAX_KEY_LEN, RedbStore, RedisStore, Scope};
+use wasi_core::budget::HostBudget;
 use wasi_core::system::prelude::*;
 
 /// Declares each rule once per backend.
@@ -39,6 +40,7 @@ on_both_backends!(
     append_mode_appends_atomically,
     ttl_paths_expire_keys,
     limits_and_bad_names_get_their_errno,
+    buffers_stay_within_the_guests_host_memory,
     directories_are_fixed,
     scopes_are_separate_stores,
     namespaces_are_isolated,
@@ -463,6 +465,90 @@ fn ttl_paths_expire_keys(backend: Backend) {
         .unwrap();
         assert_eq!(list(sys, fd, 4096), ["kept", "rewritten"]);
         sys.fd_close(fd).unwrap();
+    }
+}
+
+/// Issue 20, item 8: a guest with `--max-memory 32M` (so a host-memory
+/// budget of 32 MiB) `ftruncate`d 24 keys to 64 MiB each and took 1.5 GiB
+/// of the server's memory. Every buffer is charged to the guest's budget:
+/// past it, growing gives `ENOSPC` and allocates nothing, opening a value
+/// that does not fit gives `ENOMEM` (spec/wasi-cloud.md, "Values").
+fn buffers_stay_within_the_guests_host_memory(backend: Backend) {
+    let fx = Fixture::new(backend);
+    let dir = fx.build();
+    let budget = HostBudget::new(32 << 20);
+    let sys = &mut guest_with_budget(dir.clone(), budget.clone());
+    let create = Oflags::CREAT | Oflags::TRUNC;
+    for scope in SCOPES {
+        // The attack: nothing is allocated, whatever the number of keys.
+        let fds: Vec<Fd> = (0..24)
+            .map(|i| {
+                open(
+                    sys,
+                    &format!("{scope}/k{i}"),
+                    create,
+                    wo(),
+                    Fdflags::empty(),
+                )
+                .unwrap()
+            })
+            .collect();
+        for &fd in &fds {
+            assert_eq!(sys.fd_filestat_set_size(fd, 64 << 20), Err(Errno::NOSPC));
+            assert_eq!(sys.fd_allocate(fd, 0, 64 << 20), Err(Errno::NOSPC));
+            assert_eq!(sys.fd_filestat_get(fd).unwrap().size, 0);
+        }
+        assert_eq!(budget.used(), 0);
+        // The value limit is checked first.
+        assert_eq!(
+            sys.fd_filestat_set_size(fds[0], (64 << 20) + 1),
+            Err(Errno::FBIG)
+        );
+        for fd in fds {
+            sys.fd_close(fd).unwrap();
+        }
+    }
+    // A small budget, to fill with real buffers.
+    let budget = HostBudget::new(1 << 20);
+    let sys = &mut guest_with_budget(dir, budget.clone());
+    for scope in SCOPES {
+        let (a, b) = (format!("{scope}/a"), format!("{scope}/b"));
+        let fa = open(sys, &a, create, wo(), Fdflags::empty()).unwrap();
+        write(sys, fa, &[1; 600 << 10]).unwrap();
+        let held = budget.used();
+        assert!((600 << 10..=1 << 20).contains(&held), "{held}");
+        // Growing another buffer past what is left: ENOSPC, nothing written.
+        let fb = open(sys, &b, create, wo(), Fdflags::empty()).unwrap();
+        let big = vec![2; 500 << 10];
+        assert_eq!(sys.fd_write(fb, &[IoSlice::new(&big)]), Err(Errno::NOSPC));
+        assert_eq!(
+            sys.fd_pwrite(fb, &[IoSlice::new(b"x")], 900 << 10),
+            Err(Errno::NOSPC)
+        );
+        assert_eq!(sys.fd_filestat_get(fb).unwrap().size, 0);
+        // What fits is written; writing inside a buffer needs nothing more.
+        write(sys, fb, &[2; 100 << 10]).unwrap();
+        assert_eq!(sys.fd_pwrite(fa, &[IoSlice::new(b"in")], 10), Ok(2));
+        // Shrinking gives back at once.
+        let before = budget.used();
+        sys.fd_filestat_set_size(fa, 1000).unwrap();
+        assert!(budget.used() <= before - (500 << 10), "{}", budget.used());
+        write(sys, fb, &[3; 500 << 10]).unwrap();
+        sys.fd_close(fa).unwrap();
+        sys.fd_close(fb).unwrap();
+        assert_eq!(budget.used(), 0);
+        assert_eq!(get(sys, &a).unwrap().len(), 1000);
+        // Opening a value that does not fit what is left: ENOMEM.
+        assert_eq!(get(sys, &b).unwrap().len(), 600 << 10);
+        let fa = open(sys, &a, create, wo(), Fdflags::empty()).unwrap();
+        write(sys, fa, &[4; 500 << 10]).unwrap();
+        assert_eq!(
+            open(sys, &b, Oflags::empty(), ro(), Fdflags::empty()),
+            Err(Errno::NOMEM)
+        );
+        sys.fd_close(fa).unwrap();
+        assert_eq!(budget.used(), 0);
+        assert_eq!(get(sys, &b).unwrap().len(), 600 << 10);
     }
 }
 

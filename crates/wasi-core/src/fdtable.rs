@@ -65,8 +65,10 @@ impl<F> Default for FdTable<F> {
 }
 
 impl<F> FdTable<F> {
-    /// The default maximum number of open descriptors.
-    pub const DEFAULT_LIMIT: usize = 1 << 16;
+    /// The default maximum number of open descriptors: 1024, well under
+    /// the usual process limits (`spec/preview1.md`, "File descriptors":
+    /// `--max-fds`).
+    pub const DEFAULT_LIMIT: usize = 1024;
 
     /// An empty table with the default limit.
     pub fn new() -> Self {
@@ -92,11 +94,27 @@ impl<F> FdTable<F> {
         self.open == 0
     }
 
-    /// Inserts at the lowest free number.
-    pub fn insert(&mut self, entry: FdEntry<F>) -> Result<Fd, Errno> {
+    /// The most descriptors the table holds.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether one more descriptor fits: `EMFILE` when the table holds its
+    /// limit. Ask before opening what will be inserted, so that a full
+    /// table opens nothing.
+    #[inline]
+    pub fn check_room(&self) -> Result<(), Errno> {
         if self.open >= self.limit {
-            return Err(Errno::MFILE);
+            Err(Errno::MFILE)
+        } else {
+            Ok(())
         }
+    }
+
+    /// Inserts at the lowest free number; `EMFILE` when the table holds
+    /// its limit.
+    pub fn insert(&mut self, entry: FdEntry<F>) -> Result<Fd, Errno> {
+        self.check_room()?;
         let index = match self.slots.iter().position(Option::is_none) {
             Some(index) => index,
             None => {
@@ -270,7 +288,13 @@ mod tests {
     #[test]
     fn limit_gives_emfile() {
         let mut table = FdTable::with_limit(1);
+        assert_eq!(table.check_room(), Ok(()));
         table.insert(entry("a")).unwrap();
+        assert_eq!(table.check_room(), Err(Errno::MFILE));
         assert_eq!(table.insert(entry("b")), Err(Errno::MFILE));
+        // Renumbering needs no room.
+        table.insert_at(0, entry("c"));
+        assert_eq!(table.len(), 1);
+        assert_eq!(FdTable::<()>::new().limit(), 1024);
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod abi;
+pub mod budget;
 pub mod fdtable;
 pub mod memory;
 pub mod mount;

@@ -14,13 +14,14 @@
 
 pub mod path;
 
+use crate::budget::HostBudget;
 use crate::system::prelude::*;
 use crate::system::{Decorator, DirentWriter};
 use crate::vfs::{DOT_ENTRIES, Listing, OpenHow, Opened, VirtualDir, VirtualFds, VirtualFile};
 use path::Joined;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 /// The mounts of a [`Mounts`] decorator, shared: a handle an extension
 /// keeps to unmount what it mounted (when a driver dies, say) from outside
@@ -59,7 +60,25 @@ enum Node {
     Outside,
 }
 
+/// A handle to a [`MountTable`] that does not keep it alive: what an
+/// object the table holds (a driver behind a mount) keeps to unmount
+/// itself, without a cycle that would outlive the guest's system.
+#[derive(Clone, Default)]
+pub struct WeakMountTable(Weak<RwLock<Table>>);
+
+impl WeakMountTable {
+    /// The table, while its mount layer (or another handle) is alive.
+    pub fn upgrade(&self) -> Option<MountTable> {
+        self.0.upgrade().map(MountTable)
+    }
+}
+
 impl MountTable {
+    /// A handle that does not keep the table alive.
+    pub fn downgrade(&self) -> WeakMountTable {
+        WeakMountTable(Arc::downgrade(&self.0))
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Table> {
         // Every update is a single push or retain: a panic elsewhere while
         // the lock was held leaves the table consistent.
@@ -457,11 +476,16 @@ impl<S: VirtualFds> Mounts<S> {
         let want_dir = oflags.contains(Oflags::DIRECTORY) || joined.trailing_slash;
         let rights = rights_base & allowed;
         let inheriting = rights_inheriting & allowed;
+        if !matches!(node, Node::Outside | Node::Missing) {
+            // Room first: a full table opens, creates and truncates nothing.
+            self.inner.fd_room()?;
+        }
         let how = OpenHow {
             oflags,
             fdflags,
             rights,
             directory: want_dir,
+            budget: self.inner.host_budget().clone(),
         };
         let node = match node {
             Node::Outside | Node::Missing if creat => return Err(Errno::NOTSUP),
@@ -715,5 +739,13 @@ impl<S: VirtualFds> VirtualFds for Mounts<S> {
 
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
         self.inner.insert_host(fd, rights, inheriting)
+    }
+
+    fn fd_room(&self) -> Result<()> {
+        self.inner.fd_room()
+    }
+
+    fn host_budget(&self) -> &HostBudget {
+        self.inner.host_budget()
     }
 }

@@ -137,6 +137,14 @@ impl<S: crate::vfs::VirtualFds, W: Write> crate::vfs::VirtualFds for Tracer<S, W
     ) -> Result<Fd> {
         self.inner.insert_host(fd, rights, inheriting)
     }
+
+    fn fd_room(&self) -> Result<()> {
+        self.inner.fd_room()
+    }
+
+    fn host_budget(&self) -> &crate::budget::HostBudget {
+        self.inner.host_budget()
+    }
 }
 
 /// Writes one trace line, ignoring errors: tracing never changes a result.

@@ -13,6 +13,7 @@
 //! module, and so wasi-core, is for hosts that have file descriptors (Unix,
 //! WASI).
 
+use crate::budget::HostBudget;
 use crate::system::{Decorator, DirentWriter, Result};
 use crate::types::*;
 use std::io::{IoSlice, IoSliceMut};
@@ -140,6 +141,18 @@ pub trait VirtualFds: crate::System {
     /// double) gives `ENOTSUP`; decorators forward it to their inner system.
     /// There is no default, so that no decorator drops it unawares.
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd>;
+
+    /// Whether one more descriptor fits the guest's table: `EMFILE` when
+    /// it holds its limit (`spec/preview1.md`, "File descriptors"). An
+    /// extension asks before it opens or creates anything it will install,
+    /// so that a full table has no side effect (the mount layer asks before
+    /// every open). Decorators forward it to their inner system.
+    fn fd_room(&self) -> Result<()>;
+
+    /// The guest's budget of host memory ([`HostBudget`]), which every
+    /// layer keeping host memory for the guest charges. The system holding
+    /// the table holds it; decorators forward it to their inner system.
+    fn host_budget(&self) -> &HostBudget;
 }
 
 /// A boxed system that takes descriptors from extensions is a system (as a
@@ -169,6 +182,14 @@ impl VirtualFds for Box<dyn VirtualFds + Send> {
 
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
         (**self).insert_host(fd, rights, inheriting)
+    }
+
+    fn fd_room(&self) -> Result<()> {
+        (**self).fd_room()
+    }
+
+    fn host_budget(&self) -> &HostBudget {
+        (**self).host_budget()
     }
 }
 
@@ -411,7 +432,7 @@ pub trait VirtualDir: Send + Sync {
 }
 
 /// How a file is opened ([`VirtualDir::open`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct OpenHow {
     /// `path_open`'s oflags.
     pub oflags: Oflags,
@@ -423,6 +444,11 @@ pub struct OpenHow {
     /// Whether only a directory will do: `O_DIRECTORY`, or a path ending
     /// in `/`, `/.` or `/..`.
     pub directory: bool,
+    /// The opening guest's budget of host memory
+    /// ([`VirtualFds::host_budget`]): a file that keeps buffers for the
+    /// guest (a value read or written) charges them here, for as long as
+    /// it holds them.
+    pub budget: HostBudget,
 }
 
 /// What [`VirtualDir::open`] found.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasi_cloud_fs::kv::KvConfig;
+use wasi_core::budget::HostBudget;
 use wasi_core::runtime::{Caller, HostError, Imports, RuntimeConfig, WasmParams, WasmResults};
 use wasi_core::vfs::VirtualDir;
 use wasi_unix::{AddrRule, Denial, IoBackend, PreopenDir, UnixSystem};
@@ -98,6 +99,8 @@ pub struct RunOptions {
     allow_resolve: bool,
     allow_pseudo_fs: bool,
     max_file_size: Option<u64>,
+    max_host_memory: Option<u64>,
+    max_fds: usize,
     io: IoBackend,
     report_denials: bool,
     pub(crate) engine: Engine,
@@ -125,6 +128,8 @@ impl fmt::Debug for RunOptions {
             .field("allow_resolve", &self.allow_resolve)
             .field("allow_pseudo_fs", &self.allow_pseudo_fs)
             .field("max_file_size", &self.max_file_size)
+            .field("max_host_memory", &self.max_host_memory)
+            .field("max_fds", &self.max_fds)
             .field("io", &self.io)
             .field("report_denials", &self.report_denials)
             .field("engine", &self.engine)
@@ -150,6 +155,11 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// [`max_fds`](Self::max_fds) by default: 1024 descriptors per guest,
+    /// well under the usual process limits
+    /// ([`FdTable::DEFAULT_LIMIT`](wasi_core::fdtable::FdTable::DEFAULT_LIMIT)).
+    pub const DEFAULT_MAX_FDS: usize = wasi_core::fdtable::FdTable::<()>::DEFAULT_LIMIT;
+
     /// The defaults (see [`RunOptions`]).
     pub fn new() -> Self {
         Self {
@@ -164,6 +174,8 @@ impl RunOptions {
             allow_resolve: false,
             allow_pseudo_fs: false,
             max_file_size: None,
+            max_host_memory: None,
+            max_fds: Self::DEFAULT_MAX_FDS,
             io: IoBackend::Auto,
             report_denials: false,
             engine: Engine::Wasmtime,
@@ -266,6 +278,44 @@ impl RunOptions {
     pub fn max_file_size(&mut self, bytes: Option<u64>) -> &mut Self {
         self.max_file_size = bytes;
         self
+    }
+
+    /// The guest's budget of host memory, in bytes: what the host may
+    /// keep for the guest beyond its linear memory (buffered key-value
+    /// files, WADI transfer buffers, WATER copy buffers, HTTP buffers);
+    /// past it the call that would allocate fails (`ENOSPC`, `ENOMEM`:
+    /// `spec/preview1.md`, "Running a module"). `None` (the default): the
+    /// [`max_memory`](Self::max_memory) limit when there is one, else
+    /// [`HostBudget::DEFAULT_LIMIT`] (64 MiB). Each guest gets a budget
+    /// of its own ([`host_budget`](Self::host_budget)).
+    pub fn max_host_memory(&mut self, bytes: Option<u64>) -> &mut Self {
+        self.max_host_memory = bytes;
+        self
+    }
+
+    /// The most descriptors the guest may have open at once, every kind
+    /// counted ([`DEFAULT_MAX_FDS`](Self::DEFAULT_MAX_FDS) by default): a call that would open one
+    /// more gives `EMFILE` (`spec/preview1.md`, "File descriptors").
+    pub fn max_fds(&mut self, max: usize) -> &mut Self {
+        self.max_fds = max;
+        self
+    }
+
+    /// The limit of each guest's host-memory budget: the one given to
+    /// [`max_host_memory`](Self::max_host_memory), else the
+    /// [`max_memory`](Self::max_memory) limit, else
+    /// [`HostBudget::DEFAULT_LIMIT`].
+    pub fn host_memory_limit(&self) -> u64 {
+        self.max_host_memory
+            .or(self.limits.max_memory)
+            .unwrap_or(HostBudget::DEFAULT_LIMIT)
+    }
+
+    /// A new guest's budget of host memory, of
+    /// [`host_memory_limit`](Self::host_memory_limit) bytes, none used:
+    /// the stack makes one per guest (a run, a request, a connection).
+    pub fn host_budget(&self) -> HostBudget {
+        HostBudget::new(self.host_memory_limit())
     }
 
     /// The I/O backend of the guest's system.
@@ -449,6 +499,7 @@ impl RunOptions {
             .allow_resolve(self.allow_resolve)
             .allow_pseudo_fs(self.allow_pseudo_fs)
             .max_file_size(self.max_file_size)
+            .max_fds(self.max_fds)
             .io(self.io);
         if self.report_denials {
             let mut reported = HashSet::new();

@@ -11,7 +11,14 @@
 //!
 //! 1. [`UnixSystem`]: the guest's arguments, environment and stdio, its
 //!    preopened directories (opened once, reopened per guest) and sockets,
-//!    its network rules and limits ([`RunOptions`]).
+//!    its network rules and limits ([`RunOptions`]): among them its cap on
+//!    descriptors ([`RunOptions::max_fds`]; its host descriptors counted
+//!    with every other guest's of the process, in
+//!    [`FdPool::process`](wasi_unix::FdPool::process)) and its budget of
+//!    host memory, made here for each guest ([`RunOptions::host_budget`])
+//!    and reached by every layer above through the system
+//!    ([`VirtualFds::host_budget`]: the mounts' files get it when opened,
+//!    WADI charges its transfer buffers, a WATER host its copy buffers).
 //! 2. One [`Mounts`] layer, into which every part of the namespace is
 //!    mounted, so that listing a directory shows all of them, in this
 //!    order (which numbers the virtual preopens they bring): WADI's control
@@ -74,6 +81,10 @@ impl<R: Runtime> Stack<R> {
         argv0: &Path,
         runtime: &R,
     ) -> Result<Self, RunError> {
+        // Once per process, whatever the mode: the guests' share of the
+        // descriptors is taken from the raised limit (spec/preview1.md,
+        // "File descriptors").
+        wasi_unix::raise_nofile_limit();
         let dirs = options.open_dirs()?;
         let kv = match &options.kv {
             Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
@@ -124,7 +135,9 @@ impl<R: Runtime> Stack<R> {
 
     /// The builder of a guest's [`UnixSystem`] (layer 1), with everything
     /// but what its mode adds: stdio, and any arguments or variables after
-    /// the options'.
+    /// the options'. The guest's budget of host memory is made here, one
+    /// per guest ([`RunOptions::host_budget`]): every layer above reaches
+    /// it through the system ([`VirtualFds::host_budget`]).
     pub(crate) fn builder(&self) -> Result<Builder, RunError> {
         let dirs = self
             .dirs
@@ -132,7 +145,9 @@ impl<R: Runtime> Stack<R> {
             .map(|(dir, guest)| Ok((dir.reopen()?, guest.as_str())))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(RunError::System)?;
-        self.options.builder_with(&self.argv0, dirs)
+        let mut builder = self.options.builder_with(&self.argv0, dirs)?;
+        builder.host_budget(self.options.host_budget());
+        Ok(builder)
     }
 
     /// Builds the layers above `system` (2 to 5); the tracer when `trace`

@@ -8,6 +8,7 @@ use std::path::Path;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use wasi_core::StringList;
+use wasi_core::budget::HostBudget;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result as WasiResult;
 use wasi_core::types::{Errno, Fdflags, Filestat, Filetype, Rights, Size};
@@ -15,6 +16,7 @@ use wasi_core::vfs::VirtualFile;
 
 use crate::UnixSystem;
 use crate::denial::{Denial, Denials};
+use crate::fdlimit::{FdPool, FdSlot};
 use crate::net::{self, AddrRule, NetPolicy};
 use crate::pseudo;
 use crate::uring::Ring;
@@ -41,6 +43,11 @@ pub struct Builder {
     denials: Denials,
     allow_pseudo_fs: bool,
     max_file_size: Option<u64>,
+    /// [`Builder::max_fds`]; `None`: [`FdTable::DEFAULT_LIMIT`].
+    max_fds: Option<usize>,
+    host_budget: HostBudget,
+    /// [`Builder::fd_pool`]; `None`: [`FdPool::process`].
+    fd_pool: Option<FdPool>,
 }
 
 /// A host directory opened and checked to be preopened
@@ -423,6 +430,36 @@ impl Builder {
         self
     }
 
+    /// The most descriptors the guest may have open at once, every kind
+    /// counted (standard streams, preopens, files, sockets, virtual files):
+    /// a call that would open one more gives `EMFILE`, before opening
+    /// anything. [`FdTable::DEFAULT_LIMIT`] (1024) by default
+    /// (`spec/preview1.md`, "File descriptors"). Building fails when the
+    /// streams and preopens alone do not fit.
+    pub fn max_fds(&mut self, max: usize) -> &mut Self {
+        self.max_fds = Some(max);
+        self
+    }
+
+    /// The guest's budget of host memory, which the layers above the
+    /// system charge for what they keep for the guest (buffered files,
+    /// transfer buffers: [`VirtualFds::host_budget`](wasi_core::vfs::VirtualFds::host_budget)).
+    /// By default a budget of its own of
+    /// [`HostBudget::DEFAULT_LIMIT`] (64 MiB).
+    pub fn host_budget(&mut self, budget: HostBudget) -> &mut Self {
+        self.host_budget = budget;
+        self
+    }
+
+    /// Where the guest's host descriptors are counted together with other
+    /// guests': past the pool's share, a call that would open one more
+    /// gives `ENFILE`. By default [`FdPool::process`], the pool of every
+    /// guest of this process.
+    pub fn fd_pool(&mut self, pool: FdPool) -> &mut Self {
+        self.fd_pool = Some(pool);
+        self
+    }
+
     /// Chooses the I/O backend ([`IoBackend::Auto`] by default).
     pub fn io(&mut self, backend: IoBackend) -> &mut Self {
         self.io = backend;
@@ -459,15 +496,24 @@ impl Builder {
             invalid_input("an environment variable contains a NUL byte or they are too large")
         })?;
 
-        let mut table = FdTable::new();
+        let mut table =
+            FdTable::with_limit(this.max_fds.unwrap_or(FdTable::<Entry>::DEFAULT_LIMIT));
+        let fd_pool = this.fd_pool.unwrap_or_else(FdPool::process);
+        // Every descriptor the system will own counts in the pool, and must
+        // fit the table.
+        let slot = |table: &FdTable<Entry>| -> io::Result<FdSlot> {
+            table.check_room().map_err(no_room)?;
+            fd_pool.take().map_err(no_room)
+        };
         let inherited = match this.stdio {
             Stdio::Given(fds) => {
                 for fd in fds {
                     let (filetype, rights) = stdio_kind(fd.as_fd())?.ok_or_else(|| {
                         invalid_input("a standard stream given to the builder is not open")
                     })?;
-                    let entry = host_stdio_entry(HostFd::Owned(fd), filetype, rights);
-                    table.insert(entry).map_err(io_error)?;
+                    let fd = HostFd::Owned(fd, slot(&table)?);
+                    let entry = host_stdio_entry(fd, filetype, rights);
+                    table.insert(entry).map_err(no_room)?;
                 }
                 None
             }
@@ -475,10 +521,10 @@ impl Builder {
             Stdio::Inherited(stdio) => Some(stdio),
         };
         for entry in inherited.iter().flat_map(InheritedStdio::entries) {
-            table.insert(entry).map_err(io_error)?;
+            table.insert(entry).map_err(no_room)?;
         }
         for (fd, name, on_pseudo_fs) in this.dirs {
-            let mut host = Host::new(HostFd::Owned(fd), Filetype::DIRECTORY);
+            let mut host = Host::new(HostFd::Owned(fd, slot(&table)?), Filetype::DIRECTORY);
             let (mut rights, mut inheriting) = (Rights::DIRECTORY, Rights::DIRECTORY_INHERITING);
             if on_pseudo_fs {
                 host.on_pseudo_fs = true;
@@ -487,15 +533,15 @@ impl Builder {
             }
             let mut entry = FdEntry::new(Entry::Host(host), rights, inheriting);
             entry.preopen = Some(name);
-            table.insert(entry).map_err(io_error)?;
+            table.insert(entry).map_err(no_room)?;
         }
         for (fd, filetype, rights) in this.sockets {
             let entry = FdEntry::new(
-                Entry::Host(Host::new(HostFd::Owned(fd), filetype)),
+                Entry::Host(Host::new(HostFd::Owned(fd, slot(&table)?), filetype)),
                 rights,
                 Rights::empty(),
             );
-            table.insert(entry).map_err(io_error)?;
+            table.insert(entry).map_err(no_room)?;
         }
         Ok(UnixSystem {
             table,
@@ -511,12 +557,20 @@ impl Builder {
             allow_pseudo_fs: this.allow_pseudo_fs,
             max_file_size: this.max_file_size,
             canceller: None,
+            host_budget: this.host_budget,
+            fd_pool,
         })
     }
 }
 
-fn io_error(errno: Errno) -> io::Error {
-    io::Error::other(errno)
+/// The error of a descriptor that does not fit: the table's `EMFILE`, the
+/// pool's `ENFILE`, as the host's own errors.
+fn no_room(errno: Errno) -> io::Error {
+    match errno {
+        Errno::NFILE => rustix::io::Errno::NFILE.into(),
+        Errno::MFILE => rustix::io::Errno::MFILE.into(),
+        errno => io::Error::other(errno),
+    }
 }
 
 /// The file type and rights of a socket given to the builder:

@@ -9,6 +9,7 @@ use wasi_core::types::{Fdflags, Filetype, Rights};
 use wasi_core::vfs::VirtualFile;
 
 use crate::errno::from_host;
+use crate::fdlimit::FdSlot;
 
 /// An open object in the fd table.
 pub(crate) enum Entry {
@@ -83,8 +84,17 @@ impl Host {
 
 /// A host descriptor, owned or borrowed from the process.
 pub(crate) enum HostFd {
-    /// Closed when the entry is dropped.
-    Owned(OwnedFd),
+    /// Closed when the entry is dropped, and then uncounted from the
+    /// guests' share of the process's descriptors (the slot: no owned
+    /// descriptor without one).
+    Owned(
+        OwnedFd,
+        #[expect(
+            dead_code,
+            reason = "held for its `Drop`, which uncounts the descriptor"
+        )]
+        FdSlot,
+    ),
     /// One of the process's own standard streams: never closed by us.
     Stdio(BorrowedFd<'static>),
 }
@@ -93,7 +103,7 @@ impl AsFd for HostFd {
     #[inline]
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Self::Owned(fd) => fd.as_fd(),
+            Self::Owned(fd, _) => fd.as_fd(),
             Self::Stdio(fd) => *fd,
         }
     }

@@ -6,6 +6,7 @@ mod clock;
 mod denial;
 mod entry;
 mod errno;
+mod fdlimit;
 mod fs;
 mod net;
 mod path;
@@ -22,6 +23,7 @@ use std::num::NonZeroU64;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom};
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+use wasi_core::budget::HostBudget;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
 use wasi_core::types::*;
@@ -37,6 +39,7 @@ use entry::{
     resolve_filetype, socket_kind,
 };
 use errno::from_host;
+pub use fdlimit::{FdPool, FdSlot, guests_share, raise_nofile_limit};
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
 
@@ -81,6 +84,12 @@ pub struct UnixSystem {
     /// What ends `poll_oneoff`'s waits from another thread, once asked for
     /// ([`UnixSystem::canceller`]).
     canceller: Option<Canceller>,
+    /// The guest's budget of host memory ([`Builder::host_budget`]),
+    /// which the layers above charge (`VirtualFds::host_budget`).
+    host_budget: HostBudget,
+    /// Where the guest's host descriptors are counted with those of the
+    /// process's other guests ([`Builder::fd_pool`]).
+    fd_pool: FdPool,
 }
 
 /// `poll_oneoff` calls with at least this many subscriptions use the
@@ -195,6 +204,19 @@ impl UnixSystem {
         }
     }
 
+    /// Room for one more host descriptor, taken before it is opened:
+    /// `EMFILE` when the guest's table is full, `ENFILE` when the guests
+    /// hold their share of the process's descriptors.
+    pub(crate) fn host_slot(&self) -> Result<FdSlot> {
+        self.table.check_room()?;
+        self.fd_pool.take()
+    }
+
+    /// The most descriptors the guest may have open ([`Builder::max_fds`]).
+    pub fn max_fds(&self) -> usize {
+        self.table.limit()
+    }
+
     fn socket(&self, fd: Fd, rights: Rights) -> Result<(BorrowedFd<'_>, Filetype)> {
         let entry = self.table.entry(fd)?;
         let socket = match &entry.file {
@@ -239,6 +261,8 @@ impl VirtualFds for UnixSystem {
     /// unless it was allowed (and always for this process's own procfs
     /// entries), without the rights to write otherwise.
     fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
+        // `fd` is closed (dropped) when there is no room for it.
+        let slot = self.host_slot()?;
         let stat = rustix::fs::fstat(&fd).map_err(from_host)?;
         let (filetype, max) = match FileType::from_raw_mode(stat.st_mode) {
             FileType::Socket => socket_kind(fd.as_fd())
@@ -249,7 +273,7 @@ impl VirtualFds for UnixSystem {
                 (filetype, max_rights(filetype))
             }
         };
-        let mut host = Host::new(HostFd::Owned(fd), filetype);
+        let mut host = Host::new(HostFd::Owned(fd, slot), filetype);
         let mut rights = rights & max;
         let mut inheriting = if filetype == Filetype::DIRECTORY {
             inheriting & Rights::DIRECTORY_INHERITING
@@ -269,6 +293,15 @@ impl VirtualFds for UnixSystem {
         }
         self.table
             .insert(FdEntry::new(Entry::Host(host), rights, inheriting))
+    }
+
+    /// `EMFILE` when the table holds [`Builder::max_fds`] descriptors.
+    fn fd_room(&self) -> Result<()> {
+        self.table.check_room()
+    }
+
+    fn host_budget(&self) -> &HostBudget {
+        &self.host_budget
     }
 }
 
@@ -785,6 +818,8 @@ impl System for UnixSystem {
         } else {
             Mode::empty()
         };
+        // Room first: a full table creates and truncates nothing.
+        let slot = self.host_slot()?;
         let opened = match path::open_file(
             dir.fd.as_fd(),
             dir.on_pseudo_fs,
@@ -814,7 +849,7 @@ impl System for UnixSystem {
         }
         self.table.insert(FdEntry::new(
             Entry::Host(Host {
-                fd: HostFd::Owned(opened.fd),
+                fd: HostFd::Owned(opened.fd, slot),
                 filetype,
                 on_pseudo_fs: opened.on_pseudo_fs,
                 io: Io::Plain,
@@ -936,9 +971,10 @@ impl System for UnixSystem {
         if flags.contains(Fdflags::NONBLOCK) {
             socket_flags |= rustix::net::SocketFlags::NONBLOCK;
         }
+        let slot = self.host_slot()?;
         let socket = rustix::net::accept_with(listener, socket_flags).map_err(from_host)?;
         self.table.insert(FdEntry::new(
-            Entry::Host(Host::new(HostFd::Owned(socket), filetype)),
+            Entry::Host(Host::new(HostFd::Owned(socket, slot), filetype)),
             Rights::SOCKET,
             Rights::empty(),
         ))

@@ -21,6 +21,7 @@ use crate::UnixSystem;
 use crate::denial::Denial;
 use crate::entry::{Entry, Host, HostFd, Io};
 use crate::errno::from_host;
+use crate::fdlimit::FdSlot;
 
 /// Which addresses a guest may bind to, connect (or send datagrams) to, and
 /// whether it may resolve names with the host's resolver. The default
@@ -308,11 +309,12 @@ impl UnixSystem {
     fn insert_socket(
         &mut self,
         socket: OwnedFd,
+        slot: FdSlot,
         filetype: Filetype,
         rights: Rights,
         io: Io,
     ) -> Result<Fd> {
-        let mut host = Host::new(HostFd::Owned(socket), filetype);
+        let mut host = Host::new(HostFd::Owned(socket, slot), filetype);
         host.io = io;
         self.table
             .insert(FdEntry::new(Entry::Host(host), rights, Rights::empty()))
@@ -355,6 +357,7 @@ impl UnixSystem {
         if nonblock {
             flags |= SocketFlags::NONBLOCK;
         }
+        let slot = self.host_slot()?;
         let socket =
             rustix::net::socket_with(host_family(&uri.addr), SocketType::STREAM, flags, None)
                 .map_err(from_host)?;
@@ -388,7 +391,7 @@ impl UnixSystem {
                 Rights::SOCKET
             }
         };
-        self.insert_socket(socket, Filetype::SOCKET_STREAM, rights, Io::Plain)
+        self.insert_socket(socket, slot, Filetype::SOCKET_STREAM, rights, Io::Plain)
     }
 
     pub(crate) fn net_open(&mut self, family: AddressFamily, socktype: SockType) -> Result<Fd> {
@@ -403,6 +406,8 @@ impl UnixSystem {
             SockType::DGRAM => (SocketType::DGRAM, Filetype::SOCKET_DGRAM),
             _ => return Err(Errno::INVAL),
         };
+        // WasmEdge's `sock_open` needs no grant: the descriptor caps bound it.
+        let slot = self.host_slot()?;
         let socket = rustix::net::socket_with(family, host_type, SocketFlags::CLOEXEC, None)
             .map_err(from_host)?;
         // Until the guest binds it under a bind rule, a datagram socket
@@ -411,7 +416,7 @@ impl UnixSystem {
             Filetype::SOCKET_DGRAM => Io::Filtered,
             _ => Io::Plain,
         };
-        self.insert_socket(socket, filetype, Rights::LISTENER, io)
+        self.insert_socket(socket, slot, filetype, Rights::LISTENER, io)
     }
 
     pub(crate) fn net_bind(&mut self, fd: Fd, addr: SocketAddr) -> Result<()> {

@@ -126,6 +126,20 @@ pub(crate) struct GuestArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub(crate) max_file_size: Option<u64>,
 
+    /// The host memory each guest may make wasirun keep for it beyond its
+    /// linear memory (buffered --kv files, WADI and WATER buffers), in
+    /// bytes (suffixes K, M, G): calls past it fail with ENOSPC or ENOMEM.
+    /// Default: the --max-memory value, else 64M.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) max_host_memory: Option<u64>,
+
+    /// The most descriptors each guest may have open (files, sockets,
+    /// preopens, stdio): opening more fails with EMFILE. Default: 1024.
+    /// The guests of one process together hold at most 3/4 of its
+    /// RLIMIT_NOFILE (ENFILE past it), the rest being wasirun's own.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_fds: Option<usize>,
+
     /// The I/O backend: `sync` (plain system calls), `uring` (io_uring
     /// wherever it serves a call; fails if the kernel refuses io_uring) or
     /// `auto` (the faster one per call). Default: $WASIRUN_IO, else auto.
@@ -205,7 +219,7 @@ impl GuestArgs {
     /// The options given that only some modes take: `(option, given,
     /// modes it applies to)`. The one list README's option × mode table
     /// follows; options not listed apply to every mode.
-    fn mode_specific(&self) -> [(&'static str, bool, &'static [Mode]); 14] {
+    fn mode_specific(&self) -> [(&'static str, bool, &'static [Mode]); 16] {
         use Mode::{Command, Serve, Water};
         const WASI: &[Mode] = &[Command, Serve, Water];
         [
@@ -223,6 +237,8 @@ impl GuestArgs {
             ("--kv", self.kv.kv, WASI),
             ("--max-file-size", self.max_file_size.is_some(), WASI),
             ("--allow-pseudo-fs", self.allow_pseudo_fs, WASI),
+            ("--max-host-memory", self.max_host_memory.is_some(), WASI),
+            ("--max-fds", self.max_fds.is_some(), WASI),
         ]
     }
 
@@ -273,6 +289,8 @@ impl GuestArgs {
             .allow_resolve(self.allow_resolve)
             .allow_pseudo_fs(self.allow_pseudo_fs)
             .max_file_size(self.max_file_size)
+            .max_host_memory(self.max_host_memory)
+            .max_fds(self.max_fds.unwrap_or(RunOptions::DEFAULT_MAX_FDS))
             .io(self.io_backend()?)
             .report_denials(!self.quiet_denials)
             .engine(self.runtime)

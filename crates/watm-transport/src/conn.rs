@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use wasi_core::budget::{HostBudget, Reservation};
 use wasi_core::runtime::Interrupter;
 
 /// Locks `mutex`, even if a thread panicked holding it (the state guarded
@@ -44,11 +45,39 @@ pub(crate) struct Control {
     interrupter: Mutex<Option<Interrupter>>,
     state: Mutex<State>,
     changed: Condvar,
+    /// The instance's host-memory budget (its system's), once set up:
+    /// what the host keeps for the connection beyond the instance is
+    /// charged to it.
+    budget: Mutex<Option<HostBudget>>,
 }
 
 impl Control {
     pub(crate) fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// Records the instance's host-memory budget.
+    pub(crate) fn set_budget(&self, budget: HostBudget) {
+        *lock(&self.budget) = Some(budget);
+    }
+
+    /// Reserves `bytes` of the instance's host-memory budget (of none when
+    /// the instance was not set up); `OutOfMemory` when it cannot hold them.
+    pub(crate) fn reserve(&self, bytes: u64) -> io::Result<Option<Reservation>> {
+        match &*lock(&self.budget) {
+            None => Ok(None),
+            Some(budget) => budget.try_reserve(bytes).map(Some).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "the connection's buffers ({bytes} bytes) do not fit its host-memory \
+                         budget ({} of {} bytes used)",
+                        budget.used(),
+                        budget.limit()
+                    ),
+                )
+            }),
+        }
     }
 
     /// Keeps a duplicate of a socket given to the instance.
@@ -216,6 +245,12 @@ impl Conn {
             self.control.force_close();
         }
         Ok(())
+    }
+
+    /// Reserves `bytes` of the instance's host-memory budget, for buffers
+    /// the host keeps for this connection.
+    pub(crate) fn reserve(&self, bytes: u64) -> io::Result<Option<Reservation>> {
+        self.control.reserve(bytes)
     }
 
     /// Waits until the instance ended or its sockets were shut down.

@@ -7,7 +7,7 @@ use crate::conn::Control;
 use crate::validate::{self, Role};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -184,13 +184,21 @@ fn imports() -> Imports<WatmData> {
     imports
 }
 
-/// Copies lines from `reader` to stderr, each after `prefix`.
+/// The longest line passed to the log at once: a longer one (output
+/// without newlines) goes in pieces, so the log holds no more than this.
+const MAX_LOG_LINE: usize = 4 << 10;
+
+/// Copies lines from `reader` to stderr, each after `prefix`; lines longer
+/// than [`MAX_LOG_LINE`] in pieces of that length.
 fn prefix_lines(reader: impl io::Read, prefix: &str) {
     let mut lines = BufReader::new(reader);
-    let mut line = Vec::new();
+    let mut line = Vec::with_capacity(MAX_LOG_LINE + 1);
     loop {
         line.clear();
-        match lines.read_until(b'\n', &mut line) {
+        match (&mut lines)
+            .take(MAX_LOG_LINE as u64)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 if !line.ends_with(b"\n") {
@@ -412,6 +420,9 @@ impl<R: Runtime> Shared<R> {
             .instantiate(data)
             .map_err(|e| Error::Watm(e.to_string()))?;
         control.set_interrupter(instance.interrupter());
+        // What the host keeps for the connection is charged to the
+        // instance's budget, as its system's files are.
+        control.set_budget(instance.data().system.host_budget().clone());
         if let Some(name) = self.init_export {
             match instance.call(name, &[], &mut []) {
                 Ok(()) | Err(CallError::Exit(0)) => {}

@@ -307,9 +307,26 @@ impl<R: Runtime> Relay<R> {
 /// the other ends) or the module's instance ended (then `stream` is shut
 /// down, so that a peer that keeps its side open does not hold the copy),
 /// then closes both.
+///
+/// Its two 64 KiB copy buffers are charged to the host-memory budget of
+/// the connection's instance (its system's
+/// [`host_budget`](wasi_core::vfs::VirtualFds::host_budget)) while it
+/// copies: when the budget cannot hold them, both ends are closed at once
+/// and the error is [`io::ErrorKind::OutOfMemory`].
 pub fn pipe(mut conn: Conn, stream: TcpStream) -> io::Result<()> {
+    // The two copy buffers are charged to the connection's instance
+    // (spec/watm-v0.md, "Limits"): a budget that cannot hold them ends
+    // the connection at once.
+    let _buffers = match conn.reserve(2 * COPY_BUFFER as u64) {
+        Ok(reservation) => reservation,
+        Err(error) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            conn.close()?;
+            return Err(error);
+        }
+    };
     fn copy(mut from: impl Read, mut to: impl Write) -> io::Result<u64> {
-        let mut buf = vec![0; 64 << 10];
+        let mut buf = vec![0; COPY_BUFFER];
         let mut total = 0;
         loop {
             let n = match from.read(&mut buf) {
@@ -343,6 +360,19 @@ pub fn pipe(mut conn: Conn, stream: TcpStream) -> io::Result<()> {
     let _ = stream.shutdown(Shutdown::Both);
     conn.close()?;
     outcome.map(drop)
+}
+
+/// The size of each of [`pipe`]'s two copy buffers.
+const COPY_BUFFER: usize = 64 << 10;
+
+/// Runs [`pipe`], logging a connection closed for its host-memory budget
+/// (other failures are the peers' doing, and end only their connection).
+fn forward(conn: Conn, stream: TcpStream) {
+    if let Err(error) = pipe(conn, stream)
+        && error.kind() == io::ErrorKind::OutOfMemory
+    {
+        eprintln!("watm-transport: connection closed: {error}");
+    }
 }
 
 /// Which way a [`Forwarder`] carries connections.
@@ -427,9 +457,7 @@ impl<R: Runtime> Forwarder<R> {
         std::thread::scope(|scope| match (&self.direction, &self.plain) {
             (Direction::Dial(dialer), Some(plain)) => accept_loop(plain, &self.closer, |client| {
                 scope.spawn(move || match dialer.dial(remote) {
-                    Ok(conn) => {
-                        let _ = pipe(conn, client);
-                    }
+                    Ok(conn) => forward(conn, client),
                     Err(e) => eprintln!("watm-transport: dial {remote}: {e}"),
                 });
             }),
@@ -443,7 +471,7 @@ impl<R: Runtime> Forwarder<R> {
                         match TcpStream::connect(remote) {
                             Ok(plain) => {
                                 let _ = plain.set_nodelay(true);
-                                let _ = pipe(conn, plain);
+                                forward(conn, plain);
                             }
                             Err(e) => eprintln!("watm-transport: connect {remote}: {e}"),
                         }

@@ -5,6 +5,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 use std::time::Duration;
+use wasi_core::budget::Reservation;
 use wasi_core::system::prelude::*;
 use wasi_core::vfs::{Listing, OpenHow, Opened, VirtualDir, VirtualFile, copy_to_iovs};
 
@@ -206,6 +207,9 @@ impl VirtualDir for KvDir {
                 None => return Err(Errno::NOENT),
             }
         };
+        // The buffer is the guest's for as long as it is open: `ENOMEM`
+        // when its budget cannot hold the value (dropped here).
+        let reserved = how.budget.try_reserve(data.capacity() as u64)?;
         let base = data.len();
         // A new key (O_CREAT on a missing one) and a truncation are written
         // at commit even with no fd_write.
@@ -223,6 +227,7 @@ impl VirtualDir for KvDir {
             cond,
             dirty,
             max_value: self.max_value,
+            reserved,
         }))
     }
 
@@ -319,11 +324,37 @@ struct KvFile {
     /// Whether there are changes to commit.
     dirty: bool,
     max_value: u64,
+    /// The guest's host memory `data` holds: its capacity.
+    reserved: Reservation,
 }
 
 impl KvFile {
+    /// Makes room in the buffer for `len` bytes, charging the guest's
+    /// budget first: a step (up to doubling, within the value limit) when
+    /// it fits, else exactly `len`, else `ENOSPC` with nothing changed.
+    /// `len` is within the value limit.
+    fn grow(&mut self, len: usize) -> Result<()> {
+        let capacity = self.data.capacity();
+        if len <= capacity {
+            return Ok(());
+        }
+        let limit = usize::try_from(self.max_value).unwrap_or(usize::MAX);
+        let step = capacity.saturating_mul(2).min(limit).max(len);
+        let target = if self.reserved.try_resize(step as u64).is_ok() {
+            step
+        } else {
+            self.reserved
+                .try_resize(len as u64)
+                .map_err(|_| Errno::NOSPC)?;
+            len
+        };
+        self.data.reserve_exact(target - self.data.len());
+        Ok(())
+    }
+
     /// Writes `bufs` at `offset`, growing the value (zero-filled) as
-    /// needed; `EFBIG` past the limit. Returns the bytes written.
+    /// needed; `EFBIG` past the limit, `ENOSPC` past the guest's budget.
+    /// Returns the bytes written.
     fn write_at(&mut self, bufs: &[IoSlice<'_>], offset: u64) -> Result<Size> {
         let len = bufs.iter().map(|b| b.len() as u64).sum::<u64>();
         let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
@@ -332,6 +363,7 @@ impl KvFile {
         }
         let (offset, end) = (offset as usize, end as usize);
         if self.data.len() < end {
+            self.grow(end)?;
             self.data.resize(end, 0);
         }
         let mut at = offset;
@@ -438,12 +470,22 @@ impl VirtualFile for KvFile {
             return Err(Errno::FBIG);
         }
         let size = size as usize;
-        if size != self.data.len() {
+        if size > self.data.len() {
+            self.grow(size)?;
+            self.data.resize(size, 0);
+            self.dirty = true;
+        } else if size < self.data.len() {
             if size < self.base {
                 // Shrinking below what was read: no longer an append.
                 self.append = false;
             }
-            self.data.resize(size, 0);
+            // The memory goes back to the guest's budget at once.
+            self.data.truncate(size);
+            self.data.shrink_to(size);
+            // Giving back always succeeds.
+            let _ = self
+                .reserved
+                .try_resize((self.data.capacity() as u64).min(self.reserved.bytes()));
             self.dirty = true;
         }
         Ok(())

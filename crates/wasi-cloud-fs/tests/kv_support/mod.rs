@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasi_cloud_fs::kv::{KvConfig, KvDir};
+use wasi_core::budget::HostBudget;
 use wasi_core::mount::Mounts;
 use wasi_core::system::DirentWriter;
 use wasi_core::system::prelude::*;
@@ -21,7 +22,14 @@ pub const BETA: Fd = 3;
 
 /// A guest's system with `dir` mounted at `/beta/kv`.
 pub fn guest(dir: Arc<KvDir>) -> Mounts<UnixSystem> {
-    let mut system = Mounts::new(UnixSystem::builder().build().unwrap());
+    guest_with_budget(dir, HostBudget::default())
+}
+
+/// A guest's system with `dir` mounted at `/beta/kv`, and `budget` its
+/// budget of host memory.
+pub fn guest_with_budget(dir: Arc<KvDir>, budget: HostBudget) -> Mounts<UnixSystem> {
+    let system = UnixSystem::builder().host_budget(budget).build().unwrap();
+    let mut system = Mounts::new(system);
     system.mount("/beta/kv", dir).unwrap();
     system
 }

@@ -14,7 +14,11 @@
 //!   (by its ratio to native's run of the same round) is shown, with the
 //!   range of its ratios and every round's req/s; then 100,000 requests of which 10% trap and 1% loop past a 50 ms
 //!   timeout, checking that every one is answered (500/504) and printing the
-//!   server's memory before and after. Results go to stdout as Markdown.
+//!   server's memory before and after; then the hostile mix: wrk's 64
+//!   connections on wasmtime, quiet and then beside attackers (4 clients
+//!   that ask for 32 MiB and never read, 4 that trickle request bodies, 2
+//!   HTTP/2 connections holding 32 streams each), with normal clients'
+//!   req/s and p99 in both. Results go to stdout as Markdown.
 //!   `SERVE_CONCURRENCY` sets the server's `max_concurrency` (default:
 //!   twice the CPUs).
 
@@ -45,7 +49,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const HELLO_BODY: &str = "Hello, world!\n";
 
 /// Writes a 14-byte response to `/response/txt`; with `branch`, `GET /t`
-/// traps and `GET /l` loops.
+/// traps, `GET /l` loops and `GET /b` streams 32 MiB.
 fn hello(branch: bool) -> String {
     let branches = if branch {
         r#"(if (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
@@ -54,7 +58,22 @@ fn hello(branch: bool) -> String {
            (i32.store (i32.const 104) (i32.const 16))
            (drop (call $fd_read (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))
            (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 116)) (then unreachable))
-           (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 108)) (then (loop $l (br $l))))"#
+           (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 108)) (then (loop $l (br $l))))
+           (if (i32.eq (i32.load8_u (i32.const 4101)) (i32.const 98)) (then
+             (if (call $path_open (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
+                   (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 112)) (then (unreachable)))
+             (i32.store (i32.const 100) (i32.const 200))
+             (i32.store (i32.const 104) (i32.const 45))
+             (drop (call $fd_write (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))
+             (local.set $i (i32.const 512))
+             (loop $big
+               (i32.store (i32.const 100) (i32.const 4096))
+               (i32.store (i32.const 104) (i32.const 65536))
+               (if (call $fd_write (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108))
+                 (then (return)))
+               (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+               (br_if $big (local.get $i)))
+             (return)))"#
     } else {
         ""
     };
@@ -66,7 +85,8 @@ fn hello(branch: bool) -> String {
   (memory (export "memory") 2)
   (data (i32.const 0) "txt")
   (data (i32.const 16) "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 14\r\n\r\nHello, world!\n")
-  (func (export "_start")
+  (data (i32.const 200) "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n")
+  (func (export "_start") (local $i i32)
     {branches}
     (if (call $path_open (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 0)
           (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 112)) (then (unreachable)))
@@ -167,9 +187,10 @@ fn native() -> Running {
 
 /// `Server` with the hello handler on `engine`.
 fn wasm(engine: Engine, branch: bool, timeout: Option<Duration>) -> Running {
+    let timeout = timeout.unwrap_or(wasi_runner::DEFAULT_TIMEOUT);
     let module = Module::from_bytes("hello.wat", hello(branch)).unwrap();
     let mut options = RunOptions::new();
-    options.engine(engine).timeout(timeout);
+    options.engine(engine).timeout(Some(timeout));
     let server = Server::bind(
         module,
         options,
@@ -377,6 +398,173 @@ end
         },
         before / 1024,
         after / 1024
+    );
+    hostile_mix(secs);
+}
+
+/// Attackers of a server, each on a thread of its own, reconnecting as
+/// the server closes them, until stopped.
+struct Attackers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Attackers {
+    /// 4 clients asking for `/b` (32 MiB) and never reading, 4 trickling
+    /// request bodies (a byte every 100 ms), 2 HTTP/2 connections opening
+    /// 32 streams each that send 100 KB of body and then nothing.
+    fn start(addr: SocketAddr) -> Self {
+        use std::io::Write;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let h1 = |request: &'static [u8], trickle: bool| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    if stream.write_all(request).is_err() {
+                        continue;
+                    }
+                    // Held until the server closes it: a write fails.
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(100));
+                        if trickle && stream.write_all(b"x").is_err() {
+                            break;
+                        }
+                        if !trickle && closed_by_peer(&stream) {
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+        for _ in 0..4 {
+            threads.push(h1(b"GET /b HTTP/1.1\r\nhost: bench\r\n\r\n", false));
+            threads.push(h1(
+                b"POST / HTTP/1.1\r\nhost: bench\r\ncontent-length: 100000\r\n\r\n",
+                true,
+            ));
+        }
+        for _ in 0..2 {
+            let stop = Arc::clone(&stop);
+            threads.push(std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(h2_hog(addr, stop));
+            }));
+        }
+        Self { stop, threads }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether the server closed `stream` (seen without reading it).
+fn closed_by_peer(stream: &std::net::TcpStream) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+}
+
+/// One HTTP/2 connection at a time holding 32 streams whose bodies stop
+/// after 100 KB, reopened when the server closes it, until `stop`.
+async fn h2_hog(addr: SocketAddr, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use http_body_util::BodyExt;
+    use std::sync::atomic::Ordering;
+    type Hog = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+    /// A body that sends its one chunk and then never ends.
+    struct Stalled(Option<Bytes>);
+    impl hyper::body::Body for Stalled {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            match self.0.take() {
+                Some(chunk) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk)))),
+                None => std::task::Poll::Pending,
+            }
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+            continue;
+        };
+        let Ok((client, connection)) = hyper::client::conn::http2::handshake::<_, _, Hog>(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
+        .await
+        else {
+            continue;
+        };
+        let connection = tokio::spawn(connection);
+        for _ in 0..32 {
+            let mut client = client.clone();
+            let request = Request::post("http://bench/")
+                .body(Stalled(Some(Bytes::from(vec![b'x'; 100_000]))).boxed())
+                .unwrap();
+            tokio::spawn(async move {
+                if client.ready().await.is_ok() {
+                    let _ = client.send_request(request).await;
+                }
+            });
+        }
+        while !connection.is_finished() && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        connection.abort();
+    }
+}
+
+/// Normal clients' req/s and p99 on wasmtime, quiet and beside attackers.
+fn hostile_mix(secs: u64) {
+    let server = wasm(Engine::Wasmtime, true, Some(Duration::from_secs(2)));
+    let quiet = load(server.addr, secs, None);
+    let attackers = Attackers::start(server.addr);
+    std::thread::sleep(Duration::from_millis(500));
+    let attacked = load(server.addr, secs, None);
+    attackers.stop();
+    server.stop();
+    println!(
+        "
+| hostile mix (wasmtime, 2 s deadline; wrk 64 connections, {secs} s) | req/s | p50 | p99 | non-2xx | socket errors |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, run) in [("quiet", &quiet), ("beside the attackers", &attacked)] {
+        println!(
+            "| {name} | {:.0} | {} | {} | {} | {} |",
+            run.rps,
+            run.p50,
+            run.p99,
+            run.non_2xx,
+            if run.errors.is_empty() {
+                "none"
+            } else {
+                &run.errors
+            }
+        );
+    }
+    println!(
+        "
+With the attackers, normal clients kept {:.0}% of their req/s.",
+        attacked.rps * 100.0 / quiet.rps.max(1.0)
     );
 }
 

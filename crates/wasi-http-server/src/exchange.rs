@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
 use wasi_core::Errno;
+use wasi_core::budget::HostBudget;
 use wasi_core::runtime::Interrupter;
 use wasi_core::sync::lock;
 
@@ -242,11 +243,13 @@ impl Exchange {
         }
     }
 
-    /// `/request/json`: made once, reading the rest of the body.
-    pub(crate) fn json(&self) -> wasi_core::system::Result<Arc<[u8]>> {
+    /// `/request/json`: made once, reading the rest of the body, in
+    /// memory charged to `budget` while it is made (`ENOMEM` past it).
+    pub(crate) fn json(&self, budget: &HostBudget) -> wasi_core::system::Result<Arc<[u8]>> {
         if let Some(json) = self.json.get() {
             return Ok(Arc::clone(json));
         }
+        let mut held = budget.try_reserve(MAX_CHUNK as u64)?;
         let mut body = Vec::new();
         let mut buf = vec![0; MAX_CHUNK];
         loop {
@@ -259,6 +262,7 @@ impl Exchange {
             if (body.len() + n) as u64 > self.max_body.min(MAX_JSON_REQUEST_BODY) {
                 return Err(Errno::FBIG);
             }
+            held.try_resize((MAX_CHUNK + body.len() + n) as u64)?;
             body.extend_from_slice(&buf[..n]);
         }
         let json: Arc<[u8]> = self.head.json(&body).into();

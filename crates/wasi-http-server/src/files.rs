@@ -4,6 +4,7 @@ use crate::exchange::{Exchange, MAX_CHUNK, Writer};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
+use wasi_core::budget::Reservation;
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::Interrupter;
 use wasi_core::sync::lock;
@@ -162,8 +163,14 @@ impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
                 stale_after_response: S::STALE_AFTER_RESPONSE,
             }))
         } else {
-            let json = exchange.json()?;
-            Ok(Box::new(RequestJson { json, pos: 0 }))
+            let json = exchange.json(&how.budget)?;
+            // Each open holds the text for as long as it is open.
+            let held = how.budget.try_reserve(json.len() as u64)?;
+            Ok(Box::new(RequestJson {
+                json,
+                pos: 0,
+                _held: held,
+            }))
         }
     }
 
@@ -221,6 +228,8 @@ impl VirtualFile for RequestTxt {
 struct RequestJson {
     json: Arc<[u8]>,
     pos: usize,
+    /// The text's bytes, charged to the guest's host memory.
+    _held: Reservation,
 }
 
 impl VirtualFile for RequestJson {
@@ -267,7 +276,11 @@ impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
         }
         let exchange = self.0.current()?;
         exchange.open_writer(writer)?;
-        Ok(Box::new(ResponseFile { exchange, writer }))
+        Ok(Box::new(ResponseFile {
+            exchange,
+            writer,
+            held: how.budget.reservation(),
+        }))
     }
 
     fn readdir(&self, path: &str, cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
@@ -283,6 +296,9 @@ impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
 struct ResponseFile {
     exchange: Arc<Exchange>,
     writer: Writer,
+    /// What its `json` writes keep until the response is complete,
+    /// charged to the guest's host memory.
+    held: Reservation,
 }
 
 impl VirtualFile for ResponseFile {
@@ -305,7 +321,19 @@ impl VirtualFile for ResponseFile {
         for buf in iovs.iter().filter(|buf| !buf.is_empty()) {
             let n = match self.writer {
                 Writer::Txt => self.exchange.write_txt(buf),
-                Writer::Json => self.exchange.write_json(buf),
+                Writer::Json => {
+                    let before = self.held.bytes();
+                    if self.held.try_resize(before + buf.len() as u64).is_err() {
+                        Err(Errno::NOSPC)
+                    } else {
+                        let written = self.exchange.write_json(buf);
+                        if written.is_err() {
+                            // Shrinking always succeeds.
+                            let _ = self.held.try_resize(before);
+                        }
+                        written
+                    }
+                }
             };
             match n {
                 Ok(n) => {
@@ -460,5 +488,75 @@ mod tests {
             ),
             Err(Errno::PIPE)
         );
+    }
+
+    #[test]
+    fn json_buffers_count_against_the_guests_host_memory() {
+        let head = || RequestHead {
+            method: "POST".into(),
+            target: "/".into(),
+            version: "HTTP/1.1",
+            headers: Vec::new(),
+            remote_addr: None,
+            local_addr: None,
+        };
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        // More than a pipe holds: written while the open reads it.
+        let feeder = std::thread::spawn(move || {
+            let _ = writer.write_all(&[b'x'; 300_000]);
+        });
+        let (exchange, _reply) = Exchange::new(head(), Some(reader), 1 << 20);
+        let budget = wasi_core::budget::HostBudget::new(256 << 10);
+        let mut builder = UnixSystem::builder();
+        builder.host_budget(budget.clone());
+        let mut system = Mounts::new(builder.build().unwrap());
+        mount(&mut system, Arc::new(Arc::clone(&exchange))).unwrap();
+        let (request, response) = (3, 4);
+        // A 300 KB body does not fit in 256 KiB: ENOMEM, nothing kept.
+        assert_eq!(
+            open(
+                &mut system,
+                request,
+                "json",
+                Oflags::empty(),
+                Rights::FD_READ
+            ),
+            Err(Errno::NOMEM)
+        );
+        assert_eq!(budget.used(), 0);
+        drop(system);
+        drop(exchange);
+        feeder.join().unwrap();
+        let mut system = {
+            let mut builder = UnixSystem::builder();
+            builder.host_budget(budget.clone());
+            Mounts::new(builder.build().unwrap())
+        };
+        let (exchange, _reply) = Exchange::new(head(), None, 0);
+        mount(&mut system, Arc::new(exchange)).unwrap();
+        // Writes of `/response/json` past it fail with ENOSPC, writing
+        // nothing; closing gives the memory back.
+        let out = open(
+            &mut system,
+            response,
+            "json",
+            Oflags::empty(),
+            Rights::FD_WRITE,
+        )
+        .unwrap();
+        let chunk = [b' '; 100 << 10];
+        for _ in 0..2 {
+            assert_eq!(
+                system.fd_write(out, &[std::io::IoSlice::new(&chunk)]),
+                Ok(chunk.len() as Size)
+            );
+        }
+        assert_eq!(
+            system.fd_write(out, &[std::io::IoSlice::new(&chunk)]),
+            Err(Errno::NOSPC)
+        );
+        assert_eq!(budget.used(), 200 << 10);
+        system.fd_close(out).unwrap();
+        assert_eq!(budget.used(), 0);
     }
 }

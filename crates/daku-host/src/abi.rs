@@ -150,14 +150,17 @@ pub(crate) fn list_at(mem: &GuestMemory<'_>, ptr: u32) -> Res<(u32, u32)> {
 
 /// A `Text` the program sends: valid UTF-8, at most `max` bytes.
 pub(crate) fn text_at(mem: &GuestMemory<'_>, ptr: u32, max: u32) -> Res<String> {
+    text_ref(mem, ptr, max).map(str::to_owned)
+}
+
+/// [`text_at`], borrowed from the program's memory rather than copied.
+pub(crate) fn text_ref<'m>(mem: &'m GuestMemory<'_>, ptr: u32, max: u32) -> Res<&'m str> {
     let (size, data) = list_at(mem, ptr)?;
     if size > max {
         return Err(fault(format!("text longer than {max} bytes")));
     }
     let raw = slice(mem, data, size)?;
-    std::str::from_utf8(raw)
-        .map(str::to_owned)
-        .map_err(|_| fault("text is not UTF-8"))
+    std::str::from_utf8(raw).map_err(|_| fault("text is not UTF-8"))
 }
 
 /// Receives variable-length `value` (of `count` entries) into the `List` or

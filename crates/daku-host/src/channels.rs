@@ -3,6 +3,7 @@
 //! name it by, and the queue of channels that are ready.
 
 use crate::abi::{self, Res};
+use crate::charge::{self, CHANNEL_BYTES, Charged};
 use crate::family::Child;
 use crate::media::WavWriter;
 use std::collections::hash_map::RandomState;
@@ -11,6 +12,7 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use wasi_core::GuestMemory;
+use wasi_core::budget::{HostBudget, Reservation};
 
 /// The state of a channel's command.
 pub(crate) enum State {
@@ -24,10 +26,11 @@ pub(crate) enum State {
         data: u32,
         in_flight: bool,
     },
-    /// The console (20): a read outstanding, or a line kept for a larger buffer.
+    /// The console (20): a read outstanding, or a line kept for a larger
+    /// buffer, with its charge.
     Console {
         reading: bool,
-        kept: Option<Vec<u8>>,
+        kept: Option<Charged>,
         text: u32,
     },
     /// A storage file (40), if one is open.
@@ -115,16 +118,22 @@ pub(crate) struct Channels {
     ids: HashMap<u64, u32, IdHash>,
     ready: ReadyQueue,
     next_key: u64,
+    /// The most channels open at once so far, which the tables are sized
+    /// for, charged [`CHANNEL_BYTES`] each (spec §1.7).
+    most: u64,
+    charge: Reservation,
 }
 
 impl Channels {
-    /// No channel open.
-    pub fn new() -> Self {
+    /// No channel open; the tables charged to `budget`.
+    pub fn new(budget: &HostBudget) -> Self {
         Channels {
             by_id: HashMap::with_hasher(IdHash::new()),
             ids: HashMap::with_hasher(IdHash::new()),
             ready: ReadyQueue(VecDeque::new()),
             next_key: 1,
+            most: 0,
+            charge: budget.reservation(),
         }
     }
 
@@ -138,8 +147,19 @@ impl Channels {
         self.by_id.contains_key(&id)
     }
 
-    /// Opens channel `id` for command `which`, holding nothing yet.
-    pub fn open(&mut self, id: u32, which: u32) {
+    /// Opens channel `id` for command `which`, holding nothing yet; traps
+    /// if the run's host memory cannot hold one channel more than the task
+    /// ever had open.
+    pub fn open(&mut self, id: u32, which: u32) -> Res<()> {
+        let open = self.by_id.len() as u64 + 1;
+        if open > self.most {
+            charge::grow(
+                &mut self.charge,
+                open * CHANNEL_BYTES,
+                format_args!("channel {id}"),
+            )?;
+            self.most = open;
+        }
         let key = self.take_key();
         self.by_id.insert(
             id,
@@ -151,6 +171,7 @@ impl Channels {
             },
         );
         self.ids.insert(key, id);
+        Ok(())
     }
 
     /// Closes channel `id`, returning what it held.
@@ -260,5 +281,22 @@ impl Channels {
             written += 1;
         }
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Channel;
+    use crate::charge::CHANNEL_BYTES;
+    use std::mem::size_of;
+
+    #[test]
+    fn channel_bytes_cover_the_tables() {
+        // A slot of each table, with its control byte, twice (a table's
+        // capacity is at most about twice what it held), and a key in
+        // the ready queue.
+        let slots = size_of::<(u32, Channel)>() + size_of::<(u64, u32)>() + 2;
+        let bytes = 2 * slots + size_of::<u64>();
+        assert!(bytes as u64 <= CHANNEL_BYTES, "{bytes}");
     }
 }

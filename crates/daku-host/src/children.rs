@@ -4,6 +4,7 @@
 //! thread of its own, its parent told of its end exactly once.
 
 use crate::abi;
+use crate::charge::Charged;
 use crate::family::{Spawner, TaskParts};
 use crate::loader::{TaskEnd, check_no_start, prepare_task, run_prepared_then};
 use crate::task::Task;
@@ -53,7 +54,9 @@ impl<R: Runtime> Shared<R> {
     }
 
     /// Runs `wasm` as `task` on this thread: its status (spec §5, 17).
-    fn run(&self, wasm: &[u8], task: Task) -> u32 {
+    /// The copy of the module, and its charge to the run's host memory,
+    /// go once it is compiled (spec §1.7).
+    fn run(&self, wasm: Charged, task: Task) -> u32 {
         // A child stopped before it was compiled is not compiled.
         if task.stop_requested() {
             return abi::STATUS_TRAPPED;
@@ -61,10 +64,11 @@ impl<R: Runtime> Shared<R> {
         let Some(runtime) = self.runtime() else {
             return abi::STATUS_UNLOADABLE;
         };
-        let prepared = self.modules.get_or_prepare(wasm, || {
-            check_no_start(wasm)?;
-            prepare_task(runtime, wasm)
+        let prepared = self.modules.get_or_prepare(&wasm.bytes, || {
+            check_no_start(&wasm.bytes)?;
+            prepare_task(runtime, &wasm.bytes)
         });
+        drop(wasm);
         match prepared.and_then(|p| run_prepared_then(&*p, task, |_| ())) {
             Ok((TaskEnd::Exit(code), ())) => code,
             Ok((TaskEnd::Trap(_) | TaskEnd::Stopped, ())) => abi::STATUS_TRAPPED,
@@ -74,7 +78,7 @@ impl<R: Runtime> Shared<R> {
 }
 
 impl<R: Runtime> Spawner for ChildRuntime<R> {
-    fn spawn(&self, wasm: Vec<u8>, child: TaskParts, ended: Box<dyn FnOnce(u32) + Send>) {
+    fn spawn(&self, wasm: Charged, child: TaskParts, ended: Box<dyn FnOnce(u32) + Send>) {
         let guard = EndGuard(Some(ended));
         let task = Task::new(child);
         let shared = Arc::clone(&self.0);
@@ -82,7 +86,7 @@ impl<R: Runtime> Spawner for ChildRuntime<R> {
         // is dropped, which tells the parent.
         let _ = std::thread::Builder::new()
             .name("daku-task".into())
-            .spawn(move || guard.finish(shared.run(&wasm, task)));
+            .spawn(move || guard.finish(shared.run(wasm, task)));
     }
 }
 

@@ -2,6 +2,7 @@
 //! parent's view of its child, a child's link to its parent, the signal
 //! that stops a child, and what a new task is made of and started by.
 
+use crate::charge::Charged;
 use crate::event::Event;
 use crate::run_state::RunState;
 use std::collections::VecDeque;
@@ -25,8 +26,9 @@ pub(crate) struct Child {
     /// The `Task` record in the parent's memory.
     pub record: u32,
     pub region: (u32, u32),
-    /// A message was reported; the region goes back at the next call.
-    pub reply_due: bool,
+    /// A message was reported: its buffer, in which the region goes back
+    /// at the next call.
+    pub reply: Option<Charged>,
     /// Events that came while the channel was ready and unreported.
     pub deferred: VecDeque<Event>,
 }
@@ -115,7 +117,8 @@ impl TaskParts {
 
 /// Starts child tasks on the run's engine.
 pub(crate) trait Spawner: Send + Sync {
-    /// Runs `wasm` as the task made of `child` on a thread of its own;
+    /// Runs `wasm` as the task made of `child` on a thread of its own,
+    /// dropping `wasm` (and its charge, spec §1.7) once it is compiled;
     /// `ended` receives its status (spec §5, command 17) when it stops.
-    fn spawn(&self, wasm: Vec<u8>, child: TaskParts, ended: Box<dyn FnOnce(u32) + Send>);
+    fn spawn(&self, wasm: Charged, child: TaskParts, ended: Box<dyn FnOnce(u32) + Send>);
 }

@@ -32,6 +32,7 @@
 //! | --- | --- |
 //! | `abi` | the numbers and byte layouts of the spec |
 //! | `options`, `error` | [`DakuOptions`], [`Grants`]; [`DakuError`] |
+//! | `charge` | what each buffer costs the run's budget of host memory, and the trap past it |
 //! | `outputs` | files created beneath the output directory, never through a symbolic link |
 //! | `info`, `media`, `storage` | the answers of commands 0–16 and the profile; WAV and PNG; storage files and the batch of their reads and writes |
 //! | `event` | what arrives at a task from other threads |
@@ -46,6 +47,7 @@
 
 pub mod abi;
 mod channels;
+mod charge;
 mod children;
 mod commands;
 mod error;
@@ -68,6 +70,7 @@ pub use program::{Program, run};
 pub use task::Task;
 
 // The types of other crates that appear in this one's API.
+pub use wasi_core::budget::HostBudget;
 pub use wasi_core::outcome::Outcome;
 pub use wasi_core::runtime::{CallError, Runtime, RuntimeConfig, Val};
 pub use wasi_unix::IoBackend;

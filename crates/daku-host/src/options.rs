@@ -1,8 +1,10 @@
-//! How a Daku program is run: what it is granted, and where its log,
-//! storage, outputs and profile go.
+//! How a Daku program is run: what it is granted, where its log,
+//! storage, outputs and profile go, and the host memory it may make the
+//! host hold.
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use wasi_core::budget::HostBudget;
 use wasi_unix::IoBackend;
 
 /// The commands that need a grant (spec §7).
@@ -47,7 +49,8 @@ impl FromStr for Grants {
 }
 
 /// How a Daku program is run: where its log, storage, outputs and profile
-/// go, and what it is granted. Start from [`DakuOptions::new`].
+/// go, what it is granted, and its budget of host memory. Start from
+/// [`DakuOptions::new`].
 #[derive(Clone, Debug, Default)]
 pub struct DakuOptions {
     /// Log file (command 19); `None` logs to stderr.
@@ -69,10 +72,19 @@ pub struct DakuOptions {
     /// io_uring together (the rule and its measurements are in
     /// `spec/daku.md`).
     pub io: IoBackend,
+    /// The run's budget of host memory (spec §1.7), shared by the program
+    /// and all its child tasks: what the host holds for them beyond their
+    /// linear memories (messages between tasks, console reads, channel
+    /// tables, ...) is reserved from it, and a record past it traps. By
+    /// default a budget of its own of [`HostBudget::DEFAULT_LIMIT`]
+    /// (64 MiB); clones of the options share it. `wasi_runner::run_daku`
+    /// gives one of the runner's limit (`--max-host-memory`).
+    pub budget: HostBudget,
 }
 
 impl DakuOptions {
-    /// Nothing granted, no directories, logging to stderr.
+    /// Nothing granted, no directories, logging to stderr, a budget of
+    /// host memory of [`HostBudget::DEFAULT_LIMIT`].
     pub fn new() -> Self {
         Self::default()
     }

@@ -9,7 +9,10 @@ use std::io::{IoSlice, IoSliceMut};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::ThreadId;
+use wasi_core::budget::{HostBudget, Reservation};
 use wasi_unix::IoBackend;
+
+use crate::charge::{BATCH_FREE_OPS, BATCH_OP_BYTES};
 
 /// `status` values of spec §5, command 40.
 pub(crate) mod status {
@@ -152,6 +155,10 @@ struct Run {
 /// call to call, so that collecting an operation allocates nothing.
 pub(crate) struct Batch {
     ops: Vec<IoOp>,
+    /// The operations the batch may hold: [`BATCH_FREE_OPS`], and those
+    /// `charge` pays for beyond them (spec §1.7).
+    room: usize,
+    charge: Reservation,
     /// Each op's result (bytes moved), by op index.
     results: Vec<Result<u32, Errno>>,
     /// The files of the ops, kept open until the batch has run.
@@ -181,10 +188,13 @@ enum Ring {
 }
 
 impl Batch {
-    /// An empty batch.
-    pub fn new() -> Self {
+    /// An empty batch, charging `budget` for growing past
+    /// [`BATCH_FREE_OPS`] operations.
+    pub fn new(budget: &HostBudget) -> Self {
         Batch {
-            ops: Vec::new(),
+            ops: Vec::with_capacity(BATCH_FREE_OPS),
+            room: BATCH_FREE_OPS,
+            charge: budget.reservation(),
             results: Vec::new(),
             files: Vec::new(),
             bytes: 0,
@@ -216,9 +226,26 @@ impl Batch {
                 || (!write && self.writes.overlaps(data, len)))
     }
 
+    /// Whether the batch can take one operation more: it has room, or the
+    /// run's host memory pays for doubling it (spec §1.7). If not, it must
+    /// run first; an empty batch always has room.
+    pub fn make_room(&mut self) -> bool {
+        if self.ops.len() < self.room {
+            return true;
+        }
+        let room = self.room * 2;
+        let bytes = (room - BATCH_FREE_OPS) as u64 * BATCH_OP_BYTES;
+        if self.charge.try_resize(bytes).is_err() {
+            return false;
+        }
+        self.ops.reserve_exact(room - self.ops.len());
+        self.room = room;
+        true
+    }
+
     /// Collects a READ (or WRITE) of the `len` bytes at `data` (checked to
     /// be in memory) at `offset` of `file`, for the `Storage` record at
-    /// `record`.
+    /// `record`; [`make_room`](Self::make_room) said there is room.
     pub fn push(
         &mut self,
         file: &Arc<File>,
@@ -765,13 +792,51 @@ mod tests {
     }
 
     #[test]
+    fn batch_op_bytes_cover_the_vectors() {
+        use std::mem::size_of;
+        // The op; its result, file, place in the order and run, each with
+        // growth (twice); the iovec and waiting run of a submission.
+        let bytes = size_of::<IoOp>()
+            + 2 * (size_of::<Result<u32, Errno>>()
+                + size_of::<Arc<File>>()
+                + size_of::<usize>()
+                + size_of::<Run>())
+            + size_of::<Iovec>()
+            + size_of::<Run>();
+        assert!(bytes as u64 <= BATCH_OP_BYTES, "{bytes}");
+    }
+
+    #[test]
+    fn a_batch_grows_only_as_far_as_the_budget_pays() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Arc::new(open(dir.path(), "f", CREATE).unwrap());
+        // Room for one doubling past the free operations, not two.
+        let budget = HostBudget::new(BATCH_FREE_OPS as u64 * BATCH_OP_BYTES * 2);
+        let mut batch = Batch::new(&budget);
+        let mut pushed = 0u32;
+        while batch.make_room() {
+            batch.push(&file, true, 0, 0, 0, pushed);
+            pushed += 1;
+        }
+        assert_eq!(pushed as usize, 2 * BATCH_FREE_OPS);
+        assert!(batch.ops.capacity() <= 2 * BATCH_FREE_OPS);
+        assert_eq!(budget.used(), BATCH_FREE_OPS as u64 * BATCH_OP_BYTES);
+        // Once it has run, it has room again, and charges nothing more.
+        batch.clear();
+        assert!(batch.make_room());
+        assert_eq!(budget.used(), BATCH_FREE_OPS as u64 * BATCH_OP_BYTES);
+        drop(batch);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
     fn batches_keep_each_files_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = Arc::new(open(dir.path(), "f", CREATE).unwrap());
         for backend in [IoBackend::Sync, IoBackend::Uring, IoBackend::Auto] {
             let mut memory = vec![0u8; 64];
             memory[..11].copy_from_slice(b"hello world");
-            let mut batch = Batch::new();
+            let mut batch = Batch::new(&HostBudget::unlimited());
             batch.push(&file, true, 0, 0, 5, 100);
             batch.push(&file, true, 5, 5, 6, 101);
             assert!(!batch.must_run_before(false, 32, 16, u64::MAX));

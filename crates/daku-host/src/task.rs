@@ -53,21 +53,24 @@ impl Task {
             events,
             stop,
         } = parts;
+        // What the task's tables hold is charged to the run's host memory
+        // (spec §1.7).
+        let budget = run.budget();
         Task {
+            channels: Channels::new(budget),
+            logs: LogNames::new(budget),
+            batch: Batch::new(budget),
             run,
             spawner,
             number,
-            channels: Channels::new(),
             events,
             sender,
             parent,
             parent_channel: None,
             stop,
-            logs: LogNames::new(),
             exit: None,
             stopped: false,
             timed_out: false,
-            batch: Batch::new(),
         }
     }
 
@@ -192,17 +195,17 @@ impl Task {
                     return Ok(());
                 };
                 if let Some(channel) = self.channels.get_mut(id) {
-                    tasks::reply_arrived(mem, channel, &bytes)?;
+                    tasks::reply_arrived(mem, channel, &bytes.bytes)?;
                 }
                 self.channels.mark_ready(id);
                 Ok(())
             }
-            Event::Line { key, line } => {
+            Event::Line { key, line, charge } => {
                 let Some(id) = self.channels.id_of(key) else {
                     return Ok(());
                 };
                 if let Some(channel) = self.channels.get_mut(id) {
-                    console::line_arrived(mem, channel, line)?;
+                    console::line_arrived(mem, channel, line, charge)?;
                 }
                 self.channels.mark_ready(id);
                 Ok(())
@@ -214,7 +217,7 @@ impl Task {
                 let State::Child(child) = &mut channel.state else {
                     return Ok(());
                 };
-                if channel.ready || child.reply_due {
+                if channel.ready || child.reply.is_some() {
                     child.deferred.push_back(event);
                     return Ok(());
                 }
@@ -253,7 +256,7 @@ impl Task {
                     self.flush_batch(mem)?;
                     return abi::put_u32(mem, abi::at(at, 8)?, refusal);
                 }
-                self.channels.open(new, which);
+                self.channels.open(new, which)?;
                 let started = self.start(mem, new, which, true, data);
                 if started.is_err() {
                     self.close(new);
@@ -350,6 +353,7 @@ impl Task {
                     channel,
                     &mut self.parent_channel,
                     parent,
+                    run,
                     opening,
                     data,
                 )?

@@ -2,6 +2,7 @@
 //! engines.
 
 use crate::abi::{DENIED, STATUS_TRAPPED, STATUS_UNLOADABLE, UNSUPPORTED};
+use crate::charge::{CHANNEL_BYTES, LOG_NAME_BYTES};
 use crate::loader::{TaskEnd, run_task_then};
 use crate::options::DakuOptions;
 use crate::program::main_task;
@@ -10,6 +11,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use wasi_core::budget::HostBudget;
 use wasi_core::outcome::Outcome;
 use wasi_core::runtime::{CallError, Runtime, RuntimeConfig};
 use wasi_unix::IoBackend;
@@ -1542,6 +1544,213 @@ fn buffers_ending_at_4_gib_do_not_wrap() {
                 message.contains("payload out of bounds"),
                 "{engine}: {message}\n{data}"
             );
+        }
+    }
+}
+
+/// Options granting `grants` (as [`granted`]) under a budget of host
+/// memory of `limit` bytes, which the test keeps to look at.
+fn budgeted(grants: &str, dir: &Path, limit: u64) -> (DakuOptions, HostBudget) {
+    let mut options = granted(grants, dir);
+    options.budget = HostBudget::new(limit);
+    let budget = options.budget.clone();
+    (options, budget)
+}
+
+/// [`program`] with a memory of `pages` pages.
+fn program_pages(pages: u32, data: &str, body: &str) -> String {
+    program(data, body).replace(
+        "(memory (export \"memory\") 17)",
+        &format!("(memory (export \"memory\") {pages})"),
+    )
+}
+
+#[test]
+fn a_spawn_past_the_runs_host_memory_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    // A module of 1 MiB (zeros: it would not load) under a budget of 512
+    // KiB: the copy is refused before it is made.
+    let data = records(0x100, &[(0, 1, 17, 0x200)])
+        + &format!(
+            "(data (i32.const 0x200) \"{}\")",
+            le(&[1 << 20, 0x1000, 4, 0x300])
+        );
+    let wat = program(&data, "(call $ar (i32.const 1) (i32.const 0x100))");
+    let wasm = wat::parse_str(&wat).unwrap();
+    for engine in Engine::ALL {
+        let (options, budget) = budgeted("spawn", dir.path(), 512 << 10);
+        let run = run_on(engine, &wasm, options).unwrap();
+        let trap = run.trap();
+        assert!(
+            trap.lines().any(|line| line.contains(
+                "daku.ar: record 0: host memory limit reached: the module needs 1048576 bytes, \
+                 523968 of 524288 left"
+            )),
+            "{engine}: {trap}"
+        );
+        assert_eq!(budget.used(), 0, "{engine}: all given back");
+        // Under a budget that holds it, the spawn goes on: the child
+        // cannot be loaded, and its copy is given back.
+        let (options, budget) = budgeted("spawn", dir.path(), 2 << 20);
+        let run = run_on(engine, &wasm, options).unwrap();
+        assert_eq!(run.exit(), 0, "{engine}");
+        assert_eq!(run.u32(0x200), STATUS_UNLOADABLE, "{engine}");
+        assert_eq!(budget.used(), 0, "{engine}");
+    }
+}
+
+/// A child that connects with a region of `size` bytes at 0x10000 (its
+/// memory is 4 MiB), sends one message holding 7 and exits 0 if the reply
+/// (7 + 1, from [`parent`]) landed there.
+fn child_with_region(size: u32) -> Vec<u8> {
+    let data = records(0x100, &[(0, 1, 18, 0x200)])
+        + &records(0x140, &[(1, 1, 18, 0)])
+        + &format!("(data (i32.const 0x200) \"{}\")", le(&[size, 0x10000]))
+        + &format!("(data (i32.const 0x10000) \"{}\")", le(&[7]));
+    let body = "(call $ar (i32.const 1) (i32.const 0x100))
+        (call $ar (i32.const 1) (i32.const 0x140))
+        (call $exit (i32.ne (i32.load (i32.const 0x10000)) (i32.const 8)))";
+    wat::parse_str(program_pages(64, &data, body)).unwrap()
+}
+
+#[test]
+fn a_message_past_the_runs_host_memory_traps_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = child_with_region(2 << 20);
+    let wasm = wat::parse_str(parent(&child)).unwrap();
+    for engine in Engine::ALL {
+        // The child's 2 MiB message does not fit in 1 MiB: the child
+        // traps at its send, and the parent sees no message.
+        let (options, budget) = budgeted("spawn", dir.path(), 1 << 20);
+        let run = run_on(engine, &wasm, options).unwrap();
+        assert_eq!(run.exit(), 0, "{engine}: no message came");
+        assert_eq!(run.u32(0x200), STATUS_TRAPPED, "{engine}");
+        assert_eq!(budget.used(), 0, "{engine}: all given back");
+        // In 4 MiB it fits (the module's copy is given back once
+        // compiled); the reply comes back in the message's buffer.
+        let (options, budget) = budgeted("spawn", dir.path(), 4 << 20);
+        let run = run_on(engine, &wasm, options).unwrap();
+        assert_eq!(run.exit(), 1, "{engine}: one message");
+        assert_eq!(run.u32(0x200), 0, "{engine}: the reply landed");
+        assert_eq!(budget.used(), 0, "{engine}: all given back");
+    }
+}
+
+#[test]
+fn channels_past_the_runs_host_memory_trap() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 channels of 320 bytes fill 80 KiB: the 257th open traps.
+    // Closing them and opening 256 others charges nothing more.
+    let open = |first: u32| -> Vec<(u32, u32, u32, u32)> {
+        (first..first + 256).map(|id| (0, id, 0, 0x6000)).collect()
+    };
+    let close: Vec<(u32, u32, u32, u32)> = (1..=256).map(|id| (id, 0, 0, 0)).collect();
+    let data = records(0x1000, &open(1))
+        + &records(0x2000, &close)
+        + &records(0x3000, &open(1001))
+        + &records(0x5000, &[(0, 5000, 0, 0x6000)]);
+    let body = "(call $ar (i32.const 256) (i32.const 0x1000))
+        (call $ar (i32.const 256) (i32.const 0x2000))
+        (call $ar (i32.const 256) (i32.const 0x3000))
+        (i32.store (i32.const 0x10) (i32.load (i32.const 0)))
+        (call $ar (i32.const 1) (i32.const 0x5000))";
+    let wasm = wat::parse_str(program(&data, body)).unwrap();
+    for engine in Engine::ALL {
+        let (options, budget) = budgeted("", dir.path(), 256 * CHANNEL_BYTES);
+        let run = run_on(engine, &wasm, options).unwrap();
+        let trap = run.trap();
+        assert!(
+            trap.lines().any(|line| line.contains(
+                "daku.ar: record 0: host memory limit reached: channel 5000 needs 320 bytes, \
+                 0 of 81920 left"
+            )),
+            "{engine}: {trap}"
+        );
+        assert_eq!(run.u32(0x10), 256, "{engine}: the second 256 opened");
+        assert_eq!(budget.used(), 0, "{engine}: given back when the task ended");
+    }
+}
+
+#[test]
+fn log_names_are_charged_and_log_text_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // A text of 256 KiB, tabs among its letters, logged in full under a
+    // budget that holds one channel and two names; the third name traps.
+    let text: String = (0..256 << 10)
+        .map(|i| if i % 1000 == 999 { '\t' } else { 'a' })
+        .collect();
+    let data = records(
+        0x100,
+        &[
+            (0, 1, 19, 0x1000),
+            (1, 1, 19, 0x1010),
+            (1, 1, 19, 0x1000),
+            (1, 1, 19, 0x1020),
+            (1, 1, 19, 0x1030),
+        ],
+    ) + &print(0x1000, 0, 0b0001_0000, true, 0x2000, "zero")
+        + &print(0x1010, 1, 0b0010_0000, true, 0x2100, "one")
+        + &print(0x1020, 1, 0b0010, false, 0x10000, &text)
+        + &print(0x1030, 2, 0b0001_0000, true, 0x2200, "two");
+    let wasm =
+        wat::parse_str(program(&data, "(call $ar (i32.const 5) (i32.const 0x100))")).unwrap();
+    let escaped = text.replace('\t', "\\x09");
+    for engine in Engine::ALL {
+        let (options, budget) = budgeted("", dir.path(), CHANNEL_BYTES + 2 * LOG_NAME_BYTES);
+        let run = run_on(engine, &wasm, options).unwrap();
+        let trap = run.trap();
+        assert!(
+            trap.lines().any(|line| line.contains(
+                "daku.ar: record 4: host memory limit reached: log 2's name needs 160 bytes, \
+                 0 of 640 left"
+            )),
+            "{engine}: {trap}"
+        );
+        assert!(
+            run.log == format!("daku[0] one INFO: {escaped}\n"),
+            "{engine}"
+        );
+        assert_eq!(budget.used(), 0, "{engine}");
+    }
+}
+
+#[test]
+fn a_storage_batch_the_budget_cannot_grow_runs_sooner() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 one-byte WRITEs at adjacent offsets, in one call, under a budget
+    // of one channel: the batch never grows past 64 operations, and every
+    // byte lands as if it had.
+    let mut words = storage_op(0, 3, 0, 1, 0x2F00); // 0x1000: OPEN "w" CREATE|TRUNCATE
+    let mut list = vec![(0, 1, 40, 0x1000)];
+    for i in 0..200u32 {
+        words.extend(storage_op(2, 0, u64::from(i), 1, 0x3000 + i));
+        list.push((1, 1, 40, 0x1020 + 32 * i));
+    }
+    let bytes: Vec<u8> = (0..200u8).map(|b| b.wrapping_mul(3)).collect();
+    let data = records(0x100, &list)
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2F00) \"w\")"
+        + &format!("(data (i32.const 0x3000) \"{}\")", hex(&bytes));
+    let wasm = wat::parse_str(program(
+        &data,
+        "(call $ar (i32.const 201) (i32.const 0x100))",
+    ))
+    .unwrap();
+    for engine in Engine::ALL {
+        for io in [IoBackend::Sync, IoBackend::Uring, IoBackend::Auto] {
+            let (mut options, budget) = budgeted("storage", dir.path(), CHANNEL_BYTES);
+            options.io = io;
+            let run = run_on(engine, &wasm, options).unwrap();
+            assert_eq!(run.exit(), 0, "{engine} {io:?}");
+            assert_eq!(run.u32(0), 1, "{engine} {io:?}: one channel ready");
+            for i in 0..200 {
+                let record = 0x1020 + 32 * i;
+                assert_eq!(run.u32(record + 16), 1, "{engine} {io:?}: size of {i}");
+                assert_eq!(run.u32(record + 24), 0, "{engine} {io:?}: status of {i}");
+            }
+            let file = std::fs::read(dir.path().join("storage/w")).unwrap();
+            assert_eq!(file, bytes, "{engine} {io:?}");
+            assert_eq!(budget.used(), 0, "{engine} {io:?}");
         }
     }
 }

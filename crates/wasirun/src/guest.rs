@@ -127,9 +127,11 @@ pub(crate) struct GuestArgs {
     pub(crate) max_file_size: Option<u64>,
 
     /// The host memory each guest may make wasirun keep for it beyond its
-    /// linear memory (buffered --kv files, WADI and WATER buffers), in
-    /// bytes (suffixes K, M, G): calls past it fail with ENOSPC or ENOMEM.
-    /// Default: the --max-memory value, else 64M.
+    /// linear memory (buffered --kv files, WADI and WATER buffers; a Daku
+    /// program's messages, console reads and tables, for the program and
+    /// its tasks together), in bytes (suffixes K, M, G): calls past it fail
+    /// with ENOSPC or ENOMEM (a Daku record traps). Default: the
+    /// --max-memory value, else 64M.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub(crate) max_host_memory: Option<u64>,
 
@@ -219,7 +221,7 @@ impl GuestArgs {
     /// The options given that only some modes take: `(option, given,
     /// modes it applies to)`. The one list README's option × mode table
     /// follows; options not listed apply to every mode.
-    fn mode_specific(&self) -> [(&'static str, bool, &'static [Mode]); 16] {
+    fn mode_specific(&self) -> [(&'static str, bool, &'static [Mode]); 15] {
         use Mode::{Command, Serve, Water};
         const WASI: &[Mode] = &[Command, Serve, Water];
         [
@@ -237,7 +239,6 @@ impl GuestArgs {
             ("--kv", self.kv.kv, WASI),
             ("--max-file-size", self.max_file_size.is_some(), WASI),
             ("--allow-pseudo-fs", self.allow_pseudo_fs, WASI),
-            ("--max-host-memory", self.max_host_memory.is_some(), WASI),
             ("--max-fds", self.max_fds.is_some(), WASI),
         ]
     }

@@ -132,13 +132,9 @@ fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
             Mode::Daku.name()
         );
     }
-    let config = wasi_runner::RuntimeConfig {
-        fuel: args.guest.fuel,
-        max_memory: args.guest.max_memory,
-        timeout: args.guest.timeout,
-        max_functions: Some(args.guest.max_functions),
-        ..Default::default()
-    };
+    // The engine, limits, cache and host-memory budget every guest gets
+    // (the options refused above are not among them).
+    let run = args.guest.options()?;
     let daku = &args.daku;
     let options = wasi_runner::DakuOptions {
         log: daku.daku_log.clone(),
@@ -147,15 +143,10 @@ fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
         profile: daku.daku_profile.clone(),
         grants: daku.daku_allow,
         io: args.guest.io_backend()?,
+        // `run_daku` gives the run its budget, of --max-host-memory.
+        ..Default::default()
     };
-    let cache = args.guest.cache_dir();
-    Ok(wasi_runner::run_daku(
-        module,
-        args.guest.runtime,
-        config,
-        cache.as_deref(),
-        options,
-    )?)
+    Ok(wasi_runner::run_daku(module, &run, options)?)
 }
 
 /// Ends the process with [`TIMEOUT_EXIT_CODE`] if the guest is still running

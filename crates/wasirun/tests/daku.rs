@@ -263,3 +263,193 @@ fn a_daku_run_past_its_timeout_exits_124_whatever_it_waits_for() {
         }
     }
 }
+
+/// Little-endian `u32`s as a WAT string.
+fn le(words: &[u32]) -> String {
+    words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .map(|b| format!("\\{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn max_host_memory_is_the_runs_budget_and_past_it_a_record_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    // Spawns a module of 1 MiB (zeros) on channel 1: its copy is charged.
+    let spawn = dir.path().join("spawn.wat");
+    std::fs::write(
+        &spawn,
+        waiting_program(&format!(
+            "(data (i32.const 0x100) \"{}\") (data (i32.const 0x200) \"{}\")",
+            le(&[0, 1, 17, 0x200]),
+            le(&[1 << 20, 0, 4, 0x300])
+        ))
+        .replace(
+            "(memory (export \"memory\") 2)",
+            "(memory (export \"memory\") 17)",
+        ),
+    )
+    .unwrap();
+    // Asks for two console lines at once: each read is charged 192 KiB.
+    let console = dir.path().join("console.wat");
+    std::fs::write(
+        &console,
+        format!(
+            r#"(module
+  (import "daku" "ar" (func $ar (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0x100) "{}")
+  (data (i32.const 0x200) "{}")
+  (func (export "_start")
+    (drop (call $ar (i32.const 2) (i32.const 0x100) (i32.const 0x800)))))"#,
+            le(&[0, 1, 20, 0x200, 0, 2, 20, 0x208]),
+            le(&[64, 0x400, 64, 0x500])
+        ),
+    )
+    .unwrap();
+    for engine in ENGINES {
+        let run = |args: &[&str], module: &Path| {
+            let mut all = vec!["run", "--runtime", engine, "--daku-allow", "spawn"];
+            all.extend_from_slice(args);
+            all.push(path(module));
+            let out = wasirun(&all, b"one\ntwo\n");
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.code(), stderr)
+        };
+        let (code, stderr) = run(&["--max-host-memory", "512K"], &spawn);
+        assert_eq!(code, Some(134), "{engine}: {stderr}");
+        assert!(
+            stderr.contains(
+                "daku.ar: record 0: host memory limit reached: the module needs 1048576 bytes, \
+                 523968 of 524288 left"
+            ),
+            "{engine}: {stderr}"
+        );
+        // In 2 MiB the spawn goes on (the child cannot be loaded).
+        let (code, stderr) = run(&["--max-host-memory", "2M"], &spawn);
+        assert_eq!(code, Some(0), "{engine}: {stderr}");
+        // The second console read does not fit in 256 KiB, given by
+        // --max-host-memory or, without it, by --max-memory.
+        for limit in [["--max-host-memory", "256K"], ["--max-memory", "256K"]] {
+            let (code, stderr) = run(&limit, &console);
+            assert_eq!(code, Some(134), "{engine} {limit:?}: {stderr}");
+            assert!(
+                stderr.contains(
+                    "daku.ar: record 1: host memory limit reached: the console read needs \
+                     196608 bytes, 64896 of 262144 left"
+                ),
+                "{engine} {limit:?}: {stderr}"
+            );
+        }
+        let (code, stderr) = run(&["--max-host-memory", "1M"], &console);
+        assert_eq!(code, Some(0), "{engine}: {stderr}");
+    }
+}
+
+/// The peak resident memory of process `pid`, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib << 10
+}
+
+/// Runs a program that fills `size` bytes of its memory, logs them as one
+/// line and shows them as a frame 1024 pixels wide, under
+/// --max-host-memory 1M, then waits for the console; returns wasirun's
+/// peak resident memory by then.
+fn peak_rss_logging_and_showing(engine: &str, dir: &Path, size: u32) -> u64 {
+    let pages = (0x10000 + size).div_ceil(0x10000);
+    let module = dir.join(format!("big-{size}.wat"));
+    std::fs::write(
+        &module,
+        format!(
+            r#"(module
+  (import "daku" "ar" (func $ar (param i32 i32 i32) (result i32)))
+  (memory (export "memory") {pages})
+  (data (i32.const 0x100) "{records}")
+  (data (i32.const 0x200) "{print}")
+  (data (i32.const 0x210) "{frame}")
+  (data (i32.const 0x220) "{text}")
+  (func (export "_start")
+    (memory.fill (i32.const 0x10000) (i32.const 0x61) (i32.const {size}))
+    (drop (call $ar (i32.const 3) (i32.const 0x100) (i32.const 0x800)))
+    ;; The log and frame channels were reported: now the console waits.
+    (drop (call $ar (i32.const 0) (i32.const 0) (i32.const 0x800)))))"#,
+            records = le(&[0, 1, 19, 0x200, 0, 2, 35, 0x210, 0, 3, 20, 0x220]),
+            print = le(&[0x0002_0000, size, 0x10000]),
+            frame = le(&[(size / 4096) << 16 | 1024, 0, size, 0x10000]),
+            text = le(&[64, 0x300]),
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.join(format!("out-{engine}-{size}"));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let log = dir.join(format!("log-{engine}-{size}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+        .args(["run", "--runtime", engine, "--max-host-memory", "1M"])
+        .args(["--daku-log", path(&log), "--daku-output", path(&out_dir)])
+        .arg(&module)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The frame is renamed into place once written: the log line came
+    // before it, and the program now waits for the console.
+    let frame = out_dir.join("frame-0-0-000000.png");
+    let start = std::time::Instant::now();
+    while !frame.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "{engine}: no frame"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{engine}: ended early with {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let peak = peak_rss(child.id());
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{engine}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = "daku[0] log0 INFO: ";
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        (prefix.len() + size as usize + 1) as u64
+    );
+    peak
+}
+
+#[test]
+fn a_long_log_line_and_a_large_frame_cost_the_host_no_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    for engine in ENGINES {
+        let small = peak_rss_logging_and_showing(engine, dir.path(), 64 << 10);
+        let big = peak_rss_logging_and_showing(engine, dir.path(), 32 << 20);
+        // The program's own 32 MiB are resident; copies of the text or the
+        // image (the host made three of each) would be 96 MiB more.
+        let grown = big.saturating_sub(small);
+        eprintln!("{engine}: small {} MiB, big {} MiB", small >> 20, big >> 20);
+        assert!(
+            grown < (32 + 24) << 20,
+            "{engine}: peak grew by {} MiB",
+            grown >> 20
+        );
+    }
+}

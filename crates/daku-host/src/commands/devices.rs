@@ -6,7 +6,7 @@ use crate::channels::{Channel, State};
 use crate::media::{self, WavWriter};
 use crate::outputs;
 use crate::run_state::RunState;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::sync::atomic::Ordering;
 use wasi_core::GuestMemory;
 
@@ -94,13 +94,18 @@ pub(crate) fn show_frame(
     let output = run.options.output.as_ref().expect("refused without output");
     let name = format!("frame-{task}-{number}-{next:06}.png");
     *next += 1;
-    let png = media::png(width, height, rgba);
-    outputs::write(output, &name, |file| file.write_all(&png))
-        .map(drop)
-        .map_err(|e| {
-            fault(format!(
-                "cannot write {}: {e}",
-                output.join(&name).display()
-            ))
-        })
+    // Encoded into the file as it is written: the frame costs the host
+    // no memory that grows with it (spec §1.7).
+    outputs::write(output, &name, |file| {
+        let mut out = BufWriter::with_capacity(8192, file);
+        media::write_png(&mut out, width, height, rgba)?;
+        out.flush()
+    })
+    .map(drop)
+    .map_err(|e| {
+        fault(format!(
+            "cannot write {}: {e}",
+            output.join(&name).display()
+        ))
+    })
 }

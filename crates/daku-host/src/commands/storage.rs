@@ -72,7 +72,7 @@ pub(crate) fn join_batch(
     let write = record.op == 2;
     let len = record.size.min(storage::MAX_IO);
     abi::slice(mem, record.buf, len)?;
-    if batch.must_run_before(write, record.buf, len, MAX_BATCH_BYTES) {
+    if batch.must_run_before(write, record.buf, len, MAX_BATCH_BYTES) || !batch.make_room() {
         return Ok(false);
     }
     batch.push(file, write, record.offset, record.buf, len, data);
@@ -131,7 +131,9 @@ pub(crate) fn serve(
             let write = op == 2;
             let len = size.min(storage::MAX_IO);
             abi::slice(mem, buf, len)?;
-            if batch.must_run_before(write, buf, len, MAX_BATCH_BYTES) {
+            // A batch the run's host memory cannot grow runs first, and
+            // then has room (spec §1.7).
+            if batch.must_run_before(write, buf, len, MAX_BATCH_BYTES) || !batch.make_room() {
                 flush_batch(mem, batch, options.io)?;
             }
             batch.push(&file, write, offset, buf, len, data);

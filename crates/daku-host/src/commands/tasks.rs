@@ -1,9 +1,11 @@
 //! Commands 17 and 18: a parent spawning children and exchanging its
 //! shared region with them, a child connecting to its parent; and what
-//! their events do to the channels that carry them.
+//! their events do to the channels that carry them. The copies of modules
+//! and messages are charged to the run's host memory (spec §1.7).
 
 use crate::abi::{self, Res, fault};
 use crate::channels::{Channel, Channels, State};
+use crate::charge::{self, Charged};
 use crate::event::Event;
 use crate::family::{Child, ParentLink, Spawner, StopSignal, TaskParts};
 use crate::run_state::RunState;
@@ -44,6 +46,9 @@ pub(crate) fn spawn(
     abi::slice(mem, region, size)?;
     let wasm = abi::slice(mem, wasm, len)?;
     let run = parent.run;
+    // Charged until the child's module is compiled; given back if the
+    // spawn goes no further.
+    let charge = charge::reserve(run.budget(), u64::from(len), "the module")?;
     // Count the child before it exists: the count bounds the threads
     // and compiled modules a run holds.
     let running = run.children.fetch_add(1, Ordering::AcqRel);
@@ -54,7 +59,7 @@ pub(crate) fn spawn(
             abi::MAX_CHILDREN
         )));
     }
-    let wasm = wasm.to_vec();
+    let wasm = Charged::new(wasm.to_vec(), charge);
     // A new child replaces the old one, under a new key so that the old
     // one's events are dropped.
     let (key, channel) = channels.new_key(id);
@@ -69,7 +74,7 @@ pub(crate) fn spawn(
         running: true,
         record: data,
         region: (size, region),
-        reply_due: false,
+        reply: None,
         deferred: VecDeque::new(),
     });
     let child = TaskParts {
@@ -99,13 +104,15 @@ pub(crate) fn spawn(
 
 /// Command 18 on `channel`: connects to the parent (`opening`), or sends
 /// it a message, with the `Message` at `data`. `connected` is the key of
-/// the task's channel to its parent, if it has one; `parent` its link.
-/// Returns whether the operation completed.
+/// the task's channel to its parent, if it has one; `parent` its link;
+/// `run` charges the message until its reply has landed. Returns whether
+/// the operation completed.
 pub(crate) fn parent(
     mem: &GuestMemory<'_>,
     channel: &mut Channel,
     connected: &mut Option<u64>,
     parent: Option<&ParentLink>,
+    run: &RunState,
     opening: bool,
     data: u32,
 ) -> Res<bool> {
@@ -148,7 +155,9 @@ pub(crate) fn parent(
     if let Some((new_size, new_data)) = region {
         (*size, *data) = (new_size, new_data);
     }
-    let bytes = abi::slice(mem, *data, *size)?.to_vec();
+    let region = abi::slice(mem, *data, *size)?;
+    let charge = charge::reserve(run.budget(), u64::from(*size), "the message")?;
+    let bytes = Charged::new(region.to_vec(), charge);
     *in_flight = true;
     let parent = parent.expect("refused without a parent");
     // A parent that is gone never replies; its stop reaches us instead.
@@ -180,15 +189,15 @@ pub(crate) fn reply_arrived(
 }
 
 /// A child's message or end, `event`, came to its channel (neither ready
-/// nor awaiting a reply): the message lands in the shared region, the
-/// status in the `Task` record.
+/// nor awaiting a reply): the message lands in the shared region (its
+/// buffer kept for the reply), the status in the `Task` record.
 pub(crate) fn child_event(mem: &mut GuestMemory<'_>, child: &mut Child, event: Event) -> Res<()> {
     match event {
         Event::Message { bytes, .. } => {
             let (size, data) = child.region;
-            let n = size.min(bytes.len() as u32);
-            abi::put(mem, data, &bytes[..n as usize])?;
-            child.reply_due = true;
+            let n = size.min(bytes.bytes.len() as u32);
+            abi::put(mem, data, &bytes.bytes[..n as usize])?;
+            child.reply = Some(bytes);
         }
         Event::Ended { status, .. } => {
             child.running = false;
@@ -203,6 +212,10 @@ pub(crate) fn child_event(mem: &mut GuestMemory<'_>, child: &mut Child, event: E
 /// Step 1 of spec §2: the regions of reported messages go back to their
 /// children, and each child's event deferred behind a report or a reply
 /// goes to `events`, the task's own queue, to apply now.
+///
+/// A reply travels in its message's buffer, charged already (spec §1.7):
+/// the child takes the first `min` of the two regions' sizes of it, which
+/// the buffer, of the child's size, holds without growing.
 pub(crate) fn send_replies(
     mem: &GuestMemory<'_>,
     channels: &mut Channels,
@@ -210,14 +223,15 @@ pub(crate) fn send_replies(
 ) -> Res<()> {
     for channel in channels.iter_mut() {
         if let State::Child(child) = &mut channel.state
-            && child.reply_due
             && !channel.ready
+            && let Some(mut bytes) = child.reply.take()
         {
-            child.reply_due = false;
             let (size, data) = child.region;
-            let bytes = abi::slice(mem, data, size)
-                .map_err(|_| fault("daku.ar: shared region out of bounds"))?
-                .to_vec();
+            let region = abi::slice(mem, data, size)
+                .map_err(|_| fault("daku.ar: shared region out of bounds"))?;
+            let n = region.len().min(bytes.bytes.len());
+            bytes.bytes.clear();
+            bytes.bytes.extend_from_slice(&region[..n]);
             // A child that ended meanwhile has dropped its receiver.
             let _ = child.to_child.send(Event::Reply { bytes });
         }
@@ -225,7 +239,7 @@ pub(crate) fn send_replies(
     for channel in channels.iter_mut() {
         if let State::Child(child) = &mut channel.state
             && !channel.ready
-            && !child.reply_due
+            && child.reply.is_none()
             && let Some(event) = child.deferred.pop_front()
         {
             let _ = events.send(event);

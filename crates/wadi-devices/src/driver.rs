@@ -397,7 +397,8 @@ impl<R: Runtime> Driver<R> {
         let dst = memory.slice_mut(self.buf, len + 1).map_err(|_| Errno::IO)?;
         dst[..path.len()].copy_from_slice(path.as_bytes());
         dst[path.len()] = 0;
-        Ok(self.buf + at)
+        // A driver's buffer may end at the top of a 4 GiB memory.
+        Ok(self.buf.checked_add(at).ok_or(Errno::IO)?)
     }
 
     /// Calls a data export and returns its `i32` result.

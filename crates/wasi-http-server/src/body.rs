@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 /// The body of a response the server sends.
 pub struct ResponseBody {
     body: BoxBody<Bytes, io::Error>,
+    /// Whether it is streamed from a guest's writes (else whole).
+    streamed: bool,
     /// Told when the body is done with: sent whole, or dropped with its
     /// connection.
     delivery: Option<Arc<Delivery>>,
@@ -25,8 +27,24 @@ impl ResponseBody {
     ) -> Self {
         Self {
             body: BoxBody::new(body),
+            streamed: false,
             delivery: None,
         }
+    }
+
+    /// A body streamed from a guest's writes.
+    pub(crate) fn streamed(
+        body: impl Body<Data = Bytes, Error = io::Error> + Send + Sync + 'static,
+    ) -> Self {
+        let mut streamed = Self::new(body);
+        streamed.streamed = true;
+        streamed
+    }
+
+    /// Whether it is streamed from a guest's writes: whole bodies are in
+    /// memory once the response is made.
+    pub(crate) fn is_streamed(&self) -> bool {
+        self.streamed
     }
 
     /// Makes `delivery` told when the body is done with.
@@ -57,11 +75,16 @@ impl Delivery {
         self.notify.notify_waiters();
     }
 
+    /// Whether the body is done with.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
     /// Waits until the body is done with.
     pub(crate) async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
-            if self.done.load(Ordering::Acquire) {
+            if self.is_done() {
                 return;
             }
             notified.await;

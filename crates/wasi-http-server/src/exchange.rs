@@ -9,7 +9,7 @@ use hyper::{Response, StatusCode};
 use std::io::{PipeReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use wasi_core::Errno;
 use wasi_core::budget::HostBudget;
 use wasi_core::runtime::Interrupter;
@@ -48,8 +48,27 @@ pub enum Completion {
 /// lets another request's guest start.
 #[derive(Debug)]
 pub struct Slot {
-    pub(crate) _server: OwnedSemaphorePermit,
+    /// The server's slot, or once parked a parking place.
+    pub(crate) server: OwnedSemaphorePermit,
     pub(crate) _connection: OwnedSemaphorePermit,
+    /// The server's parking places, for a guest that waits for a slow
+    /// client ([`Slot::park`]); `None` once parked.
+    pub(crate) parking: Option<Arc<Semaphore>>,
+}
+
+impl Slot {
+    /// Trades the server's slot for a parking place, if one is free: a
+    /// guest waiting for a slow client lets another request's guest run
+    /// (`spec/wasi-cloud.md`, "Slots and fair shares").
+    fn park(&mut self) {
+        let Some(parking) = &self.parking else {
+            return;
+        };
+        if let Ok(place) = Arc::clone(parking).try_acquire_owned() {
+            self.server = place;
+            self.parking = None;
+        }
+    }
 }
 
 /// How long an exchange holds its [`Slot`].
@@ -164,9 +183,6 @@ pub struct Exchange {
     max_body: u64,
     response: Mutex<ResponseState>,
     done: Notify,
-    /// The server's runtime, for guests on threads of their own that wait
-    /// for a slow client ([`Exchange::write_txt`]).
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Exchange {
@@ -203,7 +219,6 @@ impl Exchange {
                 interrupter: None,
             }),
             done: Notify::new(),
-            runtime: tokio::runtime::Handle::try_current().ok(),
         };
         (Arc::new(exchange), rx)
     }
@@ -365,8 +380,12 @@ impl Exchange {
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(Errno::PIPE),
                 Err(mpsc::error::TrySendError::Full(chunk)) => chunk,
             };
-            // The client is slow: wait for room without the lock.
+            // The client is slow: wait for room without the lock, and
+            // without the slot if there is a parking place.
             let chunks = body.chunks.clone();
+            if let Some((slot, _)) = &mut state.slot {
+                slot.park();
+            }
             drop(state);
             self.waited.store(true, Ordering::Relaxed);
             return match self.send_waiting(&chunks, chunk) {
@@ -417,7 +436,7 @@ impl Exchange {
                         remaining,
                         abort,
                     };
-                    (ResponseBody::new(body), BodyOut::Streamed(sender))
+                    (ResponseBody::streamed(body), BodyOut::Streamed(sender))
                 };
                 state.head = Vec::new();
                 state.body = Some(out);
@@ -457,7 +476,7 @@ impl Exchange {
     /// error or aborted (`spec/wasi-cloud.md`, "How the exchange ends").
     pub fn finish(&self, completion: &Completion) {
         let mut state = self.state();
-        state.slot = None;
+        self.release_slot(&mut state);
         if state.done {
             return;
         }
@@ -501,7 +520,7 @@ impl Exchange {
     pub fn expire(&self) -> Expired {
         self.body_status.broken();
         let mut state = self.state();
-        state.slot = None;
+        self.release_slot(&mut state);
         if state.done {
             return Expired::WasDone;
         }
@@ -612,9 +631,37 @@ impl Exchange {
             .as_ref()
             .is_some_and(|(_, held)| *held == SlotHeld::UntilDone)
         {
-            state.slot = None;
+            self.release_slot(state);
         }
         self.done.notify_waiters();
+    }
+
+    /// Gives the slot back, if it is held.
+    fn release_slot(&self, state: &mut ResponseState) {
+        if state.slot.take().is_some() {
+            self.done.notify_waiters();
+        }
+    }
+
+    /// Whether the exchange holds no slot (any more): its guest's run
+    /// ended (a function's), or its response is done (a daemon's).
+    pub fn slot_released(&self) -> bool {
+        self.state().slot.is_none()
+    }
+
+    /// Waits until the exchange's response is done and its slot given
+    /// back: nothing of it is left for the deadline to stop.
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.done.notified();
+            {
+                let state = self.state();
+                if state.done && state.slot.is_none() {
+                    return;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// Sends `chunk`, waiting for room, or until the exchange is done (its
@@ -624,26 +671,16 @@ impl Exchange {
     /// the connection that drains the channel, to another thread while it
     /// waits ([`tokio::task::block_in_place`]).
     fn send_waiting(&self, chunks: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), ()> {
-        let (runtime, on_worker) = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => (runtime, true),
-            // A thread of its own (a daemon's).
-            Err(_) => match &self.runtime {
-                Some(runtime) => (runtime.clone(), false),
-                // Made outside a runtime: nothing to wait with but the
-                // channel.
-                None => return chunks.blocking_send(chunk).map_err(drop),
-            },
-        };
         let wait = async {
             tokio::select! {
                 sent = chunks.send(chunk) => sent.map_err(drop),
                 () = self.done() => Err(()),
             }
         };
-        if on_worker {
-            tokio::task::block_in_place(|| runtime.block_on(wait))
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::block_in_place(|| block_on(wait))
         } else {
-            runtime.block_on(wait)
+            block_on(wait)
         }
     }
 }
@@ -674,4 +711,25 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
         );
     }
     response
+}
+
+/// Runs `future` to its end on this thread, which sleeps while it waits.
+/// (tokio's own `block_on` needs a runtime, and daemons' threads have
+/// none.)
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
 }

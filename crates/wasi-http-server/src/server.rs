@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
 /// The most requests an HTTP/2 connection may have in flight at once.
@@ -415,15 +415,25 @@ struct Shared {
     dispatch: Arc<dyn Dispatch>,
     config: ServeConfig,
     slots: Arc<Semaphore>,
+    /// Places for guests waiting for slow clients without a slot.
+    parking: Arc<Semaphore>,
 }
 
 /// What the requests of one connection share.
 struct Connection {
     /// The connection's share of the slots.
     slots: Arc<Semaphore>,
-    /// Closes the connection: a response past its deadline that cannot be
-    /// delivered.
-    kill: Notify,
+    /// Closes the connection (a response past its deadline that cannot be
+    /// delivered): aborts its task.
+    task: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Connection {
+    fn kill(&self) {
+        if let Some(task) = self.task.get() {
+            task.abort();
+        }
+    }
 }
 
 /// Serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on `listener`
@@ -438,6 +448,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+        parking: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
         dispatch,
         config,
     });
@@ -475,7 +486,13 @@ pub async fn serve(
         let addrs = (Some(remote), stream.local_addr().ok());
         let shared = Arc::clone(&shared);
         let (builders, watcher) = (Arc::clone(&builders), graceful.watcher());
-        tokio::spawn(async move {
+        let connection = Arc::new(Connection {
+            slots: Arc::new(Semaphore::new(shared.config.per_connection())),
+            task: std::sync::OnceLock::new(),
+        });
+        let task = Arc::clone(&connection);
+        let task = tokio::spawn(async move {
+            let connection = task;
             // A client must say which protocol it speaks, and send its
             // first HTTP/1 head, within the time it has to send a head,
             // from accept.
@@ -486,10 +503,6 @@ pub async fn serve(
             else {
                 return;
             };
-            let connection = Arc::new(Connection {
-                slots: Arc::new(Semaphore::new(shared.config.per_connection())),
-                kill: Notify::new(),
-            });
             let service = {
                 let connection = Arc::clone(&connection);
                 service_fn(move |request| {
@@ -502,25 +515,22 @@ pub async fn serve(
             let io = TokioIo::new(stream);
             // A connection ends in error when the client goes away or
             // breaks the protocol: nothing to do but close it.
-            let serving = async {
-                let _ = match protocol {
-                    Protocol::Http1 => {
-                        watcher
-                            .watch(builders.0.serve_connection(io, service))
-                            .await
-                    }
-                    Protocol::Http2 => {
-                        watcher
-                            .watch(builders.1.serve_connection(io, service))
-                            .await
-                    }
-                };
+            let _ = match protocol {
+                Protocol::Http1 => {
+                    watcher
+                        .watch(builders.0.serve_connection(io, service))
+                        .await
+                }
+                Protocol::Http2 => {
+                    watcher
+                        .watch(builders.1.serve_connection(io, service))
+                        .await
+                }
             };
-            tokio::select! {
-                () = serving => {}
-                () = connection.kill.notified() => {}
-            }
         });
+        // Set before any request of the connection can be past its
+        // deadline.
+        let _ = connection.task.set(task.abort_handle());
     }
     drop(listener);
     // Connections still busy past the limit are dropped with the runtime.
@@ -666,8 +676,9 @@ async fn respond(
         let connection = Arc::clone(&connection.slots).acquire_owned().await.ok()?;
         let server = Arc::clone(&shared.slots).acquire_owned().await.ok()?;
         Some(Slot {
-            _server: server,
+            server,
             _connection: connection,
+            parking: Some(Arc::clone(&shared.parking)),
         })
     };
     let slot = match timeout_at(deadline, slot).await {
@@ -715,34 +726,50 @@ async fn respond(
         ))
     });
     shared.dispatch.dispatch(Arc::clone(&exchange), slot);
-    // The watchdog: at the deadline the exchange gets 504 or is aborted,
-    // its slot is freed, its guest interrupted and the body stops flowing;
-    // a response whose head went out but whose body is not delivered by
-    // then closes the connection. (A 504 the client does not read is the
-    // connection's stall timer's: see `conn::Rewound`.)
-    let delivery = Arc::new(Delivery::default());
-    let watched = Arc::clone(&delivery);
-    let connection = Arc::clone(connection);
-    tokio::spawn(async move {
-        let delivery = watched;
-        if timeout_at(deadline, delivery.wait()).await.is_ok() {
-            return;
-        }
+    // At the deadline the exchange gets 504 or is aborted, its slot is
+    // freed, its guest interrupted and the body stops flowing.
+    let expire = |pump: &Option<tokio::task::JoinHandle<()>>, exchange: &Exchange| {
         if let Some(pump) = pump {
             pump.abort();
         }
-        if exchange.expire() != Expired::Answered {
-            connection.kill.notify_one();
+        exchange.expire()
+    };
+    tokio::pin!(reply);
+    let reply = tokio::select! {
+        reply = &mut reply => reply,
+        () = tokio::time::sleep_until(deadline) => {
+            expire(&pump, &exchange);
+            // The 504 (or whatever came first) is there now.
+            reply.await
         }
-    });
-    let mut response = match reply.await {
+    };
+    let mut response = match reply {
         Ok(response) => response,
         Err(_) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the handler ended without a response",
         ),
     };
-    response.body_mut().tell_delivered(delivery);
+    // A guest still running, or a response still streaming, is watched
+    // until the deadline: a response whose body is not delivered by then
+    // closes the connection. (A whole body the client does not read is the
+    // connection's stall timer's: see `conn::Rewound`.) Most requests
+    // need no watchdog: their guest ended with a whole response.
+    if response.body().is_streamed() || !exchange.slot_released() {
+        let delivery = Arc::new(Delivery::default());
+        response.body_mut().tell_delivered(Arc::clone(&delivery));
+        let connection = Arc::clone(connection);
+        tokio::spawn(async move {
+            let settled = async { tokio::join!(delivery.wait(), exchange.settled()) };
+            if timeout_at(deadline, settled).await.is_ok() {
+                return;
+            }
+
+            if expire(&pump, &exchange) != Expired::Answered && !delivery.is_done() {
+                connection.kill();
+            }
+        });
+    }
     response
 }
 

@@ -236,7 +236,7 @@ impl<R: Runtime> Guests<R> {
             .inherit_stdio(&self.stdio)
             .build()
             .map_err(RunError::System)?;
-        let canceller = system.canceller().map_err(RunError::System)?;
+        let canceller = system.canceller();
         let system = self.stack.assemble_with(
             system,
             |mounts| {
@@ -385,10 +385,7 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         Ok(system) => system,
         Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
     };
-    let canceller = match system.canceller() {
-        Ok(canceller) => canceller,
-        Err(error) => return Completion::Failed(format!("cannot set up the system: {error}")),
-    };
+    let canceller = system.canceller();
     let system = match guests.stack.assemble(system, guests.trace()) {
         Ok(system) => system,
         Err(error) => return Completion::Failed(error.to_string()),

@@ -74,34 +74,41 @@ fn big() -> Module {
 
 #[test]
 fn clients_that_do_not_read_lose_their_slots_at_the_deadline() {
-    // Item 1: two clients (as many as there are slots) ask for a large
-    // response and never read it. At their deadline their slots are free
-    // and their connections closed; a client queued behind them is served.
+    // Item 1: clients ask for a large response and never read it. The
+    // first two (as many as there are slots) find parking places: their
+    // guests give up their slots while they wait, and a client after them
+    // is served at once. Two more hold both slots until their deadline;
+    // then a client queued behind them is served, and every attacker's
+    // connection is closed.
     for engine in Engine::ALL {
-        let deadline = Duration::from_secs(1);
+        let deadline = Duration::from_secs(2);
         let server = Running::start(big(), engine, ServeMode::Functions, |http, _| {
             http.max_concurrency = 2;
             http.timeout = deadline;
         });
-        let mut attackers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut stream = open(server.addr, Duration::from_secs(5));
-                stream.write_all(GET).unwrap();
-                stream
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(300));
-        let mut client = open(server.addr, Duration::from_secs(10));
-        let started = Instant::now();
-        client.write_all(GET).unwrap();
-        assert_eq!(read_status(&mut client), Some(200), "{engine}");
-        let waited = started.elapsed();
-        assert!(
-            waited < deadline + Duration::from_millis(700),
-            "{engine}: {waited:?}"
-        );
-        for attacker in &mut attackers {
-            assert!(closed(attacker), "{engine}");
+        let attack = || {
+            let mut stream = open(server.addr, Duration::from_secs(5));
+            stream.write_all(GET).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            stream
+        };
+        let served_within = |limit: Duration| {
+            let mut client = open(server.addr, Duration::from_secs(10));
+            let started = Instant::now();
+            client.write_all(GET).unwrap();
+            assert_eq!(read_status(&mut client), Some(200), "{engine}");
+            let waited = started.elapsed();
+            assert!(waited < limit, "{engine}: {waited:?}");
+        };
+        let mut attackers = vec![attack(), attack()];
+        served_within(Duration::from_millis(500));
+        attackers.extend([attack(), attack()]);
+        served_within(deadline + Duration::from_millis(700));
+        // Past every attacker's deadline (reading an attacker's response
+        // before would let its guest finish).
+        std::thread::sleep(Duration::from_millis(700));
+        for (i, attacker) in attackers.iter_mut().enumerate() {
+            assert!(closed(attacker), "{engine}: attacker {i}");
         }
     }
 }
@@ -188,24 +195,33 @@ fn one_http2_connection_holds_at_most_its_share_of_the_slots() {
 
 #[test]
 fn a_guest_sleeping_in_a_host_call_frees_its_slot_at_the_deadline() {
-    // Item 3: a POST's guest sleeps for a minute in `poll_oneoff`; with one
-    // slot, a GET queued behind it is served when the POST's deadline
-    // passes, not a minute later.
+    // Item 3: a POST's guest sleeps for a minute in `poll_oneoff` before
+    // answering, a PUT's after answering; with one slot, a GET queued
+    // behind either is served when its deadline passes, not a minute
+    // later.
     let sleeper = handler(
-        r#"(func (export "_start") (local $in i32) (local $out i32)
+        r#"(func $sleep
+             ;; A relative monotonic clock subscription of 60 s.
+             (i64.store (i32.const 2000) (i64.const 0))
+             (i32.store8 (i32.const 2008) (i32.const 0))
+             (i32.store (i32.const 2016) (i32.const 1))
+             (i64.store (i32.const 2024) (i64.const 60000000000))
+             (i64.store (i32.const 2032) (i64.const 0))
+             (i32.store16 (i32.const 2040) (i32.const 0))
+             (drop (call $poll (i32.const 2000) (i32.const 2112) (i32.const 1) (i32.const 2200))))
+           (func $answer (local $out i32)
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+             (drop (call $fd_close (local.get $out))))
+           (func (export "_start") (local $in i32)
              (local.set $in (call $open (i32.const 3) (i32.const 0) (i32.const 3) (i64.const 2)))
              (drop (call $read (local.get $in)))
-             (if (i32.eq (i32.load8_u (i32.const 4096)) (i32.const 80)) (then
-               ;; A relative monotonic clock subscription of 60 s.
-               (i64.store (i32.const 2000) (i64.const 0))
-               (i32.store8 (i32.const 2008) (i32.const 0))
-               (i32.store (i32.const 2016) (i32.const 1))
-               (i64.store (i32.const 2024) (i64.const 60000000000))
-               (i64.store (i32.const 2032) (i64.const 0))
-               (i32.store16 (i32.const 2040) (i32.const 0))
-               (drop (call $poll (i32.const 2000) (i32.const 2112) (i32.const 1) (i32.const 2200)))))
-             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
-             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+             (if (i32.eq (i32.load8_u (i32.const 4097)) (i32.const 85)) (then
+               (call $answer)
+               (call $sleep)
+               (return)))
+             (if (i32.eq (i32.load8_u (i32.const 4096)) (i32.const 80)) (then (call $sleep)))
+             (call $answer))"#,
         &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
     );
     for engine in Engine::ALL {
@@ -214,20 +230,23 @@ fn a_guest_sleeping_in_a_host_call_frees_its_slot_at_the_deadline() {
             http.max_concurrency = 1;
             http.timeout = deadline;
         });
-        let started = Instant::now();
-        let mut post = open(server.addr, Duration::from_secs(10));
-        post.write_all(b"POST / HTTP/1.1\r\nhost: test\r\ncontent-length: 1\r\n\r\nx")
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let mut get = open(server.addr, Duration::from_secs(10));
-        get.write_all(GET).unwrap();
-        assert_eq!(read_status(&mut post), Some(504), "{engine}");
-        assert_eq!(read_status(&mut get), Some(200), "{engine}");
-        let waited = started.elapsed();
-        assert!(
-            waited < deadline + Duration::from_millis(500),
-            "{engine}: {waited:?}"
-        );
+        for (method, status) in [("POST", 504), ("PUT", 200)] {
+            let started = Instant::now();
+            let mut first = open(server.addr, Duration::from_secs(10));
+            let request =
+                format!("{method} / HTTP/1.1\r\nhost: test\r\ncontent-length: 1\r\n\r\nx");
+            first.write_all(request.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            let mut get = open(server.addr, Duration::from_secs(10));
+            get.write_all(GET).unwrap();
+            assert_eq!(read_status(&mut first), Some(status), "{engine} {method}");
+            assert_eq!(read_status(&mut get), Some(200), "{engine} {method}");
+            let waited = started.elapsed();
+            assert!(
+                waited < deadline + Duration::from_millis(500),
+                "{engine} {method}: {waited:?}"
+            );
+        }
     }
 }
 

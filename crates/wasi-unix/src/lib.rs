@@ -106,17 +106,14 @@ impl UnixSystem {
     }
 
     /// The handle that ends this system's `poll_oneoff` waits from another
-    /// thread (made at the first call): a guest sleeping or waiting on
-    /// descriptors when it is cancelled gets `ECANCELED` at once, and so
-    /// does every later call that would wait (`spec/preview1.md`,
-    /// "poll_oneoff"). Such a system waits with `ppoll`, never io_uring.
-    pub fn canceller(&mut self) -> std::io::Result<Canceller> {
-        if let Some(canceller) = &self.canceller {
-            return Ok(canceller.clone());
-        }
-        let canceller = Canceller::new()?;
-        self.canceller = Some(canceller.clone());
-        Ok(canceller)
+    /// thread: a guest sleeping or waiting on descriptors when it is
+    /// cancelled gets `ECANCELED` at once, and so does every later call
+    /// that would wait (`spec/preview1.md`, "poll_oneoff"). Such a system
+    /// waits with `ppoll`, never io_uring.
+    pub fn canceller(&mut self) -> Canceller {
+        self.canceller
+            .get_or_insert_with(Canceller::default)
+            .clone()
     }
 
     /// Installs a virtual file at the lowest free descriptor, with the given
@@ -929,13 +926,17 @@ impl System for UnixSystem {
             Some(ring) if use_ring => poll::Backend::Uring(ring),
             _ => poll::Backend::Sync,
         };
+        let cancel = match &self.canceller {
+            Some(canceller) => Some(canceller.fd()?),
+            None => None,
+        };
         poll::poll_oneoff(
             &self.table,
             subscriptions,
             events,
             &mut self.poll_scratch,
             backend,
-            self.canceller.as_ref().map(Canceller::fd),
+            cancel,
         )
     }
 

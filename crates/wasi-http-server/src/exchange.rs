@@ -497,11 +497,16 @@ impl Exchange {
                 StatusCode::GATEWAY_TIMEOUT,
                 "the handler ran past its time limit",
             ),
-            Completion::Failed(_) => self.fail(
-                &mut state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the handler could not be started",
-            ),
+            Completion::Failed(why) => {
+                // The client is told no more; the server's log says why.
+                let line = format!("wasirun: a handler could not be started: {why}\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+                self.fail(
+                    &mut state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the handler could not be started",
+                );
+            }
         }
     }
 

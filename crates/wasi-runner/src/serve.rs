@@ -114,13 +114,13 @@ impl Server {
             addr: serve.addr,
             source,
         })?;
-        // A function's instance may outlive its slot: one blocked in a host
-        // call at its deadline ends when the call returns. Twice the slots
-        // leave room for such stragglers (spec/wasi-cloud.md, "The
-        // deadline").
+        // A function's instance may outlive its slot: parked, waiting for a
+        // slow client (as many as there are slots), or blocked in a host
+        // call past its deadline until the call returns. Three times the
+        // slots leave room for both (spec/wasi-cloud.md, "The deadline").
         let instances = match serve.mode {
             ServeMode::Daemons(n) => n.max(1),
-            _ => serve.http.max_concurrency.max(1).saturating_mul(2),
+            _ => serve.http.max_concurrency.max(1).saturating_mul(3),
         };
         let limits = RuntimeConfig {
             instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),

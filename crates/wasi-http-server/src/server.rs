@@ -215,14 +215,17 @@ const INLINE_MAX_SHUT: Duration = Duration::from_secs(64);
 /// one run inline, unless the gate is shut; a request that finds no place
 /// waits [`INLINE_TURNS`] turns of its worker for one. A slow inline run
 /// shuts the gate for [`INLINE_FIRST_SHUT`], doubling on each further slow
-/// run: one that used more than [`INLINE_MAX_CPU`] of CPU, whose response
-/// had to wait for the client, or that waited (its thread switched out of
-/// its own accord: a sleep, a blocking read) and took longer than
-/// [`INLINE_LONG_WAIT`]; or two runs within [`INLINE_WAIT_WINDOW`] that
-/// waited and took longer than [`INLINE_MAX_WAIT`]. Being preempted is not
-/// the guest's doing and does not count. So a guest that sleeps, computes
-/// or streams at length keeps to the blocking pool, and stalls at most one
-/// worker now and then to find out it still does.
+/// run: one that used more than [`INLINE_MAX_CPU`] of CPU, or that waited
+/// (its thread switched out of its own accord: a sleep, a blocking read)
+/// and took longer than [`INLINE_LONG_WAIT`]; or two runs within
+/// [`INLINE_WAIT_WINDOW`] that waited and took longer than
+/// [`INLINE_MAX_WAIT`]. Being preempted is not the guest's doing and does
+/// not count, nor is waiting for a slow client (the worker's other tasks
+/// move to another thread meanwhile): such a run is judged by its CPU time
+/// alone. So a guest that sleeps or computes at length keeps to the
+/// blocking pool, and stalls at most one worker now and then to find out
+/// it still does, while clients that read slowly cannot shut the gate for
+/// everyone.
 struct InlineGate {
     epoch: Instant,
     /// Microseconds after `epoch` until which nothing runs inline.
@@ -328,12 +331,22 @@ impl Run {
     /// Judges a run from the thread's usage `before` it (on this thread)
     /// and whether its response `waited` for the client.
     fn judge(before: Option<ThreadUsage>, waited: bool) -> Self {
-        if waited {
-            return Self::Slow;
-        }
         let Some(before) = before else {
             return Self::Slow;
         };
+        // Time spent waiting for the client is the client's (the worker's
+        // other tasks went to another thread meanwhile): such a run is
+        // judged by its CPU time alone, so that clients that read slowly,
+        // or not at all, do not send every other request to the blocking
+        // pool.
+        if waited {
+            return match ThreadUsage::now() {
+                Some(after) if after.cpu.saturating_sub(before.cpu) <= INLINE_MAX_CPU => {
+                    Self::Quick
+                }
+                _ => Self::Slow,
+            };
+        }
         // CPU time never exceeds wall time on one thread, and
         // `INLINE_MAX_WAIT` is below `INLINE_MAX_CPU`: a run that took no
         // longer than `INLINE_MAX_WAIT` is quick, and needs no second look
@@ -856,6 +869,13 @@ mod tests {
         Run::judge(before, false)
     }
 
+    /// How a run whose response waited for the client is judged.
+    fn judged_waiting(run: impl FnOnce()) -> Run {
+        let before = ThreadUsage::now();
+        run();
+        Run::judge(before, true)
+    }
+
     #[test]
     fn runs_are_judged_by_cpu_and_waits() {
         assert_eq!(judged(|| {}), Run::Quick);
@@ -872,8 +892,13 @@ mod tests {
             while ThreadUsage::now().unwrap().cpu - start <= INLINE_MAX_CPU {}
         };
         assert_eq!(judged(spin), Run::Slow);
-        // A response that waited for the client is slow however quick.
-        assert_eq!(Run::judge(ThreadUsage::now(), true), Run::Slow);
+        // A response that waited for the client is judged by its CPU
+        // time alone.
+        assert_eq!(
+            judged_waiting(|| std::thread::sleep(Duration::from_millis(150))),
+            Run::Quick
+        );
+        assert_eq!(judged_waiting(spin), Run::Slow);
     }
 
     #[test]

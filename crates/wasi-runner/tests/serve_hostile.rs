@@ -26,9 +26,8 @@ fn open(addr: SocketAddr, timeout: Duration) -> TcpStream {
     stream
 }
 
-/// Reads until the end of a response head: its status, or `None` if the
-/// connection ended first.
-fn read_status(stream: &mut TcpStream) -> Option<u16> {
+/// Reads a response head, or `None` if the connection ended first.
+fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0];
     while !head.ends_with(b"\r\n\r\n") {
@@ -37,8 +36,13 @@ fn read_status(stream: &mut TcpStream) -> Option<u16> {
             _ => return None,
         }
     }
-    let text = String::from_utf8_lossy(&head);
-    text.split(' ').nth(1)?.parse().ok()
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Reads until the end of a response head: its status, or `None` if the
+/// connection ended first.
+fn read_status(stream: &mut TcpStream) -> Option<u16> {
+    read_head(stream)?.split(' ').nth(1)?.parse().ok()
 }
 
 /// Whether the server closed `stream` (EOF or reset after whatever was
@@ -393,5 +397,64 @@ fn a_daemons_descriptor_of_an_earlier_request_reads_eof() {
                 assert_eq!(&body.unwrap()[..], b"0", "{engine}");
             }
         });
+    }
+}
+
+#[test]
+fn requests_queued_behind_their_deadline_get_an_answer_at_it() {
+    // One slot, each guest sleeping 300 ms, a 1 s deadline: of eight
+    // requests sent at once, the first three are served; the others are
+    // answered at their deadline, never later: 504 if a slot came free
+    // just before it (the slot of a request past its deadline is freed at
+    // once, and those deadlines are a few microseconds apart), else 503
+    // with `retry-after`.
+    let sleeper = handler(
+        r#"(func (export "_start") (local $out i32)
+             (i64.store (i32.const 2000) (i64.const 0))
+             (i32.store8 (i32.const 2008) (i32.const 0))
+             (i32.store (i32.const 2016) (i32.const 1))
+             (i64.store (i32.const 2024) (i64.const 300000000))
+             (i64.store (i32.const 2032) (i64.const 0))
+             (i32.store16 (i32.const 2040) (i32.const 0))
+             (drop (call $poll (i32.const 2000) (i32.const 2112) (i32.const 1) (i32.const 2200)))
+             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
+    );
+    for engine in Engine::ALL {
+        let deadline = Duration::from_secs(1);
+        let server = Running::start(sleeper.clone(), engine, ServeMode::Functions, |http, _| {
+            http.max_concurrency = 1;
+            http.timeout = deadline;
+        });
+        let started = Instant::now();
+        let mut clients: Vec<_> = (0..8)
+            .map(|_| {
+                let mut stream = open(server.addr, Duration::from_secs(10));
+                stream.write_all(GET).unwrap();
+                stream
+            })
+            .collect();
+        let heads: Vec<_> = clients.iter_mut().map(read_head).collect();
+        let waited = started.elapsed();
+        assert!(
+            waited < deadline + Duration::from_millis(500),
+            "{engine}: {waited:?}"
+        );
+        let served = heads
+            .iter()
+            .flatten()
+            .filter(|head| head.starts_with("HTTP/1.1 200 "))
+            .count();
+        assert!(served >= 2, "{engine}: {heads:?}");
+        for head in heads.iter().flatten() {
+            assert!(
+                head.starts_with("HTTP/1.1 200 ")
+                    || head.starts_with("HTTP/1.1 504 ")
+                    || (head.starts_with("HTTP/1.1 503 ") && head.contains("retry-after: 1\r\n")),
+                "{engine}: {head:?}"
+            );
+        }
+        assert_eq!(heads.iter().flatten().count(), 8, "{engine}: {heads:?}");
     }
 }

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use wasi_runner::{Engine, Module, ServeMode};
+use wasi_runner::{Engine, ServeMode};
 
 mod common;
 
@@ -60,22 +60,6 @@ fn closed(stream: &mut TcpStream) -> bool {
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: test\r\n\r\n";
 
-/// Writes a 32 MiB chunked response: far more than a client's socket
-/// buffers take when it does not read.
-fn big() -> Module {
-    handler(
-        r#"(func (export "_start") (local $out i32) (local $i i32)
-             (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
-             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
-             (local.set $i (i32.const 512))
-             (loop $l
-               (call $write_all (local.get $out) (i32.const 4096) (i32.const 65536))
-               (local.set $i (i32.sub (local.get $i) (i32.const 1)))
-               (br_if $l (local.get $i))))"#,
-        &[OK_HEAD],
-    )
-}
-
 #[test]
 fn clients_that_do_not_read_lose_their_slots_at_the_deadline() {
     // Item 1: clients ask for a large response and never read it. The
@@ -86,7 +70,9 @@ fn clients_that_do_not_read_lose_their_slots_at_the_deadline() {
     // connection is closed.
     for engine in Engine::ALL {
         let deadline = Duration::from_secs(2);
-        let server = Running::start(big(), engine, ServeMode::Functions, |http, _| {
+        // 32 MiB: far more than a client's socket buffers take when it does
+        // not read.
+        let server = Running::start(streams(512), engine, ServeMode::Functions, |http, _| {
             http.max_concurrency = 2;
             http.timeout = deadline;
         });
@@ -204,16 +190,7 @@ fn a_guest_sleeping_in_a_host_call_frees_its_slot_at_the_deadline() {
     // behind either is served when its deadline passes, not a minute
     // later.
     let sleeper = handler(
-        r#"(func $sleep
-             ;; A relative monotonic clock subscription of 60 s.
-             (i64.store (i32.const 2000) (i64.const 0))
-             (i32.store8 (i32.const 2008) (i32.const 0))
-             (i32.store (i32.const 2016) (i32.const 1))
-             (i64.store (i32.const 2024) (i64.const 60000000000))
-             (i64.store (i32.const 2032) (i64.const 0))
-             (i32.store16 (i32.const 2040) (i32.const 0))
-             (drop (call $poll (i32.const 2000) (i32.const 2112) (i32.const 1) (i32.const 2200))))
-           (func $answer (local $out i32)
+        r#"           (func $answer (local $out i32)
              (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
              (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
              (drop (call $fd_close (local.get $out))))
@@ -222,9 +199,10 @@ fn a_guest_sleeping_in_a_host_call_frees_its_slot_at_the_deadline() {
              (drop (call $read (local.get $in)))
              (if (i32.eq (i32.load8_u (i32.const 4097)) (i32.const 85)) (then
                (call $answer)
-               (call $sleep)
+               (call $sleep (i64.const 60000000000))
                (return)))
-             (if (i32.eq (i32.load8_u (i32.const 4096)) (i32.const 80)) (then (call $sleep)))
+             (if (i32.eq (i32.load8_u (i32.const 4096)) (i32.const 80))
+               (then (call $sleep (i64.const 60000000000))))
              (call $answer))"#,
         &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
     );
@@ -410,13 +388,7 @@ fn requests_queued_behind_their_deadline_get_an_answer_at_it() {
     // with `retry-after`.
     let sleeper = handler(
         r#"(func (export "_start") (local $out i32)
-             (i64.store (i32.const 2000) (i64.const 0))
-             (i32.store8 (i32.const 2008) (i32.const 0))
-             (i32.store (i32.const 2016) (i32.const 1))
-             (i64.store (i32.const 2024) (i64.const 300000000))
-             (i64.store (i32.const 2032) (i64.const 0))
-             (i32.store16 (i32.const 2040) (i32.const 0))
-             (drop (call $poll (i32.const 2000) (i32.const 2112) (i32.const 1) (i32.const 2200)))
+             (call $sleep (i64.const 300000000))
              (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
              (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
         &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],

@@ -10,28 +10,16 @@ use std::process::{Command, Output};
 
 const ENGINES: [&str; 2] = ["wasmtime", "wasmi"];
 
-/// Opens WasmEdge sockets (`sock_open(inet4, stream)`, which needs no
-/// grant) until one fails. Exits with the number opened when the failure
-/// is `EMFILE` (33), 128 + that number for `ENFILE` (41), 255 otherwise.
-const OPENS_SOCKETS: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "sock_open" (func $sock_open (param i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (local $n i32) (local $errno i32)
-    (loop $more
-      (local.set $errno (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0)))
-      (if (i32.eqz (local.get $errno)) (then
-        (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (br $more))))
-    (if (i32.eq (local.get $errno) (i32.const 33)) (then (call $exit (local.get $n))))
-    (if (i32.eq (local.get $errno) (i32.const 41))
-      (then (call $exit (i32.add (i32.const 128) (local.get $n)))))
-    (call $exit (i32.const 255))))
-"#;
+/// A guest of wasi-runner's `tests/guests/`, which its `tests/hostile.rs`
+/// runs through the library.
+fn shared_guest(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../wasi-runner/tests/guests")
+        .join(name)
+}
 
 /// Creates files `f000`, `f001`, ... beneath the preopen at fd 3 until one
-/// fails; exits as [`OPENS_SOCKETS`] does.
+/// fails; exits as `opens_sockets.wat` does.
 const CREATES_FILES: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "path_open"
@@ -56,34 +44,6 @@ const CREATES_FILES: &str = r#"
     (call $exit (i32.const 255))))
 "#;
 
-/// Opens `/beta/kv/local/k00` .. `k23` and `ftruncate`s each to 64 MiB,
-/// keeping them open: exits 0 when every one gave `ENOSPC`, 1 when one
-/// succeeded, 2 + errno for another error, 200 when an open failed.
-const TRUNCATES_KEYS: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "path_open"
-    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_filestat_set_size"
-    (func $set_size (param i32 i64) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "kv/local/k00")
-  (func (export "_start") (local $i i32) (local $errno i32)
-    (loop $keys
-      (i32.store8 (i32.const 10) (i32.add (i32.const 48) (i32.div_u (local.get $i) (i32.const 10))))
-      (i32.store8 (i32.const 11) (i32.add (i32.const 48) (i32.rem_u (local.get $i) (i32.const 10))))
-      (if (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 12)
-            (i32.const 9) (i64.const 4194368) (i64.const 0) (i32.const 0) (i32.const 16))
-        (then (call $exit (i32.const 200))))
-      (local.set $errno (call $set_size (i32.load (i32.const 16)) (i64.const 67108864)))
-      (if (i32.eqz (local.get $errno)) (then (call $exit (i32.const 1))))
-      (if (i32.ne (local.get $errno) (i32.const 51))
-        (then (call $exit (i32.add (i32.const 2) (local.get $errno)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $keys (i32.lt_u (local.get $i) (i32.const 24))))
-    (call $exit (i32.const 0))))
-"#;
-
 fn write_guest(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -104,7 +64,7 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn sockets_and_files_stop_at_max_fds_with_emfile() {
     let tmp = tempfile::tempdir().unwrap();
-    let sockets = write_guest(tmp.path(), "sockets.wat", OPENS_SOCKETS);
+    let sockets = shared_guest("opens_sockets.wat");
     let files = write_guest(tmp.path(), "files.wat", CREATES_FILES);
     for engine in ENGINES {
         let out = wasirun(&[
@@ -136,8 +96,7 @@ fn sockets_and_files_stop_at_max_fds_with_emfile() {
 
 #[test]
 fn the_default_cap_is_1024() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sockets = write_guest(tmp.path(), "sockets.wat", OPENS_SOCKETS);
+    let sockets = shared_guest("opens_sockets.wat");
     let out = wasirun(&["run", sockets.to_str().unwrap()]);
     // 1021 sockets and EMFILE: the exit code keeps 8 bits of 1021.
     assert_eq!(out.status.code(), Some(1021 % 256), "{}", stderr(&out));
@@ -148,8 +107,7 @@ fn the_guests_share_of_a_low_nofile_limit_gives_enfile() {
     // RLIMIT_NOFILE 64 (soft and hard: nothing to raise): the guests hold
     // at most 48 host descriptors, the other 16 are wasirun's own. The
     // process's standard streams, borrowed, do not count.
-    let tmp = tempfile::tempdir().unwrap();
-    let sockets = write_guest(tmp.path(), "sockets.wat", OPENS_SOCKETS);
+    let sockets = shared_guest("opens_sockets.wat");
     for engine in ENGINES {
         let out = Command::new("sh")
             .args(["-c", "ulimit -n 64 && exec \"$@\"", "sh"])
@@ -177,7 +135,7 @@ fn the_guests_share_of_a_low_nofile_limit_gives_enfile() {
 #[test]
 fn kv_buffers_stay_within_the_host_memory_budget() {
     let tmp = tempfile::tempdir().unwrap();
-    let guest = write_guest(tmp.path(), "truncates.wat", TRUNCATES_KEYS);
+    let guest = shared_guest("truncates_keys.wat");
     let store = tmp.path().join("kv.redb");
     for engine in ENGINES {
         for limits in [

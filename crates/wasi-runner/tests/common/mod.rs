@@ -14,7 +14,8 @@ use wasi_runner::{Engine, Module, RunOptions, ServeConfig, ServeMode, ServeOptio
 
 /// What every handler starts with: WASI imports and helpers. `/request` is
 /// descriptor 3 and `/response` 4 (no `--dir`); names at 0 (`txt`) and 8
-/// (`json`); scratch at 100..116; a 64 KiB buffer at 4096.
+/// (`json`); scratch at 100..116; a 64 KiB buffer at 4096; `$sleep`'s
+/// subscription and event at 70000..70088.
 pub const PRELUDE: &str = r#"
   (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
@@ -46,6 +47,15 @@ pub const PRELUDE: &str = r#"
     (if (call $fd_read (local.get $fd) (i32.const 100) (i32.const 1) (i32.const 108))
       (then (unreachable)))
     (i32.load (i32.const 108)))
+  (func $sleep (param $nanos i64)
+    ;; A relative monotonic clock subscription.
+    (i64.store (i32.const 70000) (i64.const 0))
+    (i32.store8 (i32.const 70008) (i32.const 0))
+    (i32.store (i32.const 70016) (i32.const 1))
+    (i64.store (i32.const 70024) (local.get $nanos))
+    (i64.store (i32.const 70032) (i64.const 0))
+    (i32.store16 (i32.const 70040) (i32.const 0))
+    (drop (call $poll (i32.const 70000) (i32.const 70048) (i32.const 1) (i32.const 70080))))
   (func $copy (param $from i32) (param $to i32) (local $n i32)
     (loop $l
       (local.set $n (call $read (local.get $from)))
@@ -86,6 +96,23 @@ pub fn echo() -> Module {
              (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
              (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
              (call $copy (local.get $in) (local.get $out)))"#,
+        &[OK_HEAD],
+    )
+}
+
+/// Writes a chunked response of `chunks` × 64 KiB.
+pub fn streams(chunks: u32) -> Module {
+    handler(
+        &format!(
+            r#"(func (export "_start") (local $out i32) (local $i i32)
+                 (local.set $out (call $open (i32.const 4) (i32.const 0) (i32.const 3) (i64.const 64)))
+                 (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0))
+                 (local.set $i (i32.const {chunks}))
+                 (loop $l
+                   (call $write_all (local.get $out) (i32.const 4096) (i32.const 65536))
+                   (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+                   (br_if $l (local.get $i))))"#
+        ),
         &[OK_HEAD],
     )
 }

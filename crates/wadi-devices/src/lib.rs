@@ -20,14 +20,14 @@ use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Mutex};
 use wasi_core::System;
-use wasi_core::budget::{HostBudget, Reservation};
+use wasi_core::budget::Reservation;
 use wasi_core::mount::Mounts;
 use wasi_core::mount::path::{is_prefix, normalize_preopen, strip_ancestor};
 use wasi_core::runtime::Runtime;
 use wasi_core::sync::lock;
 use wasi_core::system::Result;
 use wasi_core::types::*;
-use wasi_core::vfs::{VirtualDir, VirtualFds, VirtualFile};
+use wasi_core::vfs::{VirtualDir, VirtualFds};
 
 pub use crate::driver::DriverData;
 
@@ -45,7 +45,7 @@ pub type HostFactory =
 /// ([`wasi_core::mount::Mounts`]), which serves every path call leading
 /// into it or into a directory synthesized above it and forwards the rest
 /// to the inner system. Open device files and directories are
-/// [`VirtualFile`]s installed in the inner system's descriptor table, so
+/// [`VirtualFile`](wasi_core::vfs::VirtualFile)s installed in the inner system's descriptor table, so
 /// descriptor calls on them reach them through it. Drivers run on the
 /// runtime `R` (give it fuel: see [`driver_abi::DRIVER_FUEL`]).
 pub struct Wadi<S, R> {
@@ -354,32 +354,7 @@ impl<S: VirtualFds, R: Runtime + 'static> wasi_core::system::Decorator for Wadi<
 /// pushes a host socket or a virtual file into a running guest reaches the
 /// table through the whole stack.
 impl<S: VirtualFds, R: Runtime + 'static> VirtualFds for Wadi<S, R> {
-    fn insert_virtual(
-        &mut self,
-        file: Box<dyn VirtualFile>,
-        rights: Rights,
-        inheriting: Rights,
-        preopen: Option<&str>,
-    ) -> Result<Fd> {
-        self.inner.insert_virtual(file, rights, inheriting, preopen)
-    }
-
-    fn insert_host(
-        &mut self,
-        fd: std::os::fd::OwnedFd,
-        rights: Rights,
-        inheriting: Rights,
-    ) -> Result<Fd> {
-        self.inner.insert_host(fd, rights, inheriting)
-    }
-
-    fn fd_room(&self) -> Result<()> {
-        self.inner.fd_room()
-    }
-
-    fn host_budget(&self) -> &HostBudget {
-        self.inner.host_budget()
-    }
+    wasi_core::forward_virtual_fds!(self => self.inner);
 }
 
 #[cfg(test)]

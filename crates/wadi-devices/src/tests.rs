@@ -5,10 +5,12 @@
 use super::*;
 use crate::driver_abi::DRIVER_FUEL;
 use wasi_core::DirentWriter;
+use wasi_core::budget::HostBudget;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::mount::Mounts;
 use wasi_core::runtime::RuntimeConfig;
 use wasi_core::system::Unsupported;
+use wasi_core::vfs::VirtualFile;
 
 /// Stdio placeholder.
 struct Null;

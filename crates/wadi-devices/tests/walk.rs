@@ -8,7 +8,7 @@ use wadi_devices::Wadi;
 use wasi_core::Tracer;
 use wasi_core::mount::Mounts;
 use wasi_core::system::prelude::*;
-use wasi_core::vfs::{VirtualFds, VirtualFile};
+use wasi_core::vfs::VirtualFds;
 use wasi_unix::UnixSystem;
 use wasi_wasmi::WasmiRuntime;
 
@@ -63,32 +63,7 @@ macro_rules! recorded {
 wasi_core::for_each_system_method!(recorded);
 
 impl VirtualFds for Recorder {
-    fn insert_virtual(
-        &mut self,
-        file: Box<dyn VirtualFile>,
-        rights: Rights,
-        inheriting: Rights,
-        preopen: Option<&str>,
-    ) -> Result<Fd> {
-        VirtualFds::insert_virtual(&mut self.inner, file, rights, inheriting, preopen)
-    }
-
-    fn insert_host(
-        &mut self,
-        fd: std::os::fd::OwnedFd,
-        rights: Rights,
-        inheriting: Rights,
-    ) -> Result<Fd> {
-        self.inner.insert_host(fd, rights, inheriting)
-    }
-
-    fn fd_room(&self) -> Result<()> {
-        self.inner.fd_room()
-    }
-
-    fn host_budget(&self) -> &wasi_core::budget::HostBudget {
-        self.inner.host_budget()
-    }
+    wasi_core::forward_virtual_fds!(self => self.inner);
 }
 
 /// A harmless value of an argument type.

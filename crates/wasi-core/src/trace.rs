@@ -119,32 +119,7 @@ impl<S, W> Tracer<S, W> {
 /// Descriptors an extension installs go to the traced system: installing
 /// is the host's doing, not a call of the guest's, so it is not traced.
 impl<S: crate::vfs::VirtualFds, W: Write> crate::vfs::VirtualFds for Tracer<S, W> {
-    fn insert_virtual(
-        &mut self,
-        file: Box<dyn crate::vfs::VirtualFile>,
-        rights: Rights,
-        inheriting: Rights,
-        preopen: Option<&str>,
-    ) -> Result<Fd> {
-        self.inner.insert_virtual(file, rights, inheriting, preopen)
-    }
-
-    fn insert_host(
-        &mut self,
-        fd: std::os::fd::OwnedFd,
-        rights: Rights,
-        inheriting: Rights,
-    ) -> Result<Fd> {
-        self.inner.insert_host(fd, rights, inheriting)
-    }
-
-    fn fd_room(&self) -> Result<()> {
-        self.inner.fd_room()
-    }
-
-    fn host_budget(&self) -> &crate::budget::HostBudget {
-        self.inner.host_budget()
-    }
+    crate::forward_virtual_fds!(self => self.inner);
 }
 
 /// Writes one trace line, ignoring errors: tracing never changes a result.

@@ -155,6 +155,62 @@ pub trait VirtualFds: crate::System {
     fn host_budget(&self) -> &HostBudget;
 }
 
+/// The methods of [`VirtualFds`] for a layer that passes every one of them
+/// to the system `$inner` (an expression of `self`, such as `self.inner`):
+/// written once, so that a method added to the trait reaches every such
+/// layer by construction, as [`for_each_system_method!`](crate::for_each_system_method)
+/// does for [`Decorator`]s.
+///
+/// ```
+/// use wasi_core::system::{Decorator, System};
+/// use wasi_core::vfs::VirtualFds;
+///
+/// /// A layer that changes no call.
+/// struct Layer<S>(S);
+///
+/// impl<S: System> Decorator for Layer<S> {
+///     type Inner = S;
+///     fn inner(&mut self) -> &mut S {
+///         &mut self.0
+///     }
+/// }
+///
+/// impl<S: VirtualFds> VirtualFds for Layer<S> {
+///     wasi_core::forward_virtual_fds!(self => self.0);
+/// }
+/// ```
+#[macro_export]
+macro_rules! forward_virtual_fds {
+    ($self:ident => $inner:expr) => {
+        fn insert_virtual(
+            &mut $self,
+            file: ::std::boxed::Box<dyn $crate::vfs::VirtualFile>,
+            rights: $crate::types::Rights,
+            inheriting: $crate::types::Rights,
+            preopen: ::std::option::Option<&str>,
+        ) -> $crate::system::Result<$crate::types::Fd> {
+            $crate::vfs::VirtualFds::insert_virtual(&mut $inner, file, rights, inheriting, preopen)
+        }
+
+        fn insert_host(
+            &mut $self,
+            fd: ::std::os::fd::OwnedFd,
+            rights: $crate::types::Rights,
+            inheriting: $crate::types::Rights,
+        ) -> $crate::system::Result<$crate::types::Fd> {
+            $crate::vfs::VirtualFds::insert_host(&mut $inner, fd, rights, inheriting)
+        }
+
+        fn fd_room(&$self) -> $crate::system::Result<()> {
+            $crate::vfs::VirtualFds::fd_room(&$inner)
+        }
+
+        fn host_budget(&$self) -> &$crate::budget::HostBudget {
+            $crate::vfs::VirtualFds::host_budget(&$inner)
+        }
+    };
+}
+
 /// A boxed system that takes descriptors from extensions is a system (as a
 /// boxed [`System`](crate::System) is).
 impl Decorator for Box<dyn VirtualFds + Send> {
@@ -170,27 +226,7 @@ impl Decorator for Box<dyn VirtualFds + Send> {
 /// host assembling a guest's layers at run time keeps the box, and its
 /// extensions install descriptors through it.
 impl VirtualFds for Box<dyn VirtualFds + Send> {
-    fn insert_virtual(
-        &mut self,
-        file: Box<dyn VirtualFile>,
-        rights: Rights,
-        inheriting: Rights,
-        preopen: Option<&str>,
-    ) -> Result<Fd> {
-        (**self).insert_virtual(file, rights, inheriting, preopen)
-    }
-
-    fn insert_host(&mut self, fd: OwnedFd, rights: Rights, inheriting: Rights) -> Result<Fd> {
-        (**self).insert_host(fd, rights, inheriting)
-    }
-
-    fn fd_room(&self) -> Result<()> {
-        (**self).fd_room()
-    }
-
-    fn host_budget(&self) -> &HostBudget {
-        (**self).host_budget()
-    }
+    crate::forward_virtual_fds!(self => **self);
 }
 
 /// Copies `src` into `iovs` in order, filling each before the next, as

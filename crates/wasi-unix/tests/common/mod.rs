@@ -178,3 +178,39 @@ pub fn readdir_all(sys: &mut UnixSystem, fd: Fd, buf_len: usize) -> Vec<Entry> {
         }
     }
 }
+
+/// A system whose only preopen is `dir`, with files bounded by
+/// `max_file_size`.
+pub fn limited_system(dir: &Path, max_file_size: Option<u64>) -> UnixSystem {
+    UnixSystem::builder()
+        .max_file_size(max_file_size)
+        .preopen_dir(dir, "/dir")
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// Opens `path` under the preopen for reading, writing and resizing.
+pub fn open_file(sys: &mut UnixSystem, path: &str, oflags: Oflags, fdflags: Fdflags) -> Fd {
+    let rights = Rights::FD_READ
+        | Rights::FD_WRITE
+        | Rights::FD_SEEK
+        | Rights::FD_TELL
+        | Rights::FD_ALLOCATE
+        | Rights::FD_FILESTAT_SET_SIZE;
+    sys.path_open(
+        ROOT,
+        Lookupflags::empty(),
+        path,
+        oflags,
+        rights,
+        Rights::empty(),
+        fdflags,
+    )
+    .unwrap()
+}
+
+/// The size of `dir/name` on the host.
+pub fn file_size(dir: &Path, name: &str) -> u64 {
+    std::fs::metadata(dir.join(name)).unwrap().len()
+}

@@ -17,6 +17,7 @@ use wasi_core::vfs::VirtualFile;
 use crate::UnixSystem;
 use crate::denial::{Denial, Denials};
 use crate::fdlimit::{FdPool, FdSlot};
+use crate::features::{self, Feature, PathResolution};
 use crate::net::{self, AddrRule, NetPolicy};
 use crate::pseudo;
 use crate::uring::Ring;
@@ -40,6 +41,7 @@ pub struct Builder {
     sockets: Vec<(OwnedFd, Filetype, Rights)>,
     net: NetPolicy,
     io: IoBackend,
+    paths: PathResolution,
     denials: Denials,
     allow_pseudo_fs: bool,
     max_file_size: Option<u64>,
@@ -466,20 +468,36 @@ impl Builder {
         self
     }
 
+    /// Chooses how guest paths are resolved ([`PathResolution::Auto`] by
+    /// default: `openat2` where the kernel allows it).
+    pub fn path_resolution(&mut self, how: PathResolution) -> &mut Self {
+        self.paths = how;
+        self
+    }
+
     /// Builds the system. The descriptors given to the builder move into it
     /// (the builder is left empty, as after [`Builder::default`]).
     ///
     /// Fails with `InvalidInput` when an argument or environment variable
     /// contains a NUL byte, when a variable's key contains `=`, or when the
     /// arguments or environment do not fit a 32-bit guest, and with
-    /// `Unsupported` when [`IoBackend::Uring`] was asked for and the kernel
-    /// does not allow io_uring (the message says why).
+    /// `Unsupported` when [`IoBackend::Uring`] or
+    /// [`PathResolution::Openat2`] was asked for and the kernel does not
+    /// allow it (the message says why; see [`features`](crate::features)).
     pub fn build(&mut self) -> io::Result<UnixSystem> {
         let this = std::mem::take(self);
         let ring = match this.io {
-            IoBackend::Uring => Some(Ring::new()?),
+            IoBackend::Uring => {
+                features::io_uring().require("io_uring")?;
+                let ring = Ring::new();
+                Some(ring.map_err(|why| Feature::Unavailable(why).unsupported("io_uring"))?)
+            }
             IoBackend::Sync | IoBackend::Auto => None,
         };
+        let paths = this.paths.resolved();
+        if paths == PathResolution::Openat2 {
+            features::openat2().require("openat2")?;
+        }
         let args = StringList::new(&this.args)
             .map_err(|_| invalid_input("an argument contains a NUL byte or they are too large"))?;
         if this.env.iter().any(|(key, _)| key.contains(&b'=')) {
@@ -549,6 +567,7 @@ impl Builder {
             env,
             net: this.net,
             io: this.io,
+            paths,
             poll_scratch: Default::default(),
             random: Default::default(),
             ring,

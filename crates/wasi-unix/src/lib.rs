@@ -7,6 +7,7 @@ mod denial;
 mod entry;
 mod errno;
 mod fdlimit;
+pub mod features;
 mod fs;
 mod net;
 mod path;
@@ -40,6 +41,7 @@ use entry::{
 };
 use errno::from_host;
 pub use fdlimit::{FdPool, FdSlot, guests_share, raise_nofile_limit};
+pub use features::PathResolution;
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
 
@@ -49,8 +51,10 @@ use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
 /// its standard streams, the preopened directories and sockets (see
 /// [`Builder`]) and what it opens beneath those directories. Every path is
 /// resolved by the kernel with `openat2(RESOLVE_BENEATH |
-/// RESOLVE_NO_MAGICLINKS)`, so no `..`, absolute path or symlink leads out of
-/// a directory; each call checks the WASI rights of its descriptors.
+/// RESOLVE_NO_MAGICLINKS)`, or where the kernel lacks it one component at a
+/// time with the same results ([`PathResolution`]), so no `..`, absolute
+/// path or symlink leads out of a directory; each call checks the WASI
+/// rights of its descriptors.
 ///
 /// The rules this system follows where WASI leaves a choice are written down
 /// in the "Filesystem (wasi-unix)" section of `spec/preview1.md`.
@@ -63,6 +67,8 @@ pub struct UnixSystem {
     net: NetPolicy,
     /// The I/O backend asked for.
     io: IoBackend,
+    /// How guest paths are resolved (never `Auto`).
+    paths: PathResolution,
     /// `poll_oneoff`'s buffers, reused by every call.
     poll_scratch: poll::Scratch,
     /// `random_get`'s generator, seeded from the kernel.
@@ -184,7 +190,10 @@ impl UnixSystem {
                 if self.ring.is_none() && !self.ring_failed {
                     // Unavailable (seccomp, `kernel.io_uring_disabled`, an
                     // old kernel): stay with `ppoll`, silently.
-                    self.ring = uring::Ring::new().ok();
+                    self.ring = match features::io_uring().is_available() {
+                        true => uring::Ring::new().ok(),
+                        false => None,
+                    };
                     self.ring_failed = self.ring.is_none();
                 }
                 self.ring.is_some()
@@ -657,7 +666,7 @@ impl System for UnixSystem {
     fn path_create_directory(&mut self, fd: Fd, path: &str) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_CREATE_DIRECTORY)?;
         let split = Split::new(path)?;
-        let parent = Parent::open(dir, &split)?;
+        let parent = Parent::open(self.paths, dir, &split)?;
         rustix::fs::mkdirat(&parent, split.name, Mode::from_bits_truncate(0o777)).map_err(from_host)
     }
 
@@ -674,7 +683,13 @@ impl System for UnixSystem {
                 return Ok(fs::filestat(&stat, filetype));
             }
         }
-        let file = open_beneath(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
+        let file = open_beneath(
+            self.paths,
+            dir,
+            path,
+            OFlags::PATH | nofollow(flags),
+            Mode::empty(),
+        )?;
         let stat = rustix::fs::fstat(&file).map_err(from_host)?;
         Ok(fs::filestat(&stat, fs::filetype_of_stat(&stat)))
     }
@@ -689,7 +704,13 @@ impl System for UnixSystem {
         fst_flags: Fstflags,
     ) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_FILESTAT_SET_TIMES)?;
-        let file = open_to_modify(dir, path, OFlags::PATH | nofollow(flags), Mode::empty())?;
+        let file = open_to_modify(
+            self.paths,
+            dir,
+            path,
+            OFlags::PATH | nofollow(flags),
+            Mode::empty(),
+        )?;
         fs::set_times_of_open_file(file.as_fd(), &fs::timestamps(atim, mtim, fst_flags))
     }
 
@@ -714,12 +735,13 @@ impl System for UnixSystem {
             // The source is followed (a trailing slash follows, as in
             // Linux): resolve it beneath the directory and link what it
             // opened, so that a symlink cannot pull in an outside file.
-            let source = open_to_modify(old_dir, old_path, OFlags::PATH, Mode::empty())?;
-            let new_parent = Parent::open(new_dir, &new)?;
+            let source =
+                open_to_modify(self.paths, old_dir, old_path, OFlags::PATH, Mode::empty())?;
+            let new_parent = Parent::open(self.paths, new_dir, &new)?;
             fs::link_open_file(source.as_fd(), new_parent.as_fd(), new.name)
         } else {
-            let old_parent = Parent::open(old_dir, &old)?;
-            let new_parent = Parent::open(new_dir, &new)?;
+            let old_parent = Parent::open(self.paths, old_dir, &old)?;
+            let new_parent = Parent::open(self.paths, new_dir, &new)?;
             rustix::fs::linkat(
                 &old_parent,
                 old.name,
@@ -818,6 +840,7 @@ impl System for UnixSystem {
         // Room first: a full table creates and truncates nothing.
         let slot = self.host_slot()?;
         let opened = match path::open_file(
+            self.paths,
             dir.fd.as_fd(),
             dir.on_pseudo_fs,
             path,
@@ -862,10 +885,16 @@ impl System for UnixSystem {
         if split.trailing_slash() {
             // `readlink("a/")` follows `a`, so it names a directory, never a
             // link: `EINVAL` as in Linux, or whatever resolving it gives.
-            open_beneath(dir, path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+            open_beneath(
+                self.paths,
+                dir,
+                path,
+                OFlags::PATH | OFlags::DIRECTORY,
+                Mode::empty(),
+            )?;
             return Err(Errno::INVAL);
         }
-        let parent = Parent::resolve(dir, &split)?;
+        let parent = Parent::resolve(self.paths, dir, &split)?;
         if buf.is_empty() {
             // `readlinkat` rejects an empty buffer, but the call must still
             // fail when the path is not a symlink.
@@ -881,7 +910,7 @@ impl System for UnixSystem {
     fn path_remove_directory(&mut self, fd: Fd, path: &str) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_REMOVE_DIRECTORY)?;
         let split = Split::new(path)?;
-        let parent = Parent::open(dir, &split)?;
+        let parent = Parent::open(self.paths, dir, &split)?;
         rustix::fs::unlinkat(&parent, split.name, AtFlags::REMOVEDIR).map_err(from_host)
     }
 
@@ -890,8 +919,8 @@ impl System for UnixSystem {
         let new_dir = self.dir(new_fd, Rights::PATH_RENAME_TARGET)?;
         let old = Split::new(old_path)?;
         let new = Split::new(new_path)?;
-        let old_parent = Parent::open(old_dir, &old)?;
-        let new_parent = Parent::open(new_dir, &new)?;
+        let old_parent = Parent::open(self.paths, old_dir, &old)?;
+        let new_parent = Parent::open(self.paths, new_dir, &new)?;
         rustix::fs::renameat(&old_parent, old.name, &new_parent, new.name).map_err(from_host)
     }
 
@@ -903,14 +932,14 @@ impl System for UnixSystem {
             return Err(Errno::NOTCAPABLE);
         }
         let split = Split::new(new_path)?;
-        let parent = Parent::open(dir, &split)?;
+        let parent = Parent::open(self.paths, dir, &split)?;
         rustix::fs::symlinkat(old_path, &parent, split.name).map_err(from_host)
     }
 
     fn path_unlink_file(&mut self, fd: Fd, path: &str) -> Result<()> {
         let dir = self.dir(fd, Rights::PATH_UNLINK_FILE)?;
         let split = Split::new(path)?;
-        let parent = Parent::open(dir, &split)?;
+        let parent = Parent::open(self.paths, dir, &split)?;
         rustix::fs::unlinkat(&parent, split.name, AtFlags::empty()).map_err(from_host)
     }
 

@@ -7,6 +7,9 @@
 //! we report as `ENOTCAPABLE`, and procfs magic links fail with `ELOOP`. The
 //! kernel checks every component, including those reached through symlinks,
 //! atomically with the lookup, so there is no window for a rename race.
+//! Where `openat2` is missing or refused, [`walk`] resolves the path in
+//! user space with the same results ([`PathResolution::Walk`]); every
+//! function here takes the resolution to use.
 //!
 //! Calls that act on a name rather than on an open file (`mkdirat`,
 //! `unlinkat`, `renameat`, `linkat`, `symlinkat`, `readlinkat`) first open the
@@ -27,7 +30,10 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use wasi_core::Errno;
 use wasi_core::system::Result;
 
+use crate::features::PathResolution;
 use crate::{errno, pseudo};
+
+mod walk;
 
 /// How every guest path is resolved.
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
@@ -43,6 +49,7 @@ const RETRIES: usize = 8;
 /// that open files for the guest use [`open_file`], calls that change
 /// something [`open_to_modify`].
 pub(crate) fn open_beneath(
+    how: PathResolution,
     dir: BorrowedFd<'_>,
     path: &str,
     flags: OFlags,
@@ -51,7 +58,7 @@ pub(crate) fn open_beneath(
     if path.is_empty() {
         return Err(Errno::NOENT);
     }
-    resolve_beneath(dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
+    resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
 }
 
 /// Opens `path` beneath `dir` for a call that changes what it names or the
@@ -63,6 +70,7 @@ pub(crate) fn open_beneath(
 /// stays on `dir`'s mount (`RESOLVE_NO_XDEV`) is fine as it is; only one
 /// that crosses a mount point is resolved again and its filesystem checked.
 pub(crate) fn open_to_modify(
+    how: PathResolution,
     dir: BorrowedFd<'_>,
     path: &str,
     flags: OFlags,
@@ -71,12 +79,12 @@ pub(crate) fn open_to_modify(
     if path.is_empty() {
         return Err(Errno::NOENT);
     }
-    match resolve_beneath(dir, path, flags, mode, ResolveFlags::NO_XDEV) {
+    match resolve_beneath(how, dir, path, flags, mode, ResolveFlags::NO_XDEV) {
         Err(rustix::io::Errno::XDEV) => {}
         result => return result.map_err(errno::resolve),
     }
-    let file =
-        resolve_beneath(dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)?;
+    let file = resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty())
+        .map_err(errno::resolve)?;
     match pseudo::filesystem_of(file.as_fd()).map_err(errno::from_host)? {
         Some(_) => Err(Errno::NOTCAPABLE),
         None => Ok(file),
@@ -142,6 +150,7 @@ impl From<Errno> for OpenError {
 /// followed to create its target): among the listed filesystems only
 /// efivarfs lets a file be created, and only by root.
 pub(crate) fn open_file(
+    how: PathResolution,
     dir: BorrowedFd<'_>,
     dir_on_pseudo_fs: bool,
     path: &str,
@@ -153,7 +162,7 @@ pub(crate) fn open_file(
         return Err(Errno::NOENT.into());
     }
     if !dir_on_pseudo_fs {
-        match resolve_beneath(dir, path, flags, mode, ResolveFlags::NO_XDEV) {
+        match resolve_beneath(how, dir, path, flags, mode, ResolveFlags::NO_XDEV) {
             Ok(fd) => {
                 return Ok(Opened {
                     fd,
@@ -168,12 +177,12 @@ pub(crate) fn open_file(
     // 1. Where the path leads, without opening it.
     let probe_flags = OFlags::PATH | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
     let resolve = |flags, mode| {
-        resolve_beneath(dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
+        resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
     };
     let probe = match resolve(probe_flags, Mode::empty()) {
         Ok(file) => Parent::Opened(file),
         Err(Errno::NOENT) if flags.contains(OFlags::CREATE) => {
-            Parent::resolve(dir, &Split::new(path)?)?
+            Parent::resolve(how, dir, &Split::new(path)?)?
         }
         Err(errno) => return Err(errno.into()),
     };
@@ -216,12 +225,22 @@ fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool> {
 /// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` and `extra`. `O_CLOEXEC` is
 /// always added.
 fn resolve_beneath(
+    how: PathResolution,
     dir: BorrowedFd<'_>,
     path: &str,
     flags: OFlags,
     mode: Mode,
     extra: ResolveFlags,
 ) -> rustix::io::Result<OwnedFd> {
+    if how == PathResolution::Walk {
+        return walk::resolve(
+            dir,
+            path,
+            flags,
+            mode,
+            extra.contains(ResolveFlags::NO_XDEV),
+        );
+    }
     // A single plain component can leave `dir` only as a symlink, which
     // `O_NOFOLLOW` refuses to follow: then `openat2` without
     // `RESOLVE_BENEATH` resolves it exactly as with it, for less (1.38
@@ -326,19 +345,31 @@ impl Parent<'_> {
     /// one `openat2` otherwise; `ENOTCAPABLE` if the parent is on a kernel
     /// pseudo-filesystem (see [`open_to_modify`], whose condition on `dir`
     /// applies).
-    pub(crate) fn open<'a>(dir: BorrowedFd<'a>, split: &Split<'_>) -> Result<Parent<'a>> {
+    pub(crate) fn open<'a>(
+        how: PathResolution,
+        dir: BorrowedFd<'a>,
+        split: &Split<'_>,
+    ) -> Result<Parent<'a>> {
         Ok(match split.parent {
             None => Parent::Start(dir),
-            Some(parent) => Parent::Opened(open_to_modify(dir, parent, DIR_HANDLE, Mode::empty())?),
+            Some(parent) => {
+                Parent::Opened(open_to_modify(how, dir, parent, DIR_HANDLE, Mode::empty())?)
+            }
         })
     }
 
     /// Resolves the parent of `split` beneath `dir`, wherever it is, for a
     /// call that only reads (`path_readlink`).
-    pub(crate) fn resolve<'a>(dir: BorrowedFd<'a>, split: &Split<'_>) -> Result<Parent<'a>> {
+    pub(crate) fn resolve<'a>(
+        how: PathResolution,
+        dir: BorrowedFd<'a>,
+        split: &Split<'_>,
+    ) -> Result<Parent<'a>> {
         Ok(match split.parent {
             None => Parent::Start(dir),
-            Some(parent) => Parent::Opened(open_beneath(dir, parent, DIR_HANDLE, Mode::empty())?),
+            Some(parent) => {
+                Parent::Opened(open_beneath(how, dir, parent, DIR_HANDLE, Mode::empty())?)
+            }
         })
     }
 }

@@ -166,6 +166,15 @@ fn own_proc_entry(file: BorrowedFd<'_>) -> rustix::io::Result<bool> {
     Ok(true)
 }
 
+/// Whether the symlinks in `dir` are procfs magic links, which resolve to
+/// a file without a path (`fd/N`, `exe`, `cwd`, `root`, `ns/*`,
+/// `map_files/*`): those of procfs but for the ones in its root (`self`,
+/// `thread-self`, `mounts`, `net`, ...), which are plain text.
+pub(crate) fn holds_magic_links(dir: BorrowedFd<'_>) -> rustix::io::Result<bool> {
+    Ok(filesystem_of(dir)?.is_some_and(PseudoFs::is_proc)
+        && !is_root(dir, &rustix::fs::fstat(dir)?))
+}
+
 /// Whether `dir` (whose `fstat` is `stat`) is the root directory of a
 /// procfs instance: inode 1, with a `self` link (which no directory beneath
 /// has, should another inode ever be numbered 1).

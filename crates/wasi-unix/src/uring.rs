@@ -145,38 +145,34 @@ fn host_errno(err: &io::Error) -> Errno {
     ))
 }
 
-fn unavailable(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("io_uring is not available: {what}"),
-    )
-}
-
 impl Ring {
     /// Sets up a ring, checking that the kernel has what this backend needs:
     /// `io_uring_setup` itself (which seccomp or the sysctl
     /// `kernel.io_uring_disabled` may refuse), `IORING_FEAT_NODROP` (5.5),
     /// `IORING_FEAT_EXT_ARG` for waits with a timeout (5.11) and the
     /// `POLL_ADD` and `POLL_REMOVE` operations.
-    pub(crate) fn new() -> io::Result<Self> {
+    /// When it cannot, the error says why.
+    pub(crate) fn new() -> Result<Self, String> {
         let ring = IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .build(SQ_ENTRIES)
-            .map_err(|err| unavailable(&format!("io_uring_setup: {err}")))?;
+            .map_err(|err| format!("io_uring_setup: {err}"))?;
         let params = ring.params();
         if !params.is_feature_nodrop() || !params.is_feature_ext_arg() {
-            return Err(unavailable(
-                "the kernel lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (Linux 5.11 or later is needed)",
-            ));
+            return Err(
+                "the kernel lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG \
+                 (Linux 5.11 or later is needed)"
+                    .into(),
+            );
         }
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
-            .map_err(|err| unavailable(&format!("IORING_REGISTER_PROBE: {err}")))?;
+            .map_err(|err| format!("IORING_REGISTER_PROBE: {err}"))?;
         if !probe.is_supported(opcode::PollAdd::CODE)
             || !probe.is_supported(opcode::PollRemove::CODE)
         {
-            return Err(unavailable("the kernel lacks IORING_OP_POLL_ADD"));
+            return Err("the kernel lacks IORING_OP_POLL_ADD".into());
         }
         Ok(Self {
             ring,

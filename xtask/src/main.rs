@@ -1,5 +1,8 @@
 //! Project tasks, run as `cargo xtask COMMAND`.
 //!
+//! - `cargo xtask test [--quick] [--only STEPS] [--skip STEPS]`: installs
+//!   what the checks need (redis, pip, ...) when it may, then runs every
+//!   check CI makes, in CI's order (`.ci/run` is this command).
 //! - `cargo xtask conformance`: runs the wasi-testsuite-layout suites under
 //!   `conformance/` against `wasirun` on each runtime.
 //! - `cargo xtask build-guests [--check]`: rebuilds the committed `.wasm`
@@ -16,10 +19,11 @@ mod build;
 mod conformance;
 mod fuzz;
 mod guests;
+mod test;
 mod yosys;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +37,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install what the checks need, then run every check CI makes.
+    ///
+    /// Formatting, lints, docs, guests, benchmark builds, tests,
+    /// conformance, fuzzing and yosys, in that order (`.ci/run` is this
+    /// command), each command printed before it runs; the first step that
+    /// fails stops the run and is named.
+    Test(test::Options),
     /// Run the conformance suites against wasirun.
     Conformance(conformance::Options),
     /// Rebuild the committed .wasm guests from their .wat / .c sources.
@@ -57,8 +68,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `test --help` lists the steps from the one list of them.
+    let matches = Cli::command()
+        .mut_subcommand("test", |sub| sub.after_help(test::steps_help()))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let result: Result<bool> = match cli.command {
+        Command::Test(options) => test::run(&workspace_root(), &options),
         Command::Conformance(options) => conformance::run(&options),
         Command::BuildGuests { check, dirs } => guests::run(&dirs, check),
         Command::Bench(options) => bench::run(&workspace_root(), &options),

@@ -120,7 +120,13 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed (apt-get install -y redis-server)");
+            .unwrap_or_else(|err| {
+                panic!(
+                    "starting redis-server: {err}; the key-value tests need it: \
+                     `cargo xtask test` installs it (as root or with passwordless sudo), \
+                     or run `apt-get install -y redis-server`"
+                )
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -228,9 +228,7 @@ impl RedisServer {
     /// [`restart`](Self::restart), failing when the port is taken.
     fn try_restart(&mut self) -> Result<(), String> {
         self.kill();
-        let redis_server = which("redis-server").expect(
-            "redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)",
-        );
+        let redis_server = required("redis-server", "redis-server");
         let child = Command::new(redis_server)
             .arg("--port")
             .arg(self.port.to_string())
@@ -333,7 +331,7 @@ impl RedisCluster {
             })
             .collect();
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let created = Command::new(which("redis-cli").expect("redis-cli is not installed"))
+        let created = Command::new(required("redis-cli", "redis-tools"))
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -375,6 +373,19 @@ pub fn which(program: &str) -> Option<PathBuf> {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
             .find(|path| path.is_file())
+    })
+}
+
+/// The path of `program` (from the Debian package `package`), which these
+/// tests require: they are never skipped, so a missing program fails them,
+/// with what installs it.
+pub fn required(program: &str, package: &str) -> PathBuf {
+    which(program).unwrap_or_else(|| {
+        panic!(
+            "{program} is not installed, and the key-value tests need it: \
+             `cargo xtask test` installs it (as root or with passwordless sudo), \
+             or run `apt-get install -y {package}`"
+        )
     })
 }
 

@@ -144,6 +144,8 @@ impl Workdir {
             let dir = self.root.path().join("small");
             fs::create_dir(&dir).unwrap();
             fs::write(dir.join("file"), b"hello\n").unwrap();
+            fs::create_dir_all(dir.join("a/b/c")).unwrap();
+            fs::write(dir.join("a/b/c/file"), b"hello\n").unwrap();
             dir
         })
     }
@@ -254,6 +256,24 @@ fn open_dir(fixture: &Fixture) -> OwnedFd {
     .unwrap()
 }
 
+/// The native loop of the `path_open` scenarios: opens `path` beneath the
+/// fixture's directory and closes it.
+fn open_close(fixture: Fixture, path: &'static str) -> Box<dyn FnMut(u64) -> Duration> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = open_dir(&fixture);
+    Box::new(move |n| {
+        timed(n, || {
+            let file = rustix::fs::openat(
+                &dir,
+                black_box(path),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            );
+            drop(file.unwrap());
+        })
+    })
+}
+
 /// Times `iterations` calls of `f`.
 fn timed(iterations: u64, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -334,22 +354,17 @@ fn scenarios() -> Vec<Scenario> {
             throughput: None,
             sample_size: 100,
             fixture: |work| dir_fixture(work.small()),
-            native: |fixture| {
-                let dir = open_dir(&fixture);
-                Box::new(move |n| {
-                    timed(n, || {
-                        drop(
-                            rustix::fs::openat(
-                                &dir,
-                                black_box("file"),
-                                OFlags::RDONLY | OFlags::CLOEXEC,
-                                Mode::empty(),
-                            )
-                            .unwrap(),
-                        );
-                    })
-                })
-            },
+            native: |fixture| open_close(fixture, "file"),
+            unsupported: &[],
+            caveats: &[],
+        },
+        Scenario {
+            name: "path_open_nested_fd_close",
+            wat: include_str!("../guests/path_open_nested.wat"),
+            throughput: None,
+            sample_size: 100,
+            fixture: |work| dir_fixture(work.small()),
+            native: |fixture| open_close(fixture, "a/b/c/file"),
             unsupported: &[],
             caveats: &[],
         },

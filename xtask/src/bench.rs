@@ -52,11 +52,12 @@ const IO_COLUMNS: [(&str, &str); 4] = [
 ];
 
 /// The scenarios in the bench's order; others found are listed after them.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "fd_write_1B",
     "clock_time_get",
     "random_get_32B",
     "path_open_fd_close",
+    "path_open_nested_fd_close",
     "path_filestat_get",
     "fd_read_64KiB_of_1GiB",
     "fd_readdir_10k",

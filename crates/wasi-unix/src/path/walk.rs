@@ -18,9 +18,12 @@
 //! - on procfs, only the symlinks of its root (`self`, `thread-self`,
 //!   `mounts`, ...) are followed; every other one there is a magic link
 //!   (`fd/N`, `exe`, `cwd`, `root`, `ns/*`, `map_files/*`): `ELOOP`;
-//! - with `no_xdev`, each directory entered and the final file are checked
-//!   to be on the starting directory's filesystem (`st_dev`) before the
-//!   final open: `EXDEV` otherwise, and nothing was opened there.
+//! - with `no_xdev`, the final file (or the directory it is to be created
+//!   in) is checked to be on the starting directory's filesystem
+//!   (`st_dev`) before it is opened: `EXDEV` otherwise, and nothing was
+//!   opened there. Unlike the kernel's `RESOLVE_NO_XDEV`, a walk that
+//!   crosses to another filesystem and comes back is let through: the
+//!   callers only need to know where the file is.
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -146,7 +149,6 @@ impl Walk<'_> {
     fn enter(&mut self, name: &[u8]) -> Result<Option<Vec<u8>>> {
         match rustix::fs::openat(self.here(), name, STEP, Mode::empty()) {
             Ok(fd) => {
-                self.check_dev(rustix::fs::fstat(&fd)?.st_dev)?;
                 self.held.push(fd);
                 Ok(None)
             }
@@ -166,15 +168,29 @@ impl Walk<'_> {
         let follow = !flags.contains(OFlags::NOFOLLOW)
             && !flags.contains(OFlags::CREATE | OFlags::EXCL)
             && name != b".";
-        if self.dev.is_some() && name != b"." {
-            // Nothing is opened on another filesystem: check first.
-            match rustix::fs::statat(self.here(), name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) if follow && is_symlink(stat.st_mode) => {
-                    return self.link_target(name).map(Last::Link);
+        if self.dev.is_some() {
+            // Nothing is opened on another filesystem: the file (or, for a
+            // file to be created, its directory) is checked first. The
+            // directories on the way need not be: only where the walk ends
+            // matters, and nothing the guest can do moves a file from one
+            // filesystem to another between the check and the open.
+            let stat = match name {
+                b"." => None,
+                name => match rustix::fs::statat(self.here(), name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) if follow && is_symlink(stat.st_mode) => {
+                        return self.link_target(name).map(Last::Link);
+                    }
+                    Ok(stat) => Some(stat),
+                    Err(Errno::NOENT) => None,
+                    Err(err) => return Err(err),
+                },
+            };
+            match stat {
+                Some(stat) => self.check_dev(stat.st_dev)?,
+                None if !self.held.is_empty() => {
+                    self.check_dev(rustix::fs::fstat(self.here())?.st_dev)?;
                 }
-                Ok(stat) => self.check_dev(stat.st_dev)?,
-                Err(Errno::NOENT) => {}
-                Err(err) => return Err(err),
+                None => {}
             }
         }
         let opened = rustix::fs::openat(

@@ -65,6 +65,20 @@ impl Val {
     }
 }
 
+impl fmt::Display for Val {
+    /// The value as wasmtime's CLI prints results: integers in signed
+    /// decimal, floats in Rust's shortest round-trip form (`1.5`, `3`,
+    /// `-0`, `inf`, `NaN`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Val::I32(v) => v.fmt(f),
+            Val::I64(v) => v.fmt(f),
+            Val::F32(bits) => f32::from_bits(bits).fmt(f),
+            Val::F64(bits) => f64::from_bits(bits).fmt(f),
+        }
+    }
+}
+
 /// The type of a [`Val`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ValType {
@@ -76,6 +90,83 @@ pub enum ValType {
     F32,
     /// `f64`.
     F64,
+}
+
+impl fmt::Display for ValType {
+    /// `i32`, `i64`, `f32` or `f64`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+        })
+    }
+}
+
+/// The type of a function whose parameters and results are all [`Val`]s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FuncType {
+    /// Parameter types.
+    pub params: Vec<ValType>,
+    /// Result types.
+    pub results: Vec<ValType>,
+}
+
+impl fmt::Display for FuncType {
+    /// `(i32, i32) -> i32`, `() -> ()`, `(f64) -> (i32, i32)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> ", TypeList(&self.params))?;
+        match self.results.as_slice() {
+            [one] => one.fmt(f),
+            more => TypeList(more).fmt(f),
+        }
+    }
+}
+
+/// Types in parentheses, separated by commas: `(i32, i64)`, `()`.
+pub struct TypeList<'a>(pub &'a [ValType]);
+
+impl fmt::Display for TypeList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        for (i, ty) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            ty.fmt(f)?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// What a module exports under a name ([`Prepared::export`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// A function whose parameters and results are all [`Val`]s.
+    Func(FuncType),
+    /// A function taking or returning a value no [`Val`] carries: the first
+    /// such type, as the text format writes it (`v128`, `(ref null func)`).
+    OpaqueFunc(String),
+    /// Not a function: `memory`, `table`, `global` or `tag`.
+    Other(&'static str),
+}
+
+impl Export {
+    /// A function export of these types, for adapters: each is a
+    /// [`ValType`], or `Err` with the name of a type no [`Val`] carries.
+    pub fn func(
+        params: impl IntoIterator<Item = Result<ValType, String>>,
+        results: impl IntoIterator<Item = Result<ValType, String>>,
+    ) -> Self {
+        match (
+            params.into_iter().collect::<Result<Vec<_>, _>>(),
+            results.into_iter().collect::<Result<Vec<_>, _>>(),
+        ) {
+            (Ok(params), Ok(results)) => Export::Func(FuncType { params, results }),
+            (Err(other), _) | (_, Err(other)) => Export::OpaqueFunc(other),
+        }
+    }
 }
 
 /// A Rust type that crosses the host boundary as one wasm value: `i32`,
@@ -646,6 +737,10 @@ pub trait Prepared<D: Send + 'static>: Send + Sync {
     /// [`RuntimeConfig`] (its limits count from now); runs the module's
     /// start function.
     fn instantiate(&self, data: D) -> Result<Self::Instance, LoadError>;
+
+    /// What the module exports as `name`, if anything: what a host checks
+    /// before instantiating (the type of an entry point, say).
+    fn export(&self, name: &str) -> Option<Export>;
 }
 
 /// A loaded module.
@@ -891,6 +986,54 @@ mod tests {
         let mut out = [Val::I32(0); 2];
         (3u32, -4i64).encode(&mut out);
         assert_eq!(out, [Val::I32(3), Val::I64(-4)]);
+    }
+
+    #[test]
+    fn values_and_types_print_as_wasmtime_prints_them() {
+        let printed: Vec<_> = [
+            Val::I32(-1),
+            Val::I64(i64::MAX),
+            Val::F32(3f32.to_bits()),
+            Val::F32((-0f32).to_bits()),
+            Val::F64(0.1f64.to_bits()),
+            Val::F64(f64::NAN.to_bits()),
+            Val::F64(f64::NEG_INFINITY.to_bits()),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            printed,
+            ["-1", "9223372036854775807", "3", "-0", "0.1", "NaN", "-inf"]
+        );
+        let ty = |params: &[ValType], results: &[ValType]| FuncType {
+            params: params.to_vec(),
+            results: results.to_vec(),
+        };
+        assert_eq!(ty(&[], &[]).to_string(), "() -> ()");
+        assert_eq!(
+            ty(&[ValType::I32, ValType::F64], &[ValType::I64]).to_string(),
+            "(i32, f64) -> i64"
+        );
+        assert_eq!(
+            ty(&[], &[ValType::F32, ValType::I32]).to_string(),
+            "() -> (f32, i32)"
+        );
+    }
+
+    #[test]
+    fn a_function_export_with_another_type_names_it() {
+        assert_eq!(
+            Export::func([Ok(ValType::I32)], []),
+            Export::Func(FuncType {
+                params: vec![ValType::I32],
+                results: vec![],
+            })
+        );
+        assert_eq!(
+            Export::func([Ok(ValType::I32)], [Err("v128".into())]),
+            Export::OpaqueFunc("v128".into())
+        );
     }
 
     #[test]

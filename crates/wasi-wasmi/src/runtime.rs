@@ -3,13 +3,13 @@
 use crate::{add_to_linker_for_module, exit_code};
 use std::time::Instant;
 use wasi_core::runtime::{
-    CallError, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
+    CallError, Export, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
     Runtime, RuntimeConfig, StoreData, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmi::errors::{ErrorKind, FuelError};
 use wasmi::{
-    Config, Engine, Error, Extern, F32, F64, Func, FuncType, Linker, Memory, Module,
+    Config, Engine, Error, Extern, ExternType, F32, F64, Func, FuncType, Linker, Memory, Module,
     ResourceLimiter, ResumableCall, Store, TrapCode,
 };
 use wasmi_core::LimiterError;
@@ -109,6 +109,20 @@ fn val_type(ty: ValType) -> wasmi::ValType {
         ValType::I64 => wasmi::ValType::I64,
         ValType::F32 => wasmi::ValType::F32,
         ValType::F64 => wasmi::ValType::F64,
+    }
+}
+
+/// The interface's type of an engine type; others named as the text
+/// format (and wasmtime) writes them.
+fn from_engine_type(ty: &wasmi::ValType) -> Result<ValType, String> {
+    match ty {
+        wasmi::ValType::I32 => Ok(ValType::I32),
+        wasmi::ValType::I64 => Ok(ValType::I64),
+        wasmi::ValType::F32 => Ok(ValType::F32),
+        wasmi::ValType::F64 => Ok(ValType::F64),
+        wasmi::ValType::V128 => Err("v128".into()),
+        wasmi::ValType::FuncRef => Err("(ref null func)".into()),
+        wasmi::ValType::ExternRef => Err("(ref null extern)".into()),
     }
 }
 
@@ -378,6 +392,18 @@ impl<D: Send + 'static> Prepared<D> for WasmiPrepared<D> {
             instance,
             memory,
             fuel,
+        })
+    }
+
+    fn export(&self, name: &str) -> Option<Export> {
+        Some(match self.module.get_export(name)? {
+            ExternType::Func(ty) => Export::func(
+                ty.params().iter().map(from_engine_type),
+                ty.results().iter().map(from_engine_type),
+            ),
+            ExternType::Global(_) => Export::Other("global"),
+            ExternType::Table(_) => Export::Other("table"),
+            ExternType::Memory(_) => Export::Other("memory"),
         })
     }
 }

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
-    CallError, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
+    CallError, Export, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
     Runtime, RuntimeConfig, StoreData, TIMEOUT_GRANULARITY, Val, ValType,
 };
 use wasi_core::{GuestMemory, System};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Extern, FuncType, InstanceAllocationStrategy, InstancePre,
-    Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
+    Cache, CacheConfig, Config, Engine, Extern, ExternType, FuncType, InstanceAllocationStrategy,
+    InstancePre, Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    UpdateDeadline,
 };
 
 /// What the store of a module loaded through [`WasmtimeRuntime`] holds.
@@ -257,6 +258,18 @@ fn val_type(ty: ValType) -> wasmtime::ValType {
     }
 }
 
+/// The interface's type of an engine type; others named as wasmtime
+/// writes them.
+fn from_engine_type(ty: wasmtime::ValType) -> Result<ValType, String> {
+    match ty {
+        wasmtime::ValType::I32 => Ok(ValType::I32),
+        wasmtime::ValType::I64 => Ok(ValType::I64),
+        wasmtime::ValType::F32 => Ok(ValType::F32),
+        wasmtime::ValType::F64 => Ok(ValType::F64),
+        other => Err(other.to_string()),
+    }
+}
+
 fn to_engine(val: Val) -> wasmtime::Val {
     match val {
         Val::I32(v) => wasmtime::Val::I32(v),
@@ -425,6 +438,19 @@ impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
             config: self.config,
             interrupter,
             _ticker: self._ticker.clone(),
+        })
+    }
+
+    fn export(&self, name: &str) -> Option<Export> {
+        Some(match self.pre.module().get_export(name)? {
+            ExternType::Func(ty) => Export::func(
+                ty.params().map(from_engine_type),
+                ty.results().map(from_engine_type),
+            ),
+            ExternType::Global(_) => Export::Other("global"),
+            ExternType::Table(_) => Export::Other("table"),
+            ExternType::Memory(_) => Export::Other("memory"),
+            ExternType::Tag(_) => Export::Other("tag"),
         })
     }
 }

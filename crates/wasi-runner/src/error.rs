@@ -45,12 +45,28 @@ pub enum RunError {
         /// Why.
         source: LoadError,
     },
-    /// The module has no `_start` of type `() -> ()`: it is not a WASI
-    /// command.
-    #[error("{} has no `_start` function of type () -> () (is it a WASI command?)", path.display())]
-    NoStart {
+    /// The module has no main function: it exports no function `""` or
+    /// `_start`, and none was named ([`RunOptions::invoke`](crate::RunOptions::invoke)).
+    #[error(
+        "{} has no entry point: it exports no function \"\" or \"_start\" \
+         (call one of its functions with --invoke NAME)",
+        path.display()
+    )]
+    NoEntryPoint {
         /// The module's path.
         path: PathBuf,
+    },
+    /// An entry point cannot be called: the function named is not
+    /// exported, has a type a run cannot call it with, or cannot take the
+    /// arguments given (`spec/preview1.md`, "Entry points").
+    #[error("{}: cannot call {name:?}: {reason}", path.display())]
+    Entry {
+        /// The module's path.
+        path: PathBuf,
+        /// The function.
+        name: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A host directory could not be preopened.
     #[error("cannot preopen directory {}", host.display())]

@@ -4,6 +4,7 @@ mod daku;
 mod devices;
 mod diagnostics;
 mod engine;
+mod entry;
 mod error;
 mod module;
 mod options;
@@ -30,7 +31,7 @@ pub use daku_host::{DakuError, DakuOptions, Grants, is_daku_program};
 pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
 pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
-pub use wasi_core::runtime::{CallError, LoadError, Runtime, RuntimeConfig};
+pub use wasi_core::runtime::{CallError, LoadError, Runtime, RuntimeConfig, Val};
 pub use wasi_http_server::{DEFAULT_TIMEOUT, ServeConfig};
 pub use wasi_unix::{AddrRule, IoBackend};
 

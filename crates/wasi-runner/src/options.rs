@@ -82,13 +82,14 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// capabilities, [`Engine::Wasmtime`], [`IoBackend::Auto`], no limits but
 /// [`DEFAULT_MAX_FUNCTIONS`], no cache of compiled modules, no devices, no
 /// tracing, refusals not reported, no mounts, decorators or host functions
-/// of the embedder's.
+/// of the embedder's, the entry points of `spec/preview1.md` ("Entry
+/// points") without [`invoke`](Self::invoke).
 ///
 /// The guest's stack, and where each option acts in it, is described in
 /// the crate's documentation ("The guest's stack").
 #[derive(Clone)]
 pub struct RunOptions {
-    args: Vec<OsString>,
+    pub(crate) args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     inherit_env: bool,
     dirs: Vec<(PathBuf, String)>,
@@ -112,6 +113,7 @@ pub struct RunOptions {
     pub(crate) mounts: Vec<(String, Arc<dyn VirtualDir>)>,
     pub(crate) wrappers: Vec<Wrapper>,
     pub(crate) imports: Imports<GuestSystem>,
+    pub(crate) invoke: Option<String>,
 }
 
 impl fmt::Debug for RunOptions {
@@ -144,6 +146,7 @@ impl fmt::Debug for RunOptions {
             )
             .field("wrappers", &self.wrappers.len())
             .field("imports", &self.imports)
+            .field("invoke", &self.invoke)
             .finish()
     }
 }
@@ -190,7 +193,19 @@ impl RunOptions {
             mounts: Vec::new(),
             wrappers: Vec::new(),
             imports: Imports::new(),
+            invoke: None,
         }
+    }
+
+    /// Calls the exported function `name` instead of the default export
+    /// or `_start` (after `_initialize`, when the module exports it), with
+    /// the guest's arguments after `argv[0]` as its arguments, parsed by
+    /// its parameter types; [`Runner::run_with_results`](crate::Runner::run_with_results)
+    /// returns its results (`spec/preview1.md`, "Entry points"). Only a
+    /// [`Runner`](crate::Runner) takes it: a server refuses it.
+    pub fn invoke(&mut self, name: impl Into<String>) -> &mut Self {
+        self.invoke = Some(name.into());
+        self
     }
 
     /// Appends an argument for the guest, after its `argv[0]` (the module's

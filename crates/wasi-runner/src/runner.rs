@@ -1,15 +1,17 @@
-//! Instantiating a module with its system and running `_start`.
+//! Instantiating a module with its system and calling its entry points.
 
+use crate::entry::EntryPoints;
 use crate::options::GuestSystem;
 use crate::stack::Stack;
 use crate::{Module, Outcome, RunError, RunOptions, WithRuntime};
 use std::fmt;
 use std::sync::Arc;
-use wasi_core::runtime::{CallError, Instance, LoadError, Prepared, Runtime};
+use wasi_core::runtime::{LoadError, Prepared, Runtime, Val};
 
 /// A module and the options to run it with, set up once: the module checked
 /// against the limits that apply before compiling, the engine chosen and
-/// the module compiled and linked, the guest's stack set up
+/// the module compiled and linked, its entry points checked against its
+/// exports (`spec/preview1.md`, "Entry points"), the guest's stack set up
 /// (directories opened, the key-value store opened, the drivers' engine
 /// made). Each [`run`](Self::run) builds the guest a fresh system and
 /// instance.
@@ -42,8 +44,10 @@ impl fmt::Debug for Runner {
 impl Runner {
     /// Prepares to run `module` with `options`: fails when the module is
     /// beyond a limit that applies before compiling
-    /// ([`RunOptions::max_functions`]), cannot be compiled or linked, or
-    /// what the options ask for cannot be set up.
+    /// ([`RunOptions::max_functions`]), cannot be compiled or linked, has
+    /// no entry point or one that cannot be called with the arguments
+    /// given ([`RunError::NoEntryPoint`], [`RunError::Entry`]), or what the
+    /// options ask for cannot be set up.
     pub fn new(module: Module, options: RunOptions) -> Result<Self, RunError> {
         let load = |source| RunError::Load {
             path: module.path().to_owned(),
@@ -67,11 +71,22 @@ impl Runner {
 
     /// Runs the module once: builds its system (the stack of the crate's
     /// documentation), instantiates it (running its start function) and
-    /// calls `_start`.
+    /// calls its entry points: `_initialize` if exported, then the main
+    /// function (`_start`, the default export, or the function
+    /// [`RunOptions::invoke`] names).
     ///
-    /// The guest's code ending the run, whether it exited, trapped or ran
-    /// out of time, gives an [`Outcome`]; an error means it could not run.
+    /// The guest's code ending the run, whether it exited, returned,
+    /// trapped or ran out of time, gives an [`Outcome`]; an error means it
+    /// could not run. What the main function returned is dropped:
+    /// [`run_with_results`](Self::run_with_results) returns it.
     pub fn run(&self) -> Result<Outcome, RunError> {
+        Ok(self.run_with_results()?.0)
+    }
+
+    /// [`run`](Self::run), and the main function's results: empty unless
+    /// it returned values (a `_start` returns none), which `wasirun`
+    /// prints one per line (`Val`'s `Display`).
+    pub fn run_with_results(&self) -> Result<(Outcome, Vec<Val>), RunError> {
         self.command.run(&self.module)
     }
 }
@@ -93,32 +108,46 @@ impl WithRuntime for Setup<'_> {
                 path: self.module.path().to_owned(),
                 source,
             })?;
-        Ok(Box::new(Command::<R> { stack, prepared }))
+        let options = stack.options();
+        let entry = EntryPoints::new(
+            self.module.path(),
+            |name| prepared.export(name),
+            options.invoke.as_deref(),
+            &options.args,
+        )?;
+        Ok(Box::new(Command::<R> {
+            stack,
+            prepared,
+            entry,
+        }))
     }
 }
 
 /// A command prepared on some engine: what [`Runner`] keeps, the engine
 /// erased.
 trait RunCommand: Send + Sync {
-    fn run(&self, module: &Module) -> Result<Outcome, RunError>;
+    fn run(&self, module: &Module) -> Result<(Outcome, Vec<Val>), RunError>;
 }
 
-/// A command prepared on the runtime `R`, with the stack its guests get.
+/// A command prepared on the runtime `R`, with the stack its guests get and
+/// the entry points it calls.
 struct Command<R: Runtime> {
     stack: Stack<R>,
     prepared: R::Prepared<GuestSystem>,
+    entry: EntryPoints,
 }
 
 impl<R: Runtime> RunCommand for Command<R> {
-    fn run(&self, module: &Module) -> Result<Outcome, RunError> {
+    fn run(&self, module: &Module) -> Result<(Outcome, Vec<Val>), RunError> {
         let options = self.stack.options();
         let system = self.stack.builder()?.build().map_err(RunError::System)?;
         let system = self.stack.assemble(system, options.trace.writer()?)?;
         let outcome = |error| Outcome::from_call(error, options.limits.timeout);
         let mut instance = match self.prepared.instantiate(system) {
             Ok(instance) => instance,
-            // The start function ran the guest's code: it ends the run as `_start` would.
-            Err(LoadError::Start(error)) => return Ok(outcome(error)),
+            // The start function ran the guest's code: it ends the run as the
+            // main function would.
+            Err(LoadError::Start(error)) => return Ok((outcome(error), Vec::new())),
             Err(source) => {
                 return Err(RunError::Load {
                     path: module.path().to_owned(),
@@ -126,12 +155,11 @@ impl<R: Runtime> RunCommand for Command<R> {
                 });
             }
         };
-        match instance.call("_start", &[], &mut []) {
-            Ok(()) => Ok(Outcome::Exit(0)),
-            Err(CallError::NoSuchExport(_) | CallError::Signature(_)) => Err(RunError::NoStart {
-                path: module.path().to_owned(),
-            }),
-            Err(error) => Ok(outcome(error)),
-        }
+        // The entry points were checked against the module's exports: a
+        // call fails only as the guest's code ends it.
+        Ok(match self.entry.call(&mut instance) {
+            Ok(results) => (Outcome::Exit(0), results),
+            Err(error) => (outcome(error), Vec::new()),
+        })
     }
 }

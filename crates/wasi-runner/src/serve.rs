@@ -103,6 +103,13 @@ impl Server {
                 mode: "an HTTP server",
             });
         }
+        if options.invoke.is_some() {
+            // A handler is a command: its `_start` answers the request.
+            return Err(RunError::NotInMode {
+                option: "RunOptions::invoke",
+                mode: "an HTTP server",
+            });
+        }
         options
             .limits
             .check_module(module.wasm())

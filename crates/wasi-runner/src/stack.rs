@@ -247,8 +247,10 @@ impl<R: Runtime> Stack<R> {
 /// Layers 1 to 3 and 5 of the stack (the crate's documentation) are built
 /// as for any guest: the options' preopens, mounts, devices and tracing
 /// apply. The embedder's decorators ([`RunOptions::wrap`]) and host
-/// functions ([`RunOptions::import`]) are made for [`GuestSystem`]s and do
-/// not apply: [`GuestSystems::new`] refuses options that have them.
+/// functions ([`RunOptions::import`]) are made for [`GuestSystem`]s, and
+/// the host calls the guest's exports itself ([`RunOptions::invoke`]):
+/// these do not apply, and [`GuestSystems::new`] refuses options that have
+/// them.
 pub struct GuestSystems<R: Runtime> {
     stack: Stack<R>,
     trace: Option<SharedTrace>,
@@ -259,15 +261,14 @@ impl<R: Runtime> GuestSystems<R> {
     /// share its engine), the guests' `argv[0]` being `argv0`. A trace goes
     /// to one log, each line prefixed `[N] ` by guest.
     pub fn new(options: RunOptions, argv0: &Path, runtime: &R) -> Result<Self, RunError> {
-        if !options.wrappers.is_empty() {
+        let given = [
+            ("RunOptions::wrap", !options.wrappers.is_empty()),
+            ("RunOptions::import", !options.imports.funcs().is_empty()),
+            ("RunOptions::invoke", options.invoke.is_some()),
+        ];
+        if let Some((option, _)) = given.into_iter().find(|(_, given)| *given) {
             return Err(RunError::NotInMode {
-                option: "RunOptions::wrap",
-                mode: "guests built by GuestSystems",
-            });
-        }
-        if !options.imports.funcs().is_empty() {
-            return Err(RunError::NotInMode {
-                option: "RunOptions::import",
+                option,
                 mode: "guests built by GuestSystems",
             });
         }

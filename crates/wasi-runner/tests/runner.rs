@@ -1,11 +1,11 @@
 //! Runs through the library API on both engines: outcomes and exit codes
-//! (exit, trap, fuel, timeout), load errors, devices, tracing, and a runner
-//! run more than once.
+//! (exit, trap, fuel, timeout), load errors, entry points (reactors,
+//! `invoke`), devices, tracing, and a runner run more than once.
 
 use std::time::Duration;
 use wasi_runner::{
     CallError, Devices, DriverSpec, ERROR_EXIT_CODE, Engine, LoadError, Module, Outcome, RunError,
-    RunOptions, Runner, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, Trace,
+    RunOptions, Runner, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE, Trace, Val,
 };
 
 /// Exits with its argument count (argv[0] included) through `proc_exit`.
@@ -127,7 +127,7 @@ fn modules_that_cannot_run_are_errors() {
         );
         let error = run(engine, library, RunOptions::new()).unwrap_err();
         assert!(
-            matches!(error, RunError::NoStart { .. }),
+            matches!(error, RunError::NoEntryPoint { .. }),
             "{engine}: {error:?}"
         );
         let mut options = RunOptions::new();
@@ -274,6 +274,170 @@ fn embedders_add_imports_and_decorators_without_touching_the_runner() {
                 }
             ),
             "{engine}: {error:?}"
+        );
+    }
+}
+
+/// A reactor logging the order of its calls in decimal digits: its start
+/// function appends 1, `_initialize` 2 (and exits with code 9 when the
+/// guest has 3 arguments after `argv[0]`), the default export 3 and returns
+/// the log; `add`, `scale`, `spin` and `trap` are for `invoke`.
+const REACTOR: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (global $log (mut i32) (i32.const 0))
+  (func $append (param i32) (global.set $log (i32.add (i32.mul (global.get $log) (i32.const 10)) (local.get 0))))
+  (func $start (call $append (i32.const 1)))
+  (start $start)
+  (func (export "_initialize")
+    ;; As wasi-libc's: initializing twice is a bug.
+    (if (i32.ne (global.get $log) (i32.const 1)) (then unreachable))
+    (call $append (i32.const 2))
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (if (i32.eq (i32.load (i32.const 0)) (i32.const 4)) (then (call $exit (i32.const 9)))))
+  (func (export "") (result i32) (call $append (i32.const 3)) (global.get $log))
+  (func (export "add") (param i32 i64) (result i64 i32)
+    (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)) (global.get $log))
+  (func (export "scale") (param f32 f64) (result f64)
+    (f64.mul (f64.promote_f32 (local.get 0)) (local.get 1)))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "trap") unreachable))
+"#;
+
+/// Runs `text` on `engine` with `args` after `argv[0]`, invoking `invoke`
+/// if given: how it ended and the main function's results.
+fn call(
+    engine: Engine,
+    text: &str,
+    invoke: Option<&str>,
+    args: &[&str],
+    limits: impl FnOnce(&mut RunOptions),
+) -> Result<(Outcome, Vec<Val>), RunError> {
+    let mut options = RunOptions::new();
+    options.engine(engine).args(args);
+    if let Some(name) = invoke {
+        options.invoke(name);
+    }
+    limits(&mut options);
+    Runner::new(module(text), options)?.run_with_results()
+}
+
+#[test]
+fn reactors_initialize_then_run_their_default_export() {
+    for engine in Engine::ALL {
+        // The start function, `_initialize`, then `""`, whose result is returned.
+        let ran = call(engine, REACTOR, None, &[], |_| {}).unwrap();
+        assert_eq!(ran, (Outcome::Exit(0), vec![Val::I32(123)]), "{engine}");
+        // The guest's arguments are its argv, not the default export's.
+        let ran = call(engine, REACTOR, None, &["a", "b"], |_| {}).unwrap();
+        assert_eq!(ran, (Outcome::Exit(0), vec![Val::I32(123)]), "{engine}");
+        // proc_exit in `_initialize` ends the run: nothing else is called.
+        let ran = call(engine, REACTOR, None, &["a", "b", "c"], |_| {}).unwrap();
+        assert_eq!(ran, (Outcome::Exit(9), vec![]), "{engine}");
+        // A command with `_initialize` too: both, in that order.
+        let both = r#"
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (global $log (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $log (i32.const 4)))
+  (func (export "_start") (call $exit (i32.add (global.get $log) (i32.const 1)))))
+"#;
+        let ran = call(engine, both, None, &[], |_| {}).unwrap();
+        assert_eq!(ran, (Outcome::Exit(5), vec![]), "{engine}");
+    }
+}
+
+#[test]
+fn invoke_parses_arguments_by_type_and_returns_results() {
+    for engine in Engine::ALL {
+        let ran = call(engine, REACTOR, Some("add"), &["-2", "0x10"], |_| {}).unwrap();
+        assert_eq!(
+            ran,
+            (Outcome::Exit(0), vec![Val::I64(14), Val::I32(12)]),
+            "{engine}"
+        );
+        let ran = call(engine, REACTOR, Some("scale"), &["1.5", "-4"], |_| {}).unwrap();
+        assert_eq!(
+            ran,
+            (Outcome::Exit(0), vec![Val::F64((-6f64).to_bits())]),
+            "{engine}"
+        );
+        assert_eq!(ran.1[0].to_string(), "-6");
+        // `--invoke _initialize` calls it once (twice traps).
+        let ran = call(engine, REACTOR, Some("_initialize"), &[], |_| {}).unwrap();
+        assert_eq!(ran, (Outcome::Exit(0), vec![]), "{engine}");
+    }
+}
+
+#[test]
+fn invoked_functions_trap_and_run_out_of_fuel_and_time() {
+    for engine in Engine::ALL {
+        let (outcome, results) = call(engine, REACTOR, Some("trap"), &[], |_| {}).unwrap();
+        assert_eq!(outcome.exit_code(), TRAP_EXIT_CODE, "{engine}: {outcome:?}");
+        assert!(results.is_empty());
+        let fuel = |options: &mut RunOptions| {
+            options.fuel(Some(100_000));
+        };
+        let (outcome, _) = call(engine, REACTOR, Some("spin"), &[], fuel).unwrap();
+        assert_eq!(outcome, Outcome::Trap(CallError::OutOfFuel), "{engine}");
+        let limit = Duration::from_millis(200);
+        let timeout = |options: &mut RunOptions| {
+            options.timeout(Some(limit));
+        };
+        let (outcome, _) = call(engine, REACTOR, Some("spin"), &[], timeout).unwrap();
+        assert_eq!(outcome, Outcome::Timeout(limit), "{engine}");
+        // And `_initialize` is under the same limits.
+        let spins =
+            r#"(module (func (export "_initialize") (loop $l (br $l))) (func (export "")))"#;
+        let (outcome, _) = call(engine, spins, None, &[], timeout).unwrap();
+        assert_eq!(outcome, Outcome::Timeout(limit), "{engine}");
+    }
+}
+
+#[test]
+fn entry_points_are_checked_before_the_module_runs() {
+    for engine in Engine::ALL {
+        // The start function would exit 7: the refusal comes first.
+        for (invoke, args, message) in [
+            (
+                Some("add"),
+                &["1"][..],
+                r#"m.wat: cannot call "add": it takes 2 arguments (i32, i64), 1 given"#,
+            ),
+            (
+                Some("missing"),
+                &[],
+                r#"m.wat: cannot call "missing": the module exports nothing of that name"#,
+            ),
+            (
+                Some("memory"),
+                &[],
+                r#"m.wat: cannot call "memory": it is a memory, not a function"#,
+            ),
+        ] {
+            let text = REACTOR.replace(
+                "(func $start (call $append (i32.const 1)))",
+                "(func $start (call $exit (i32.const 7)))",
+            );
+            let error = call(engine, &text, invoke, args, |_| {}).unwrap_err();
+            assert_eq!(error.to_string(), message, "{engine}");
+        }
+        let simd = r#"(module (func (export "") (param v128)))"#;
+        let error = call(engine, simd, None, &[], |_| {}).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"m.wat: cannot call "": it takes or returns a v128; only i32, i64, f32 and f64 can be passed and printed"#,
+            "{engine}"
+        );
+        let refs = r#"(module (func (export "f") (result externref) (ref.null extern)))"#;
+        let error = call(engine, refs, Some("f"), &[], |_| {}).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"m.wat: cannot call "f": it takes or returns a (ref null extern); only i32, i64, f32 and f64 can be passed and printed"#,
+            "{engine}"
         );
     }
 }

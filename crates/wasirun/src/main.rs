@@ -38,8 +38,12 @@ struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a WASI command module (`.wasm` or `.wat`): the default command.
+    /// Run a WASI command or reactor module (`.wasm` or `.wat`): the
+    /// default command.
     ///
+    /// The module's `_initialize` runs first if it exports one, then its
+    /// default export `""`, else its `_start`, or the function --invoke
+    /// names, as wasmtime runs them (spec/preview1.md, "Entry points").
     /// The guest's exit code becomes this process's exit code. A trap
     /// (running out of --fuel included) exits with code 134 after printing
     /// the trap to stderr; running past --timeout exits with code 124, as

@@ -2,9 +2,10 @@
 //! the watchdog that ends a guest blocked past its --timeout.
 
 use crate::guest::{GuestArgs, Mode};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,13 +27,22 @@ pub struct RunArgs {
     #[command(flatten)]
     daku: Box<DakuArgs>,
 
+    /// Call the exported function NAME instead of `_start` or the default
+    /// export `""` (after `_initialize`, as for any reactor), with the
+    /// ARGS as its arguments, parsed by its parameter types (i32, i64:
+    /// decimal or 0x hexadecimal; f32, f64); its results are printed one
+    /// per line (see spec/preview1.md, "Entry points").
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+
     /// The module to run: binary `.wasm` or text `.wat`.
     // An `Option` only for `wasirun COMMAND`, where the top level's copy of
     // these arguments is left empty: clap requires it wherever it is parsed.
     #[arg(required = true)]
     module: Option<PathBuf>,
 
-    /// Arguments passed to the guest after its `argv[0]` (the module path).
+    /// Arguments passed to the guest after its `argv[0]` (the module path);
+    /// with --invoke, also the function's arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<OsString>,
 }
@@ -116,8 +126,17 @@ fn run(module: &Path, args: &RunArgs) -> Result<Outcome> {
     }
     let mut options = args.guest.options()?;
     options.args(&args.args);
+    if let Some(name) = &args.invoke {
+        options.invoke(name);
+    }
     let runner = Runner::new(module, options)?;
-    Ok(runner.run()?)
+    let (outcome, results) = runner.run_with_results()?;
+    // The main function's results, as wasmtime prints them.
+    let mut stdout = std::io::stdout().lock();
+    for value in results {
+        writeln!(stdout, "{value}").context("cannot print the results")?;
+    }
+    Ok(outcome)
 }
 
 /// Runs a Daku program: the engine and limits of `args`, and its Daku options.
@@ -125,9 +144,13 @@ fn daku(module: &Module, args: &RunArgs) -> Result<Outcome> {
     // A Daku program has no arguments, environment, preopens or devices
     // (spec/daku.md §1): options giving it some are mistakes, not no-ops.
     args.guest.refuse(Mode::Daku, module.path())?;
-    if !args.args.is_empty() {
+    let given = [
+        ("arguments after the module do", !args.args.is_empty()),
+        ("--invoke does", args.invoke.is_some()),
+    ];
+    if let Some((what, _)) = given.into_iter().find(|(_, given)| *given) {
         anyhow::bail!(
-            "{}: arguments after the module do not apply to {}",
+            "{}: {what} not apply to {}",
             module.path().display(),
             Mode::Daku.name()
         );

@@ -149,7 +149,14 @@ fn bad_modules_get_a_one_line_message() {
             "{engine}: {msg}"
         );
         let msg = one_line_error(&wasirun(&["--runtime", engine, &no_start]));
-        assert!(msg.contains("no `_start`"), "{engine}: {msg}");
+        assert_eq!(
+            msg,
+            format!(
+                "wasirun: {no_start} has no entry point: it exports no function \"\" or \"_start\" \
+                 (call one of its functions with --invoke NAME)\n"
+            ),
+            "{engine}"
+        );
         let msg = one_line_error(&wasirun(&["--runtime", engine, missing.to_str().unwrap()]));
         assert!(msg.contains("cannot read"), "{engine}: {msg}");
         let msg = one_line_error(&wasirun(&["--runtime", engine, &needs]));
@@ -158,6 +165,119 @@ fn bad_modules_get_a_one_line_message() {
             "{engine}: {msg}"
         );
     }
+}
+
+/// A reactor: `_initialize` prints "init", the default export prints
+/// "main" and returns -1; `add` and `mix` take and return numbers, `exit`
+/// calls `proc_exit`, `simd` takes a v128.
+const REACTOR: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "init\nmain\n")
+  (func $print (param i32)
+    (i32.store (i32.const 0) (local.get 0))
+    (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_initialize") (call $print (i32.const 16)))
+  (func (export "") (result i32) (call $print (i32.const 21)) (i32.const -1))
+  (func (export "add") (param i32 i64) (result i64) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+  (func (export "mix") (param f32 f64) (result f32 f64 i32) (local.get 0) (local.get 1) (i32.const 0))
+  (func (export "exit") (param i32) (call $exit (local.get 0)))
+  (func (export "simd") (param v128)))
+"#;
+
+#[test]
+fn reactors_and_invoke_print_results_as_wasmtime_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = write(tmp.path(), "reactor.wat", REACTOR);
+    for engine in ENGINES {
+        let cases: [(&[&str], &str, i32); 4] = [
+            // `_initialize`, then `""`, whose result is printed; the
+            // arguments are only the guest's.
+            (&[&module, "a", "b"], "init\nmain\n-1\n", 0),
+            // Negative numbers after the module are arguments, not options.
+            (&["--invoke", "add", &module, "-5", "0x10"], "init\n11\n", 0),
+            (
+                &["--invoke", "mix", &module, "1.5", "-inf"],
+                "init\n1.5\n-inf\n0\n",
+                0,
+            ),
+            // proc_exit in the invoked function: its code, nothing printed.
+            (&["--invoke", "exit", &module, "7"], "init\n", 7),
+        ];
+        for (args, stdout, code) in cases {
+            // `run` is the default command.
+            for command in [&[][..], &["run"]] {
+                let out = wasirun(&[command, &["--runtime", engine], args].concat());
+                assert_eq!(out.status.code(), Some(code), "{engine} {args:?}");
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout),
+                    stdout,
+                    "{engine} {args:?}"
+                );
+                assert!(out.stderr.is_empty(), "{engine} {args:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn invoke_errors_are_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = write(tmp.path(), "reactor.wat", REACTOR);
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["add", &module, "1"],
+            r#"cannot call "add": it takes 2 arguments (i32, i64), 1 given"#,
+        ),
+        (
+            &["add", &module, "1", "2", "3"],
+            r#"cannot call "add": it takes 2 arguments (i32, i64), 3 given"#,
+        ),
+        (
+            &["add", &module, "1", "two"],
+            r#"cannot call "add": argument 2 ("two") is not an i64"#,
+        ),
+        (
+            &["add", &module, "4294967296", "2"],
+            r#"cannot call "add": argument 1 ("4294967296") is not an i32"#,
+        ),
+        (
+            &["sub", &module],
+            r#"cannot call "sub": the module exports nothing of that name"#,
+        ),
+        (
+            &["simd", &module, "0"],
+            r#"cannot call "simd": it takes or returns a v128; only i32, i64, f32 and f64 can be passed and printed"#,
+        ),
+    ];
+    for engine in ENGINES {
+        for (args, message) in cases {
+            let out = wasirun(&[&["--runtime", engine, "--invoke"], args].concat());
+            // `_initialize` did not run: nothing is printed but the error.
+            let stderr = one_line_error(&out);
+            assert_eq!(
+                stderr,
+                format!("wasirun: {module}: {message}\n"),
+                "{engine}"
+            );
+        }
+    }
+    // A Daku program has no entry point to invoke.
+    let daku = write(
+        tmp.path(),
+        "daku.wat",
+        r#"(module (import "daku" "ar" (func (param i32 i32 i32) (result i32))) (func (export "_start")))"#,
+    );
+    let stderr = one_line_error(&wasirun(&["--invoke", "_start", &daku]));
+    assert!(
+        stderr.ends_with(
+            ": --invoke does not apply to a Daku program (it imports daku.ar, not WASI)\n"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -7,15 +7,13 @@ mod denial;
 mod entry;
 mod errno;
 mod fdlimit;
-pub mod features;
 mod fs;
+mod linux;
 mod net;
 mod path;
 mod poll;
-mod pseudo;
 mod random;
 mod stream;
-mod uring;
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
@@ -42,6 +40,8 @@ use entry::{
 use errno::from_host;
 pub use fdlimit::{FdPool, FdSlot, guests_share, raise_nofile_limit};
 pub use features::PathResolution;
+pub use linux::features;
+use linux::{pseudo, uring};
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{OpenError, Parent, Split, open_beneath, open_to_modify};
 

@@ -26,21 +26,15 @@
 //! [`open_to_modify`]).
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use wasi_core::Errno;
 use wasi_core::system::Result;
 
 use crate::features::PathResolution;
+use crate::linux::openat2;
 use crate::{errno, pseudo};
 
 mod walk;
-
-/// How every guest path is resolved.
-const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
-
-/// How many times a resolution the kernel aborted because of a concurrent
-/// rename (`EAGAIN`) is retried before giving up.
-const RETRIES: usize = 8;
 
 /// Opens `path` beneath `dir` (one `openat2`). `O_CLOEXEC` is always added.
 ///
@@ -58,7 +52,7 @@ pub(crate) fn open_beneath(
     if path.is_empty() {
         return Err(Errno::NOENT);
     }
-    resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
+    resolve_beneath(how, dir, path, flags, mode, false).map_err(errno::resolve)
 }
 
 /// Opens `path` beneath `dir` for a call that changes what it names or the
@@ -79,12 +73,11 @@ pub(crate) fn open_to_modify(
     if path.is_empty() {
         return Err(Errno::NOENT);
     }
-    match resolve_beneath(how, dir, path, flags, mode, ResolveFlags::NO_XDEV) {
+    match resolve_beneath(how, dir, path, flags, mode, true) {
         Err(rustix::io::Errno::XDEV) => {}
         result => return result.map_err(errno::resolve),
     }
-    let file = resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty())
-        .map_err(errno::resolve)?;
+    let file = resolve_beneath(how, dir, path, flags, mode, false).map_err(errno::resolve)?;
     match pseudo::filesystem_of(file.as_fd()).map_err(errno::from_host)? {
         Some(_) => Err(Errno::NOTCAPABLE),
         None => Ok(file),
@@ -162,7 +155,7 @@ pub(crate) fn open_file(
         return Err(Errno::NOENT.into());
     }
     if !dir_on_pseudo_fs {
-        match resolve_beneath(how, dir, path, flags, mode, ResolveFlags::NO_XDEV) {
+        match resolve_beneath(how, dir, path, flags, mode, true) {
             Ok(fd) => {
                 return Ok(Opened {
                     fd,
@@ -176,9 +169,8 @@ pub(crate) fn open_file(
 
     // 1. Where the path leads, without opening it.
     let probe_flags = OFlags::PATH | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
-    let resolve = |flags, mode| {
-        resolve_beneath(how, dir, path, flags, mode, ResolveFlags::empty()).map_err(errno::resolve)
-    };
+    let resolve =
+        |flags, mode| resolve_beneath(how, dir, path, flags, mode, false).map_err(errno::resolve);
     let probe = match resolve(probe_flags, Mode::empty()) {
         Ok(file) => Parent::Opened(file),
         Err(Errno::NOENT) if flags.contains(OFlags::CREATE) => {
@@ -221,57 +213,21 @@ fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool> {
     Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
 }
 
-/// Resolves and opens a non-empty `path` beneath `dir`, with
-/// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` and `extra`. `O_CLOEXEC` is
-/// always added.
+/// Resolves and opens a non-empty `path` beneath `dir` as `openat2` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` does, `how`; with
+/// `same_fs`, fails with `EXDEV` rather than open a file on another
+/// filesystem (`RESOLVE_NO_XDEV`). `O_CLOEXEC` is always added.
 fn resolve_beneath(
     how: PathResolution,
     dir: BorrowedFd<'_>,
     path: &str,
     flags: OFlags,
     mode: Mode,
-    extra: ResolveFlags,
+    same_fs: bool,
 ) -> rustix::io::Result<OwnedFd> {
-    if how == PathResolution::Walk {
-        return walk::resolve(
-            dir,
-            path,
-            flags,
-            mode,
-            extra.contains(ResolveFlags::NO_XDEV),
-        );
-    }
-    // A single plain component can leave `dir` only as a symlink, which
-    // `O_NOFOLLOW` refuses to follow: then `openat2` without
-    // `RESOLVE_BENEATH` resolves it exactly as with it, for less (1.38
-    // against 1.52 us per open and close here; `openat`, which cannot take
-    // `extra`, 1.36). `O_PATH` without `O_NOFOLLOW` would open the link
-    // itself instead of failing, so it takes the general path.
-    if is_plain_name(path) && (flags.contains(OFlags::NOFOLLOW) || !flags.contains(OFlags::PATH)) {
-        let plain = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        loop {
-            match rustix::fs::openat2(dir, path, plain, mode, extra) {
-                Ok(fd) => return Ok(fd),
-                Err(rustix::io::Errno::INTR) => {}
-                // A symlink the caller wants followed: resolve it beneath
-                // `dir` below (`ENOTDIR` when `O_DIRECTORY` met the link).
-                Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)
-                    if !flags.contains(OFlags::NOFOLLOW) =>
-                {
-                    break;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-    let mut retries = 0;
-    loop {
-        match rustix::fs::openat2(dir, path, flags | OFlags::CLOEXEC, mode, RESOLVE | extra) {
-            Ok(fd) => return Ok(fd),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) if retries < RETRIES => retries += 1,
-            Err(err) => return Err(err),
-        }
+    match how {
+        PathResolution::Walk => walk::resolve(dir, path, flags, mode, same_fs),
+        _ => openat2::resolve(dir, path, flags, mode, same_fs),
     }
 }
 

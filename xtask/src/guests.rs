@@ -1,5 +1,6 @@
 //! `cargo xtask build-guests`: rebuilds committed `.wasm` guests from the
-//! source beside them (`X.wat` with the `wat` crate, `X.c` with clang).
+//! source beside them (`X.wat` with the `wat` crate, `X.c` with clang, plus
+//! the arguments its `// clang:` lines give, e.g. `-mexec-model=reactor`).
 
 use anyhow::{Context, Result, bail};
 use std::fs;
@@ -68,9 +69,22 @@ fn clang_available() -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
+/// The clang arguments a C source asks for beyond the usual ones: the words
+/// after `// clang:` at the start of a line.
+fn clang_args(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("// clang:"))
+        .flat_map(str::split_whitespace)
+        .collect()
+}
+
 fn compile_c(source: &Path, output: &Path) -> Result<()> {
+    let text =
+        fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
     let status = Command::new("clang")
-        .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o"])
+        .args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2"])
+        .args(clang_args(&text))
+        .arg("-o")
         .arg(output)
         .arg(source)
         .status()
@@ -170,6 +184,13 @@ pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_sources_name_their_own_clang_arguments() {
+        let text = "// clang: -mexec-model=reactor -DX\n#include <stdio.h>\n  // clang: -Dnot\n";
+        assert_eq!(clang_args(text), ["-mexec-model=reactor", "-DX"]);
+        assert!(clang_args("int main(void) { return 0; }").is_empty());
+    }
 
     #[test]
     fn finds_sources_and_checks_staleness() {

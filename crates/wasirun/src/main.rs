@@ -5,6 +5,7 @@
 //! it.
 
 mod guest;
+mod info;
 mod run;
 mod serve;
 mod water;
@@ -68,6 +69,12 @@ enum Command {
     /// Runs until SIGTERM or SIGINT, then answers the requests in flight and
     /// exits 0. A module that cannot be loaded exits with code 2.
     Serve(serve::ServeArgs),
+
+    /// Print what this host will use on this machine: the kernel, whether
+    /// guest paths are resolved by openat2 or walked in user space, whether
+    /// io_uring is used, the descriptor limit. Worth pasting into a bug
+    /// report.
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,5 +83,6 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Water(args) => water::main(args),
         Command::Serve(args) => serve::main(args),
+        Command::Info(args) => info::main(args),
     }
 }

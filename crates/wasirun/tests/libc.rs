@@ -13,6 +13,12 @@
 //! tree (names, types, contents, symlink targets) must be identical, and the
 //! native run must also match what `NAME.json` pins for the conformance
 //! runner. No clang is needed: the `.wasm` files are committed.
+//!
+//! On x86-64, each program also runs under `wasirun` in a process whose
+//! seccomp filter refuses `openat2` (`ENOSYS`, as Linux before 5.6) and
+//! `io_uring_setup` (`EPERM`, as Docker's default profile): paths are then
+//! walked in user space (`spec/preview1.md`, "Path resolution without
+//! openat2"), with the same results.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -289,14 +295,92 @@ struct Run {
     tree: String,
 }
 
+/// The kernel a run sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// This machine's.
+    AsIs,
+    /// This machine's, with `openat2` and io_uring refused by seccomp.
+    Old,
+}
+
+/// Makes `openat2` fail with `ENOSYS` and `io_uring_setup` with `EPERM`
+/// in the process `command` starts, as on Linux before 5.6 under Docker's
+/// default seccomp profile.
+#[cfg(target_arch = "x86_64")]
+fn refuse_new_syscalls(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt: 0,
+        jf,
+        k,
+    };
+    let load = |offset: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
+    let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
+    // `struct seccomp_data`: `nr` at offset 0, `arch` at 4.
+    let filter = [
+        load(4),
+        jump(AUDIT_ARCH_X86_64, 5),
+        load(0),
+        jump(libc::SYS_openat2 as u32, 1),
+        ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        jump(libc::SYS_io_uring_setup as u32, 1),
+        ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        ret(libc::SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: between fork and exec the closure only makes two `prctl`
+    // calls (async-signal-safe) on a filter copied into it beforehand; it
+    // allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The kernels the wasm runs see: on other architectures than x86-64 the
+/// filter above is not written, and only this machine's is tried.
+fn kernels() -> &'static [Kernel] {
+    match cfg!(target_arch = "x86_64") {
+        true => &[Kernel::AsIs, Kernel::Old],
+        false => &[Kernel::AsIs],
+    }
+}
+
 /// Runs `program` (with `args` before the spec's arguments) in a fresh
 /// directory holding copies of the spec's fixtures.
-fn run(spec: &Spec, program: &Path, args: &[String]) -> Run {
+fn run(spec: &Spec, program: &Path, args: &[String], kernel: Kernel) -> Run {
     let work = tempfile::tempdir().unwrap();
     for dir in &spec.dirs {
         copy_tree(&suite().join(dir), &work.path().join(dir));
     }
-    let out = Command::new(program)
+    let mut command = Command::new(program);
+    if kernel == Kernel::Old {
+        #[cfg(target_arch = "x86_64")]
+        refuse_new_syscalls(&mut command);
+    }
+    let out = command
         .args(args)
         .args(&spec.args)
         .env_clear()
@@ -370,7 +454,7 @@ fn check_program(name: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let want = run(&spec, &native, &[]);
+    let want = run(&spec, &native, &[], Kernel::AsIs);
     // The pinned expectations must be what the program does natively.
     assert_eq!(
         want.status,
@@ -392,7 +476,10 @@ fn check_program(name: &str) {
     let module = suite().join(format!("{name}.wasm"));
     let wasirun = Path::new(env!("CARGO_BIN_EXE_wasirun"));
     let mut failures = String::new();
-    for engine in ENGINES {
+    for (engine, &kernel) in ENGINES
+        .iter()
+        .flat_map(|e| kernels().iter().map(move |k| (e, k)))
+    {
         let mut args = vec!["--runtime".to_string(), engine.to_string()];
         for dir in &spec.dirs {
             args.extend(["--dir".to_string(), dir.clone()]);
@@ -401,7 +488,7 @@ fn check_program(name: &str) {
             args.extend(["--env".to_string(), format!("{k}={v}")]);
         }
         args.push(module.to_str().unwrap().to_string());
-        let got = run(&spec, wasirun, &args);
+        let got = run(&spec, wasirun, &args, kernel);
         for (what, w, g) in [
             ("exit status", &want.status, &got.status),
             ("stdout", &want.stdout, &got.stdout),
@@ -411,7 +498,7 @@ fn check_program(name: &str) {
             if w != g {
                 writeln!(
                     failures,
-                    "{name} on {engine}: {what} differs:\n{}",
+                    "{name} on {engine} ({kernel:?} kernel): {what} differs:\n{}",
                     diff(w, g)
                 )
                 .unwrap();
@@ -438,6 +525,25 @@ macro_rules! programs {
 }
 
 programs!(cp, env, fmt, fsops, ls, rename, stat, stdio, time);
+
+/// The filter does refuse what it should, and `wasirun info` says so.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_old_kernel_lacks_openat2_and_io_uring() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasirun"));
+    refuse_new_syscalls(&mut command);
+    let out = command.arg("info").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for line in [
+        "openat2: not available (openat2: Function not implemented",
+        "io_uring: not available (io_uring_setup: Operation not permitted",
+        "guest paths: walked in user space",
+        "guest I/O: plain system calls",
+    ] {
+        assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");
+    }
+}
 
 #[test]
 fn every_program_has_a_test() {

@@ -61,7 +61,12 @@ fn help_lists_the_commands_and_run_help_the_options() {
     assert_eq!(help.status.code(), Some(0));
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("wasirun <COMMAND>"), "{help}");
-    assert!(help.contains("\n  run "), "{help}");
+    for command in ["run", "water", "serve", "info"] {
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command}: {help}"
+        );
+    }
     let run_help = wasirun(&["run", "--help"]);
     assert_eq!(run_help.status.code(), Some(0));
     let run_help = String::from_utf8(run_help.stdout).unwrap();
@@ -84,4 +89,35 @@ fn a_module_is_required_with_or_without_run() {
             "{args:?}: {out:?}"
         );
     }
+}
+
+#[test]
+fn info_names_the_kernel_and_its_features() {
+    let out = wasirun(&["info"]);
+    assert_eq!(out.status.code(), Some(0));
+    let info = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = info.lines().collect();
+    assert_eq!(lines[0], concat!("wasirun ", env!("CARGO_PKG_VERSION")));
+    for (line, start) in lines[1..].iter().zip([
+        "kernel: Linux ",
+        "openat2: ",
+        "io_uring: ",
+        "guest paths: ",
+        "guest I/O: ",
+        "descriptors: RLIMIT_NOFILE ",
+    ]) {
+        assert!(line.starts_with(start), "{start:?}: {info}");
+    }
+    // The forced fallback is named as such.
+    let out = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+        .arg("info")
+        .env("WASIRUN_NO_OPENAT2", "1")
+        .output()
+        .unwrap();
+    let info = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        info.contains("openat2: turned off by WASIRUN_NO_OPENAT2\n"),
+        "{info}"
+    );
+    assert!(info.contains("guest paths: walked in user space"), "{info}");
 }

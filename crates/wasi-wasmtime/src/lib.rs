@@ -5,6 +5,7 @@ use wasi_core::runtime::ValType;
 use wasi_core::{GuestMemory, IntoWasm, ProcExit, System};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
+mod cache;
 pub mod runtime;
 pub use runtime::{WasmtimeInstance, WasmtimePrepared, WasmtimeRuntime};
 

@@ -1,7 +1,8 @@
 //! [`wasi_core::runtime::Runtime`] on wasmtime.
 
+use crate::cache::ModuleCache;
 use crate::{add_to_linker_for_module, exit_code};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasi_core::runtime::{
@@ -10,9 +11,8 @@ use wasi_core::runtime::{
 };
 use wasi_core::{GuestMemory, System};
 use wasmtime::{
-    Cache, CacheConfig, Config, Engine, Extern, ExternType, FuncType, InstanceAllocationStrategy,
-    InstancePre, Linker, Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
-    UpdateDeadline,
+    Config, Engine, Extern, ExternType, FuncType, InstanceAllocationStrategy, InstancePre, Linker,
+    Memory, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
 };
 
 /// What the store of a module loaded through [`WasmtimeRuntime`] holds.
@@ -59,8 +59,9 @@ impl ResourceLimiter for Budget {
 pub struct WasmtimeRuntime {
     engine: Engine,
     config: RuntimeConfig,
-    /// The cache of compiled modules, kept for [`Runtime::with_config`].
-    cache_dir: Option<Arc<Path>>,
+    /// The cache of compiled modules (its directory serves the engines of
+    /// [`Runtime::with_config`] too).
+    cache: Option<Arc<ModuleCache>>,
     /// Advances the engine's epoch while the runtime lives, when a timeout
     /// is configured.
     _ticker: Option<Arc<EpochTicker>>,
@@ -157,29 +158,23 @@ impl WasmtimeRuntime {
     /// A runtime with its own engine configured for `config`, compiling
     /// every module it loads.
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Self> {
-        Self::with_engine_config(config, engine_config(config), None)
+        Self::with_engine_config(config, engine_config(config))
     }
 
     /// Like [`new`](Self::new), and compiled modules are cached in `dir`
-    /// (wasmtime's cache, keyed by the module's hash and the engine's
-    /// settings), so loading the same module again skips compilation.
+    /// (uncompressed, keyed by the module's hash and the engine's
+    /// settings, and mapped when loaded; see `cache.rs`), so loading the
+    /// same module again skips compilation.
     pub fn with_cache_dir(
         config: RuntimeConfig,
         dir: impl Into<PathBuf>,
     ) -> wasmtime::Result<Self> {
-        let dir: Arc<Path> = dir.into().into();
-        let mut cache = CacheConfig::new();
-        cache.with_directory(&*dir);
-        let mut engine_config = engine_config(config);
-        engine_config.cache(Some(Cache::new(cache)?));
-        Self::with_engine_config(config, engine_config, Some(dir))
+        let mut runtime = Self::new(config)?;
+        runtime.cache = Some(Arc::new(ModuleCache::new(dir.into(), &runtime.engine)));
+        Ok(runtime)
     }
 
-    fn with_engine_config(
-        config: RuntimeConfig,
-        engine_config: Config,
-        cache_dir: Option<Arc<Path>>,
-    ) -> wasmtime::Result<Self> {
+    fn with_engine_config(config: RuntimeConfig, engine_config: Config) -> wasmtime::Result<Self> {
         let engine = Engine::new(&engine_config)?;
         let ticker = if uses_epochs(&config) {
             Some(Arc::new(EpochTicker::start(engine.clone())?))
@@ -189,7 +184,7 @@ impl WasmtimeRuntime {
         Ok(Self {
             engine,
             config,
-            cache_dir,
+            cache: None,
             _ticker: ticker,
         })
     }
@@ -304,18 +299,13 @@ impl Runtime for WasmtimeRuntime {
         "wasmtime"
     }
 
-    /// A new engine for `config`, caching in the same directory (a cache
-    /// that cannot be set up is skipped, as [`WasmtimeRuntime::with_cache_dir`]'s
-    /// callers do).
+    /// A new engine for `config`, caching in the same directory.
     fn with_config(&self, config: RuntimeConfig) -> Result<Self, LoadError> {
-        let cached = self
-            .cache_dir
-            .as_ref()
-            .and_then(|dir| Self::with_cache_dir(config, dir.to_path_buf()).ok());
-        match cached {
-            Some(runtime) => Ok(runtime),
-            None => Self::new(config).map_err(|e| LoadError::Engine(format!("{e:#}"))),
-        }
+        let runtime = match &self.cache {
+            Some(cache) => Self::with_cache_dir(config, cache.dir()),
+            None => Self::new(config),
+        };
+        runtime.map_err(|e| LoadError::Engine(format!("{e:#}")))
     }
 
     fn config(&self) -> &RuntimeConfig {
@@ -328,8 +318,11 @@ impl Runtime for WasmtimeRuntime {
         imports: &Imports<D>,
     ) -> Result<WasmtimePrepared<D>, LoadError> {
         self.config.check_module(wasm)?;
-        let module =
-            Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let module = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm),
+            None => Module::new(&self.engine, wasm),
+        }
+        .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
             add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)

@@ -55,8 +55,8 @@ pub(crate) struct GuestArgs {
     #[arg(long)]
     pub(crate) allow_driver_loading: bool,
 
-    /// Compile the module afresh instead of using wasmtime's cache of
-    /// compiled modules.
+    /// Compile the module afresh instead of using the cache of compiled
+    /// modules ($XDG_CACHE_HOME/wasirun/compiled, wasmtime only).
     #[arg(long)]
     pub(crate) no_cache: bool,
 

@@ -346,13 +346,14 @@ fn compiled_modules_are_cached_silently() {
             .output()
             .unwrap()
     };
-    // Compiled modules, without wasmtime's usage statistics beside them.
-    let entries = || {
-        walk(&cache.path().join("wasirun/modules"))
+    // Compiled modules: one `.cwasm` file each.
+    let compiled = || {
+        walk(&cache.path().join("wasirun/compiled"))
             .into_iter()
-            .filter(|path| path.is_file() && path.extension().is_none())
-            .count()
+            .filter(|path| path.is_file())
+            .collect::<Vec<_>>()
     };
+    let entries = || compiled().len();
     let out = run(&["--no-cache"]);
     assert_eq!(
         (out.stdout.as_slice(), out.stderr.as_slice()),
@@ -368,6 +369,18 @@ fn compiled_modules_are_cached_silently() {
         );
     }
     assert_eq!(entries(), 1, "one compiled module in the cache");
+    let file = compiled().remove(0);
+    assert_eq!(file.extension().unwrap(), "cwasm");
+    // A damaged file is compiled again and replaced.
+    let good = std::fs::read(&file).unwrap();
+    std::fs::write(&file, b"not a compiled module").unwrap();
+    let out = run(&[]);
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b"hello, world\n"[..], &b""[..])
+    );
+    assert_eq!(std::fs::read(&file).unwrap().len(), good.len());
+    assert_eq!(compiled(), [file]);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -5,7 +5,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use wasi_core::budget::{HostBudget, Reservation};
 use wasi_core::runtime::Interrupter;
@@ -27,6 +27,13 @@ struct Cancel {
     cancelled: bool,
 }
 
+/// Makes the eventfd `fd` readable, for good (no one reads it; a write
+/// can only fail when the counter would overflow, which leaves it readable
+/// too).
+fn signal(fd: &OwnedFd) {
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
 /// Whether the instance ended, and whether its sockets were shut down
 /// because it did not.
 #[derive(Default, Clone, Copy)]
@@ -40,7 +47,13 @@ struct State {
 #[derive(Default)]
 pub(crate) struct Control {
     cancel: Mutex<Cancel>,
-    sockets: Mutex<Vec<OwnedFd>>,
+    /// An eventfd readable once the connection is cancelled, which a write
+    /// waiting for its socket watches (`crate::writes`); made by the first
+    /// wait, so a connection that never waits costs no descriptor.
+    wake: OnceLock<OwnedFd>,
+    /// Duplicates of the sockets given to the instance, shared with the
+    /// instance's system (which waits on them for writability).
+    sockets: Mutex<Vec<Arc<OwnedFd>>>,
     /// Stops the instance's running call when the connection is forced.
     interrupter: Mutex<Option<Interrupter>>,
     state: Mutex<State>,
@@ -81,8 +94,33 @@ impl Control {
     }
 
     /// Keeps a duplicate of a socket given to the instance.
-    pub(crate) fn keep_socket(&self, fd: OwnedFd) {
+    pub(crate) fn keep_socket(&self, fd: Arc<OwnedFd>) {
         lock(&self.sockets).push(fd);
+    }
+
+    /// The descriptor a waiting write watches beside its socket: readable
+    /// once the connection is cancelled. `ECANCELED` if it already is;
+    /// made at the first call.
+    pub(crate) fn wake(&self) -> Result<BorrowedFd<'_>, wasi_core::Errno> {
+        // Under the lock `cancel` takes: either the cancellation sees the
+        // eventfd and signals it, or this sees the cancellation.
+        let cancel = lock(&self.cancel);
+        if cancel.cancelled {
+            return Err(wasi_core::Errno::CANCELED);
+        }
+        let fd = match self.wake.get() {
+            Some(fd) => fd,
+            None => {
+                let fd = rustix::event::eventfd(
+                    0,
+                    rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+                )
+                .map_err(|e| wasi_core::Errno::from_io_kind(io::Error::from(e).kind()))?;
+                self.wake.get_or_init(|| fd)
+            }
+        };
+        drop(cancel);
+        Ok(fd.as_fd())
     }
 
     /// Records the instance's interrupter; if the connection was forced
@@ -117,6 +155,9 @@ impl Control {
             cancel.cancelled = true;
             if let Some(sender) = &cancel.sender {
                 let _ = (&*sender).write_all(&[0]);
+            }
+            if let Some(wake) = self.wake.get() {
+                signal(wake);
             }
         }
     }

@@ -5,6 +5,7 @@ use crate::Error;
 use crate::config::{Config, Systems};
 use crate::conn::Control;
 use crate::validate::{self, Role};
+use crate::writes::CompleteWrites;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasi_core::runtime::{
     CallError, HostError, Imports, Instance, LoadError, Prepared, Runtime, Val,
 };
@@ -72,7 +73,8 @@ pub(crate) struct Job {
 
 /// An instance's data: its system and what its host functions reach.
 struct WatmData {
-    system: Box<dyn VirtualFds + Send>,
+    /// The instance's system, under which writes on connections complete.
+    system: CompleteWrites,
     accepted: Option<TcpStream>,
     /// Whether this role has an accepted connection at all.
     accepts: bool,
@@ -80,7 +82,6 @@ struct WatmData {
     dial_timeout: Duration,
     config_file: Option<PathBuf>,
     host_conns: usize,
-    control: Arc<Control>,
 }
 
 impl WatmData {
@@ -90,13 +91,9 @@ impl WatmData {
         if self.host_conns >= MAX_HOST_CONNS {
             return water_error(Errno::MFILE);
         }
-        let duplicate = fd.try_clone();
-        match self.system.insert_host(fd, Rights::SOCKET, Rights::empty()) {
+        match self.system.insert_conn(fd) {
             Ok(guest_fd) => {
                 self.host_conns += 1;
-                if let Ok(duplicate) = duplicate {
-                    self.control.keep_socket(duplicate);
-                }
                 i32::try_from(guest_fd).unwrap_or(i32::MAX)
             }
             Err(errno) => water_error(errno),
@@ -180,7 +177,7 @@ fn imports() -> Imports<WatmData> {
             "pull_config",
             |caller, (): ()| -> Result<i32, HostError> { Ok(pull_config(caller.data)) },
         );
-    imports.wasi(|data: &mut WatmData| -> &mut (dyn System + 'static) { &mut *data.system });
+    imports.wasi(|data: &mut WatmData| -> &mut (dyn System + 'static) { &mut data.system });
     imports
 }
 
@@ -314,15 +311,21 @@ impl<R: Runtime> Shared<R> {
                     .build()?,
             ),
         };
+        // The instance's time runs from now (`spec/watm-v0.md` §6): a write
+        // waiting for its socket ends when it is up.
+        let deadline = self
+            .config
+            .limits
+            .timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
         Ok(WatmData {
-            system,
+            system: CompleteWrites::new(system, Arc::clone(&control), deadline),
             accepted: None,
             accepts: matches!(self.role, Role::Listener | Role::Relay),
             remote: job.remote,
             dial_timeout: self.config.dial_timeout,
             config_file: self.config.config_file.clone(),
             host_conns: 0,
-            control,
         })
     }
 
@@ -433,16 +436,9 @@ impl<R: Runtime> Shared<R> {
         let (entry, takes_fd) = self.role.entry();
         let args = match job.caller.take() {
             Some(caller) if takes_fd => {
-                if let Ok(duplicate) = caller.try_clone() {
-                    control.keep_socket(duplicate);
-                }
-                let fd = instance
-                    .data()
-                    .system
-                    .insert_host(caller, Rights::SOCKET, Rights::empty())
-                    .map_err(|e| {
-                        Error::Watm(format!("cannot insert the caller connection: {e:?}"))
-                    })?;
+                let fd = instance.data().system.insert_conn(caller).map_err(|e| {
+                    Error::Watm(format!("cannot insert the caller connection: {e:?}"))
+                })?;
                 vec![Val::I32(i32::try_from(fd).unwrap_or(i32::MAX))]
             }
             _ => vec![],

@@ -62,6 +62,7 @@ mod conn;
 mod host;
 mod roles;
 mod validate;
+mod writes;
 
 pub use config::{Config, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MEMORY, SystemFactory};
 pub use conn::Conn;

@@ -1,11 +1,14 @@
 //! WATER v0 (`watm-transport`): relay throughput through the plain WATM
-//! against a direct TCP connection and a plain TCP relay, in the same run;
+//! (`tests/watm/plain.wat`) and water's reference TinyGo build of `plain`
+//! (`tests/watm/reference/plain.go.wasm`) against a direct TCP connection
+//! and a native user-space relay (a Rust copy loop per direction), in the
+//! same run;
 //! connection set-up time (instantiate, `_water_init`, `_water_dial` and its
 //! TCP dial); memory per live connection (printed, not timed). On both
 //! engines.
 //!
-//! Ids: `water_relay_1MiB/{direct,tcp_relay,watm/wasmtime,watm/wasmi}` and
-//! `water_setup/watm/{wasmtime,wasmi}`.
+//! Ids: `water_relay_1MiB/{direct,tcp_relay,watm/wasmtime,watm/wasmi,
+//! watm-go/wasmtime,watm-go/wasmi}` and `water_setup/watm/{wasmtime,wasmi}`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -21,10 +24,16 @@ use watm_transport::{Closer, Config, Dialer, Relay};
 /// Bytes sent per iteration, and acknowledged by the sink.
 const CHUNK: usize = 1 << 20;
 
+/// The test WATM `name` of `watm-transport` (`tests/watm/`).
+fn watm_config(name: &str) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/watm-transport/tests/watm")
+        .join(name);
+    Config::from_file(path).expect(name)
+}
+
 fn plain_config() -> Config {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/watm-transport/tests/watm/plain.wat");
-    Config::from_file(path).expect("plain.wat")
+    watm_config("plain.wat")
 }
 
 /// Runs `code` on `engine`'s runtime, created for the WATM's limits (as
@@ -97,14 +106,15 @@ fn copy_then_shutdown(mut from: TcpStream, mut to: TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
-/// A WATM relay to the address it holds, served on its own thread.
-struct WatmRelay(SocketAddr);
+/// A relay through the WATM it holds to the address it holds, served on
+/// its own thread.
+struct WatmRelay(Config, SocketAddr);
 
 impl WithRuntime for WatmRelay {
     type Output = (SocketAddr, Closer);
 
     fn run<R: Runtime>(self, runtime: R) -> (SocketAddr, Closer) {
-        let relay = Relay::bind(&runtime, &plain_config(), "127.0.0.1:0", self.0).unwrap();
+        let relay = Relay::bind(&runtime, &self.0, "127.0.0.1:0", self.1).unwrap();
         let addr = relay.local_addr().unwrap();
         let closer = relay.closer();
         std::thread::spawn(move || relay.serve());
@@ -191,9 +201,16 @@ fn water(c: &mut Criterion) {
         ("direct".into(), remote, None),
         ("tcp_relay".into(), tcp_relay(remote), None),
     ];
-    for engine in Engine::ALL {
-        let (addr, closer) = on(engine, WatmRelay(remote));
-        targets.push((format!("watm/{}", engine.name()), addr, Some(closer)));
+    // water's reference TinyGo build: its short writes were fatal until
+    // writes on connections completed (spec/watm-v0.md).
+    for (prefix, watm) in [
+        ("watm", "plain.wat"),
+        ("watm-go", "reference/plain.go.wasm"),
+    ] {
+        for engine in Engine::ALL {
+            let (addr, closer) = on(engine, WatmRelay(watm_config(watm), remote));
+            targets.push((format!("{prefix}/{}", engine.name()), addr, Some(closer)));
+        }
     }
     for (name, addr, _) in &targets {
         let mut stream = TcpStream::connect(addr).unwrap();

@@ -73,7 +73,8 @@ fn sink() -> SocketAddr {
     addr
 }
 
-/// A plain TCP relay to `remote`: two copying threads per connection.
+/// A plain TCP relay to `remote`: two copying threads per connection,
+/// both sockets with `TCP_NODELAY` as the WATM relay's are.
 fn tcp_relay(remote: SocketAddr) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -83,6 +84,7 @@ fn tcp_relay(remote: SocketAddr) -> SocketAddr {
             let Ok(server) = TcpStream::connect(remote) else {
                 return;
             };
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
             let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || copy_then_shutdown(client, server));
             std::thread::spawn(move || copy_then_shutdown(s2, c2));

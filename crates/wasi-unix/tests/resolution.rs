@@ -220,7 +220,12 @@ fn listing(dir: &Path) -> Vec<String> {
 fn writes(sys: &mut UnixSystem, path: &str) -> Vec<String> {
     let mut results = Vec::new();
     for lookup in [FOLLOW, NOFOLLOW] {
-        for oflags in [Oflags::CREAT, Oflags::CREAT | Oflags::EXCL, Oflags::TRUNC] {
+        for oflags in [
+            Oflags::CREAT,
+            Oflags::CREAT | Oflags::EXCL,
+            Oflags::TRUNC,
+            Oflags::CREAT | Oflags::DIRECTORY,
+        ] {
             let fd = sys.path_open(
                 ROOT,
                 lookup,
@@ -379,4 +384,49 @@ fn a_symlink_swapped_in_mid_path_leads_nowhere() {
     for how in resolutions() {
         race(how, "real", "real/deeper/../secret");
     }
+}
+
+#[test]
+fn a_start_that_is_not_a_directory_fails_alike() {
+    if openat2_missing() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    tree(tmp.path());
+    let results = |how| {
+        let mut sys = system(tmp.path(), how);
+        let mut results = Vec::new();
+        for (name, lookup) in [("f", NOFOLLOW), ("lf", NOFOLLOW), ("ld", NOFOLLOW)] {
+            let file = sys.path_open(
+                ROOT,
+                lookup,
+                name,
+                Oflags::empty(),
+                Rights::PATH_OPEN | Rights::PATH_FILESTAT_GET,
+                Rights::all(),
+                Fdflags::empty(),
+            );
+            let Ok(file) = file else {
+                results.push(format!("{name}: {file:?}"));
+                continue;
+            };
+            for path in ["..", ".", "x", "../f", "/"] {
+                let fd = sys.path_open(
+                    file,
+                    NOFOLLOW,
+                    path,
+                    Oflags::empty(),
+                    Rights::FD_READ,
+                    Rights::empty(),
+                    Fdflags::empty(),
+                );
+                results.push(format!("{name} {path}: {:?}", opened(&mut sys, fd)));
+            }
+        }
+        results
+    };
+    assert_eq!(
+        results(PathResolution::Openat2),
+        results(PathResolution::Walk)
+    );
 }

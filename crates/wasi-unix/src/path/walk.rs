@@ -50,6 +50,15 @@ pub(super) fn resolve(
     mode: Mode,
     no_xdev: bool,
 ) -> Result<OwnedFd> {
+    // The kernel refuses some combinations of flags before it looks the
+    // path up: `O_CREAT | O_DIRECTORY` is `EINVAL` since Linux 6.4. Ask it
+    // about `.`, which exists, so that nothing is created.
+    if flags.contains(OFlags::CREATE | OFlags::DIRECTORY) {
+        let probe = OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if let Err(Errno::INVAL) = rustix::fs::openat(dir, ".", flags | probe, mode) {
+            return Err(Errno::INVAL);
+        }
+    }
     Walk {
         start: dir,
         held: Vec::new(),
@@ -107,7 +116,15 @@ impl Walk<'_> {
                 b"" | b"." if last => return self.open_last(b".", flags, mode)?.opened(),
                 b"" | b"." => None,
                 b".." => {
-                    self.held.pop().ok_or(Errno::XDEV)?;
+                    if self.held.pop().is_none() {
+                        // Leaving the start; but a start that is not a
+                        // directory fails first, as in the kernel.
+                        let start = rustix::fs::fstat(self.start)?;
+                        return Err(match FileType::from_raw_mode(start.st_mode) {
+                            FileType::Directory => Errno::XDEV,
+                            _ => Errno::NOTDIR,
+                        });
+                    }
                     if last {
                         return self.open_last(b".", flags, mode)?.opened();
                     }

@@ -12,11 +12,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod common;
+
+use common::ROOT;
 use wasi_core::System;
 use wasi_core::types::*;
 use wasi_unix::{PathResolution, UnixSystem, features};
 
-const ROOT: Fd = 3;
 const FOLLOW: Lookupflags = Lookupflags::SYMLINK_FOLLOW;
 const NOFOLLOW: Lookupflags = Lookupflags::empty();
 

@@ -17,8 +17,11 @@ pub fn main(InfoArgs {}: InfoArgs) -> ExitCode {
         _ => "walked in user space, one openat(O_NOFOLLOW) per component",
     };
     let io = match features::io_uring().is_available() {
-        true => "io_uring for poll_oneoff with 16 subscriptions or more (--io auto)",
-        false => "plain system calls (--io auto; --io uring fails)",
+        true => format!(
+            "io_uring for poll_oneoff with {} subscriptions or more (--io auto)",
+            wasi_runner::AUTO_URING_POLL_MIN
+        ),
+        false => "plain system calls (--io auto; --io uring fails)".to_owned(),
     };
     let nofile = wasi_runner::raise_nofile_limit();
     println!("wasirun {}", env!("CARGO_PKG_VERSION"));

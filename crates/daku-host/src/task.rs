@@ -158,6 +158,10 @@ impl Task {
             let Some(event) = event else { break };
             self.event(mem, event)?;
         }
+        // An event that came as the time ran out (a child ended by its own
+        // limit, on a machine too busy to wake this task first) does not
+        // carry the task past the run's deadline.
+        self.check_deadline(deadline)?;
         self.channels.report(mem, done, cap)
     }
 

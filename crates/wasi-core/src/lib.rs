@@ -12,6 +12,7 @@ pub mod system;
 pub mod trace;
 pub mod types;
 pub mod vfs;
+pub mod wasm_file;
 
 pub use abi::{IntoWasm, ProcExit};
 pub use memory::GuestMemory;

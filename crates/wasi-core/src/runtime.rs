@@ -9,6 +9,7 @@
 
 use crate::memory::GuestMemory;
 use crate::system::System;
+use crate::wasm_file::WasmFile;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -522,6 +523,8 @@ pub enum LoadError {
     /// The engine could not be set up for the runtime's configuration
     /// ([`Runtime::with_config`]).
     Engine(String),
+    /// The module's file could not be read ([`Runtime::prepare_file`]).
+    Read(String),
 }
 
 impl fmt::Display for LoadError {
@@ -531,6 +534,7 @@ impl fmt::Display for LoadError {
             LoadError::Link(msg) => write!(f, "cannot link module: {msg}"),
             LoadError::Start(error) => write!(f, "in the start function: {error}"),
             LoadError::Engine(msg) => write!(f, "cannot set up the engine: {msg}"),
+            LoadError::Read(msg) => write!(f, "cannot read the module: {msg}"),
         }
     }
 }
@@ -713,6 +717,22 @@ pub trait Runtime: Clone + Send + Sync + Sized + 'static {
         wasm: &[u8],
         imports: &Imports<D>,
     ) -> Result<Self::Prepared<D>, LoadError>;
+
+    /// [`prepare`](Self::prepare) for the module in `file`. An engine with
+    /// a cache of compiled code may load it from there without reading
+    /// more of the file than its [`head`](WasmFile::head); by default the
+    /// whole file is read and prepared. Fails with [`LoadError::Read`]
+    /// when the file cannot be read.
+    fn prepare_file<D: Send + 'static>(
+        &self,
+        file: &WasmFile,
+        imports: &Imports<D>,
+    ) -> Result<Self::Prepared<D>, LoadError> {
+        let wasm = file
+            .wasm()
+            .map_err(|e| LoadError::Read(format!("{}: {e}", file.path().display())))?;
+        self.prepare(wasm, imports)
+    }
 
     /// Compiles, links and instantiates `wasm` (binary) with `imports`,
     /// giving the instance `data`; runs the module's start function.

@@ -40,7 +40,7 @@ pub fn run_daku(
     // without compiling anything.
     let config = run.limits;
     config
-        .check_module(module.wasm())
+        .check_module(module.head())
         .map_err(|error| load(error.to_string()))?;
     options.budget = run.host_budget();
     run.engine
@@ -65,11 +65,12 @@ impl WithRuntime for DakuRun<'_> {
     type Output = Result<Outcome, DakuError>;
 
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
-        daku_host::run(
-            &runtime,
-            self.module.path(),
-            self.module.wasm(),
-            self.options,
-        )
+        let wasm = self.module.wasm().map_err(|error| match error {
+            RunError::Read { source, .. } => {
+                DakuError::Load(format!("cannot read the module: {source}"))
+            }
+            other => DakuError::Load(other.to_string()),
+        })?;
+        daku_host::run(&runtime, self.module.path(), wasm, self.options)
     }
 }

@@ -76,7 +76,7 @@ impl Devices {
             .drivers
             .iter()
             .map(|(spec, module)| {
-                let prepared = driver::prepare(&runtime, module.wasm(), spec);
+                let prepared = driver::prepare(&runtime, module.wasm()?, spec);
                 Ok((spec.clone(), prepared.map_err(RunError::Driver)?))
             })
             .collect::<Result<_, RunError>>()?;

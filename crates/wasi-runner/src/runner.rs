@@ -53,7 +53,7 @@ impl Runner {
             path: module.path().to_owned(),
             source,
         };
-        options.limits.check_module(module.wasm()).map_err(load)?;
+        options.limits.check_module(module.head()).map_err(load)?;
         let (engine, limits, cache_dir) =
             (options.engine, options.limits, options.cache_dir.clone());
         let setup = Setup {
@@ -102,8 +102,9 @@ impl WithRuntime for Setup<'_> {
 
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
         let stack = Stack::new(self.options, self.module.path(), &runtime)?;
-        let prepared = runtime
-            .prepare(self.module.wasm(), stack.imports())
+        let prepared = self
+            .module
+            .prepare(&runtime, stack.imports())
             .map_err(|source| RunError::Load {
                 path: self.module.path().to_owned(),
                 source,

@@ -112,7 +112,7 @@ impl Server {
         }
         options
             .limits
-            .check_module(module.wasm())
+            .check_module(module.head())
             .map_err(|source| RunError::Load {
                 path: module.path().to_owned(),
                 source,
@@ -270,8 +270,9 @@ impl WithRuntime for Setup<'_> {
     /// daemons) for the mode.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
         let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
-        let prepared = runtime
-            .prepare(self.module.wasm(), stack.imports())
+        let prepared = self
+            .module
+            .prepare(&runtime, stack.imports())
             .map_err(|source| RunError::Load {
                 path: self.module.path().to_owned(),
                 source,

@@ -9,6 +9,7 @@ use wasi_core::runtime::{
     CallError, Export, Imports, Instance, Interrupter, LoadError, MAX_VALS, MemoryBudget, Prepared,
     Runtime, RuntimeConfig, StoreData, TIMEOUT_GRANULARITY, Val, ValType,
 };
+use wasi_core::wasm_file::WasmFile;
 use wasi_core::{GuestMemory, System};
 use wasmtime::{
     Config, Engine, Extern, ExternType, FuncType, InstanceAllocationStrategy, InstancePre, Linker,
@@ -163,8 +164,10 @@ impl WasmtimeRuntime {
 
     /// Like [`new`](Self::new), and compiled modules are cached in `dir`
     /// (uncompressed, keyed by the module's hash and the engine's
-    /// settings, and mapped when loaded; see `cache.rs`), so loading the
-    /// same module again skips compilation.
+    /// settings, and mapped when loaded), so loading the same module again
+    /// skips compilation; a large module file loaded with
+    /// [`Runtime::prepare_file`] is found by its path and stat without
+    /// reading it (the rules are in the crate's documentation).
     pub fn with_cache_dir(
         config: RuntimeConfig,
         dir: impl Into<PathBuf>,
@@ -203,16 +206,21 @@ impl WasmtimeRuntime {
 const SHARED_MEMORY: &str = "this module defines a shared memory, which this host does not \
      support (of the threads proposal, only the atomic instructions on unshared memories run)";
 
-/// Whether `wasm` defines a shared memory (unparsable sections answer no).
+/// Whether `wasm` (or its head: the memory section comes before the code)
+/// defines a shared memory (unparsable sections answer no).
 fn defines_shared_memory(wasm: &[u8]) -> bool {
-    wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
-        let Ok(wasmparser::Payload::MemorySection(memories)) = payload else {
-            return false;
-        };
-        memories
-            .into_iter()
-            .any(|memory| memory.is_ok_and(|memory| memory.shared))
-    })
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::MemorySection(memories)) => {
+                return memories
+                    .into_iter()
+                    .any(|memory| memory.is_ok_and(|memory| memory.shared));
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    false
 }
 
 /// Bytes of each pooled memory and table kept resident when its instance
@@ -323,9 +331,43 @@ impl Runtime for WasmtimeRuntime {
             None => Module::new(&self.engine, wasm),
         }
         .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        self.link(&module, defines_shared_memory(wasm), imports)
+    }
+
+    /// With a cache, the module is found by the file's path and stat
+    /// without reading more than its head when the file has not changed
+    /// since it was last hashed (the rule is in `cache.rs`).
+    fn prepare_file<D: Send + 'static>(
+        &self,
+        file: &WasmFile,
+        imports: &Imports<D>,
+    ) -> Result<WasmtimePrepared<D>, LoadError> {
+        let head = file.head();
+        self.config.check_module(head)?;
+        let module = match &self.cache {
+            Some(cache) => cache.load_file(&self.engine, file)?,
+            None => {
+                let wasm = file
+                    .wasm()
+                    .map_err(|e| LoadError::Read(format!("{}: {e}", file.path().display())))?;
+                Module::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?
+            }
+        };
+        self.link(&module, defines_shared_memory(head), imports)
+    }
+}
+
+impl WasmtimeRuntime {
+    /// Links the compiled `module` with `imports`.
+    fn link<D: Send + 'static>(
+        &self,
+        module: &Module,
+        shared_memory: bool,
+        imports: &Imports<D>,
+    ) -> Result<WasmtimePrepared<D>, LoadError> {
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
-            add_to_linker_for_module(&mut linker, &module, Hosted::system, Hosted::memory)
+            add_to_linker_for_module(&mut linker, module, Hosted::system, Hosted::memory)
                 .map_err(link_error)?;
         }
         // Only what the module imports is linked (`Imports::imported_by`).
@@ -362,13 +404,13 @@ impl Runtime for WasmtimeRuntime {
                 )
                 .map_err(link_error)?;
         }
-        let pre = linker.instantiate_pre(&module).map_err(link_error)?;
+        let pre = linker.instantiate_pre(module).map_err(link_error)?;
         Ok(WasmtimePrepared {
             pre,
             engine: self.engine.clone(),
             config: self.config,
             wasi: imports.wasi_system(),
-            shared_memory: defines_shared_memory(wasm),
+            shared_memory,
             _ticker: self._ticker.clone(),
         })
     }

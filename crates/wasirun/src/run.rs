@@ -114,7 +114,7 @@ pub fn main(args: RunArgs) -> ExitCode {
 
 fn run(module: &Path, args: &RunArgs) -> Result<Outcome> {
     let module = Module::from_file(module)?;
-    if wasi_runner::is_daku_program(module.wasm()) {
+    if wasi_runner::is_daku_program(module.head()) {
         return daku(&module, args);
     }
     args.guest.refuse(Mode::Command, module.path())?;

@@ -16,16 +16,25 @@ pub use runtime::{WasmtimeInstance, WasmtimePrepared, WasmtimeRuntime};
 /// `proc_exit` unwinds the guest with a [`ProcExit`] error, which
 /// [`exit_code`] recovers; a guest without an exported `memory` traps on its
 /// first WASI call with a message naming the call.
-pub fn add_to_linker<T, S>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut S,
-) -> wasmtime::Result<()>
+pub fn add_to_linker<T, S>(linker: &mut Linker<T>, get: impl Get<T, S>) -> wasmtime::Result<()>
 where
     T: 'static,
     S: System + ?Sized + 'static,
 {
-    add_to_linker_with_memory(linker, get, |_| None)
+    add_to_linker_with_memory(linker, get, |_: &T| None)
 }
+
+/// How a host call finds its [`System`] in the store data: a closure or
+/// function, compiled into every host function (no call through a pointer).
+pub trait Get<T, S: ?Sized>: Fn(&mut T) -> &mut S + Copy + Send + Sync + 'static {}
+
+impl<T, S: ?Sized, F: Fn(&mut T) -> &mut S + Copy + Send + Sync + 'static> Get<T, S> for F {}
+
+/// How a host call finds the calling instance's [`Memory`] in the store
+/// data (see [`add_to_linker_with_memory`]), compiled in like [`Get`].
+pub trait GetMemory<T>: Fn(&T) -> Option<Memory> + Copy + Send + Sync + 'static {}
+
+impl<T, F: Fn(&T) -> Option<Memory> + Copy + Send + Sync + 'static> GetMemory<T> for F {}
 
 /// Like [`add_to_linker`], and `memory` gives the calling instance's linear
 /// memory from the store data, so that a call does not look the `memory`
@@ -36,8 +45,8 @@ where
 /// example) the export is looked up by name.
 pub fn add_to_linker_with_memory<T, S>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<Memory>,
+    get: impl Get<T, S>,
+    memory: impl GetMemory<T>,
 ) -> wasmtime::Result<()>
 where
     T: 'static,
@@ -52,8 +61,8 @@ where
 pub fn add_to_linker_for_module<T, S>(
     linker: &mut Linker<T>,
     module: &Module,
-    get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<Memory>,
+    get: impl Get<T, S>,
+    memory: impl GetMemory<T>,
 ) -> wasmtime::Result<()>
 where
     T: 'static,
@@ -83,8 +92,8 @@ fn param_type(ty: &wasmtime::ValType) -> Option<ValType> {
 /// Defines the entries of the import table that `selection` wants.
 fn add_selected<T, S>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut S,
-    memory: fn(&T) -> Option<Memory>,
+    get: impl Get<T, S>,
+    memory: impl GetMemory<T>,
     selection: &Selection,
 ) -> wasmtime::Result<()>
 where
@@ -114,7 +123,7 @@ where
 #[inline]
 fn guest_memory<'a, T: 'static>(
     caller: &'a mut Caller<'_, T>,
-    known: fn(&T) -> Option<Memory>,
+    known: impl GetMemory<T>,
     call: &str,
 ) -> wasmtime::Result<(&'a mut [u8], &'a mut T)> {
     if let Some(memory) = known(caller.data()) {

@@ -1,5 +1,5 @@
 //! `wasirun serve` (wasi-runner's `Server`): the cost of a request's
-//! instance, and the server under load against a native hyper server.
+//! instance, and the server under load against native servers.
 //!
 //! - `serve_instantiate/{wasmtime,wasmtime_pooled,wasmi}` (criterion): a
 //!   fresh instance of a prepared hello handler, with its WASI system (what
@@ -7,13 +7,17 @@
 //!   alone, both with the standard streams inspected once, as the server
 //!   does;
 //! - then, unless `SERVE_LOAD=0`, load runs with `wrk` (installed with
-//!   apt-get when missing, if it can be): 64 connections for
-//!   `SERVE_LOAD_SECS` (default 5) seconds against a native hyper hello
-//!   server and `Server` with the hello handler on each engine, in turn,
-//!   for `SERVE_ROUNDS` (default 3) rounds; each server's median round
-//!   (by its ratio to native's run of the same round) is shown, with the
-//!   range of its ratios and every round's req/s; then 100,000 requests of which 10% trap and 1% loop past a 50 ms
-//!   timeout, checking that every one is answered (500/504) and printing the
+//!   apt-get when missing, if it can be) against a native hyper hello
+//!   server, a native C epoll server with the same answer
+//!   (`native/hello_epoll.c`, built with the host's `cc`), and `Server` on
+//!   each engine with two handlers: the WAT one below (3 calls) and a C one
+//!   built with wasi-libc as users write them (`handlers/hello.c`: stdio,
+//!   parses the request line). Each server in turn, for `SERVE_ROUNDS`
+//!   (default 3) rounds of `SERVE_LOAD_SECS` (default 5) seconds: first 64
+//!   connections (req/s), then one (p50 latency); each server's median round
+//!   is shown with its ratios to both native servers in that round and
+//!   every round's req/s; then, unless `SERVE_MIX=0`, 100,000 requests of
+//!   which 10% trap and 1% loop past a 50 ms timeout, checking that every one is answered (500/504) and printing the
 //!   server's memory before and after; then the hostile mix: wrk's 64
 //!   connections on wasmtime, quiet and then beside attackers (4 clients
 //!   that ask for 32 MiB and never read, 4 that trickle request bodies, 2
@@ -136,14 +140,29 @@ fn instantiation(c: &mut Criterion) {
 /// A running server: its address, and how to stop it.
 struct Running {
     addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
+    stop: Stop,
+}
+
+/// How a running server stops.
+enum Stop {
+    /// A server on a thread of this process, stopped through the channel.
+    Thread(oneshot::Sender<()>, std::thread::JoinHandle<()>),
+    /// A native server process, killed.
+    Process(std::process::Child),
 }
 
 impl Running {
     fn stop(self) {
-        let _ = self.stop.send(());
-        self.thread.join().unwrap();
+        match self.stop {
+            Stop::Thread(stop, thread) => {
+                let _ = stop.send(());
+                thread.join().unwrap();
+            }
+            Stop::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
 
@@ -182,13 +201,62 @@ fn native() -> Running {
         });
         runtime.shutdown_timeout(Duration::from_millis(100));
     });
-    Running { addr, stop, thread }
+    Running {
+        addr,
+        stop: Stop::Thread(stop, thread),
+    }
 }
 
-/// `Server` with the hello handler on `engine`.
-fn wasm(engine: Engine, branch: bool, timeout: Option<Duration>) -> Running {
+/// The native C server (`native/hello_epoll.c`, one epoll loop per CPU),
+/// built with the host's C compiler (`$CC`, else `cc`); `None`, said on
+/// stderr, where there is none.
+fn native_epoll() -> Option<Running> {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/native/hello_epoll.c");
+    let binary = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hello_epoll");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let built = Command::new(&cc)
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .args([source, "-lpthread"])
+        .status();
+    if !built.is_ok_and(|status| status.success()) {
+        eprintln!("serve bench: `{cc}` cannot build {source}; the native C row is skipped");
+        return None;
+    }
+    let mut child = Command::new(&binary)
+        .arg("0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take()?),
+        &mut port,
+    )
+    .ok()?;
+    let Ok(port) = port.trim().parse::<u16>() else {
+        let _ = child.kill();
+        return None;
+    };
+    Some(Running {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        stop: Stop::Process(child),
+    })
+}
+
+/// The WAT hello handler; with `branch`, see [`hello`].
+fn wat_hello(branch: bool) -> Module {
+    Module::from_bytes("hello.wat", hello(branch)).unwrap()
+}
+
+/// The C handler as users write one (`handlers/hello.c`, wasi-libc).
+fn c_hello() -> Module {
+    Module::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/handlers/hello.wasm")).unwrap()
+}
+
+/// `Server` with `module` on `engine`.
+fn wasm(engine: Engine, module: Module, timeout: Option<Duration>) -> Running {
     let timeout = timeout.unwrap_or(wasi_runner::DEFAULT_TIMEOUT);
-    let module = Module::from_bytes("hello.wat", hello(branch)).unwrap();
     let mut options = RunOptions::new();
     options.engine(engine).timeout(Some(timeout));
     let server = Server::bind(
@@ -218,7 +286,10 @@ fn wasm(engine: Engine, branch: bool, timeout: Option<Duration>) -> Running {
             })
             .unwrap();
     });
-    Running { addr, stop, thread }
+    Running {
+        addr,
+        stop: Stop::Thread(stop, thread),
+    }
 }
 
 /// `wrk` on the path, installed with apt-get if it is not.
@@ -246,10 +317,29 @@ struct Load {
 
 /// Runs wrk on `addr` with 64 connections for `secs` seconds.
 fn load(addr: SocketAddr, secs: u64, script: Option<&std::path::Path>) -> Load {
-    let mut command = Command::new("wrk");
+    load_with(addr, 64, secs, script, None)
+}
+
+/// Runs wrk on `addr` with `connections` connections (on as many threads,
+/// at most 2) for `secs` seconds, on CPU `cpu` if given.
+fn load_with(
+    addr: SocketAddr,
+    connections: u32,
+    secs: u64,
+    script: Option<&std::path::Path>,
+    cpu: Option<usize>,
+) -> Load {
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", &cpu.to_string(), "wrk"]);
+            taskset
+        }
+        None => Command::new("wrk"),
+    };
     command.args([
-        "-t2",
-        "-c64",
+        &format!("-t{}", connections.min(2)),
+        &format!("-c{connections}"),
         &format!("-d{secs}s"),
         "--latency",
         "--timeout",
@@ -311,48 +401,46 @@ fn load_runs() {
     };
     let secs = env("SERVE_LOAD_SECS", 5);
     let rounds = usize::try_from(env("SERVE_ROUNDS", 3)).unwrap_or(3).max(1);
-    // Round after round, each server in turn: a machine whose speed
-    // drifts (a VM on a busy host) moves the servers of a round alike, so
-    // each round's ratio to native holds, and the median round is shown.
     let mut servers = vec![("native hyper".to_owned(), native())];
+    let native_c = native_epoll().map(|server| {
+        servers.push(("native C (epoll)".to_owned(), server));
+        servers.len() - 1
+    });
     for engine in Engine::ALL {
-        let name = format!("wasirun serve --runtime {engine}");
-        servers.push((name, wasm(engine, false, None)));
-    }
-    let mut runs: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for ((_, server), runs) in servers.iter().zip(&mut runs) {
-            runs.push(load(server.addr, secs, None));
+        for (handler, module) in [("WAT", wat_hello(false)), ("C", c_hello())] {
+            let name = format!("`wasirun serve --runtime {engine}`, {handler} handler");
+            servers.push((name, wasm(engine, module, None)));
         }
     }
-    println!(
-        "\n| server (64 connections, median of {rounds} rounds of {secs} s) | req/s | p50 | p99 \
-         | vs native | rounds |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for ((name, _), runs_of) in servers.iter().zip(&runs) {
-        let mut ratios: Vec<(f64, usize)> = (0..rounds)
-            .map(|round| (runs_of[round].rps / runs[0][round].rps, round))
-            .collect();
-        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (ratio, round) = ratios[rounds / 2];
-        let median = &runs_of[round];
-        let each: Vec<String> = runs_of
-            .iter()
-            .map(|run| format!("{:.0}", run.rps))
-            .collect();
-        println!(
-            "| {name} | {:.0} | {} | {} | {ratio:.2} ({:.2}-{:.2}) | {} |",
-            median.rps,
-            median.p50,
-            median.p99,
-            ratios[0].0,
-            ratios[rounds - 1].0,
-            each.join(", ")
-        );
+    let anchors: Vec<(&str, usize)> = std::iter::once(("native hyper", 0))
+        .chain(native_c.map(|i| ("native C", i)))
+        .collect();
+    rounds_table(&servers, &anchors, 64, secs, rounds, None);
+    // One connection's latency depends on where the scheduler puts the
+    // client and the server: on one CPU the reply never crosses CPUs, and
+    // on a VM a wake-up across CPUs costs tens of microseconds. So the
+    // servers are pinned to CPU 0 and wrk to CPU 1, as a client on another
+    // machine would be, where the machine has two CPUs and `taskset`.
+    let children: Vec<u32> = servers
+        .iter()
+        .filter_map(|(_, server)| match &server.stop {
+            Stop::Process(child) => Some(child.id()),
+            Stop::Thread(..) => None,
+        })
+        .collect();
+    // (Counted before pinning: a pinned process sees one CPU.)
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned =
+        cpus >= 2 && pin(std::process::id(), "0") && children.iter().all(|&pid| pin(pid, "0"));
+    rounds_table(&servers, &anchors, 1, secs, rounds, pinned.then_some(1));
+    if pinned {
+        pin(std::process::id(), &format!("0-{}", cpus - 1));
     }
     for (_, server) in servers {
         server.stop();
+    }
+    if std::env::var("SERVE_MIX").is_ok_and(|v| v == "0") {
+        return;
     }
 
     // Reliability: 10% of the requests trap, 1% loop past the timeout.
@@ -369,7 +457,11 @@ end
 "#,
     )
     .unwrap();
-    let server = wasm(Engine::Wasmtime, true, Some(Duration::from_millis(50)));
+    let server = wasm(
+        Engine::Wasmtime,
+        wat_hello(true),
+        Some(Duration::from_millis(50)),
+    );
     let before = rss_kib();
     let mut total = 0;
     let mut non_2xx = 0;
@@ -400,6 +492,120 @@ end
         after / 1024
     );
     hostile_mix(secs);
+}
+
+/// Runs wrk with `connections` against each of `servers`, in turn, for
+/// `rounds` rounds of `secs` seconds, and prints a row per server: its
+/// median round (by its ratio to the first anchor's run of the same round)
+/// and its ratio to each anchor (a server's index in `servers`) in that
+/// round, req/s with 64 connections, p50 with one. A machine whose speed
+/// drifts (a VM on a busy host) moves the servers of a round alike, so each
+/// round's ratios hold.
+fn rounds_table(
+    servers: &[(String, Running)],
+    anchors: &[(&str, usize)],
+    connections: u32,
+    secs: u64,
+    rounds: usize,
+    wrk_cpu: Option<usize>,
+) {
+    let mut runs: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for ((_, server), runs) in servers.iter().zip(&mut runs) {
+            runs.push(load_with(server.addr, connections, secs, None, wrk_cpu));
+        }
+    }
+    // With one connection the latency is the figure: a ratio is the
+    // anchor's p50 over the server's, so that higher is better in both.
+    let ratio = |run: &Load, anchor: &Load| {
+        if connections == 1 {
+            micros(&anchor.p50) / micros(&run.p50)
+        } else {
+            run.rps / anchor.rps
+        }
+    };
+    let anchor_columns: String = anchors
+        .iter()
+        .map(|(name, _)| format!(" vs {name} |"))
+        .collect();
+    println!(
+        "\n| server ({connections} connection{}, median of {rounds} rounds of {secs} s{}) \
+         | req/s | p50 | p99 |{anchor_columns} rounds (req/s) |",
+        if connections == 1 { "" } else { "s" },
+        if wrk_cpu.is_some() {
+            "; servers on CPU 0, wrk on CPU 1"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "| --- | --- | --- | --- |{} --- |",
+        " --- |".repeat(anchors.len())
+    );
+    let first = anchors[0].1;
+    for ((name, _), runs_of) in servers.iter().zip(&runs) {
+        let mut by_ratio: Vec<(f64, usize)> = (0..rounds)
+            .map(|round| (ratio(&runs_of[round], &runs[first][round]), round))
+            .collect();
+        by_ratio.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let round = by_ratio[rounds / 2].1;
+        let median = &runs_of[round];
+        let ratios: String = anchors
+            .iter()
+            .map(|&(_, anchor)| format!(" {:.2} |", ratio(median, &runs[anchor][round])))
+            .collect();
+        let each: Vec<String> = runs_of
+            .iter()
+            .map(|run| format!("{:.0}", run.rps))
+            .collect();
+        println!(
+            "| {name} | {:.0} | {} | {} |{ratios} {} |",
+            median.rps,
+            median.p50,
+            median.p99,
+            each.join(", ")
+        );
+    }
+}
+
+/// Moves every thread of process `pid` to the CPUs `list` (`taskset`
+/// syntax): false if it could not (no `taskset`). A thread that ends
+/// meanwhile is no failure.
+fn pin(pid: u32, list: &str) -> bool {
+    let set = |tid: &str| {
+        Command::new("taskset")
+            .args(["-cp", list, tid])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut pinned = set(&pid.to_string());
+    for thread in threads.flatten() {
+        if let Some(tid) = thread.file_name().to_str() {
+            pinned &= set(tid) || !thread.path().exists();
+        }
+    }
+    pinned
+}
+
+/// A wrk latency (`61.00us`, `1.29ms`, `2.00s`) in microseconds; NaN if
+/// it does not parse.
+fn micros(latency: &str) -> f64 {
+    let split = latency
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(latency.len());
+    let (number, unit) = latency.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        _ => f64::NAN,
+    };
+    number.parse::<f64>().map_or(f64::NAN, |n| n * scale)
 }
 
 /// Attackers of a server, each on a thread of its own, reconnecting as
@@ -535,7 +741,11 @@ async fn h2_hog(addr: SocketAddr, stop: std::sync::Arc<std::sync::atomic::Atomic
 
 /// Normal clients' req/s and p99 on wasmtime, quiet and beside attackers.
 fn hostile_mix(secs: u64) {
-    let server = wasm(Engine::Wasmtime, true, Some(Duration::from_secs(2)));
+    let server = wasm(
+        Engine::Wasmtime,
+        wat_hello(true),
+        Some(Duration::from_secs(2)),
+    );
     let quiet = load(server.addr, secs, None);
     let attackers = Attackers::start(server.addr);
     std::thread::sleep(Duration::from_millis(500));

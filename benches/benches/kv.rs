@@ -29,6 +29,11 @@ use wasi_core::system::DirentWriter;
 use wasi_core::system::prelude::*;
 use wasi_unix::UnixSystem;
 
+// `wasirun`'s allocator, so that the files are measured as they ship; the
+// API rows run with it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const VALUE: &[u8; 64] = &[b'v'; 64];
 const BETA: Fd = 3;
 

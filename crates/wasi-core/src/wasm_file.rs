@@ -147,9 +147,10 @@ impl WasmFile {
     }
 
     /// The whole module, read on the first call. Fails if the file cannot
-    /// be read, or no longer begins with the [`head`](Self::head) read
-    /// when it was opened (it was rewritten meanwhile: what was decided
-    /// from the head would not hold for these bytes).
+    /// be read, no longer has the length it had when it was opened, or no
+    /// longer begins with the [`head`](Self::head) read then (it was
+    /// truncated or rewritten meanwhile: what was decided from the head
+    /// would not hold for these bytes).
     pub fn wasm(&self) -> io::Result<&[u8]> {
         if let Some(wasm) = self.wasm.get() {
             return Ok(wasm);
@@ -160,7 +161,10 @@ impl WasmFile {
         }
         let len = file.metadata()?.len();
         let whole = read_from_start(&mut file, len)?;
-        if !whole.starts_with(&self.head) {
+        let resized = self
+            .stat
+            .is_some_and(|stat| stat.size != whole.len() as u64);
+        if resized || !whole.starts_with(&self.head) {
             return Err(io::Error::other(
                 "the file changed after its first sections were read",
             ));
@@ -317,6 +321,19 @@ mod tests {
         let mut changed = wasm.clone();
         changed[12] = 2;
         std::fs::write(tmp.path(), &changed).unwrap();
+        let error = file.wasm().unwrap_err();
+        assert!(error.to_string().contains("changed"), "{error}");
+    }
+
+    #[test]
+    fn a_file_truncated_after_its_head_was_read_is_refused() {
+        let wasm = module(&[(1, vec![1; 64]), (10, vec![0; READ_WHOLE_MAX as usize])]);
+        let (tmp, file) = file_with(&wasm);
+        let truncated = std::fs::File::options()
+            .write(true)
+            .open(tmp.path())
+            .unwrap();
+        truncated.set_len(wasm.len() as u64 / 2).unwrap();
         let error = file.wasm().unwrap_err();
         assert!(error.to_string().contains("changed"), "{error}");
     }

@@ -584,12 +584,13 @@ impl<T: RemembersMemory<wasmtime::Memory> + 'static> WasmtimeRunner<T> {
         engine: &wasmtime::Engine,
         wasm: &[u8],
         data: T,
+        new_store: fn(&wasmtime::Engine, T) -> wasmtime::Store<T>,
         link: impl FnOnce(&mut wasmtime::Linker<T>) -> Result<()>,
     ) -> Result<Self> {
         let module = wasmtime::Module::new(engine, wasm)?;
         let mut linker = wasmtime::Linker::new(engine);
         link(&mut linker)?;
-        let mut store = wasmtime::Store::new(engine, data);
+        let mut store = new_store(engine, data);
         let instance = linker.instantiate(&mut store, &module)?;
         if let Some(memory) = instance.get_memory(&mut store, "memory") {
             store.data_mut().remember(memory);
@@ -699,11 +700,31 @@ fn unix_system(fixture: Fixture, io: IoBackend) -> Result<(UnixSystem, Vec<UnixS
 }
 
 /// Our host with the socket peers it must keep alive, and on wasmtime where
-/// the guest's memory export is (what `WasmtimeRuntime` does too).
+/// the guest's memory export is and the store's view of it, emptied by the
+/// store's limiter before any growth (what `WasmtimeRuntime` does too).
 struct Ours<S, M> {
     system: S,
     memory: Option<M>,
+    limits: wasi_wasmtime::ViewLimiter<wasi_wasmtime::Unlimited>,
     _peers: Vec<UnixStream>,
+}
+
+// SAFETY: an `Ours<_, wasmtime::Memory>` goes into a store only in
+// `ours_on_wasmtime`, through `wasi_wasmtime::new_store` (which installs
+// `limits` as the store's limiter); that store stays in its `WasmtimeRunner`,
+// whose limiter is never replaced and whose data is never moved out.
+unsafe impl<S: wasi_core::System + 'static> wasi_wasmtime::ViewedStore
+    for Ours<S, wasmtime::Memory>
+{
+    type Limiter = wasi_wasmtime::Unlimited;
+
+    fn view_limiter(&mut self) -> &mut wasi_wasmtime::ViewLimiter<Self::Limiter> {
+        &mut self.limits
+    }
+
+    fn memory(&self) -> Option<wasmtime::Memory> {
+        self.memory
+    }
 }
 
 /// Store data that may keep the instance's memory handle: our adapters take
@@ -779,18 +800,18 @@ fn ours_on_wasmtime<S: wasi_core::System + 'static>(
     let data = Ours {
         system,
         memory: None,
+        limits: wasi_wasmtime::ViewLimiter::new(wasi_wasmtime::Unlimited),
         _peers: peers,
     };
     Ok(Box::new(WasmtimeRunner::new(
         &engines.wasmtime,
         wasm,
         data,
+        wasi_wasmtime::new_store,
         |linker| {
-            wasi_wasmtime::add_to_linker_with_memory(
-                linker,
-                |ours: &mut Ours<S, wasmtime::Memory>| &mut ours.system,
-                |ours| ours.memory,
-            )?;
+            wasi_wasmtime::add_to_linker_viewed(linker, |ours: &mut Ours<S, wasmtime::Memory>| {
+                &mut ours.system
+            })?;
             Ok(())
         },
     )?))
@@ -806,6 +827,7 @@ fn ours_on_wasmi<S: wasi_core::System + 'static>(
     let data = Ours {
         system,
         memory: None,
+        limits: wasi_wasmtime::ViewLimiter::new(wasi_wasmtime::Unlimited),
         _peers: peers,
     };
     Ok(Box::new(WasmiRunner::new(
@@ -860,6 +882,7 @@ fn instantiate(
                 &engines.wasmtime,
                 wasm,
                 ctx,
+                wasmtime::Store::new,
                 |linker| Ok(wasmtime_wasi::p1::add_to_linker_sync(linker, |ctx| ctx)?),
             )?)
         }

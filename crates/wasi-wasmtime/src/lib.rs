@@ -7,7 +7,9 @@ use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module};
 
 mod cache;
 pub mod runtime;
+mod view;
 pub use runtime::{WasmtimeInstance, WasmtimePrepared, WasmtimeRuntime};
+pub use view::{Unlimited, ViewLimiter, ViewedStore, new_store};
 
 /// Links every `wasi_core` import (see [`wasi_core::for_each_import!`]) into
 /// `linker`. `get` projects the store's data to the [`System`] that serves
@@ -52,7 +54,38 @@ where
     T: 'static,
     S: System + ?Sized + 'static,
 {
-    add_selected(linker, get, memory, &Selection::primary())
+    add_selected(linker, get, Known(memory), &Selection::primary())
+}
+
+/// Like [`add_to_linker_with_memory`] with [`ViewedStore::memory`], and a
+/// call reaches the memory through the view kept in the store data's
+/// [`ViewLimiter`] (two loads) rather than through wasmtime's
+/// `Memory::data_mut` (seven dependent loads), taking the view again after
+/// any growth. Only for store data that is a [`ViewedStore`], whose stores
+/// are made by [`new_store`]: their limiter empties the view before any
+/// memory of the store grows. Bounds are checked as on the other paths.
+pub fn add_to_linker_viewed<T, S>(
+    linker: &mut Linker<T>,
+    get: impl Get<T, S>,
+) -> wasmtime::Result<()>
+where
+    T: ViewedStore,
+    S: System + ?Sized + 'static,
+{
+    add_selected(linker, get, Viewed, &Selection::primary())
+}
+
+/// [`add_to_linker_viewed`] for one module, as [`add_to_linker_for_module`].
+pub fn add_to_linker_viewed_for_module<T, S>(
+    linker: &mut Linker<T>,
+    module: &Module,
+    get: impl Get<T, S>,
+) -> wasmtime::Result<()>
+where
+    T: ViewedStore,
+    S: System + ?Sized + 'static,
+{
+    add_selected(linker, get, Viewed, &selection_for(module))
 }
 
 /// Like [`add_to_linker_with_memory`], for one module: where the import table
@@ -68,14 +101,18 @@ where
     T: 'static,
     S: System + ?Sized + 'static,
 {
-    let selection = Selection::for_module(module.imports().map(|import| {
+    add_selected(linker, get, Known(memory), &selection_for(module))
+}
+
+/// The entries of the import table that `module` imports.
+fn selection_for(module: &Module) -> Selection {
+    Selection::for_module(module.imports().map(|import| {
         let params = match import.ty() {
             ExternType::Func(ty) => ty.params().map(|p| param_type(&p)).collect(),
             _ => None,
         };
         (import.module(), import.name(), params)
-    }));
-    add_selected(linker, get, memory, &selection)
+    }))
 }
 
 /// The table's type of a wasm parameter, if it has one.
@@ -93,7 +130,7 @@ fn param_type(ty: &wasmtime::ValType) -> Option<ValType> {
 fn add_selected<T, S>(
     linker: &mut Linker<T>,
     get: impl Get<T, S>,
-    memory: impl GetMemory<T>,
+    memory: impl Access<T>,
     selection: &Selection,
 ) -> wasmtime::Result<()>
 where
@@ -108,7 +145,7 @@ where
                     $module,
                     stringify!($name),
                     move |mut caller: Caller<'_, T>, $($arg: $ty),*| {
-                        let (bytes, data) = guest_memory(&mut caller, memory, stringify!($name))?;
+                        let (bytes, data) = memory.guest_memory(&mut caller, stringify!($name))?;
                         let outcome = $f(get(data), &mut GuestMemory::new(bytes), $($arg),*);
                         outcome.into_wasm().map_err(wasmtime::Error::new)
                     },
@@ -118,6 +155,48 @@ where
     }
     wasi_core::for_each_import!(link);
     Ok(())
+}
+
+/// How a host call reaches the guest's memory and the store data, compiled
+/// into each host function.
+trait Access<T>: Copy + Send + Sync + 'static {
+    fn guest_memory<'a>(
+        self,
+        caller: &'a mut Caller<'_, T>,
+        call: &str,
+    ) -> wasmtime::Result<(&'a mut [u8], &'a mut T)>;
+}
+
+/// Through wasmtime, from the handle the store data gives.
+#[derive(Clone, Copy)]
+struct Known<F>(F);
+
+impl<T: 'static, F: GetMemory<T>> Access<T> for Known<F> {
+    #[inline]
+    fn guest_memory<'a>(
+        self,
+        caller: &'a mut Caller<'_, T>,
+        call: &str,
+    ) -> wasmtime::Result<(&'a mut [u8], &'a mut T)> {
+        guest_memory(caller, self.0, call)
+    }
+}
+
+/// Through the view kept in a [`ViewedStore`]'s data.
+#[derive(Clone, Copy)]
+struct Viewed;
+
+impl<T: ViewedStore> Access<T> for Viewed {
+    #[inline]
+    fn guest_memory<'a>(
+        self,
+        caller: &'a mut Caller<'_, T>,
+        call: &str,
+    ) -> wasmtime::Result<(&'a mut [u8], &'a mut T)> {
+        view::viewed_memory(caller, |caller| {
+            guest_memory(caller, |data: &T| data.memory(), call)
+        })
+    }
 }
 
 #[inline]

@@ -1,7 +1,8 @@
 //! [`wasi_core::runtime::Runtime`] on wasmtime.
 
 use crate::cache::ModuleCache;
-use crate::{add_to_linker_for_module, exit_code};
+use crate::view::{ViewLimiter, new_store};
+use crate::{add_to_linker_viewed_for_module, exit_code};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +18,14 @@ use wasmtime::{
 };
 
 /// What the store of a module loaded through [`WasmtimeRuntime`] holds.
-struct Hosted<D> {
+///
+/// Its WASI calls reach the memory through the view in `limits`: it is a
+/// `ViewedStore` (the `unsafe impl` is in `view.rs`), and its one store is
+/// made in [`WasmtimePrepared::instantiate`] by `new_store`, whose limiter
+/// (`limits`: the view, then the [`Budget`]) is never replaced.
+pub(crate) struct Hosted<D> {
     inner: StoreData<D, Memory>,
-    budget: Budget,
+    pub(crate) limits: ViewLimiter<Budget>,
 }
 
 impl<D> Hosted<D> {
@@ -27,13 +33,13 @@ impl<D> Hosted<D> {
         self.inner.system()
     }
 
-    fn memory(&self) -> Option<Memory> {
+    pub(crate) fn memory(&self) -> Option<Memory> {
         self.inner.memory()
     }
 }
 
 /// [`MemoryBudget`] as wasmtime's resource limiter.
-struct Budget(MemoryBudget);
+pub(crate) struct Budget(MemoryBudget);
 
 impl ResourceLimiter for Budget {
     fn memory_growing(
@@ -367,7 +373,7 @@ impl WasmtimeRuntime {
     ) -> Result<WasmtimePrepared<D>, LoadError> {
         let mut linker = Linker::new(&self.engine);
         if imports.wasi_system().is_some() {
-            add_to_linker_for_module(&mut linker, module, Hosted::system, Hosted::memory)
+            add_to_linker_viewed_for_module(&mut linker, module, Hosted::system)
                 .map_err(link_error)?;
         }
         // Only what the module imports is linked (`Imports::imported_by`).
@@ -439,10 +445,10 @@ impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
     fn instantiate(&self, data: D) -> Result<WasmtimeInstance<D>, LoadError> {
         let hosted = Hosted {
             inner: StoreData::with_wasi(data, self.wasi),
-            budget: Budget(MemoryBudget::new(&self.config)),
+            limits: ViewLimiter::new(Budget(MemoryBudget::new(&self.config))),
         };
-        let mut store = Store::new(&self.engine, hosted);
-        store.limiter(|hosted| &mut hosted.budget);
+        // The only store of a `Hosted`; its limiter is never replaced.
+        let mut store = new_store(&self.engine, hosted);
         if let Some(fuel) = self.config.fuel.or(self.config.fuel_per_call) {
             store.set_fuel(fuel).map_err(link_error)?;
         }
@@ -453,7 +459,7 @@ impl<D: Send + 'static> Prepared<D> for WasmtimePrepared<D> {
             store.set_epoch_deadline(ticks);
         }
         let instance = self.pre.instantiate(&mut store).map_err(|e| {
-            if let Some(refusal) = store.data_mut().budget.0.take_refusal() {
+            if let Some(refusal) = store.data_mut().limits.limiter_mut().0.take_refusal() {
                 LoadError::Invalid(format!("the module needs {refusal}"))
             } else if exit_code(&e).is_some() || e.downcast_ref::<Trap>().is_some() {
                 LoadError::Start(call_error(&e))

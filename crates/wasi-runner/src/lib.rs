@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod connections;
 mod daku;
 mod devices;
 mod diagnostics;

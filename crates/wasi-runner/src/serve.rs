@@ -1,13 +1,15 @@
 //! Serving HTTP with a module (`wasirun serve`): a fresh instance per
 //! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
-//! "HTTP functions").
+//! "HTTP functions"); or raw TCP, an instance per connection
+//! ("Connection daemons").
 
+use crate::connections::{self, RunConnection, Watch};
 use crate::options::GuestSystem;
 use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +35,11 @@ pub enum ServeMode {
     /// A fresh instance per request, run as WAGI runs CGI modules: the
     /// request in the environment and on stdin, the response on stdout.
     Wagi,
+    /// No HTTP: a fresh instance per accepted TCP connection, living as
+    /// long as it, the connection its first descriptor after the
+    /// directories and dialled connections (`wasirun serve --tcp`,
+    /// spec/wasi-cloud.md, "Connection daemons").
+    Connections,
 }
 
 /// What `wasirun serve` is given beside the module's [`RunOptions`]: where
@@ -42,7 +49,7 @@ pub struct ServeOptions {
     /// The address to listen on (`127.0.0.1:8080` by default; port 0 picks
     /// a free one).
     pub addr: SocketAddr,
-    /// Functions, daemons or WAGI.
+    /// Functions, daemons, WAGI or connection daemons.
     pub mode: ServeMode,
     /// The server's limits; its `timeout` is also each instance's (for
     /// daemons, each request's).
@@ -74,9 +81,16 @@ impl Default for ServeOptions {
 /// ```
 pub struct Server {
     listener: TcpListener,
-    dispatch: Arc<dyn Dispatch>,
-    daemons: Option<DaemonPool>,
+    serving: Serving,
     config: ServeConfig,
+}
+
+/// What a server does with what it accepts.
+enum Serving {
+    /// HTTP, each request dispatched (to daemons, if any).
+    Http(Arc<dyn Dispatch>, Option<DaemonPool>),
+    /// Raw TCP, an instance per connection.
+    Connections(RunConnection),
 }
 
 impl std::fmt::Debug for Server {
@@ -147,12 +161,12 @@ impl Server {
             module: &module,
             options: Arc::new(options),
             mode: serve.mode,
+            addr: listener.local_addr().map_err(RunError::Serve)?,
         };
-        let (dispatch, daemons) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        let serving = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
         Ok(Self {
             listener,
-            dispatch,
-            daemons,
+            serving,
             config: serve.http,
         })
     }
@@ -166,7 +180,8 @@ impl Server {
 
     /// Serves until `shutdown` completes, then answers the requests in
     /// flight and returns (daemons are told to stop, and waited for a few
-    /// seconds).
+    /// seconds; open connections of connection daemons get the drain
+    /// time to end, then are shut down).
     pub fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
         // One worker per CPU runs guests inline; one more stays free of
         // them (spec/wasi-cloud.md, "Where guests run").
@@ -177,14 +192,25 @@ impl Server {
             .thread_name("wasirun-serve")
             .build()
             .map_err(RunError::Serve)?;
-        let result = runtime.block_on(async {
-            self.listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(self.listener)?;
-            http::serve(listener, self.dispatch, self.config, shutdown).await
-        });
-        if let Some(daemons) = self.daemons {
-            daemons.stop();
-        }
+        let result = match self.serving {
+            Serving::Http(dispatch, daemons) => {
+                let result = runtime.block_on(async {
+                    self.listener.set_nonblocking(true)?;
+                    let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                    http::serve(listener, dispatch, self.config, shutdown).await
+                });
+                if let Some(daemons) = daemons {
+                    daemons.stop();
+                }
+                result
+            }
+            Serving::Connections(run) => runtime.block_on(connections::serve(
+                self.listener,
+                run,
+                self.config,
+                shutdown,
+            )),
+        };
         // Guests still running past their time limit (blocked in a host
         // call) are not waited for.
         runtime.shutdown_timeout(Duration::from_millis(100));
@@ -218,6 +244,8 @@ struct Setup<'a> {
     module: &'a Module,
     options: Arc<RunOptions>,
     mode: ServeMode,
+    /// The address the server listens on.
+    addr: SocketAddr,
 }
 
 /// What every instance is made from.
@@ -264,10 +292,10 @@ impl<R: Runtime> Guests<R> {
 }
 
 impl WithRuntime for Setup<'_> {
-    type Output = Result<(Arc<dyn Dispatch>, Option<DaemonPool>), RunError>;
+    type Output = Result<Serving, RunError>;
 
     /// Prepares the module on `runtime` and makes the dispatcher (and the
-    /// daemons) for the mode.
+    /// daemons), or the connections' runner, for the mode.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
         let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
         let prepared = self
@@ -288,11 +316,17 @@ impl WithRuntime for Setup<'_> {
         Ok(match self.mode {
             ServeMode::Functions => {
                 let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
-                (Arc::new(Functions::with_inline(run)), None)
+                Serving::Http(Arc::new(Functions::with_inline(run)), None)
             }
             ServeMode::Wagi => {
                 let run = move |exchange: &Arc<Exchange>| run_wagi(&guests, exchange);
-                (Arc::new(Functions::new(run)), None)
+                Serving::Http(Arc::new(Functions::new(run)), None)
+            }
+            ServeMode::Connections => {
+                let server = self.addr;
+                Serving::Connections(Arc::new(move |stream, remote, watch: &Watch| {
+                    run_connection(&guests, stream, (remote, server), watch)
+                }))
             }
             ServeMode::Daemons(n) => {
                 let (requests, queue) = DaemonQueue::new();
@@ -300,7 +334,7 @@ impl WithRuntime for Setup<'_> {
                     run_daemon(&guests, source)
                 })
                 .map_err(RunError::Serve)?;
-                (Arc::new(Daemons(requests)), Some(pool))
+                Serving::Http(Arc::new(Daemons(requests)), Some(pool))
             }
         })
     }
@@ -351,6 +385,38 @@ fn run_guest<P: Prepared<GuestSystem>>(
     };
     on_end(&completion);
     completion
+}
+
+/// Runs a fresh instance for a TCP connection: `stream` preopened after
+/// the directories and dialled connections, `REMOTE_ADDR` and
+/// `SERVER_ADDR` in the environment (`addrs`: the client's, the server's).
+fn run_connection<R: Runtime>(
+    guests: &Guests<R>,
+    stream: TcpStream,
+    (remote, server): (SocketAddr, SocketAddr),
+    watch: &Watch,
+) -> Completion {
+    let system = || -> Result<(GuestSystem, Canceller), RunError> {
+        let mut builder = guests.stack.builder()?;
+        builder
+            .inherit_stdio(&guests.stdio)
+            .env(b"REMOTE_ADDR", remote.to_string().as_bytes())
+            .env(b"SERVER_ADDR", server.to_string().as_bytes())
+            .preopen_socket(stream.into())
+            .map_err(RunError::System)?;
+        let mut system = builder.build().map_err(RunError::System)?;
+        let canceller = system.canceller();
+        Ok((guests.stack.assemble(system, guests.trace())?, canceller))
+    };
+    match system() {
+        Ok(system) => run_guest(
+            &guests.prepared,
+            system,
+            |interrupter| watch.set_interrupter(interrupter),
+            |_| {},
+        ),
+        Err(error) => Completion::Failed(error.to_string()),
+    }
 }
 
 /// Runs a fresh instance for `exchange`.

@@ -28,6 +28,14 @@ pub struct ServeArgs {
     #[arg(long)]
     wagi: bool,
 
+    /// Serve raw TCP on IP:PORT instead of HTTP: each accepted connection
+    /// gets an instance of its own, the connection its descriptor 3 (after
+    /// any --dir and --connect), for as long as the connection lasts, at
+    /// most --timeout; --max-concurrency connections at once (see
+    /// spec/wasi-cloud.md, "Connection daemons").
+    #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]
+    tcp: Option<SocketAddr>,
+
     /// Instances running at once; further requests wait (default: twice
     /// the number of CPUs).
     #[arg(long, value_name = "N")]
@@ -95,23 +103,25 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(n) = args.max_concurrency {
         http.max_concurrency = n.max(1);
     }
-    let mode = match (args.daemon, args.wagi) {
-        (Some(n), _) => ServeMode::Daemons(n.max(1)),
-        (None, true) => ServeMode::Wagi,
-        (None, false) => ServeMode::Functions,
+    let mode = match (args.tcp, args.daemon, args.wagi) {
+        (Some(_), ..) => ServeMode::Connections,
+        (None, Some(n), _) => ServeMode::Daemons(n.max(1)),
+        (None, None, true) => ServeMode::Wagi,
+        (None, None, false) => ServeMode::Functions,
     };
     let server = Server::bind(
         module,
         options,
         ServeOptions {
-            addr: args.addr,
+            addr: args.tcp.unwrap_or(args.addr),
             mode,
             http,
         },
     )?;
     report(&format!(
-        "serving {} on http://{}",
+        "serving {} on {}://{}",
         args.module.display(),
+        if args.tcp.is_some() { "tcp" } else { "http" },
         server.local_addr()
     ));
     server.run_until_signal()?;

@@ -1,6 +1,8 @@
 //! `wasirun serve` as a process: it reports its address, logs a line per
-//! request, and on SIGTERM answers the request in flight and exits 0.
-//! (The server's rules are tested in wasi-runner's `tests/serve.rs`.)
+//! request (or, with `--tcp`, per connection), and on SIGTERM answers the
+//! request in flight (lets the open connections end) and exits 0. (The
+//! server's rules are tested in wasi-runner's `tests/serve.rs` and
+//! `tests/serve_tcp.rs`.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,13 +35,42 @@ const HANDLER: &str = r#"(module
     (drop (call $fd_write (i32.load (i32.const 112)) (i32.const 100) (i32.const 1) (i32.const 108)))))
 "#;
 
+/// Echoes what the connection (descriptor 3) reads until EOF.
+const TCP_ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $more
+      (i32.store (i32.const 0) (i32.const 1024))
+      (i32.store (i32.const 4) (i32.const 4096))
+      (if (call $fd_read (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+      (if (i32.eqz (i32.load (i32.const 8))) (then return))
+      (i32.store (i32.const 4) (i32.load (i32.const 8)))
+      (if (call $fd_write (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+      (br $more))))"#;
+
 /// Starts `wasirun serve` on a free port: the child, its address, and its
 /// stderr lines after the first.
 fn serve(dir: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    start(dir, HANDLER, &["--addr", "127.0.0.1:0"], extra)
+}
+
+/// Starts `wasirun serve` with `wat` as the module, listening as `listen`
+/// says, with `extra` options: the child, the address it reports, and
+/// its stderr lines after the first.
+fn start(
+    dir: &std::path::Path,
+    wat: &str,
+    listen: &[&str],
+    extra: &[&str],
+) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let module = dir.join("handler.wat");
-    std::fs::write(&module, HANDLER).unwrap();
+    std::fs::write(&module, wat).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-cache"])
+        .arg("serve")
+        .args(listen)
+        .arg("--no-cache")
         .args(extra)
         .arg(&module)
         .stderr(Stdio::piped())
@@ -48,7 +79,7 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr, mpsc::Rec
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let addr = first
-        .rsplit_once("http://")
+        .rsplit_once("://")
         .unwrap_or_else(|| panic!("{first}"))
         .1
         .parse()
@@ -175,4 +206,59 @@ fn options_that_cannot_apply_are_refused_naming_the_mode() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_tcp_daemon_serves_each_connection_logs_it_and_lets_open_ones_end_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = start(dir.path(), TCP_ECHO, &["--tcp", "127.0.0.1:0"], &[]);
+    let mut first = TcpStream::connect(addr).unwrap();
+    first.write_all(b"hi").unwrap();
+    let mut back = [0; 2];
+    first.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hi");
+    first.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let line = log.recv_timeout(Duration::from_secs(10)).unwrap();
+    let client = first.local_addr().unwrap().to_string();
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[..4], ["TCP", &client, "exit", "0"], "{line}");
+    assert!(fields[4].ends_with("ms"), "{line}");
+
+    // A connection open when SIGTERM comes is served until it ends; then
+    // the process exits 0.
+    let mut second = TcpStream::connect(addr).unwrap();
+    second.write_all(b"a").unwrap();
+    second.read_exact(&mut back[..1]).unwrap();
+    terminate(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a connection open"
+    );
+    second.write_all(b"b").unwrap();
+    second.read_exact(&mut back[..1]).unwrap();
+    assert_eq!(&back[..1], b"b");
+    second.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn tcp_refuses_the_http_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("echo.wat");
+    std::fs::write(&module, TCP_ECHO).unwrap();
+    for other in [&["--daemon", "2"][..], &["--wagi"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .args(["serve", "--tcp", "127.0.0.1:0"])
+            .args(other)
+            .arg(&module)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{other:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
 }

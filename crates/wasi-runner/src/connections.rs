@@ -1,0 +1,160 @@
+//! Connection daemons (`wasirun serve --tcp`, spec/wasi-cloud.md,
+//! "Connection daemons"): an instance per accepted TCP connection, the
+//! connection its descriptor, living as long as the connection.
+
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use wasi_core::runtime::Interrupter;
+use wasi_http_server::{Completion, ServeConfig};
+
+/// Runs a connection's instance to its end, on a blocking thread: given
+/// the connection, the client's address, and the connection's [`Watch`],
+/// which it hands its instance's interrupter.
+pub(crate) type RunConnection =
+    Arc<dyn Fn(TcpStream, SocketAddr, &Watch) -> Completion + Send + Sync>;
+
+/// What ends a connection early (at its deadline, or when the server
+/// stops): its instance is interrupted and its socket shut down both ways,
+/// which also ends a read or write the guest is blocked in.
+pub(crate) struct Watch {
+    state: Mutex<WatchState>,
+}
+
+struct WatchState {
+    interrupter: Option<Interrupter>,
+    /// A second handle on the connection, to shut it down.
+    socket: Option<TcpStream>,
+    expired: bool,
+}
+
+impl Watch {
+    fn new(socket: Option<TcpStream>) -> Self {
+        Self {
+            state: Mutex::new(WatchState {
+                interrupter: None,
+                socket,
+                expired: false,
+            }),
+        }
+    }
+
+    /// Hands over the instance's interrupter: interrupted at once if the
+    /// connection already expired.
+    pub(crate) fn set_interrupter(&self, interrupter: Interrupter) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.expired {
+            interrupter.interrupt();
+        }
+        state.interrupter = Some(interrupter);
+    }
+
+    /// Ends the connection: interrupts its instance, shuts its socket down.
+    fn expire(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.expired = true;
+        if let Some(interrupter) = &state.interrupter {
+            interrupter.interrupt();
+        }
+        if let Some(socket) = &state.socket {
+            // A socket the client already closed fails: nothing to do.
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Accepts connections on `listener` and runs `run` for each, at most
+/// `config.max_concurrency` at once (no accept while that many are open),
+/// each for at most `config.timeout`, until `shutdown` completes; then
+/// gives the open ones `config.drain_timeout` to end and expires the rest.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    run: RunConnection,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut open = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, or the peer gave up before accept:
+                // pause a little rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while open.try_join_next().is_some() {}
+        let (run, mut stopped) = (Arc::clone(&run), stopped.clone());
+        let (timeout, quiet) = (config.timeout, config.quiet);
+        open.spawn(async move {
+            let _slot = slot;
+            let started = Instant::now();
+            let Ok(stream) = stream.into_std() else {
+                return;
+            };
+            // The guest's reads and writes block (in its own thread).
+            if stream.set_nonblocking(false).is_err() {
+                return;
+            }
+            let _ = stream.set_nodelay(true);
+            let watch = Arc::new(Watch::new(stream.try_clone().ok()));
+            let guest = {
+                let watch = Arc::clone(&watch);
+                tokio::task::spawn_blocking(move || run(stream, remote, &watch))
+            };
+            tokio::pin!(guest);
+            let ended = tokio::select! {
+                ended = &mut guest => ended,
+                () = tokio::time::sleep(timeout) => {
+                    watch.expire();
+                    guest.await
+                }
+                _ = stopped.changed() => {
+                    watch.expire();
+                    guest.await
+                }
+            };
+            if !quiet {
+                let how = match ended {
+                    Ok(Completion::Exited(code)) => format!("exit {code}"),
+                    Ok(Completion::TimedOut) => "timeout".to_owned(),
+                    Ok(Completion::Trapped(_)) => "trap".to_owned(),
+                    Ok(Completion::Failed(why)) => {
+                        format!("failed: {}", crate::escape_controls(&why))
+                    }
+                    Err(_) => "failed: the host thread panicked".to_owned(),
+                };
+                // One write per line, as HTTP's request lines.
+                let line = format!("TCP {remote} {how} {}ms\n", started.elapsed().as_millis());
+                let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+            }
+        });
+    }
+    drop(listener);
+    let drained = async { while open.join_next().await.is_some() {} };
+    if tokio::time::timeout(config.drain_timeout, drained)
+        .await
+        .is_err()
+    {
+        let _ = stop.send(true);
+        while open.join_next().await.is_some() {}
+    }
+    Ok(())
+}

@@ -484,15 +484,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of descriptors, or the peer gave up before accept:
-                // pause a little rather than spin, and go on.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
@@ -549,6 +541,18 @@ pub async fn serve(
     // Connections still busy past the limit are dropped with the runtime.
     let _ = tokio::time::timeout(shared.config.drain_timeout, graceful.shutdown()).await;
     Ok(())
+}
+
+/// The next connection on `listener`. A failed accept (out of
+/// descriptors, or the peer gave up before accept) pauses 10 ms, rather
+/// than spin, and accepting goes on.
+pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }
 
 /// Answers one request, and logs it.

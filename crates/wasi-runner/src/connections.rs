@@ -6,11 +6,11 @@ use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use wasi_core::runtime::Interrupter;
-use wasi_http_server::{Completion, ServeConfig};
+use wasi_http_server::{self as http, Completion, ServeConfig};
 
 /// Runs a connection's instance to its end, on a blocking thread: given
 /// the connection, the client's address, and the connection's [`Watch`],
@@ -89,15 +89,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of descriptors, or the peer gave up before accept:
-                // pause a little rather than spin.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+            accepted = http::accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         while open.try_join_next().is_some() {}

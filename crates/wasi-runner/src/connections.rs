@@ -70,7 +70,8 @@ impl Watch {
 /// Accepts connections on `listener` and runs `run` for each, at most
 /// `config.max_concurrency` at once (no accept while that many are open),
 /// each for at most `config.timeout`, until `shutdown` completes; then
-/// gives the open ones `config.drain_timeout` to end and expires the rest.
+/// gives the open ones `config.drain_timeout` to end, expires the rest and
+/// waits [`STOP_WAIT`] for them.
 pub(crate) async fn serve(
     listener: TcpListener,
     run: RunConnection,
@@ -140,13 +141,22 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    let drained = async { while open.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.drain_timeout, drained)
+    if tokio::time::timeout(config.drain_timeout, drain(&mut open))
         .await
         .is_err()
     {
         let _ = stop.send(true);
-        while open.join_next().await.is_some() {}
+        // A guest blocked in a host call that its interruption cannot end
+        // (a read on another socket) is not waited for past this.
+        let _ = tokio::time::timeout(STOP_WAIT, drain(&mut open)).await;
     }
     Ok(())
+}
+
+/// How long expired connections' guests are waited for at shutdown.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits until every task of `open` ended.
+async fn drain(open: &mut JoinSet<()>) {
+    while open.join_next().await.is_some() {}
 }

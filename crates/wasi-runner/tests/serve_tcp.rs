@@ -189,3 +189,25 @@ fn past_max_concurrency_a_client_waits_until_a_connection_ends() {
         assert_eq!(&byte, b"2", "{engine}");
     }
 }
+
+#[test]
+fn at_shutdown_connections_past_the_drain_time_are_shut() {
+    for engine in Engine::ALL {
+        let mut server = Running::start(
+            module("echo.wat", ECHO),
+            engine,
+            ServeMode::Connections,
+            |http, _| http.drain_timeout = Duration::from_millis(200),
+        );
+        let mut stream = connect(server.addr);
+        stream.write_all(b"x").unwrap();
+        let mut byte = [0];
+        stream.read_exact(&mut byte).unwrap();
+        // The client sends nothing more: its guest waits in a read until
+        // the drain time is up, then the connection is shut.
+        let start = Instant::now();
+        server.stop();
+        assert!(start.elapsed() < Duration::from_secs(3), "{engine}");
+        assert_eq!(read_to_end(&mut stream), b"", "{engine}");
+    }
+}

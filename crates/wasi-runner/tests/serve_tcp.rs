@@ -29,6 +29,18 @@ const ECHO: &str = r#"(module
       (if (call $fd_write (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
       (br $more))))"#;
 
+/// Echoes on descriptor 4: the connection after one `--dir`.
+const ECHO_AFTER_A_DIR: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 4096))
+    (if (call $fd_read (i32.const 4) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (if (call $fd_write (i32.const 4) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))))"#;
+
 /// Writes its environment (`NAME=value` strings, NUL-terminated) to the
 /// connection, then ends.
 const ENVIRON: &str = r#"(module
@@ -95,6 +107,24 @@ fn each_connection_gets_its_own_instance_with_the_connection_as_descriptor_3() {
         // host closes the connection.
         stream.shutdown(Shutdown::Write).unwrap();
         assert_eq!(read_to_end(&mut stream), b"", "{engine}");
+    }
+}
+
+#[test]
+fn the_connection_comes_after_the_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for engine in Engine::ALL {
+        let server = Running::start(
+            module("echo4.wat", ECHO_AFTER_A_DIR),
+            engine,
+            ServeMode::Connections,
+            |_, options| {
+                options.dir(dir.path(), "/data");
+            },
+        );
+        let mut stream = connect(server.addr);
+        stream.write_all(b"four").unwrap();
+        assert_eq!(read_to_end(&mut stream), b"four", "{engine}");
     }
 }
 

@@ -30,7 +30,7 @@ pub struct ServeArgs {
 
     /// Serve raw TCP on IP:PORT instead of HTTP: each accepted connection
     /// gets an instance of its own, the connection its descriptor 3 (after
-    /// any --dir and --connect), for as long as the connection lasts, at
+    /// any --dir and --dial), for as long as the connection lasts, at
     /// most --timeout; --max-concurrency connections at once (see
     /// spec/wasi-cloud.md, "Connection daemons").
     #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]

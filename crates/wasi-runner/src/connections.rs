@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use wasi_core::runtime::Interrupter;
@@ -22,22 +23,23 @@ pub(crate) type RunConnection =
 /// stops): its instance is interrupted and its socket shut down both ways,
 /// which also ends a read or write the guest is blocked in.
 pub(crate) struct Watch {
+    /// A second handle on the connection, to shut it down and to ask the
+    /// kernel how long it has been idle.
+    socket: Option<TcpStream>,
     state: Mutex<WatchState>,
 }
 
 struct WatchState {
     interrupter: Option<Interrupter>,
-    /// A second handle on the connection, to shut it down.
-    socket: Option<TcpStream>,
     expired: bool,
 }
 
 impl Watch {
     fn new(socket: Option<TcpStream>) -> Self {
         Self {
+            socket,
             state: Mutex::new(WatchState {
                 interrupter: None,
-                socket,
                 expired: false,
             }),
         }
@@ -60,22 +62,42 @@ impl Watch {
         if let Some(interrupter) = &state.interrupter {
             interrupter.interrupt();
         }
-        if let Some(socket) = &state.socket {
+        if let Some(socket) = &self.socket {
             // A socket the client already closed fails: nothing to do.
             let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Completes once no data went either way on the connection for
+    /// `idle` (checked every quarter of it); never without a limit, or
+    /// if the kernel cannot tell.
+    async fn idle_for(&self, idle: Option<Duration>) {
+        let (Some(idle), Some(socket)) = (idle, &self.socket) else {
+            return std::future::pending().await;
+        };
+        let tick = (idle / 4).max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(tick).await;
+            match wasi_unix::tcp_idle(socket.as_fd()) {
+                Ok(quiet) if quiet >= idle => return,
+                Ok(_) => {}
+                Err(_) => return std::future::pending().await,
+            }
         }
     }
 }
 
 /// Accepts connections on `listener` and runs `run` for each, at most
 /// `config.max_concurrency` at once (no accept while that many are open),
-/// each for at most `config.timeout`, until `shutdown` completes; then
+/// each for at most `config.timeout` and, with an `idle` limit, until no
+/// data went either way for that long, until `shutdown` completes; then
 /// gives the open ones `config.drain_timeout` to end, expires the rest and
 /// waits [`STOP_WAIT`] for them.
 pub(crate) async fn serve(
     listener: TcpListener,
     run: RunConnection,
     config: ServeConfig,
+    idle: Option<Duration>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -119,6 +141,10 @@ pub(crate) async fn serve(
                     watch.expire();
                     guest.await
                 }
+                () = watch.idle_for(idle) => {
+                    watch.expire();
+                    guest.await
+                }
                 _ = stopped.changed() => {
                     watch.expire();
                     guest.await
@@ -154,7 +180,7 @@ pub(crate) async fn serve(
 }
 
 /// How long expired connections' guests are waited for at shutdown.
-const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// Waits until every task of `open` ended.
 async fn drain(open: &mut JoinSet<()>) {

@@ -39,7 +39,11 @@ pub enum ServeMode {
     /// long as it, the connection its first descriptor after the
     /// directories and dialled connections (`wasirun serve --tcp`,
     /// spec/wasi-cloud.md, "Connection daemons").
-    Connections,
+    Connections {
+        /// A connection on which no data went either way for this long is
+        /// ended as at its deadline.
+        idle_timeout: Option<Duration>,
+    },
 }
 
 /// What `wasirun serve` is given beside the module's [`RunOptions`]: where
@@ -89,8 +93,8 @@ pub struct Server {
 enum Serving {
     /// HTTP, each request dispatched (to daemons, if any).
     Http(Arc<dyn Dispatch>, Option<DaemonPool>),
-    /// Raw TCP, an instance per connection.
-    Connections(RunConnection),
+    /// Raw TCP, an instance per connection, and its idle limit.
+    Connections(RunConnection, Option<Duration>),
 }
 
 impl std::fmt::Debug for Server {
@@ -204,10 +208,11 @@ impl Server {
                 }
                 result
             }
-            Serving::Connections(run) => runtime.block_on(connections::serve(
+            Serving::Connections(run, idle) => runtime.block_on(connections::serve(
                 self.listener,
                 run,
                 self.config,
+                idle,
                 shutdown,
             )),
         };
@@ -322,11 +327,12 @@ impl WithRuntime for Setup<'_> {
                 let run = move |exchange: &Arc<Exchange>| run_wagi(&guests, exchange);
                 Serving::Http(Arc::new(Functions::new(run)), None)
             }
-            ServeMode::Connections => {
+            ServeMode::Connections { idle_timeout } => {
                 let server = self.addr;
-                Serving::Connections(Arc::new(move |stream, remote, watch: &Watch| {
+                let run = move |stream, remote, watch: &Watch| {
                     run_connection(&guests, stream, (remote, server), watch)
-                }))
+                };
+                Serving::Connections(Arc::new(run), idle_timeout)
             }
             ServeMode::Daemons(n) => {
                 let (requests, queue) = DaemonQueue::new();

@@ -69,7 +69,7 @@ fn server(wat: &str, engine: Engine, timeout: Duration, max: usize) -> Running {
     Running::start(
         module("daemon.wat", wat),
         engine,
-        ServeMode::Connections,
+        ServeMode::Connections { idle_timeout: None },
         |http, _| {
             http.timeout = timeout;
             http.max_concurrency = max;
@@ -117,7 +117,7 @@ fn the_connection_comes_after_the_directories() {
         let server = Running::start(
             module("echo4.wat", ECHO_AFTER_A_DIR),
             engine,
-            ServeMode::Connections,
+            ServeMode::Connections { idle_timeout: None },
             |_, options| {
                 options.dir(dir.path(), "/data");
             },
@@ -188,6 +188,42 @@ fn past_its_lifetime_a_connection_is_shut_wherever_the_guest_is() {
 }
 
 #[test]
+fn a_connection_idle_past_its_limit_is_shut_and_a_busy_one_is_not() {
+    for engine in Engine::ALL {
+        let server = Running::start(
+            module("echo.wat", ECHO),
+            engine,
+            ServeMode::Connections {
+                idle_timeout: Some(Duration::from_millis(400)),
+            },
+            |_, _| {},
+        );
+        // Busy: a byte each 100 ms for 1.2 s, three times the limit.
+        let mut busy = connect(server.addr);
+        let mut byte = [0];
+        for _ in 0..12 {
+            busy.write_all(b"b").unwrap();
+            busy.read_exact(&mut byte).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        busy.write_all(b"c").unwrap();
+        busy.read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"c", "{engine}");
+        // Idle after one exchange: shut within the limit and a tick or two.
+        let start = Instant::now();
+        let mut idle = connect(server.addr);
+        idle.write_all(b"i").unwrap();
+        idle.read_exact(&mut byte).unwrap();
+        assert_eq!(read_to_end(&mut idle), b"", "{engine}");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+            "{engine}: {took:?}"
+        );
+    }
+}
+
+#[test]
 fn past_max_concurrency_a_client_waits_until_a_connection_ends() {
     for engine in Engine::ALL {
         let server = server(ECHO, engine, Duration::from_secs(30), 1);
@@ -226,7 +262,7 @@ fn at_shutdown_connections_past_the_drain_time_are_shut() {
         let mut server = Running::start(
             module("echo.wat", ECHO),
             engine,
-            ServeMode::Connections,
+            ServeMode::Connections { idle_timeout: None },
             |http, _| http.drain_timeout = Duration::from_millis(200),
         );
         let mut stream = connect(server.addr);

@@ -41,6 +41,7 @@ use errno::from_host;
 pub use fdlimit::{FdPool, FdSlot, guests_share, raise_nofile_limit};
 pub use features::PathResolution;
 pub use linux::features;
+pub use linux::tcp::tcp_idle;
 use linux::{pseudo, uring};
 pub use net::{AddrRule, AddrRuleError, NetPolicy};
 use path::{OpenError, Parent, Split, open_beneath, open_to_modify};

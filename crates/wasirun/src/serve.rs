@@ -36,6 +36,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]
     tcp: Option<SocketAddr>,
 
+    /// With --tcp: end a connection on which no data went either way for
+    /// this long, as at its --timeout (default: none).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "tcp")]
+    idle_timeout: Option<Duration>,
+
     /// Instances running at once; further requests wait (default: twice
     /// the number of CPUs).
     #[arg(long, value_name = "N")]
@@ -104,7 +109,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         http.max_concurrency = n.max(1);
     }
     let mode = match (args.tcp, args.daemon, args.wagi) {
-        (Some(_), ..) => ServeMode::Connections,
+        (Some(_), ..) => ServeMode::Connections {
+            idle_timeout: args.idle_timeout,
+        },
         (None, Some(n), _) => ServeMode::Daemons(n.max(1)),
         (None, None, true) => ServeMode::Wagi,
         (None, None, false) => ServeMode::Functions,

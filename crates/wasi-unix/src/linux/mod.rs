@@ -6,4 +6,5 @@
 pub mod features;
 pub(crate) mod openat2;
 pub(crate) mod pseudo;
+pub(crate) mod tcp;
 pub(crate) mod uring;

@@ -274,6 +274,7 @@ fn wasm(engine: Engine, module: Module, timeout: Option<Duration>) -> Running {
                     .unwrap_or_else(|| ServeConfig::default().max_concurrency),
                 ..ServeConfig::default()
             },
+            background: None,
         },
     )
     .unwrap();

@@ -10,9 +10,10 @@ use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use wasi_cloud_fs::kv::KvDir;
 use wasi_core::runtime::{
     CallError, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
@@ -58,6 +59,11 @@ pub struct ServeOptions {
     /// The server's limits; its `timeout` is also each instance's (for
     /// daemons, each request's).
     pub http: ServeConfig,
+    /// A module run beside the server for as long as it serves, restarted
+    /// when it ends, with the same options (its key-value store is the
+    /// functions'), and no time limit (`wasirun serve --background`,
+    /// spec/wasi-cloud.md, "Background daemons").
+    pub background: Option<Module>,
 }
 
 impl Default for ServeOptions {
@@ -66,6 +72,7 @@ impl Default for ServeOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mode: ServeMode::Functions,
             http: ServeConfig::default(),
+            background: None,
         }
     }
 }
@@ -86,6 +93,8 @@ impl Default for ServeOptions {
 pub struct Server {
     listener: TcpListener,
     serving: Serving,
+    /// The background daemon, if any.
+    background: Option<DaemonPool>,
     config: ServeConfig,
 }
 
@@ -166,11 +175,13 @@ impl Server {
             options: Arc::new(options),
             mode: serve.mode,
             addr: listener.local_addr().map_err(RunError::Serve)?,
+            background: serve.background.as_ref(),
         };
-        let serving = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        let (serving, background) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
         Ok(Self {
             listener,
             serving,
+            background,
             config: serve.http,
         })
     }
@@ -216,6 +227,9 @@ impl Server {
                 shutdown,
             )),
         };
+        if let Some(background) = self.background {
+            background.stop();
+        }
         // Guests still running past their time limit (blocked in a host
         // call) are not waited for.
         runtime.shutdown_timeout(Duration::from_millis(100));
@@ -251,6 +265,7 @@ struct Setup<'a> {
     mode: ServeMode,
     /// The address the server listens on.
     addr: SocketAddr,
+    background: Option<&'a Module>,
 }
 
 /// What every instance is made from.
@@ -259,8 +274,9 @@ struct Guests<R: Runtime> {
     prepared: R::Prepared<GuestSystem>,
     /// The server's stdout and stderr, inspected once; stdin is empty.
     stdio: InheritedStdio,
-    /// Where `--trace` goes, each guest's lines marked with its own number.
-    trace: Option<SharedTrace>,
+    /// Where `--trace` goes, each guest's lines marked with its own number
+    /// (shared with the background daemon's).
+    trace: Option<Arc<SharedTrace>>,
 }
 
 impl<R: Runtime> Guests<R> {
@@ -292,15 +308,16 @@ impl<R: Runtime> Guests<R> {
 
     /// A guest's trace writer, when the server traces.
     fn trace(&self) -> Option<Box<dyn std::io::Write + Send>> {
-        self.trace.as_ref().map(SharedTrace::guest)
+        self.trace.as_deref().map(SharedTrace::guest)
     }
 }
 
 impl WithRuntime for Setup<'_> {
-    type Output = Result<Serving, RunError>;
+    type Output = Result<(Serving, Option<DaemonPool>), RunError>;
 
     /// Prepares the module on `runtime` and makes the dispatcher (and the
-    /// daemons), or the connections' runner, for the mode.
+    /// daemons), or the connections' runner, for the mode; starts the
+    /// background daemon, if any.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
         let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
         let prepared = self
@@ -310,15 +327,27 @@ impl WithRuntime for Setup<'_> {
                 path: self.module.path().to_owned(),
                 source,
             })?;
+        let stdio = InheritedStdio::inspect()
+            .map_err(RunError::System)?
+            .without_stdin();
+        let trace = SharedTrace::open(&self.options.trace)?.map(Arc::new);
+        let background = match self.background {
+            Some(module) => Some(background(
+                module,
+                &self.options,
+                &runtime,
+                stack.kv(),
+                (&stdio, &trace),
+            )?),
+            None => None,
+        };
         let guests = Arc::new(Guests {
             stack,
             prepared,
-            stdio: InheritedStdio::inspect()
-                .map_err(RunError::System)?
-                .without_stdin(),
-            trace: SharedTrace::open(&self.options.trace)?,
+            stdio,
+            trace,
         });
-        Ok(match self.mode {
+        let serving = match self.mode {
             ServeMode::Functions => {
                 let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
                 Serving::Http(Arc::new(Functions::with_inline(run)), None)
@@ -336,13 +365,72 @@ impl WithRuntime for Setup<'_> {
             }
             ServeMode::Daemons(n) => {
                 let (requests, queue) = DaemonQueue::new();
-                let pool = DaemonPool::start(n.max(1), queue, move |source: &Arc<DaemonSource>| {
-                    run_daemon(&guests, source)
+                let pool = DaemonPool::start("daemon", n.max(1), false, move |_| {
+                    run_daemon(&guests, &queue.daemon())
                 })
                 .map_err(RunError::Serve)?;
                 Serving::Http(Arc::new(Daemons(requests)), Some(pool))
             }
+        };
+        Ok((serving, background))
+    }
+}
+
+/// Starts `module` as the background daemon: on a runtime derived from the
+/// server's without its time limit, with `options`, the key-value store
+/// `kv` (the functions'), the server's standard streams and trace.
+fn background<R: Runtime>(
+    module: &Module,
+    options: &Arc<RunOptions>,
+    runtime: &R,
+    kv: Option<Arc<KvDir>>,
+    (stdio, trace): (&InheritedStdio, &Option<Arc<SharedTrace>>),
+) -> Result<DaemonPool, RunError> {
+    let load = |source| RunError::Load {
+        path: module.path().to_owned(),
+        source,
+    };
+    let runtime = runtime
+        .with_config(RuntimeConfig {
+            timeout: None,
+            ..*runtime.config()
         })
+        .map_err(load)?;
+    let stack = Stack::with_kv(Arc::clone(options), module.path(), &runtime, kv)?;
+    let prepared = module.prepare(&runtime, stack.imports()).map_err(load)?;
+    let guests = Guests {
+        stack,
+        prepared,
+        stdio: stdio.clone(),
+        trace: trace.clone(),
+    };
+    DaemonPool::start("background", 1, true, move |slot| {
+        run_background(&guests, slot)
+    })
+    .map_err(RunError::Serve)
+}
+
+/// Runs the background daemon's instance until it ends, its interrupter
+/// kept in `slot`.
+fn run_background<R: Runtime>(guests: &Guests<R>, slot: &RunningSlot) -> Completion {
+    let system = || -> Result<(GuestSystem, Canceller), RunError> {
+        let mut system = guests
+            .stack
+            .builder()?
+            .inherit_stdio(&guests.stdio)
+            .build()
+            .map_err(RunError::System)?;
+        let canceller = system.canceller();
+        Ok((guests.stack.assemble(system, guests.trace())?, canceller))
+    };
+    match system() {
+        Ok(system) => run_guest(
+            &guests.prepared,
+            system,
+            |interrupter| slot.set(interrupter),
+            |_| {},
+        ),
+        Err(error) => Completion::Failed(error.to_string()),
     }
 }
 
@@ -518,55 +606,119 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 /// How long daemons are waited for when the server stops.
 const DAEMON_STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// The threads running the daemons, each restarting its instance when it
-/// ends, until the server stops.
+/// Where a daemon's thread keeps its running instance's interrupter.
+struct RunningSlot {
+    stopping: Arc<AtomicBool>,
+    interrupter: Mutex<Option<Interrupter>>,
+}
+
+impl RunningSlot {
+    /// Keeps the running instance's `interrupter`: interrupted at once if
+    /// its pool is stopping (it may have looked before it was kept).
+    fn set(&self, interrupter: Interrupter) {
+        let mut slot = self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.stopping.load(Ordering::Acquire) {
+            interrupter.interrupt();
+        }
+        *slot = Some(interrupter);
+    }
+
+    /// Interrupts the running instance, if any.
+    fn interrupt(&self) {
+        let slot = self
+            .interrupter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(interrupter) = &*slot {
+            interrupter.interrupt();
+        }
+    }
+}
+
+/// The threads running daemons, each restarting its instance when it
+/// ends, until the server stops: the request daemons (`--daemon N`) or a
+/// background daemon (`--background`).
 struct DaemonPool {
     stopping: Arc<AtomicBool>,
+    /// Each thread's running instance, interrupted at stop: a background
+    /// daemon's (request daemons end through their closed queue, and are
+    /// not in it).
+    running: Vec<Arc<RunningSlot>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl DaemonPool {
+    /// Starts `n` threads named after `name`, each running `run` again each
+    /// time it ends (after a delay while it keeps ending within a second),
+    /// `run` given the place for its instance's interrupter: with
+    /// `interrupt_at_stop` it is interrupted when the pool stops, and every
+    /// end is logged (a background daemon); without, only ends with another
+    /// exit than 0 are (a request daemon may exit after each request).
     fn start(
+        name: &'static str,
         n: usize,
-        queue: DaemonQueue,
-        run: impl Fn(&Arc<DaemonSource>) -> Completion + Send + Sync + 'static,
+        interrupt_at_stop: bool,
+        run: impl Fn(&RunningSlot) -> Completion + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let stopping = Arc::new(AtomicBool::new(false));
         let run = Arc::new(run);
         let mut threads = Vec::with_capacity(n);
+        let mut running = Vec::new();
         for i in 0..n {
-            let (run, queue, stopping) = (Arc::clone(&run), queue.clone(), Arc::clone(&stopping));
+            let (run, stopping) = (Arc::clone(&run), Arc::clone(&stopping));
+            let slot = Arc::new(RunningSlot {
+                stopping: Arc::clone(&stopping),
+                interrupter: Mutex::new(None),
+            });
+            if interrupt_at_stop {
+                running.push(Arc::clone(&slot));
+            }
             threads.push(
                 std::thread::Builder::new()
-                    .name(format!("wasirun-daemon-{i}"))
+                    .name(format!("wasirun-{name}-{i}"))
                     .spawn(move || {
                         let mut delay = MIN_RESTART_DELAY;
                         while !stopping.load(Ordering::Acquire) {
                             let started = Instant::now();
-                            let completion = run(&queue.daemon());
+                            let completion = run(&slot);
                             if stopping.load(Ordering::Acquire) {
                                 break;
                             }
-                            if !matches!(completion, Completion::Exited(0)) {
-                                crate::report(&format!("daemon {i} ended: {completion:?}"));
+                            let quick = started.elapsed() < Duration::from_secs(1);
+                            let wait = if quick { delay } else { MIN_RESTART_DELAY };
+                            if interrupt_at_stop || !matches!(completion, Completion::Exited(0)) {
+                                crate::report(&format!(
+                                    "{name} {i} ended: {completion:?}; restarting in {wait:?}"
+                                ));
                             }
-                            if started.elapsed() < Duration::from_secs(1) {
-                                std::thread::sleep(delay);
-                                delay = (delay * 2).min(MAX_RESTART_DELAY);
+                            std::thread::sleep(wait);
+                            delay = if quick {
+                                (delay * 2).min(MAX_RESTART_DELAY)
                             } else {
-                                delay = MIN_RESTART_DELAY;
-                            }
+                                MIN_RESTART_DELAY
+                            };
                         }
                     })?,
             );
         }
-        Ok(Self { stopping, threads })
+        Ok(Self {
+            stopping,
+            running,
+            threads,
+        })
     }
 
-    /// Tells the daemons to stop (the queue is closed by then: a daemon
-    /// waiting for a request gets `ECANCELED`) and waits a while for them.
+    /// Tells the daemons to stop (request daemons' queue is closed by then:
+    /// one waiting for a request gets `ECANCELED`; background daemons are
+    /// interrupted) and waits a while for them.
     fn stop(self) {
         self.stopping.store(true, Ordering::Release);
+        for slot in &self.running {
+            slot.interrupt();
+        }
         let deadline = Instant::now() + DAEMON_STOP_WAIT;
         for thread in self.threads {
             while !thread.is_finished() && Instant::now() < deadline {

@@ -81,15 +81,27 @@ impl<R: Runtime> Stack<R> {
         argv0: &Path,
         runtime: &R,
     ) -> Result<Self, RunError> {
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
+        Self::with_kv(options, argv0, runtime, kv)
+    }
+
+    /// As [`new`](Self::new), the key-value store (if the options have
+    /// one) being `kv`, another stack's: a store is opened once per
+    /// process (redb refuses a second open).
+    pub(crate) fn with_kv(
+        options: Arc<RunOptions>,
+        argv0: &Path,
+        runtime: &R,
+        kv: Option<Arc<KvDir>>,
+    ) -> Result<Self, RunError> {
         // Once per process, whatever the mode: the guests' share of the
         // descriptors is taken from the raised limit (spec/preview1.md,
         // "File descriptors").
         wasi_unix::raise_nofile_limit();
         let dirs = options.open_dirs()?;
-        let kv = match &options.kv {
-            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
-            None => None,
-        };
         let devices = if options.devices.is_empty() {
             None
         } else {
@@ -116,6 +128,11 @@ impl<R: Runtime> Stack<R> {
             devices,
             imports,
         })
+    }
+
+    /// The key-value store the guests share, if any.
+    pub(crate) fn kv(&self) -> Option<Arc<KvDir>> {
+        self.kv.clone()
     }
 
     /// The imports every guest is linked with.

@@ -664,6 +664,7 @@ fn dirs_are_opened_once_and_a_bad_one_stops_the_server() {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         mode: ServeMode::Functions,
         http: ServeConfig::default(),
+        background: None,
     };
     let error = Server::bind(module.clone(), options, serve.clone())
         .err()

@@ -36,6 +36,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]
     tcp: Option<SocketAddr>,
 
+    /// Run this module beside the server for as long as it serves, with
+    /// the same options (its key-value store is the handlers'), no time
+    /// limit, restarted when it ends (see spec/wasi-cloud.md, "Background
+    /// daemons").
+    #[arg(long, value_name = "MODULE")]
+    background: Option<PathBuf>,
+
     /// With --tcp: end a connection on which no data went either way for
     /// this long, as at its --timeout (default: none).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "tcp")]
@@ -95,6 +102,11 @@ pub fn main(args: ServeArgs) -> ExitCode {
 fn serve(args: ServeArgs) -> Result<()> {
     args.guest.refuse(Mode::Serve, &args.module)?;
     let module = Module::from_file(&args.module)?;
+    let background = args
+        .background
+        .as_ref()
+        .map(Module::from_file)
+        .transpose()?;
     let options = args.guest.options()?;
     let mut http = ServeConfig {
         timeout: args.guest.timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -123,6 +135,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             addr: args.tcp.unwrap_or(args.addr),
             mode,
             http,
+            background,
         },
     )?;
     report(&format!(

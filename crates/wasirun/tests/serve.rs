@@ -271,3 +271,62 @@ fn tcp_refuses_the_http_modes_and_idle_timeout_needs_tcp() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--tcp"), "{stderr}");
 }
+
+/// A child process killed when dropped (a failed assertion leaves no
+/// server behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_background_daemon_runs_beside_the_handlers_on_their_store_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let handlers = concat!(env!("CARGO_MANIFEST_DIR"), "/../wasi-runner/tests/handlers");
+    let store = dir.path().join("kv.redb");
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--no-cache",
+                "--quiet",
+                "--kv",
+            ])
+            .arg("--kv-store")
+            .arg(&store)
+            .arg("--background")
+            .arg(format!("{handlers}/ticker.wasm"))
+            .arg(format!("{handlers}/kvcount.wasm"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr: SocketAddr = first.rsplit_once("://").unwrap().1.parse().unwrap();
+    // HTTP/1.0: the body ends with the connection, unchunked.
+    let ticks = || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").unwrap();
+        body.parse::<u64>()
+            .unwrap_or_else(|_| panic!("{response:?}"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ticks() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = ticks();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(ticks() > first, "the ticks stopped at {first}");
+    terminate(&child.0);
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+}

@@ -139,16 +139,21 @@ impl Running {
         };
         configure(&mut http, &mut options);
         options.timeout(Some(http.timeout));
-        let server = Server::bind(
+        Self::serve(
             module,
             options,
             ServeOptions {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 mode,
                 http,
+                background: None,
             },
         )
-        .unwrap();
+    }
+
+    /// A server for `module` with `options` and `serve`, running.
+    pub fn serve(module: Module, options: RunOptions, serve: ServeOptions) -> Self {
+        let server = Server::bind(module, options, serve).unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::spawn(move || {

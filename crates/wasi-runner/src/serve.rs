@@ -21,7 +21,7 @@ use wasi_http_server::{
     self as http, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange,
     ExchangeSource, Functions, ServeConfig,
 };
-use wasi_unix::{Canceller, InheritedStdio};
+use wasi_unix::{Builder, Canceller, InheritedStdio};
 
 /// How requests are served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -306,6 +306,29 @@ impl<R: Runtime> Guests<R> {
         Ok((system, canceller))
     }
 
+    /// Runs an instance with neither request files nor CGI streams (a
+    /// background daemon's, a connection's) to its end: its system as the
+    /// options give it, with what `configure` adds; `on_start` is given
+    /// its interrupter.
+    fn run_plain(
+        &self,
+        configure: impl FnOnce(&mut Builder) -> std::io::Result<()>,
+        on_start: impl FnOnce(Interrupter),
+    ) -> Completion {
+        let system = || -> Result<(GuestSystem, Canceller), RunError> {
+            let mut builder = self.stack.builder()?;
+            builder.inherit_stdio(&self.stdio);
+            configure(&mut builder).map_err(RunError::System)?;
+            let mut system = builder.build().map_err(RunError::System)?;
+            let canceller = system.canceller();
+            Ok((self.stack.assemble(system, self.trace())?, canceller))
+        };
+        match system() {
+            Ok(system) => run_guest(&self.prepared, system, on_start, |_| {}),
+            Err(error) => Completion::Failed(error.to_string()),
+        }
+    }
+
     /// A guest's trace writer, when the server traces.
     fn trace(&self) -> Option<Box<dyn std::io::Write + Send>> {
         self.trace.as_deref().map(SharedTrace::guest)
@@ -413,25 +436,7 @@ fn background<R: Runtime>(
 /// Runs the background daemon's instance until it ends, its interrupter
 /// kept in `slot`.
 fn run_background<R: Runtime>(guests: &Guests<R>, slot: &RunningSlot) -> Completion {
-    let system = || -> Result<(GuestSystem, Canceller), RunError> {
-        let mut system = guests
-            .stack
-            .builder()?
-            .inherit_stdio(&guests.stdio)
-            .build()
-            .map_err(RunError::System)?;
-        let canceller = system.canceller();
-        Ok((guests.stack.assemble(system, guests.trace())?, canceller))
-    };
-    match system() {
-        Ok(system) => run_guest(
-            &guests.prepared,
-            system,
-            |interrupter| slot.set(interrupter),
-            |_| {},
-        ),
-        Err(error) => Completion::Failed(error.to_string()),
-    }
+    guests.run_plain(|_| Ok(()), |interrupter| slot.set(interrupter))
 }
 
 /// How a guest's code ended, as an exchange's completion.
@@ -490,27 +495,16 @@ fn run_connection<R: Runtime>(
     (remote, server): (SocketAddr, SocketAddr),
     watch: &Watch,
 ) -> Completion {
-    let system = || -> Result<(GuestSystem, Canceller), RunError> {
-        let mut builder = guests.stack.builder()?;
-        builder
-            .inherit_stdio(&guests.stdio)
-            .env(b"REMOTE_ADDR", remote.to_string().as_bytes())
-            .env(b"SERVER_ADDR", server.to_string().as_bytes())
-            .preopen_socket(stream.into())
-            .map_err(RunError::System)?;
-        let mut system = builder.build().map_err(RunError::System)?;
-        let canceller = system.canceller();
-        Ok((guests.stack.assemble(system, guests.trace())?, canceller))
-    };
-    match system() {
-        Ok(system) => run_guest(
-            &guests.prepared,
-            system,
-            |interrupter| watch.set_interrupter(interrupter),
-            |_| {},
-        ),
-        Err(error) => Completion::Failed(error.to_string()),
-    }
+    guests.run_plain(
+        |builder| {
+            builder
+                .env(b"REMOTE_ADDR", remote.to_string().as_bytes())
+                .env(b"SERVER_ADDR", server.to_string().as_bytes())
+                .preopen_socket(stream.into())?;
+            Ok(())
+        },
+        |interrupter| watch.set_interrupter(interrupter),
+    )
 }
 
 /// Runs a fresh instance for `exchange`.

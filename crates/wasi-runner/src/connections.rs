@@ -19,6 +19,34 @@ use wasi_http_server::{self as http, Completion, ServeConfig};
 pub(crate) type RunConnection =
     Arc<dyn Fn(TcpStream, SocketAddr, &Watch) -> Completion + Send + Sync>;
 
+/// Where a running instance's interrupter is kept, to interrupt it from
+/// another thread: at once if it comes after [`fire`](Self::fire).
+#[derive(Default)]
+pub(crate) struct InterruptSlot {
+    state: Mutex<(Option<Interrupter>, bool)>,
+}
+
+impl InterruptSlot {
+    /// Keeps the running instance's `interrupter`, interrupted at once if
+    /// the slot already fired.
+    pub(crate) fn set(&self, interrupter: Interrupter) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.1 {
+            interrupter.interrupt();
+        }
+        state.0 = Some(interrupter);
+    }
+
+    /// Interrupts the instance kept, and any kept from now on.
+    pub(crate) fn fire(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.1 = true;
+        if let Some(interrupter) = &state.0 {
+            interrupter.interrupt();
+        }
+    }
+}
+
 /// What ends a connection early (at its deadline, or when the server
 /// stops): its instance is interrupted and its socket shut down both ways,
 /// which also ends a read or write the guest is blocked in.
@@ -26,42 +54,21 @@ pub(crate) struct Watch {
     /// A second handle on the connection, to shut it down and to ask the
     /// kernel how long it has been idle.
     socket: Option<TcpStream>,
-    state: Mutex<WatchState>,
-}
-
-struct WatchState {
-    interrupter: Option<Interrupter>,
-    expired: bool,
+    /// The connection's instance.
+    pub(crate) instance: InterruptSlot,
 }
 
 impl Watch {
     fn new(socket: Option<TcpStream>) -> Self {
         Self {
             socket,
-            state: Mutex::new(WatchState {
-                interrupter: None,
-                expired: false,
-            }),
+            instance: InterruptSlot::default(),
         }
-    }
-
-    /// Hands over the instance's interrupter: interrupted at once if the
-    /// connection already expired.
-    pub(crate) fn set_interrupter(&self, interrupter: Interrupter) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.expired {
-            interrupter.interrupt();
-        }
-        state.interrupter = Some(interrupter);
     }
 
     /// Ends the connection: interrupts its instance, shuts its socket down.
     fn expire(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.expired = true;
-        if let Some(interrupter) = &state.interrupter {
-            interrupter.interrupt();
-        }
+        self.instance.fire();
         if let Some(socket) = &self.socket {
             // A socket the client already closed fails: nothing to do.
             let _ = socket.shutdown(Shutdown::Both);

@@ -3,15 +3,15 @@
 //! "HTTP functions"); or raw TCP, an instance per connection
 //! ("Connection daemons").
 
-use crate::connections::{self, RunConnection, Watch};
+use crate::connections::{self, InterruptSlot, RunConnection, Watch};
 use crate::options::GuestSystem;
 use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use wasi_cloud_fs::kv::KvDir;
 use wasi_core::runtime::{
@@ -435,7 +435,7 @@ fn background<R: Runtime>(
 
 /// Runs the background daemon's instance until it ends, its interrupter
 /// kept in `slot`.
-fn run_background<R: Runtime>(guests: &Guests<R>, slot: &RunningSlot) -> Completion {
+fn run_background<R: Runtime>(guests: &Guests<R>, slot: &InterruptSlot) -> Completion {
     guests.run_plain(|_| Ok(()), |interrupter| slot.set(interrupter))
 }
 
@@ -503,7 +503,7 @@ fn run_connection<R: Runtime>(
                 .preopen_socket(stream.into())?;
             Ok(())
         },
-        |interrupter| watch.set_interrupter(interrupter),
+        |interrupter| watch.instance.set(interrupter),
     )
 }
 
@@ -600,38 +600,6 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 /// How long daemons are waited for when the server stops.
 const DAEMON_STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// Where a daemon's thread keeps its running instance's interrupter.
-struct RunningSlot {
-    stopping: Arc<AtomicBool>,
-    interrupter: Mutex<Option<Interrupter>>,
-}
-
-impl RunningSlot {
-    /// Keeps the running instance's `interrupter`: interrupted at once if
-    /// its pool is stopping (it may have looked before it was kept).
-    fn set(&self, interrupter: Interrupter) {
-        let mut slot = self
-            .interrupter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if self.stopping.load(Ordering::Acquire) {
-            interrupter.interrupt();
-        }
-        *slot = Some(interrupter);
-    }
-
-    /// Interrupts the running instance, if any.
-    fn interrupt(&self) {
-        let slot = self
-            .interrupter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(interrupter) = &*slot {
-            interrupter.interrupt();
-        }
-    }
-}
-
 /// The threads running daemons, each restarting its instance when it
 /// ends, until the server stops: the request daemons (`--daemon N`) or a
 /// background daemon (`--background`).
@@ -640,7 +608,7 @@ struct DaemonPool {
     /// Each thread's running instance, interrupted at stop: a background
     /// daemon's (request daemons end through their closed queue, and are
     /// not in it).
-    running: Vec<Arc<RunningSlot>>,
+    running: Vec<Arc<InterruptSlot>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -655,7 +623,7 @@ impl DaemonPool {
         name: &'static str,
         n: usize,
         interrupt_at_stop: bool,
-        run: impl Fn(&RunningSlot) -> Completion + Send + Sync + 'static,
+        run: impl Fn(&InterruptSlot) -> Completion + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let stopping = Arc::new(AtomicBool::new(false));
         let run = Arc::new(run);
@@ -663,10 +631,7 @@ impl DaemonPool {
         let mut running = Vec::new();
         for i in 0..n {
             let (run, stopping) = (Arc::clone(&run), Arc::clone(&stopping));
-            let slot = Arc::new(RunningSlot {
-                stopping: Arc::clone(&stopping),
-                interrupter: Mutex::new(None),
-            });
+            let slot = Arc::new(InterruptSlot::default());
             if interrupt_at_stop {
                 running.push(Arc::clone(&slot));
             }
@@ -711,7 +676,7 @@ impl DaemonPool {
     fn stop(self) {
         self.stopping.store(true, Ordering::Release);
         for slot in &self.running {
-            slot.interrupt();
+            slot.fire();
         }
         let deadline = Instant::now() + DAEMON_STOP_WAIT;
         for thread in self.threads {

@@ -674,7 +674,7 @@ impl Exchange {
     /// done. A guest run inline on one of the server's async workers
     /// ([`crate::Functions`]) hands the worker's other tasks, among them
     /// the connection that drains the channel, to another thread while it
-    /// waits ([`tokio::task::block_in_place`]).
+    /// waits ([`crate::off_worker`]).
     fn send_waiting(&self, chunks: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), ()> {
         let wait = async {
             tokio::select! {
@@ -682,11 +682,7 @@ impl Exchange {
                 () = self.done() => Err(()),
             }
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::block_in_place(|| block_on(wait))
-        } else {
-            block_on(wait)
-        }
+        crate::off_worker(|| block_on(wait))
     }
 }
 

@@ -48,5 +48,5 @@ pub use files::{DaemonQueue, DaemonSource, ExchangeSource, RequestDir, ResponseD
 pub use head::{MAX_FIELDS, MAX_HEAD, RequestHead};
 pub use server::{
     DEFAULT_BODY_BEFORE_SLOT, DEFAULT_TIMEOUT, Daemons, Dispatch, Functions, MAX_STREAMS,
-    ServeConfig, accept, serve,
+    ServeConfig, accept, off_worker, serve,
 };

@@ -172,6 +172,21 @@ where
     }
 }
 
+/// Runs `wait`, a wait that may block this thread for long, so that it
+/// blocks no other request: on one of the server's async workers (a guest
+/// run inline), the worker's other tasks move to another thread meanwhile
+/// ([`tokio::task::block_in_place`]); anywhere else (the blocking pool, a
+/// daemon's thread), it is simply called. Give it to each guest system's
+/// canceller (`wasi_unix::Canceller::wait_through`) so that a guest's
+/// sleeps and socket waits go through it.
+pub fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::block_in_place(wait)
+    } else {
+        wait()
+    }
+}
+
 /// Runs `run` for `exchange` on tokio's blocking pool.
 fn run_blocking<F>(run: Arc<F>, exchange: Arc<Exchange>)
 where

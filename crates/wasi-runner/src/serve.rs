@@ -460,6 +460,9 @@ fn run_guest<P: Prepared<GuestSystem>>(
     on_start: impl FnOnce(Interrupter),
     on_end: impl FnOnce(&Completion),
 ) -> Completion {
+    // A guest run inline on one of the server's async workers blocks no
+    // other request while it waits.
+    canceller.wait_through(|wait| http::off_worker(wait));
     let mut instance = match prepared.instantiate(system) {
         Ok(instance) => {
             // Every instance of the server is interruptible.

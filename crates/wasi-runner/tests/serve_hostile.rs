@@ -11,6 +11,8 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wasi_runner::{Engine, ServeMode};
@@ -228,6 +230,117 @@ fn a_guest_sleeping_in_a_host_call_frees_its_slot_at_the_deadline() {
                 waited < deadline + Duration::from_millis(500),
                 "{engine} {method}: {waited:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn a_guest_blocked_on_its_own_socket_ends_at_the_deadline() {
+    // Each guest reads a byte from the connection it was given (`--dial`),
+    // then answers. The peer sends that byte on every connection but the
+    // first: with one slot, a GET queued behind the first request is
+    // served when the first's deadline passes, and the first guest's read
+    // is cancelled then, which ends it and closes its connection.
+    let guest = handler(
+        r#"(func (export "_start") (local $out i32)
+             (drop (call $read (i32.const 3)))
+             (local.set $out (call $open (i32.const 5) (i32.const 0) (i32.const 3) (i64.const 64)))
+             (call $write_all (local.get $out) (i32.const $S0) (i32.const $L0)))"#,
+        &["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
+    );
+    for engine in Engine::ALL {
+        let peer = Peer::start();
+        let deadline = Duration::from_secs(1);
+        let server = Running::start(
+            guest.clone(),
+            engine,
+            ServeMode::Functions,
+            |http, options| {
+                http.max_concurrency = 1;
+                http.timeout = deadline;
+                options.dial(peer.addr);
+            },
+        );
+        let started = Instant::now();
+        let mut first = open(server.addr, Duration::from_secs(10));
+        first.write_all(GET).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut get = open(server.addr, Duration::from_secs(10));
+        get.write_all(GET).unwrap();
+        assert_eq!(read_status(&mut first), Some(504), "{engine}");
+        assert_eq!(read_status(&mut get), Some(200), "{engine}");
+        let waited = started.elapsed();
+        assert!(
+            waited < deadline + Duration::from_millis(500),
+            "{engine}: {waited:?}"
+        );
+        let closed = peer.silent_closed.recv_timeout(Duration::from_secs(10));
+        let closed = closed.expect("the blocked guest never ended");
+        assert!(
+            closed - started < deadline + Duration::from_millis(500),
+            "{engine}: the blocked guest ended after {:?}",
+            closed - started
+        );
+    }
+}
+
+/// A TCP peer for guests' dialled connections: silent on the first
+/// connection, it sends a byte on each other; it reports when the first
+/// one is closed; stopped when dropped.
+struct Peer {
+    addr: SocketAddr,
+    silent_closed: std::sync::mpsc::Receiver<Instant>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Peer {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let (closed, silent_closed) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut silent: Option<TcpStream> = None;
+            let mut others = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                if let Ok((mut connection, _)) = listener.accept() {
+                    if others.is_empty() {
+                        connection.set_nonblocking(true).unwrap();
+                        silent = Some(connection.try_clone().unwrap());
+                    } else {
+                        let _ = connection.write_all(b"x");
+                    }
+                    // Every connection stays open until the peer stops.
+                    others.push(connection);
+                }
+                if let Some(connection) = &mut silent {
+                    match connection.read(&mut [0; 1]) {
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                        _ => {
+                            let _ = closed.send(Instant::now());
+                            silent = None;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self {
+            addr,
+            silent_closed,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -1,12 +1,9 @@
-//! A timing rule of `Server` that does not hold every time yet: while a
-//! guest sleeps inline on a worker, the quick requests sent meanwhile are
-//! now and then held up until it wakes (2.9 s of a 3 s sleep). It passed
-//! 11 runs of 11 alone and under CPU load, and failed once in a full
-//! `.ci/run` (2026-12-07). The likely cause is a task left in the blocked
-//! worker's queue; the fix to try is to run an inline guest's blocking
-//! host waits under `tokio::task::block_in_place`, as its waits for the
-//! client already are. Until then the test is ignored, and `cargo test -p
-//! wasi-runner --test serve_timing -- --ignored` runs it.
+//! A timing rule of `Server`, in a process of its own: while a guest
+//! sleeps inline on one of the server's async workers, the requests sent
+//! meanwhile are answered at once. (The sleep runs through
+//! `wasi_http_server::off_worker`, which moves the worker's other tasks to
+//! another thread; before it, a task left in the sleeping worker's queue
+//! now and then waited for the sleep to end.)
 
 // The helpers this file does not use are the other tests'.
 #[allow(dead_code)]
@@ -17,7 +14,6 @@ use std::time::Duration;
 use wasi_runner::Engine;
 
 #[test]
-#[ignore = "a guest sleeping inline now and then holds up the requests sent meanwhile"]
 fn a_sleeping_guest_holds_up_no_other_request() {
     // `GET /s` sleeps 3 s in poll_oneoff; other requests answer at once.
     // Whether the sleeper runs inline or not, a quick request sent while

@@ -1,29 +1,50 @@
-//! Ending a guest's waits in `poll_oneoff` from another thread.
+//! Ending a guest's waits from another thread: its `poll_oneoff` and its
+//! blocking socket calls.
 
-use rustix::event::{EventfdFlags, eventfd};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::OFlags;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use wasi_core::Errno;
 
 use crate::errno::from_host;
 
-/// Ends the waits of a [`UnixSystem`](crate::UnixSystem)'s `poll_oneoff`
-/// from another thread ([`UnixSystem::canceller`](crate::UnixSystem::canceller)):
-/// once [`cancel`](Self::cancel) is called, a call waiting returns
-/// `ECANCELED`, and so does every later call that would wait. Cloning
-/// shares the handle.
+/// Ends the waits of a [`UnixSystem`](crate::UnixSystem) from another
+/// thread ([`UnixSystem::canceller`](crate::UnixSystem::canceller)): once
+/// [`cancel`](Self::cancel) is called, a `poll_oneoff` waiting, or a
+/// socket call waiting (`fd_read`, `fd_write`, `sock_recv`, `sock_send`,
+/// `sock_accept`, ... on a blocking socket), returns `ECANCELED` (a send
+/// that sent part of its data returns that count), and so does every
+/// later call that would wait (`spec/preview1.md`, "Cancellation").
+/// Cloning shares the handle.
 ///
 /// The eventfd the waits watch is made by the first call that waits, so
 /// that a guest that never waits (most) costs no descriptor.
 #[derive(Clone, Debug, Default)]
 pub struct Canceller(Arc<State>);
 
-#[derive(Debug, Default)]
+/// What the thread of a system's guest is made to do around each wait
+/// that may block it ([`Canceller::wait_through`]).
+pub type AroundWait = dyn Fn(&mut dyn FnMut()) + Send + Sync;
+
+#[derive(Default)]
 struct State {
     cancelled: AtomicBool,
     /// Readable once cancelled.
     fd: OnceLock<OwnedFd>,
+    /// Runs each wait that may block, if set.
+    around: OnceLock<Box<AroundWait>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("cancelled", &self.cancelled)
+            .field("fd", &self.fd)
+            .field("around", &self.around.get().is_some())
+            .finish()
+    }
 }
 
 impl Canceller {
@@ -35,6 +56,82 @@ impl Canceller {
         fence(Ordering::SeqCst);
         if let Some(fd) = self.0.fd.get() {
             signal(fd.as_fd());
+        }
+    }
+
+    /// Runs each of the system's waits that may block its thread (a
+    /// `poll_oneoff` with a timeout, a sleep, a blocking socket call that
+    /// found nothing to do) through `around`, which must call the wait it
+    /// is given exactly once: for instance
+    /// `|wait| tokio::task::block_in_place(wait)`, for a guest run on an
+    /// async runtime's worker, so that the worker's other tasks move to
+    /// another thread while the guest waits. Calls that do not wait do not
+    /// go through it. Only the first call sets it.
+    pub fn wait_through(&self, around: impl Fn(&mut dyn FnMut()) + Send + Sync + 'static) {
+        let _ = self.0.around.set(Box::new(around));
+    }
+
+    /// Runs `wait`, which may block, as [`wait_through`](Self::wait_through)
+    /// said.
+    pub(crate) fn around<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let Some(around) = self.0.around.get() else {
+            return wait();
+        };
+        let mut wait = Some(wait);
+        let mut out = None;
+        around(&mut || {
+            if let Some(wait) = wait.take() {
+                out = Some(wait());
+            }
+        });
+        // An `around` that did not call the wait: call it here.
+        match out {
+            Some(out) => out,
+            None => wait.map(|wait| wait()).expect("the wait ran once"),
+        }
+    }
+
+    /// Makes `call` on host socket `fd`, a call that waits until `fd` is
+    /// ready for `events` when the socket blocks, so that the wait ends
+    /// when the system is cancelled: `call()` must not wait (a
+    /// `MSG_DONTWAIT` call, or one made after a zero-timeout `poll`); when
+    /// it gives `EAGAIN` on a socket whose open file description blocks
+    /// (the guest did not make it non-blocking), this waits for `fd` and
+    /// the canceller together, and calls again; `ECANCELED` once
+    /// cancelled.
+    pub(crate) fn socket_call<T>(
+        &self,
+        fd: BorrowedFd<'_>,
+        events: PollFlags,
+        mut call: impl FnMut() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        loop {
+            match call() {
+                Err(Errno::AGAIN) if !nonblocking(fd)? => self.wait_for(fd, events)?,
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until `fd` is ready for `events` (or hung up, or failed):
+    /// `ECANCELED` if the system is cancelled first.
+    fn wait_for(&self, fd: BorrowedFd<'_>, events: PollFlags) -> Result<(), Errno> {
+        let cancel = self.fd()?;
+        loop {
+            let mut fds = [
+                PollFd::from_borrowed_fd(fd, events),
+                PollFd::from_borrowed_fd(cancel, PollFlags::IN),
+            ];
+            match self.around(|| rustix::event::poll(&mut fds, None)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(err) => return Err(from_host(err)),
+            }
+            if !fds[1].revents().is_empty() {
+                return Err(Errno::CANCELED);
+            }
+            if !fds[0].revents().is_empty() {
+                return Ok(());
+            }
         }
     }
 
@@ -56,6 +153,13 @@ impl Canceller {
         }
         Ok(fd.as_fd())
     }
+}
+
+/// Whether `fd`'s open file description is non-blocking.
+fn nonblocking(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    Ok(rustix::fs::fcntl_getfl(fd)
+        .map_err(from_host)?
+        .contains(OFlags::NONBLOCK))
 }
 
 /// Makes the eventfd readable. The counter stays above zero (no one reads

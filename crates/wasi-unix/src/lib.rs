@@ -19,9 +19,10 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 
+use rustix::event::PollFlags;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom};
-use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+use rustix::net::{RecvFlags, SendAncillaryBuffer};
 use wasi_core::budget::HostBudget;
 use wasi_core::fdtable::{FdEntry, FdTable};
 use wasi_core::system::Result;
@@ -527,24 +528,26 @@ impl System for UnixSystem {
     #[inline]
     fn fd_read(&mut self, fd: Fd, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
         match &mut self.table.get_mut(fd, Rights::FD_READ)?.file {
-            Entry::Host(host @ Host { io: Io::Plain, .. }) => match iovs {
-                [one] => rustix::io::read(&host.fd, &mut **one),
-                _ => rustix::io::readv(&host.fd, iovs),
-            }
-            .map(size)
-            .map_err(from_host),
+            Entry::Host(host) if host.is_socket() => net::recv(
+                self.canceller.as_ref(),
+                host.fd.as_fd(),
+                (host.io, &self.net),
+                iovs,
+                RecvFlags::empty(),
+            )
+            .map(|msg| size(msg.bytes)),
             Entry::Host(Host {
                 fd,
                 filetype,
                 io: Io::Stream(flags),
                 ..
             }) => stream::read(fd.as_fd(), *filetype, *flags, iovs),
-            Entry::Host(Host {
-                fd,
-                io: Io::Filtered,
-                ..
-            }) => net::recv_granted(fd.as_fd(), &self.net, iovs, RecvFlags::empty())
-                .map(|msg| size(msg.bytes)),
+            Entry::Host(host) => match iovs {
+                [one] => rustix::io::read(&host.fd, &mut **one),
+                _ => rustix::io::readv(&host.fd, iovs),
+            }
+            .map(size)
+            .map_err(from_host),
             Entry::Virtual(file) => file.read(iovs),
         }
     }
@@ -638,22 +641,32 @@ impl System for UnixSystem {
             Some(max) => fs::cap_write(entry, iovs, None, max, &mut cut)?,
         };
         match &mut entry.file {
+            // A socket whose peer is gone must give `EPIPE`, not kill the
+            // host with `SIGPIPE`: `sendmsg` with `MSG_NOSIGNAL`.
+            Entry::Host(host) if host.is_socket() => {
+                let socket = host.fd.as_fd();
+                net::send(
+                    self.canceller.as_ref(),
+                    socket,
+                    host.io,
+                    iovs,
+                    |iovs, flags| {
+                        rustix::net::sendmsg(
+                            socket,
+                            iovs,
+                            &mut SendAncillaryBuffer::default(),
+                            flags,
+                        )
+                    },
+                )
+                .map(size)
+            }
             Entry::Host(Host {
                 fd,
                 filetype,
                 io: Io::Stream(flags),
                 ..
             }) => stream::write(fd.as_fd(), *filetype, *flags, iovs),
-            // A socket whose peer is gone must give `EPIPE`, not kill the
-            // host with `SIGPIPE`: `sendmsg` with `MSG_NOSIGNAL`.
-            Entry::Host(host) if host.is_socket() => rustix::net::sendmsg(
-                &host.fd,
-                iovs,
-                &mut SendAncillaryBuffer::default(),
-                SendFlags::NOSIGNAL,
-            )
-            .map(size)
-            .map_err(from_host),
             Entry::Host(host) => match iovs {
                 [one] => rustix::io::write(&host.fd, one),
                 _ => rustix::io::writev(&host.fd, iovs),
@@ -956,17 +969,13 @@ impl System for UnixSystem {
             Some(ring) if use_ring => poll::Backend::Uring(ring),
             _ => poll::Backend::Sync,
         };
-        let cancel = match &self.canceller {
-            Some(canceller) => Some(canceller.fd()?),
-            None => None,
-        };
         poll::poll_oneoff(
             &self.table,
             subscriptions,
             events,
             &mut self.poll_scratch,
             backend,
-            cancel,
+            self.canceller.as_ref(),
         )
     }
 
@@ -992,7 +1001,7 @@ impl System for UnixSystem {
     }
 
     fn sock_accept(&mut self, fd: Fd, flags: Fdflags) -> Result<Fd> {
-        let (listener, filetype) = self.socket(fd, Rights::SOCK_ACCEPT)?;
+        let (_, filetype) = self.socket(fd, Rights::SOCK_ACCEPT)?;
         if !(flags - Fdflags::NONBLOCK).is_empty() {
             return Err(Errno::INVAL);
         }
@@ -1003,7 +1012,19 @@ impl System for UnixSystem {
             socket_flags |= rustix::net::SocketFlags::NONBLOCK;
         }
         let slot = self.host_slot()?;
-        let socket = rustix::net::accept_with(listener, socket_flags).map_err(from_host)?;
+        let (listener, _) = self.socket(fd, Rights::SOCK_ACCEPT)?;
+        let accept = || rustix::net::accept_with(listener, socket_flags).map_err(from_host);
+        let socket = match &self.canceller {
+            // Another process or guest sharing the listener may take the
+            // connection between the two calls; the accept then waits
+            // uncancelled, until a connection comes or the listener is
+            // shut down.
+            Some(canceller) => canceller.socket_call(listener, PollFlags::IN, || {
+                stream::ready(listener, PollFlags::IN).map_err(from_host)?;
+                accept()
+            })?,
+            None => accept()?,
+        };
         self.table.insert(FdEntry::new(
             Entry::Host(Host::new(HostFd::Owned(socket, slot), filetype)),
             Rights::SOCKET,
@@ -1023,14 +1044,10 @@ impl System for UnixSystem {
 
     fn sock_send(&mut self, fd: Fd, iovs: &[IoSlice<'_>], _flags: Siflags) -> Result<Size> {
         let (socket, io) = self.socket_io(fd, Rights::FD_WRITE)?;
-        rustix::net::sendmsg(
-            socket,
-            iovs,
-            &mut SendAncillaryBuffer::default(),
-            net::send_flags(io),
-        )
+        net::send(self.canceller.as_ref(), socket, io, iovs, |iovs, flags| {
+            rustix::net::sendmsg(socket, iovs, &mut SendAncillaryBuffer::default(), flags)
+        })
         .map(size)
-        .map_err(from_host)
     }
 
     fn sock_shutdown(&mut self, fd: Fd, how: Sdflags) -> Result<()> {

@@ -7,6 +7,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
+use rustix::event::PollFlags;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::sockopt;
 use rustix::net::{
@@ -17,11 +18,11 @@ use wasi_core::fdtable::FdEntry;
 use wasi_core::system::Result;
 use wasi_core::types::*;
 
-use crate::UnixSystem;
 use crate::denial::Denial;
 use crate::entry::{Entry, Host, HostFd, Io};
 use crate::errno::from_host;
 use crate::fdlimit::FdSlot;
+use crate::{Canceller, UnixSystem};
 
 /// Which addresses a guest may bind to, connect (or send datagrams) to, and
 /// whether it may resolve names with the host's resolver. The default
@@ -225,6 +226,100 @@ pub(crate) fn send_flags(io: Io) -> SendFlags {
     }
 }
 
+/// Receives on the guest's host `socket`, made as `io` says, with `flags`
+/// (`MSG_DONTWAIT` added for a standard stream the guest made
+/// non-blocking; datagrams no connect rule allows are dropped on an
+/// [`Io::Filtered`] socket, see [`recv_granted`]). With a `canceller`, a
+/// receive that would wait waits beside it ([`Canceller::socket_call`]);
+/// a `MSG_WAITALL` one that received part of what it asked for goes on
+/// until its buffers are full or the stream ends, fails or is cancelled,
+/// and returns what came.
+pub(crate) fn recv(
+    canceller: Option<&Canceller>,
+    socket: BorrowedFd<'_>,
+    (io, net): (Io, &NetPolicy),
+    mut iovs: &mut [IoSliceMut<'_>],
+    mut flags: RecvFlags,
+) -> Result<RecvMsg> {
+    if io.nonblock() {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    let recv = |iovs: &mut [IoSliceMut<'_>], flags| match io {
+        Io::Filtered => recv_granted(socket, net, iovs, flags),
+        _ => rustix::net::recvmsg(socket, iovs, &mut RecvAncillaryBuffer::default(), flags)
+            .map_err(from_host),
+    };
+    let Some(canceller) = canceller.filter(|_| !flags.contains(RecvFlags::DONTWAIT)) else {
+        return recv(iovs, flags);
+    };
+    let call = |iovs: &mut [IoSliceMut<'_>]| {
+        canceller.socket_call(socket, PollFlags::IN, || {
+            recv(iovs, flags | RecvFlags::DONTWAIT)
+        })
+    };
+    let mut msg = call(iovs)?;
+    if !flags.contains(RecvFlags::WAITALL) || msg.bytes == 0 {
+        return Ok(msg);
+    }
+    let wanted: usize = iovs.iter().map(|buf| buf.len()).sum();
+    IoSliceMut::advance_slices(&mut iovs, msg.bytes);
+    while msg.bytes < wanted {
+        match call(iovs) {
+            Ok(more) if more.bytes > 0 => {
+                msg.bytes += more.bytes;
+                IoSliceMut::advance_slices(&mut iovs, more.bytes);
+            }
+            _ => break,
+        }
+    }
+    Ok(msg)
+}
+
+/// Sends `iovs` on the guest's host `socket`, made as `io` says, through
+/// `send` given the flags ([`send_flags`]). With a `canceller`, a send
+/// that would wait waits beside it ([`Canceller::socket_call`]), and one
+/// that sent part of its data goes on with the rest, as a blocking stream
+/// send does, until all is sent or the socket fails or is cancelled: it
+/// then returns the count sent.
+pub(crate) fn send(
+    canceller: Option<&Canceller>,
+    socket: BorrowedFd<'_>,
+    io: Io,
+    iovs: &[IoSlice<'_>],
+    mut send: impl FnMut(&[IoSlice<'_>], SendFlags) -> rustix::io::Result<usize>,
+) -> Result<usize> {
+    let flags = send_flags(io);
+    let Some(canceller) = canceller.filter(|_| !flags.contains(SendFlags::DONTWAIT)) else {
+        return send(iovs, flags).map_err(from_host);
+    };
+    let flags = flags | SendFlags::DONTWAIT;
+    let mut call = |iovs: &[IoSlice<'_>]| {
+        canceller.socket_call(socket, PollFlags::OUT, || {
+            send(iovs, flags).map_err(from_host)
+        })
+    };
+    let mut sent = call(iovs)?;
+    let total: usize = iovs.iter().map(|buf| buf.len()).sum();
+    if sent == 0 || sent >= total {
+        return Ok(sent);
+    }
+    // Only a stream socket sends part of a message; the guest's buffers
+    // are at most the ABI's `IOV_MAX`.
+    let mut rest = iovs.to_vec();
+    let mut rest = &mut rest[..];
+    IoSlice::advance_slices(&mut rest, sent);
+    while sent < total {
+        match call(rest) {
+            Ok(n) if n > 0 => {
+                sent += n;
+                IoSlice::advance_slices(&mut rest, n);
+            }
+            _ => break,
+        }
+    }
+    Ok(sent)
+}
+
 /// `recvmsg` on a datagram socket the guest opened ([`Io::Filtered`]), past
 /// the datagrams whose source no connect rule of `net` allows: each one at
 /// the head of the queue is peeked at without its data, then dropped
@@ -276,6 +371,36 @@ fn bind_before_sending(socket: BorrowedFd<'_>, dest: &SocketAddr) -> Result<()> 
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
     rustix::net::bind(socket, &SocketAddr::new(ip, 0)).map_err(from_host)
+}
+
+/// `connect` on a socket of a system that can be cancelled: on a blocking
+/// socket, the connection is started without waiting (the description made
+/// non-blocking for that one call, and restored: the socket is the guest's
+/// alone) and waited for beside the canceller; `ECANCELED` leaves it
+/// connecting, as a signal would.
+fn connect_cancellable(
+    canceller: &Canceller,
+    socket: BorrowedFd<'_>,
+    addr: &SocketAddr,
+) -> Result<()> {
+    let flags = rustix::fs::fcntl_getfl(socket).map_err(from_host)?;
+    if flags.contains(rustix::fs::OFlags::NONBLOCK) {
+        return rustix::net::connect(socket, addr).map_err(from_host);
+    }
+    rustix::fs::fcntl_setfl(socket, flags | rustix::fs::OFlags::NONBLOCK).map_err(from_host)?;
+    let started = rustix::net::connect(socket, addr);
+    rustix::fs::fcntl_setfl(socket, flags).map_err(from_host)?;
+    match started {
+        Err(rustix::io::Errno::INPROGRESS) => {
+            canceller.socket_call(socket, PollFlags::OUT, || {
+                crate::stream::ready(socket, PollFlags::OUT).map_err(from_host)
+            })?;
+            sockopt::socket_error(socket)
+                .map_err(from_host)?
+                .map_err(from_host)
+        }
+        result => result.map_err(from_host),
+    }
 }
 
 /// The WASI errno value (as `SO_ERROR` reports it) of a socket's pending error.
@@ -454,7 +579,10 @@ impl UnixSystem {
         self.socket(fd, Rights::empty())?;
         self.check_connect(addr)?;
         let (socket, _) = self.socket(fd, Rights::empty())?;
-        rustix::net::connect(socket, &addr).map_err(from_host)
+        match &self.canceller {
+            Some(canceller) => connect_cancellable(canceller, socket, &addr),
+            None => rustix::net::connect(socket, &addr).map_err(from_host),
+        }
     }
 
     pub(crate) fn net_recv_from(
@@ -471,19 +599,13 @@ impl UnixSystem {
         if flags.contains(Riflags::RECV_WAITALL) {
             recv_flags |= RecvFlags::WAITALL;
         }
-        if io.nonblock() {
-            recv_flags |= RecvFlags::DONTWAIT;
-        }
-        let msg = match io {
-            Io::Filtered => recv_granted(socket, &self.net, iovs, recv_flags)?,
-            _ => rustix::net::recvmsg(
-                socket,
-                iovs,
-                &mut RecvAncillaryBuffer::default(),
-                recv_flags,
-            )
-            .map_err(from_host)?,
-        };
+        let msg = recv(
+            self.canceller.as_ref(),
+            socket,
+            (io, &self.net),
+            iovs,
+            recv_flags,
+        )?;
         let mut roflags = Roflags::empty();
         if msg.flags.contains(ReturnFlags::TRUNC) {
             roflags |= Roflags::RECV_DATA_TRUNCATED;
@@ -505,15 +627,16 @@ impl UnixSystem {
         if io == Io::Filtered {
             bind_before_sending(socket, &addr)?;
         }
-        rustix::net::sendmsg_addr(
-            socket,
-            &addr,
-            iovs,
-            &mut SendAncillaryBuffer::default(),
-            send_flags(io),
-        )
+        send(self.canceller.as_ref(), socket, io, iovs, |iovs, flags| {
+            rustix::net::sendmsg_addr(
+                socket,
+                &addr,
+                iovs,
+                &mut SendAncillaryBuffer::default(),
+                flags,
+            )
+        })
         .map(|n| n as Size)
-        .map_err(from_host)
     }
 
     pub(crate) fn net_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<i32> {

@@ -10,6 +10,7 @@ use wasi_core::types::{
     SubscriptionKind, Timestamp,
 };
 
+use crate::Canceller;
 use crate::clock;
 use crate::entry::{Entry, Host};
 use crate::errno::from_host;
@@ -178,20 +179,25 @@ fn waited_fd(entry: &Entry) -> Option<BorrowedFd<'_>> {
 ///   Signals interrupting the wait (`EINTR`) restart it.
 /// - With clocks only, the call sleeps with `clock_nanosleep`, whatever the
 ///   backend.
-/// - With a `cancel` descriptor (the system's [`Canceller`], which makes
-///   the backend `ppoll`), every wait also ends when it is readable, and
-///   the call then fails with `ECANCELED` unless an event was ready; a
-///   clocks-only sleep is a `ppoll` on it.
-///
-/// [`Canceller`]: crate::Canceller
+/// - With a [`Canceller`] (which makes the backend `ppoll`), every wait
+///   also ends when it is cancelled, and the call then fails with
+///   `ECANCELED` unless an event was ready; a clocks-only sleep is a
+///   `ppoll` on its descriptor. A wait that may block runs through the
+///   canceller's [`wait_through`](Canceller::wait_through).
 pub(crate) fn poll_oneoff(
     table: &FdTable<Entry>,
     subscriptions: &[Subscription],
     events: &mut [Event],
     scratch: &mut Scratch,
     mut backend: Backend<'_>,
-    cancel: Option<BorrowedFd<'_>>,
+    canceller: Option<&Canceller>,
 ) -> Result<Size> {
+    let cancel = canceller.map(Canceller::fd).transpose()?;
+    // Runs a wait that may block, as the canceller says.
+    let around = |wait: &mut dyn FnMut() -> rustix::io::Result<()>| match canceller {
+        Some(canceller) => canceller.around(wait),
+        None => wait(),
+    };
     let mut n = 0;
     let mut has_clock = false;
     // Whether some subscription waits on a host descriptor.
@@ -280,7 +286,7 @@ pub(crate) fn poll_oneoff(
                 None => return Ok(n as Size),
                 Some((_, _, left)) if n == 0 && left > 0 && cancel.is_some() => {
                     let mut fds = [cancel_pollfd(cancel)];
-                    match ppoll(&mut fds, Some(left)) {
+                    match around(&mut || ppoll(&mut fds, Some(left))) {
                         Ok(()) | Err(rustix::io::Errno::INTR) => {}
                         Err(err) => return Err(from_host(err)),
                     }
@@ -309,7 +315,11 @@ pub(crate) fn poll_oneoff(
                     if cancel.is_some() {
                         scratch.fds.push(cancel_pollfd(cancel));
                     }
-                    let waited = ppoll(&mut scratch.fds, timeout);
+                    let waited = if timeout == Some(0) {
+                        ppoll(&mut scratch.fds, timeout)
+                    } else {
+                        around(&mut || ppoll(&mut scratch.fds, timeout))
+                    };
                     let cancelled = cancel.is_some()
                         && scratch.fds.pop().is_some_and(|pollfd| pollfd.revents != 0);
                     match waited {

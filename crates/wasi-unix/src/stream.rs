@@ -11,7 +11,8 @@
 //! and applied to each call with flags of the call, never of the
 //! description:
 //!
-//! - `nonblock` on a socket is `MSG_DONTWAIT`. On a pipe, terminal or other
+//! - `nonblock` on a socket is `MSG_DONTWAIT` (its calls are made in
+//!   `crate::net`, with those of every socket). On a pipe, terminal or other
 //!   character device it is `RWF_NOWAIT` (`preadv2`/`pwritev2`), which Linux
 //!   honours on pipes made by `pipe(2)` and on the memory devices
 //!   (`/dev/null`, ...); where the file refuses it with `EOPNOTSUPP`
@@ -34,7 +35,6 @@ use std::io::{IoSlice, IoSliceMut};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fd::BorrowedFd;
 use rustix::io::ReadWriteFlags;
-use rustix::net::{RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags};
 use wasi_core::system::Result;
 use wasi_core::types::{Fdflags, Filetype, Size};
 
@@ -48,8 +48,6 @@ const CURRENT_OFFSET: u64 = u64::MAX;
 /// What a stream's flags mean for it, by the type of the host object.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// A socket: per-call `MSG_DONTWAIT`.
-    Socket,
     /// A regular file or block device: `append` applies, `nonblock` means
     /// nothing.
     File,
@@ -61,7 +59,6 @@ enum Kind {
 impl Kind {
     fn of(filetype: Option<Filetype>) -> Self {
         match filetype {
-            Some(Filetype::SOCKET_STREAM | Filetype::SOCKET_DGRAM) => Self::Socket,
             Some(Filetype::REGULAR_FILE | Filetype::BLOCK_DEVICE) => Self::File,
             _ => Self::Other,
         }
@@ -69,7 +66,7 @@ impl Kind {
 }
 
 /// `fd_read` on a standard stream: host descriptor `fd`, of type
-/// `filetype`, with the guest's `flags`.
+/// `filetype` (not a socket), with the guest's `flags`.
 pub(crate) fn read(
     fd: BorrowedFd<'_>,
     filetype: Option<Filetype>,
@@ -78,13 +75,6 @@ pub(crate) fn read(
 ) -> Result<Size> {
     let nonblock = flags.contains(Fdflags::NONBLOCK);
     match Kind::of(filetype) {
-        Kind::Socket if nonblock => rustix::net::recvmsg(
-            fd,
-            iovs,
-            &mut RecvAncillaryBuffer::default(),
-            RecvFlags::DONTWAIT,
-        )
-        .map(|msg| msg.bytes),
         Kind::Other if nonblock => {
             match rustix::io::preadv2(fd, iovs, CURRENT_OFFSET, ReadWriteFlags::NOWAIT) {
                 Err(rustix::io::Errno::OPNOTSUPP) => {
@@ -103,8 +93,7 @@ pub(crate) fn read(
 }
 
 /// `fd_write` on a standard stream: host descriptor `fd`, of type
-/// `filetype`, with the guest's `flags`. A socket is written with
-/// `MSG_NOSIGNAL`, as every socket.
+/// `filetype` (not a socket), with the guest's `flags`.
 pub(crate) fn write(
     fd: BorrowedFd<'_>,
     filetype: Option<Filetype>,
@@ -113,13 +102,6 @@ pub(crate) fn write(
 ) -> Result<Size> {
     let nonblock = flags.contains(Fdflags::NONBLOCK);
     match Kind::of(filetype) {
-        Kind::Socket => {
-            let mut send = SendFlags::NOSIGNAL;
-            if nonblock {
-                send |= SendFlags::DONTWAIT;
-            }
-            rustix::net::sendmsg(fd, iovs, &mut SendAncillaryBuffer::default(), send)
-        }
         Kind::File if flags.contains(Fdflags::APPEND) => {
             rustix::io::pwritev2(fd, iovs, CURRENT_OFFSET, ReadWriteFlags::APPEND)
         }
@@ -142,7 +124,7 @@ pub(crate) fn write(
 
 /// `Ok` if `fd` is ready for `events`, or has hung up or failed (which the
 /// call that follows reports), `EAGAIN` if not; never waits.
-fn ready(fd: BorrowedFd<'_>, events: PollFlags) -> rustix::io::Result<()> {
+pub(crate) fn ready(fd: BorrowedFd<'_>, events: PollFlags) -> rustix::io::Result<()> {
     let mut pollfd = [PollFd::from_borrowed_fd(fd, events)];
     let now = Timespec {
         tv_sec: 0,

@@ -486,10 +486,12 @@ impl Builder {
     /// allow it (the message says why; see [`features`](crate::features)).
     pub fn build(&mut self) -> io::Result<UnixSystem> {
         let this = std::mem::take(self);
+        let fd_pool = this.fd_pool.clone().unwrap_or_else(FdPool::process);
         let ring = match this.io {
             IoBackend::Uring => {
                 features::io_uring().require("io_uring")?;
-                let ring = Ring::new();
+                // The ring's descriptor counts as the guest's.
+                let ring = Ring::new(fd_pool.take().map_err(no_room)?);
                 Some(ring.map_err(|why| Feature::Unavailable(why).unsupported("io_uring"))?)
             }
             IoBackend::Sync | IoBackend::Auto => None,
@@ -516,7 +518,6 @@ impl Builder {
 
         let mut table =
             FdTable::with_limit(this.max_fds.unwrap_or(FdTable::<Entry>::DEFAULT_LIMIT));
-        let fd_pool = this.fd_pool.unwrap_or_else(FdPool::process);
         // Every descriptor the system will own counts in the pool, and must
         // fit the table.
         let slot = |table: &FdTable<Entry>| -> io::Result<FdSlot> {

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use wasi_core::Errno;
 
 use crate::errno::from_host;
+use crate::fdlimit::{FdPool, FdSlot};
 
 /// Ends the waits of a [`UnixSystem`](crate::UnixSystem) from another
 /// thread ([`UnixSystem::canceller`](crate::UnixSystem::canceller)): once
@@ -21,18 +22,19 @@ use crate::errno::from_host;
 ///
 /// The eventfd the waits watch is made by the first call that waits, so
 /// that a guest that never waits (most) costs no descriptor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Canceller(Arc<State>);
 
 /// What the thread of a system's guest is made to do around each wait
 /// that may block it ([`Canceller::wait_through`]).
 pub type AroundWait = dyn Fn(&mut dyn FnMut()) + Send + Sync;
 
-#[derive(Default)]
 struct State {
     cancelled: AtomicBool,
-    /// Readable once cancelled.
-    fd: OnceLock<OwnedFd>,
+    /// Readable once cancelled, with its count in `pool`.
+    fd: OnceLock<(OwnedFd, FdSlot)>,
+    /// Where the eventfd is counted: the system's guests' pool.
+    pool: FdPool,
     /// Runs each wait that may block, if set.
     around: OnceLock<Box<AroundWait>>,
 }
@@ -41,20 +43,31 @@ impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
             .field("cancelled", &self.cancelled)
-            .field("fd", &self.fd)
+            .field("fd", &self.fd.get().map(|(fd, _)| fd))
             .field("around", &self.around.get().is_some())
             .finish()
     }
 }
 
 impl Canceller {
+    /// A canceller whose descriptor, once made, counts in `pool` (the
+    /// system's).
+    pub(crate) fn new(pool: FdPool) -> Self {
+        Self(Arc::new(State {
+            cancelled: AtomicBool::new(false),
+            fd: OnceLock::new(),
+            pool,
+            around: OnceLock::new(),
+        }))
+    }
+
     /// Cancels the system's waits, now and later.
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
         // With the fence in `fd`: either this sees the descriptor, or that
         // sees the flag.
         fence(Ordering::SeqCst);
-        if let Some(fd) = self.0.fd.get() {
+        if let Some((fd, _)) = self.0.fd.get() {
             signal(fd.as_fd());
         }
     }
@@ -138,13 +151,16 @@ impl Canceller {
     /// The descriptor a wait watches beside the guest's, readable once
     /// cancelled; made at the first call.
     pub(crate) fn fd(&self) -> Result<BorrowedFd<'_>, Errno> {
-        let fd = match self.0.fd.get() {
-            Some(fd) => fd,
+        let (fd, _) = match self.0.fd.get() {
+            Some(made) => made,
             None => {
+                // It counts as one of the guest's descriptors: `ENFILE`
+                // when the guests hold their share.
+                let slot = self.0.pool.take()?;
                 let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
                     .map_err(from_host)?;
                 // Only the system's own thread makes it.
-                self.0.fd.get_or_init(|| fd)
+                self.0.fd.get_or_init(|| (fd, slot))
             }
         };
         fence(Ordering::SeqCst);

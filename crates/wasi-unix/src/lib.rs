@@ -119,8 +119,9 @@ impl UnixSystem {
     /// that would wait (`spec/preview1.md`, "poll_oneoff"). Such a system
     /// waits with `ppoll`, never io_uring.
     pub fn canceller(&mut self) -> Canceller {
+        let pool = &self.fd_pool;
         self.canceller
-            .get_or_insert_with(Canceller::default)
+            .get_or_insert_with(|| Canceller::new(pool.clone()))
             .clone()
     }
 
@@ -192,10 +193,16 @@ impl UnixSystem {
                 if self.ring.is_none() && !self.ring_failed {
                     // Unavailable (seccomp, `kernel.io_uring_disabled`, an
                     // old kernel): stay with `ppoll`, silently.
-                    self.ring = match features::io_uring().is_available() {
-                        true => uring::Ring::new().ok(),
-                        false => None,
+                    if !features::io_uring().is_available() {
+                        self.ring_failed = true;
+                        return false;
+                    }
+                    // The ring's descriptor counts as the guest's: with no
+                    // room for it, this call waits with `ppoll`.
+                    let Ok(slot) = self.fd_pool.take() else {
+                        return false;
                     };
+                    self.ring = uring::Ring::new(slot).ok();
                     self.ring_failed = self.ring.is_none();
                 }
                 self.ring.is_some()

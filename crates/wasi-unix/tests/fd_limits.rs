@@ -222,3 +222,52 @@ fn a_system_whose_streams_do_not_fit_the_pool_is_not_built() {
         .unwrap_err();
     assert_eq!(error.raw_os_error(), Some(24), "{error}"); // EMFILE
 }
+
+#[test]
+fn the_systems_own_ring_and_eventfd_count_in_its_pool() {
+    // A canceller's eventfd is made by the first wait, and counted.
+    let pool = FdPool::with_share(1);
+    let mut sys = UnixSystem::builder().fd_pool(pool.clone()).build().unwrap();
+    let canceller = sys.canceller();
+    let sleep = Subscription::new(
+        1,
+        SubscriptionKind::Clock(SubscriptionClock {
+            id: Clockid::MONOTONIC,
+            timeout: 1_000_000,
+            ..Default::default()
+        }),
+    );
+    let mut events = [Event::default()];
+    assert_eq!(sys.poll_oneoff(&[sleep], &mut events), Ok(1));
+    assert_eq!(pool.held(), 1);
+    // The guests' share is full: opening fails, and a second cancellable
+    // system's first wait fails with `ENFILE`.
+    assert_eq!(
+        sys.sock_open(AddressFamily::INET4, SockType::STREAM),
+        Err(Errno::NFILE)
+    );
+    let mut other = UnixSystem::builder().fd_pool(pool.clone()).build().unwrap();
+    let _canceller = other.canceller();
+    assert_eq!(other.poll_oneoff(&[sleep], &mut events), Err(Errno::NFILE));
+    // It is closed with the last of the system and its cancellers.
+    drop(sys);
+    assert_eq!(pool.held(), 1);
+    drop(canceller);
+    assert_eq!(pool.held(), 0);
+    // An io_uring made at build counts; without room, the build fails.
+    if wasi_unix::features::io_uring().is_available() {
+        let pool = FdPool::with_share(1);
+        let build = || {
+            UnixSystem::builder()
+                .fd_pool(pool.clone())
+                .io(wasi_unix::IoBackend::Uring)
+                .build()
+        };
+        let ring = build().unwrap();
+        assert_eq!(pool.held(), 1);
+        let error = build().unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(23), "{error}"); // ENFILE
+        drop(ring);
+        assert_eq!(pool.held(), 0);
+    }
+}

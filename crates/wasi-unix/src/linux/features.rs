@@ -144,7 +144,15 @@ pub fn openat2() -> &'static Feature {
 /// needs it (probed once, by setting up a ring and dropping it).
 pub fn io_uring() -> &'static Feature {
     static IO_URING: OnceLock<Feature> = OnceLock::new();
-    IO_URING.get_or_init(|| Feature::probe(NO_IO_URING_VAR, || crate::uring::Ring::new().map(drop)))
+    IO_URING.get_or_init(|| {
+        Feature::probe(NO_IO_URING_VAR, || {
+            // The probe's ring is nobody's: counted in a pool of its own.
+            let slot = crate::FdPool::with_share(1)
+                .take()
+                .map_err(|errno| format!("{errno:?}"))?;
+            crate::uring::Ring::new(slot).map(drop)
+        })
+    })
 }
 
 /// The kernel this process runs on: its name, release and machine, as

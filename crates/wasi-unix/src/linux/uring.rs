@@ -45,6 +45,7 @@ use rustix::fd::RawFd;
 use wasi_core::types::{Errno, Fd};
 
 use crate::errno::from_host;
+use crate::fdlimit::FdSlot;
 
 /// Submission queue entries; more registrations than this are submitted in
 /// several batches.
@@ -121,6 +122,8 @@ pub(crate) struct Ring {
     hits: Vec<(Fd, Interest)>,
     /// Whether the current call subscribed to one pair twice.
     duplicates: bool,
+    /// The ring's descriptor, counted with the guest's others.
+    _slot: FdSlot,
 }
 
 impl std::fmt::Debug for Ring {
@@ -151,8 +154,8 @@ impl Ring {
     /// `kernel.io_uring_disabled` may refuse), `IORING_FEAT_NODROP` (5.5),
     /// `IORING_FEAT_EXT_ARG` for waits with a timeout (5.11) and the
     /// `POLL_ADD` and `POLL_REMOVE` operations.
-    /// When it cannot, the error says why.
-    pub(crate) fn new() -> Result<Self, String> {
+    /// When it cannot, the error says why. Its descriptor counts in `slot`.
+    pub(crate) fn new(slot: FdSlot) -> Result<Self, String> {
         let ring = IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .build(SQ_ENTRIES)
@@ -180,6 +183,7 @@ impl Ring {
             epoch: 0,
             hits: Vec::new(),
             duplicates: false,
+            _slot: slot,
         })
     }
 

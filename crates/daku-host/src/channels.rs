@@ -6,9 +6,9 @@ use crate::abi::{self, Res};
 use crate::charge::{self, CHANNEL_BYTES, Charged};
 use crate::family::Child;
 use crate::media::WavWriter;
+use crate::storage::StorageFile;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use wasi_core::GuestMemory;
@@ -34,7 +34,7 @@ pub(crate) enum State {
         text: u32,
     },
     /// A storage file (40), if one is open.
-    Storage(Option<Arc<File>>),
+    Storage(Option<Arc<StorageFile>>),
     /// An audio stream (33), once its first samples came.
     Audio { number: u32, wav: Option<WavWriter> },
     /// A framebuffer (35): its number and the next frame's.

@@ -65,7 +65,7 @@ mod task;
 
 pub use error::DakuError;
 pub use loader::is_daku_program;
-pub use options::{DakuOptions, Grants};
+pub use options::{DEFAULT_MAX_FDS, DakuOptions, Grants};
 pub use program::{Program, run};
 pub use task::Task;
 
@@ -73,7 +73,7 @@ pub use task::Task;
 pub use wasi_core::budget::HostBudget;
 pub use wasi_core::outcome::Outcome;
 pub use wasi_core::runtime::{CallError, Runtime, RuntimeConfig, Val};
-pub use wasi_unix::IoBackend;
+pub use wasi_unix::{FdPool, IoBackend};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use wasi_core::budget::HostBudget;
-use wasi_unix::IoBackend;
+use wasi_unix::{FdPool, IoBackend};
 
 /// The commands that need a grant (spec §7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl FromStr for Grants {
 /// How a Daku program is run: where its log, storage, outputs and profile
 /// go, what it is granted, and its budget of host memory. Start from
 /// [`DakuOptions::new`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DakuOptions {
     /// Log file (command 19); `None` logs to stderr.
     pub log: Option<PathBuf>,
@@ -80,12 +80,39 @@ pub struct DakuOptions {
     /// (64 MiB); clones of the options share it. `wasi_runner::run_daku`
     /// gives one of the runner's limit (`--max-host-memory`).
     pub budget: HostBudget,
+    /// The run's host descriptors (spec §1.8), shared by the program and
+    /// all its child tasks: each open storage file and each task's
+    /// storage ring counts, and an OPEN past the share gives IO. By
+    /// default a pool of its own of [`DEFAULT_MAX_FDS`]; clones of the
+    /// options share it. `wasi_runner::run_daku` gives one of the
+    /// runner's `--max-fds`.
+    pub fds: FdPool,
 }
+
+/// The descriptors a run holds at most by default (spec §1.8), as many as
+/// a WASI guest's table.
+pub const DEFAULT_MAX_FDS: usize = 1024;
 
 impl DakuOptions {
     /// Nothing granted, no directories, logging to stderr, a budget of
-    /// host memory of [`HostBudget::DEFAULT_LIMIT`].
+    /// host memory of [`HostBudget::DEFAULT_LIMIT`] and one of
+    /// [`DEFAULT_MAX_FDS`] descriptors.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl Default for DakuOptions {
+    fn default() -> Self {
+        Self {
+            log: None,
+            storage: None,
+            output: None,
+            profile: None,
+            grants: Grants::default(),
+            io: IoBackend::default(),
+            budget: HostBudget::default(),
+            fds: FdPool::with_share(DEFAULT_MAX_FDS),
+        }
     }
 }

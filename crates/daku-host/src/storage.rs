@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::ThreadId;
 use wasi_core::budget::{HostBudget, Reservation};
-use wasi_unix::IoBackend;
+use wasi_unix::{FdPool, FdSlot, IoBackend};
 
 use crate::charge::{BATCH_FREE_OPS, BATCH_OP_BYTES};
 
@@ -59,9 +59,33 @@ pub(crate) fn status_of(errno: Errno) -> u32 {
     }
 }
 
+/// An open storage file, counted in the run's descriptors while it is
+/// open (spec §1.8).
+#[derive(Debug)]
+pub(crate) struct StorageFile {
+    file: File,
+    _slot: FdSlot,
+}
+
+impl std::ops::Deref for StorageFile {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        &self.file
+    }
+}
+
+impl rustix::fd::AsFd for StorageFile {
+    fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
 /// Opens `name` (already checked by [`valid_name`]) in the directory `dir`,
-/// never following a symbolic link.
-pub(crate) fn open(dir: &Path, name: &str, flags: u32) -> Result<File, u32> {
+/// never following a symbolic link, counted in `fds`: IO when the run
+/// holds its share of descriptors.
+pub(crate) fn open(dir: &Path, name: &str, flags: u32, fds: &FdPool) -> Result<StorageFile, u32> {
+    let slot = fds.take().map_err(|_| status::IO)?;
     let dir = rustix::fs::open(
         dir,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -84,7 +108,10 @@ pub(crate) fn open(dir: &Path, name: &str, flags: u32) -> Result<File, u32> {
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(status::BAD_NAME);
     }
-    Ok(File::from(fd))
+    Ok(StorageFile {
+        file: File::from(fd),
+        _slot: slot,
+    })
 }
 
 /// One READ or WRITE of a call, waiting for the batch. Its bytes move in
@@ -162,7 +189,7 @@ pub(crate) struct Batch {
     /// Each op's result (bytes moved), by op index.
     results: Vec<Result<u32, Errno>>,
     /// The files of the ops, kept open until the batch has run.
-    files: Vec<Arc<File>>,
+    files: Vec<Arc<StorageFile>>,
     /// Bytes of buffers the ops hold.
     bytes: u64,
     /// Where the READs' buffers are, and the WRITEs'.
@@ -175,22 +202,33 @@ pub(crate) struct Batch {
     order: Vec<usize>,
     runs: Vec<Run>,
     ring: Ring,
+    /// The run's descriptors, where the ring counts.
+    fds: FdPool,
 }
 
 /// The task's io_uring, set up the first time a batch takes it.
 enum Ring {
     Unset,
     /// The ring, and the thread that set it up: with
-    /// `IORING_SETUP_SINGLE_ISSUER` only that thread may submit to it.
-    Ready(Box<io_uring::IoUring>, ThreadId),
+    /// `IORING_SETUP_SINGLE_ISSUER` only that thread may submit to it; its
+    /// descriptor counted in the run's.
+    Ready(
+        Box<io_uring::IoUring>,
+        ThreadId,
+        #[expect(
+            dead_code,
+            reason = "held for its `Drop`, which uncounts the descriptor"
+        )]
+        FdSlot,
+    ),
     /// The kernel refused it, or a submission failed: syscalls from now on.
     Failed,
 }
 
 impl Batch {
     /// An empty batch, charging `budget` for growing past
-    /// [`BATCH_FREE_OPS`] operations.
-    pub fn new(budget: &HostBudget) -> Self {
+    /// [`BATCH_FREE_OPS`] operations, its ring counted in `fds`.
+    pub fn new(budget: &HostBudget, fds: &FdPool) -> Self {
         Batch {
             ops: Vec::with_capacity(BATCH_FREE_OPS),
             room: BATCH_FREE_OPS,
@@ -204,6 +242,7 @@ impl Batch {
             order: Vec::new(),
             runs: Vec::new(),
             ring: Ring::Unset,
+            fds: fds.clone(),
         }
     }
 
@@ -248,7 +287,7 @@ impl Batch {
     /// `record`; [`make_room`](Self::make_room) said there is room.
     pub fn push(
         &mut self,
-        file: &Arc<File>,
+        file: &Arc<StorageFile>,
         write: bool,
         offset: u64,
         data: u32,
@@ -508,16 +547,20 @@ impl Batch {
     /// to another thread); `None` once io_uring has failed.
     fn ring(&mut self) -> Option<&mut io_uring::IoUring> {
         let thread = std::thread::current().id();
-        if !matches!(&self.ring, Ring::Ready(_, owner) if *owner == thread)
+        if !matches!(&self.ring, Ring::Ready(_, owner, _) if *owner == thread)
             && !matches!(self.ring, Ring::Failed)
         {
+            // The old ring goes first, and its descriptor with it. With no
+            // descriptor left for a new one, this batch uses syscalls.
+            self.ring = Ring::Unset;
+            let slot = self.fds.take().ok()?;
             self.ring = match new_ring() {
-                Ok(ring) => Ring::Ready(Box::new(ring), thread),
+                Ok(ring) => Ring::Ready(Box::new(ring), thread, slot),
                 Err(_) => Ring::Failed,
             };
         }
         match &mut self.ring {
-            Ring::Ready(ring, _) => Some(ring),
+            Ring::Ready(ring, _, _) => Some(ring),
             _ => None,
         }
     }
@@ -732,6 +775,11 @@ fn submit_and_wait(ring: &io_uring::IoUring, want: usize) -> std::io::Result<usi
 mod tests {
     use super::*;
 
+    /// A pool of descriptors for one test's files.
+    fn fds() -> FdPool {
+        FdPool::with_share(16)
+    }
+
     #[test]
     fn names_stay_in_the_directory() {
         for bad in [
@@ -755,11 +803,17 @@ mod tests {
     fn symbolic_links_are_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert_eq!(open(dir.path(), "link", 0).unwrap_err(), status::BAD_NAME);
-        assert_eq!(open(dir.path(), "none", 0).unwrap_err(), status::NOT_FOUND);
-        open(dir.path(), "new", CREATE).unwrap();
         assert_eq!(
-            open(dir.path(), "new", CREATE | EXCLUSIVE).unwrap_err(),
+            open(dir.path(), "link", 0, &fds()).unwrap_err(),
+            status::BAD_NAME
+        );
+        assert_eq!(
+            open(dir.path(), "none", 0, &fds()).unwrap_err(),
+            status::NOT_FOUND
+        );
+        open(dir.path(), "new", CREATE, &fds()).unwrap();
+        assert_eq!(
+            open(dir.path(), "new", CREATE | EXCLUSIVE, &fds()).unwrap_err(),
             status::EXISTS
         );
     }
@@ -798,7 +852,7 @@ mod tests {
         // growth (twice); the iovec and waiting run of a submission.
         let bytes = size_of::<IoOp>()
             + 2 * (size_of::<Result<u32, Errno>>()
-                + size_of::<Arc<File>>()
+                + size_of::<Arc<StorageFile>>()
                 + size_of::<usize>()
                 + size_of::<Run>())
             + size_of::<Iovec>()
@@ -809,10 +863,10 @@ mod tests {
     #[test]
     fn a_batch_grows_only_as_far_as_the_budget_pays() {
         let dir = tempfile::tempdir().unwrap();
-        let file = Arc::new(open(dir.path(), "f", CREATE).unwrap());
+        let file = Arc::new(open(dir.path(), "f", CREATE, &fds()).unwrap());
         // Room for one doubling past the free operations, not two.
         let budget = HostBudget::new(BATCH_FREE_OPS as u64 * BATCH_OP_BYTES * 2);
-        let mut batch = Batch::new(&budget);
+        let mut batch = Batch::new(&budget, &fds());
         let mut pushed = 0u32;
         while batch.make_room() {
             batch.push(&file, true, 0, 0, 0, pushed);
@@ -832,11 +886,11 @@ mod tests {
     #[test]
     fn batches_keep_each_files_order() {
         let dir = tempfile::tempdir().unwrap();
-        let file = Arc::new(open(dir.path(), "f", CREATE).unwrap());
+        let file = Arc::new(open(dir.path(), "f", CREATE, &fds()).unwrap());
         for backend in [IoBackend::Sync, IoBackend::Uring, IoBackend::Auto] {
             let mut memory = vec![0u8; 64];
             memory[..11].copy_from_slice(b"hello world");
-            let mut batch = Batch::new(&HostBudget::unlimited());
+            let mut batch = Batch::new(&HostBudget::unlimited(), &fds());
             batch.push(&file, true, 0, 0, 5, 100);
             batch.push(&file, true, 5, 5, 6, 101);
             assert!(!batch.must_run_before(false, 32, 16, u64::MAX));

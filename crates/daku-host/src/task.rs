@@ -59,7 +59,7 @@ impl Task {
         Task {
             channels: Channels::new(budget),
             logs: LogNames::new(budget),
-            batch: Batch::new(budget),
+            batch: Batch::new(budget, &run.options.fds),
             run,
             spawner,
             number,

@@ -670,6 +670,43 @@ fn storage_files_are_sandboxed_and_batched() {
 }
 
 #[test]
+fn storage_files_past_the_runs_descriptors_give_io() {
+    // Three channels each OPEN a file, with room for two descriptors: the
+    // third gives IO. Closing a channel gives its descriptor back, and an
+    // OPEN then succeeds (spec §1.8).
+    let dir = tempfile::tempdir().unwrap();
+    let mut words = Vec::new();
+    for name in [0x2000, 0x2010, 0x2020, 0x2020] {
+        words.extend(storage_op(0, 1, 0, 1, name));
+    }
+    let data = records(
+        0x100,
+        &[(0, 1, 40, 0x1000), (0, 2, 40, 0x1020), (0, 3, 40, 0x1040)],
+    ) + &records(0x180, &[(1, 0, 0, 0), (0, 4, 40, 0x1060)])
+        + &format!("(data (i32.const 0x1000) \"{}\")", le(&words))
+        + "(data (i32.const 0x2000) \"a\") (data (i32.const 0x2010) \"b\") (data (i32.const 0x2020) \"c\")";
+    let body =
+        "(call $ar (i32.const 3) (i32.const 0x100)) (call $ar (i32.const 2) (i32.const 0x180))";
+    both(
+        &program(&data, body),
+        || DakuOptions {
+            fds: wasi_unix::FdPool::with_share(2),
+            ..granted("storage", dir.path())
+        },
+        |_, run| {
+            let status = |at: usize| run.u32(at + 24);
+            assert_eq!((status(0x1000), status(0x1020)), (0, 0));
+            assert_eq!(status(0x1040), 5, "IO: no descriptor left");
+            assert_eq!(
+                status(0x1060),
+                0,
+                "the closed channel's descriptor came back"
+            );
+        },
+    );
+}
+
+#[test]
 fn audio_goes_to_wav_and_frames_to_png() {
     let dir = tempfile::tempdir().unwrap();
     let data = records(

@@ -18,7 +18,9 @@ use wasi_core::runtime::Runtime;
 /// ([`RunOptions::host_budget`]: its
 /// [`max_host_memory`](RunOptions::max_host_memory), else its
 /// `max_memory`, else 64 MiB) and shared by the program and all its child
-/// tasks (spec/daku.md §1.7); it replaces `options.budget`.
+/// tasks (spec/daku.md §1.7); it replaces `options.budget`. Its count of
+/// descriptors (§1.8), of `run`'s [`max_fds`](RunOptions::max_fds),
+/// replaces `options.fds`.
 ///
 /// Returns how the program ended; a module that is not a Daku program, or
 /// cannot be loaded, fails with [`RunError::Daku`] naming it. The run's
@@ -43,6 +45,7 @@ pub fn run_daku(
         .check_module(module.head())
         .map_err(|error| load(error.to_string()))?;
     options.budget = run.host_budget();
+    options.fds = daku_host::FdPool::with_share(run.max_fds);
     run.engine
         .with_runtime(
             config,

@@ -101,7 +101,7 @@ pub struct RunOptions {
     allow_pseudo_fs: bool,
     max_file_size: Option<u64>,
     max_host_memory: Option<u64>,
-    max_fds: usize,
+    pub(crate) max_fds: usize,
     io: IoBackend,
     report_denials: bool,
     pub(crate) engine: Engine,

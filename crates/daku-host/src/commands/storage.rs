@@ -6,8 +6,7 @@ use crate::abi::{self, Res, fault};
 use crate::channels::{Channel, State};
 use crate::options::DakuOptions;
 use crate::outputs;
-use crate::storage::{self, Batch, status};
-use std::fs::File;
+use crate::storage::{self, Batch, StorageFile, status};
 use std::sync::Arc;
 use wasi_core::GuestMemory;
 use wasi_unix::IoBackend;
@@ -61,7 +60,7 @@ impl StorageRecord {
 #[inline]
 pub(crate) fn join_batch(
     mem: &GuestMemory<'_>,
-    file: &Arc<File>,
+    file: &Arc<StorageFile>,
     batch: &mut Batch,
     data: u32,
 ) -> Res<bool> {
@@ -112,7 +111,9 @@ pub(crate) fn serve(
             .map(str::to_owned);
         let dir = options.storage.as_ref().expect("refused without storage");
         let opened = match name {
-            Some(name) if storage::valid_name(&name) => storage::open(dir, &name, flags),
+            Some(name) if storage::valid_name(&name) => {
+                storage::open(dir, &name, flags, &options.fds)
+            }
             _ => Err(status::BAD_NAME),
         };
         let (file, code) = match opened {
@@ -200,13 +201,14 @@ pub(crate) fn share(
         Some(name) => {
             let dir = options.storage.as_ref().expect("refused without storage");
             let output = options.output.as_ref().expect("refused without output");
-            match storage::open(dir, &name, 0) {
+            match storage::open(dir, &name, 0, &options.fds) {
                 Err(code) => code,
                 // Beneath the output directory, never through a symbolic
                 // link (spec §6, "Outputs").
-                Ok(mut from) => {
-                    match outputs::write(output, &name, |to| std::io::copy(&mut from, to).map(drop))
-                    {
+                Ok(from) => {
+                    match outputs::write(output, &name, |to| {
+                        std::io::copy(&mut &*from, to).map(drop)
+                    }) {
                         Ok(_) => status::OK,
                         Err(_) => status::IO,
                     }

@@ -96,26 +96,43 @@ pub struct Driver<R: Runtime> {
     buf: u32,
     cap: u32,
     has_truncate: bool,
-    /// The application's host memory the transfer buffer is charged to
-    /// ([`Driver::charge_to`]): `cap` bytes of it.
+    /// The application's host memory the driver's linear memory (which
+    /// holds the transfer buffer) is charged to ([`Driver::charge_to`]):
+    /// as many bytes as the memory has, or more while a larger buffer is
+    /// being made.
     reserved: Option<Reservation>,
 }
 
 impl<R: Runtime> Driver<R> {
-    /// Charges the transfer buffer to `budget` (the application's host
-    /// memory, spec/wadi.md §1.1), now and as it grows: `ENOMEM` when the
-    /// buffer the driver has does not fit; later, a call whose larger
-    /// buffer does not fit fails with `ENOMEM`, the driver untouched.
+    /// Charges the driver's linear memory, which holds its transfer
+    /// buffer, to `budget` (the application's host memory, spec/wadi.md
+    /// §1.1), now and as it grows: `ENOMEM` when the memory it has does
+    /// not fit; later, a call whose larger buffer could not fit fails with
+    /// `ENOMEM`, the driver untouched, and a driver whose memory grows
+    /// past the budget is unloaded.
     pub fn charge_to(&mut self, budget: &HostBudget) -> Result<(), Errno> {
-        self.reserved = Some(budget.try_reserve(u64::from(self.cap))?);
+        self.reserved = Some(budget.try_reserve(self.memory_len())?);
         Ok(())
     }
 
-    /// Sets the charge to what the buffer is now (giving back never fails).
-    fn recharge(&mut self) {
-        if let Some(reserved) = &mut self.reserved {
-            let _ = reserved.try_resize(u64::from(self.cap));
-        }
+    /// The size of the driver's linear memory.
+    fn memory_len(&mut self) -> u64 {
+        self.instance.memory().len() as u64
+    }
+
+    /// Sets the charge to the memory's size after a call into the driver
+    /// (giving back never fails): a memory that grew past what the budget
+    /// has left cannot shrink, and the driver is dead.
+    fn settle(&mut self) -> Result<(), Fault> {
+        let len = self.memory_len();
+        let Some(reserved) = &mut self.reserved else {
+            return Ok(());
+        };
+        reserved.try_resize(len).map_err(|_| {
+            Fault::Dead(format!(
+                "its memory ({len} bytes) passed the application's host-memory budget"
+            ))
+        })
     }
 }
 
@@ -345,20 +362,23 @@ impl<R: Runtime> Driver<R> {
             return Ok(());
         }
         let step = size.max(self.cap.saturating_mul(2));
-        // Charged before the driver is asked: a step when it fits, else
-        // exactly `size`, else `ENOMEM` with the driver untouched.
+        // Charged before the driver is asked, as if its memory grew by the
+        // whole buffer: a step when it fits, else exactly `size`, else
+        // `ENOMEM` with the driver untouched. Then the charge is what the
+        // memory has become.
+        let len = self.memory_len();
         let size = match &mut self.reserved {
             None => step,
-            Some(reserved) => match reserved.try_resize(u64::from(step)) {
+            Some(reserved) => match reserved.try_resize(len + u64::from(step)) {
                 Ok(()) => step,
                 Err(_) => {
-                    reserved.try_resize(u64::from(size))?;
+                    reserved.try_resize(len + u64::from(size))?;
                     size
                 }
             },
         };
         let result = self.replace_buffer(size);
-        self.recharge();
+        self.settle()?;
         result
     }
 
@@ -405,6 +425,7 @@ impl<R: Runtime> Driver<R> {
     fn call_i32(&mut self, name: &str, args: &[Val]) -> Result<i32, Fault> {
         let mut out = [Val::I32(0)];
         self.instance.call(name, args, &mut out).map_err(dead)?;
+        self.settle()?;
         out[0]
             .i32()
             .ok_or_else(|| Fault::Dead(format!("`{name}` returned a non-i32")))

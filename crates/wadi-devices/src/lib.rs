@@ -115,7 +115,7 @@ impl<S: VirtualFds, R: Runtime + 'static> Wadi<S, R> {
                 LoadFailure::new(
                     errno,
                     format!(
-                        "driver {name}: its transfer buffer does not fit the application's \
+                        "driver {name}: its memory does not fit the application's \
                          host-memory budget"
                     ),
                 )

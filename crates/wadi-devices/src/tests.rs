@@ -469,12 +469,14 @@ fn exercise<R: Runtime + 'static>(runtime: R) {
     assert_eq!(read_all(&mut sys, zero, 3).unwrap(), [0, 0, 0]);
 }
 
-/// Transfer buffers are charged to the application's host-memory budget
-/// (spec/wadi.md §1.1, "Host memory").
-fn transfers_are_charged<R: Runtime + 'static>(runtime: R) {
-    const INITIAL: u64 = (driver_abi::PATH_ROOM + driver_abi::INITIAL_TRANSFER) as u64;
-    // A budget that cannot hold the first buffer: the load fails.
-    let budget = HostBudget::new(INITIAL - 1);
+/// A driver's linear memory, which holds its transfer buffer, is charged
+/// to the application's host-memory budget (spec/wadi.md §1.1, "Host
+/// memory").
+fn drivers_memory_is_charged<R: Runtime + 'static>(runtime: R) {
+    // `zero` has two pages, which hold its first buffer.
+    const LOADED: u64 = 2 << 16;
+    // A budget that cannot hold the memory: the load fails.
+    let budget = HostBudget::new(LOADED - 1);
     let mut sys = Wadi::new(
         Mounts::new(Fake::with_budget(budget.clone())),
         runtime.clone(),
@@ -484,7 +486,7 @@ fn transfers_are_charged<R: Runtime + 'static>(runtime: R) {
     assert_eq!(load(&mut sys, "zero").unwrap_err().errno, Errno::NOMEM);
     assert_eq!(budget.used(), 0);
 
-    let budget = HostBudget::new(100 << 10);
+    let budget = HostBudget::new(200 << 10);
     let mut sys = Wadi::new(
         Mounts::new(Fake::with_budget(budget.clone())),
         runtime.clone(),
@@ -492,21 +494,22 @@ fn transfers_are_charged<R: Runtime + 'static>(runtime: R) {
     )
     .unwrap();
     load(&mut sys, "zero").unwrap();
-    assert_eq!(budget.used(), INITIAL);
+    assert_eq!(budget.used(), LOADED);
     let zero = open(&mut sys, 3, "zero", Oflags::empty()).unwrap();
     assert_eq!(read_all(&mut sys, zero, 64 << 10).unwrap().len(), 64 << 10);
-    // A transfer whose buffer does not fit: ENOMEM, the driver untouched.
-    assert_eq!(read_all(&mut sys, zero, 200 << 10), Err(Errno::NOMEM));
-    assert_eq!(budget.used(), INITIAL);
+    // A transfer whose buffer could not fit beside the memory: ENOMEM,
+    // the driver untouched.
+    assert_eq!(read_all(&mut sys, zero, 100 << 10), Err(Errno::NOMEM));
+    assert_eq!(budget.used(), LOADED);
     assert_eq!(read_all(&mut sys, zero, 3).unwrap(), [0, 0, 0]);
     drop(sys);
     assert_eq!(budget.used(), 0);
 
-    // With room, the buffer grows and its charge with it.
+    // With room, the memory grows for the buffer, and its charge with it.
     let budget = HostBudget::new(1 << 20);
     let mut sys = Wadi::new(
         Mounts::new(Fake::with_budget(budget.clone())),
-        runtime,
+        runtime.clone(),
         host(),
     )
     .unwrap();
@@ -517,16 +520,50 @@ fn transfers_are_charged<R: Runtime + 'static>(runtime: R) {
         200 << 10
     );
     assert!(budget.used() > 200 << 10, "{}", budget.used());
+
+    // A driver whose memory grows past the budget in a call (here, in
+    // `init`'s allocation loop of `hog`: no buffer asked for) is dead:
+    // the load fails, and nothing stays charged.
+    let budget = HostBudget::new(1 << 20);
+    let mut sys = Wadi::new(
+        Mounts::new(Fake::with_budget(budget.clone())),
+        runtime,
+        host(),
+    )
+    .unwrap();
+    let hog = wat::parse_str(HOG).unwrap();
+    let spec = DriverSpec::parse("hog").unwrap();
+    assert_eq!(
+        sys.load_driver(&spec, &hog).unwrap_err().errno,
+        Errno::NOMEM
+    );
+    assert_eq!(budget.used(), 0);
 }
 
+/// A driver that grows its memory to 4 MiB in `init`, then registers
+/// `/dev/hog`.
+const HOG: &str = r#"(module
+  (import "wadi" "register_device" (func $register (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "/dev/hog")
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "free") (param i32))
+  (func (export "read") (param i32 i32 i64 i32 i32) (result i32) (i32.const 0))
+  (func (export "write") (param i32 i32 i64 i32 i32) (result i32) (i32.const 0))
+  (func (export "query") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "init") (result i32)
+    (drop (memory.grow (i32.const 63)))
+    (drop (call $register (i32.const 16) (i32.const 8) (i32.const 2)))
+    (i32.const 0)))"#;
+
 #[test]
-fn transfers_are_charged_on_both_engines() {
+fn drivers_memory_is_charged_on_both_engines() {
     let config = RuntimeConfig {
         fuel_per_call: Some(DRIVER_FUEL),
         ..RuntimeConfig::new()
     };
-    transfers_are_charged(wasi_wasmi::WasmiRuntime::new(config));
-    transfers_are_charged(wasi_wasmtime::WasmtimeRuntime::new(config).unwrap());
+    drivers_memory_is_charged(wasi_wasmi::WasmiRuntime::new(config));
+    drivers_memory_is_charged(wasi_wasmtime::WasmtimeRuntime::new(config).unwrap());
 }
 
 #[test]

@@ -26,6 +26,16 @@ impl<'a> GuestMemory<'a> {
         Self { bytes }
     }
 
+    /// The memory's size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the memory has no bytes (a memory of zero pages).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     fn range(&self, ptr: u32, len: usize) -> Result<core::ops::Range<usize>, Errno> {
         let start = ptr as usize;
         let end = start.checked_add(len).ok_or(Errno::FAULT)?;

@@ -18,7 +18,7 @@
 //!    host memory, made here for each guest ([`RunOptions::host_budget`])
 //!    and reached by every layer above through the system
 //!    ([`VirtualFds::host_budget`]: the mounts' files get it when opened,
-//!    WADI charges its transfer buffers, a WATER host its copy buffers).
+//!    WADI charges its drivers' memories, a WATER host its copy buffers).
 //! 2. One [`Mounts`] layer, into which every part of the namespace is
 //!    mounted, so that listing a directory shows all of them, in this
 //!    order (which numbers the virtual preopens they bring): WADI's control
@@ -46,7 +46,7 @@ use std::path::Path;
 use std::sync::Arc;
 use wasi_cloud_fs::kv::KvDir;
 use wasi_core::mount::Mounts;
-use wasi_core::runtime::{Imports, Runtime};
+use wasi_core::runtime::{Imports, Runtime, RuntimeConfig};
 use wasi_core::system::Decorator;
 use wasi_core::vfs::VirtualFds;
 use wasi_core::{System, Tracer};
@@ -105,8 +105,15 @@ impl<R: Runtime> Stack<R> {
         let devices = if options.devices.is_empty() {
             None
         } else {
+            // A driver runs under the application's memory and function
+            // limits, with fuel of its own per call (spec/wadi.md §3).
+            let config = runtime.config();
             let drivers = runtime
-                .with_config(DRIVER_CONFIG)
+                .with_config(RuntimeConfig {
+                    max_memory: config.max_memory,
+                    max_functions: config.max_functions,
+                    ..DRIVER_CONFIG
+                })
                 .map_err(|error| EngineError {
                     // The runtime's engine (an embedder's runtime may not
                     // be the options' engine), named as the options name it

@@ -30,6 +30,22 @@ pub fn run<R: Runtime>(
     wasm: &[u8],
     options: DakuOptions,
 ) -> Result<Outcome, DakuError> {
+    let task = checked_main_task(runtime, module, wasm, options)?;
+    match run_task(runtime, wasm, task).map_err(DakuError::Load)? {
+        TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
+        TaskEnd::Trap(error) => Ok(Outcome::from_call(error, runtime.config().timeout)),
+        TaskEnd::Stopped => Ok(Outcome::Exit(0)),
+    }
+}
+
+/// The main task of a run of the Daku program `wasm` (its imports checked
+/// first) on `runtime`, with `options`, named by `module`.
+fn checked_main_task<R: Runtime>(
+    runtime: &R,
+    module: &Path,
+    wasm: &[u8],
+    options: DakuOptions,
+) -> Result<Task, DakuError> {
     check_imports(wasm).map_err(DakuError::Load)?;
     let log = open_log(&options)?;
     let run = RunState::new(
@@ -39,11 +55,7 @@ pub fn run<R: Runtime>(
         options,
         log,
     );
-    match run_task(runtime, wasm, main_task(runtime, run)).map_err(DakuError::Load)? {
-        TaskEnd::Exit(code) => Ok(Outcome::Exit(code)),
-        TaskEnd::Trap(error) => Ok(Outcome::from_call(error, runtime.config().timeout)),
-        TaskEnd::Stopped => Ok(Outcome::Exit(0)),
-    }
+    Ok(main_task(runtime, run))
 }
 
 /// The main task of `run` on `runtime`, its children spawned on a runtime
@@ -81,19 +93,10 @@ impl Program {
         wasm: &[u8],
         options: DakuOptions,
     ) -> Result<Self, DakuError> {
-        check_imports(wasm).map_err(DakuError::Load)?;
-        let log = open_log(&options)?;
-        let run = RunState::new(
-            runtime.engine_name(),
-            runtime.config().timeout,
-            module,
-            options,
-            log,
-        );
+        let task = checked_main_task(runtime, module, wasm, options)?;
         let prepared = runtime
             .prepare(wasm, &daku_imports())
             .map_err(|e| DakuError::Load(e.to_string()))?;
-        let task = main_task(runtime, run);
         task.start_clock();
         let instance = prepared
             .instantiate(task)

@@ -25,6 +25,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig as WsConfig};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use wasi_core::Errno;
 use wasi_core::budget::{HostBudget, Reservation};
@@ -590,6 +591,8 @@ fn error_code(error: &WsError) -> (u16, &'static str) {
     match error {
         WsError::Capacity(_) => (TOO_BIG, "message too big"),
         WsError::Utf8(_) => (INVALID_DATA, "text is not UTF-8"),
+        // The connection went away without a close.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (ABNORMAL, ""),
         WsError::Protocol(_) => (PROTOCOL_ERROR, "protocol error"),
         _ => (ABNORMAL, ""),
     }

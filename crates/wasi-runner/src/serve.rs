@@ -57,7 +57,8 @@ pub struct ServeOptions {
     /// Functions, daemons, WAGI or connection daemons.
     pub mode: ServeMode,
     /// The server's limits; its `timeout` is also each instance's (for
-    /// daemons, each request's).
+    /// daemons, each request's). Its `websocket` limits apply to functions
+    /// only: daemons and WAGI modules serve no WebSockets.
     pub http: ServeConfig,
     /// A module run beside the server for as long as it serves, restarted
     /// when it ends, with the same options (its key-value store is the
@@ -121,8 +122,11 @@ impl Server {
     pub fn bind(
         module: Module,
         options: RunOptions,
-        serve: ServeOptions,
+        mut serve: ServeOptions,
     ) -> Result<Self, RunError> {
+        if serve.mode != ServeMode::Functions {
+            serve.http.websocket = None;
+        }
         if !options.listens.is_empty() {
             // One socket cannot be bound by every guest.
             return Err(RunError::NotInMode {
@@ -162,9 +166,18 @@ impl Server {
             // head, and interrupts the instance that ran past it; a function's
             // own timeout, from its start, only backs it up. A daemon lives
             // on.
-            timeout: match serve.mode {
-                ServeMode::Daemons(_) => None,
-                _ => Some(serve.http.timeout),
+            // A function that accepts a WebSocket lives on past its
+            // request's deadline, up to the WebSocket's lifetime and the
+            // grace after it (spec/wasi-cloud.md, "WebSocket daemons").
+            timeout: match (serve.mode, &serve.http.websocket) {
+                (ServeMode::Daemons(_), _) => None,
+                (_, Some(websocket)) => Some(
+                    serve
+                        .http
+                        .timeout
+                        .max(websocket.lifetime + 2 * wasi_http_server::GUEST_GRACE),
+                ),
+                (_, None) => Some(serve.http.timeout),
             },
             interruptible: true,
             ..options.limits

@@ -118,11 +118,7 @@ fn file_stat(ino: u64, size: u64) -> Filestat {
 
 /// Lists `names`: `txt` and `json`, and `/response`'s `socket`.
 fn list(names: &[&str], cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
-    for (i, name) in names
-        .iter()
-        .enumerate()
-        .skip(cookie as usize)
-    {
+    for (i, name) in names.iter().enumerate().skip(cookie as usize) {
         if !out.push(i as u64 + 1, i as u64 + 1, Filetype::REGULAR_FILE, name) {
             break;
         }

@@ -23,9 +23,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig as WsConfig};
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use wasi_core::Errno;
 use wasi_core::budget::{HostBudget, Reservation};
@@ -364,7 +364,9 @@ impl Session {
         *lock(&self.interrupter) = interrupter;
         self.accepted.store(true, Ordering::Release);
         let Some(ends) = lock(&self.host).take() else {
-            return Err(Refusal::Malformed("the WebSocket was accepted twice".into()));
+            return Err(Refusal::Malformed(
+                "the WebSocket was accepted twice".into(),
+            ));
         };
         // The guest runs on a blocking thread of the server's runtime.
         match tokio::runtime::Handle::try_current() {
@@ -581,7 +583,11 @@ fn framed(message: &Message) -> Option<Vec<u8>> {
     bytes.push(kind);
     // A message is at most `max_message` (a usize from the options), kept
     // within u32 by the server's options.
-    bytes.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes());
+    bytes.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
     bytes.extend_from_slice(payload);
     Some(bytes)
 }
@@ -615,9 +621,12 @@ async fn run(session: Arc<Session>, ends: HostEnds, permit: OwnedSemaphorePermit
             let config = WsConfig::default()
                 .max_message_size(Some(limits.max_message))
                 .max_frame_size(Some(limits.max_message));
-            let mut socket =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                    .await;
+            let mut socket = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
             converse(&session, &mut socket, inbound, &mut outbound, started).await
         }
         Err(_) => {
@@ -899,7 +908,10 @@ mod tests {
         assert_eq!(close_frame(b"\x03\xed"), None, "1005 is not sent");
         assert_eq!(close_frame(b"\x03\xe8\xff"), None, "a reason is UTF-8");
         let frame = close_frame(b"\x0f\xa0bye").unwrap().unwrap();
-        assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4000, "bye"));
+        assert_eq!(
+            (u16::from(frame.code), frame.reason.as_str()),
+            (4000, "bye")
+        );
         assert_eq!(close_message(1000, "x"), b"\x08\x03\0\0\0\x03\xe8x");
         let long = "é".repeat(100);
         // Cut at a character's boundary, within 125 bytes.

@@ -55,6 +55,14 @@ async def closed_after(uri, message):
         print(f"closed {ws.close_code} {ws.close_reason} {time.monotonic() - start:.1f}s")
 
 
+async def ask(uri, message):
+    """Sends `message`, prints the first answer (binary: its length)."""
+    async with websockets.connect(uri, max_size=None) as ws:
+        await ws.send(message)
+        answer = await ws.recv()
+        print(f"binary {len(answer)}" if isinstance(answer, bytes) else f"text {answer}")
+
+
 async def abrupt(uri):
     """Drops the connection without a close."""
     ws = await websockets.connect(uri)
@@ -112,13 +120,16 @@ def main():
         "ping": lambda: ping(uri),
         "send": lambda: closed_after(uri, args[0] if args else None),
         "oversize": lambda: closed_after(uri, b"\0" * int(args[0])),
+        "ask": lambda: ask(uri, args[0]),
+        "ask-binary": lambda: ask(uri, b"\0" * int(args[0])),
         "abrupt": lambda: abrupt(uri),
         "status": lambda: status(uri),
         "count": lambda: count(uri, int(args[0])),
         "chat": lambda: chat(uri),
         "wait-close": lambda: wait_close(uri),
     }[mode]
-    asyncio.run(run())
+    # A server that stops answering fails the test rather than hang it.
+    asyncio.run(asyncio.wait_for(run(), 60))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,16 @@ pub(crate) struct WebSockets {
 
 impl WebSockets {
     /// The server's WebSockets, told to close when `stop` turns `true`.
-    pub(crate) fn new(config: WebSocketConfig, stop: watch::Receiver<bool>, quiet: bool) -> Self {
+    /// A message's length must fit the framing's u32, and the count a
+    /// semaphore: larger bounds are lowered to those.
+    pub(crate) fn new(
+        mut config: WebSocketConfig,
+        stop: watch::Receiver<bool>,
+        quiet: bool,
+    ) -> Self {
+        let most = Semaphore::MAX_PERMITS.min(u32::MAX as usize);
+        config.max_websockets = config.max_websockets.clamp(1, most);
+        config.max_message = config.max_message.min(u32::MAX as usize);
         Self {
             count: Arc::new(Semaphore::new(config.max_websockets)),
             config,
@@ -208,7 +217,7 @@ pub(crate) enum Refusal {
 /// the guest's host memory until read.
 struct Inbound {
     bytes: Vec<u8>,
-    _held: Option<Reservation>,
+    held: Reservation,
 }
 
 /// A message from the guest, its bytes charged until sent.
@@ -218,6 +227,8 @@ type Outbound = (Message, Reservation);
 struct Reader {
     queue: mpsc::Receiver<Inbound>,
     current: Vec<u8>,
+    /// `current`'s charge, until it is all read.
+    held: Option<Reservation>,
     pos: usize,
     /// The last message (the close) was given: EOF from now on.
     ended: bool,
@@ -285,11 +296,14 @@ pub(crate) struct Session {
     ended_code: AtomicU32,
     ended: Notify,
     interrupter: Mutex<Option<Interrupter>>,
+    /// The server's runtime, which runs the WebSocket once accepted.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Session {
     /// A session for a valid handshake of the request to `path`, its
-    /// connection upgraded through `upgrade`.
+    /// connection upgraded through `upgrade`; made on the server's runtime,
+    /// which will run the WebSocket.
     pub(crate) fn new(
         accept: String,
         protocols: Vec<String>,
@@ -309,6 +323,7 @@ impl Session {
             reader: Mutex::new(Reader {
                 queue,
                 current: Vec::new(),
+                held: None,
                 pos: 0,
                 ended: false,
             }),
@@ -330,6 +345,7 @@ impl Session {
             ended_code: AtomicU32::new(0),
             ended: Notify::new(),
             interrupter: Mutex::new(None),
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -361,20 +377,14 @@ impl Session {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-        *lock(&self.interrupter) = interrupter;
-        self.accepted.store(true, Ordering::Release);
         let Some(ends) = lock(&self.host).take() else {
             return Err(Refusal::Malformed(
                 "the WebSocket was accepted twice".into(),
             ));
         };
-        // The guest runs on a blocking thread of the server's runtime.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(run(Arc::clone(self), ends, permit));
-            }
-            Err(_) => return Err(Refusal::Malformed("no runtime to run the WebSocket".into())),
-        }
+        *lock(&self.interrupter) = interrupter;
+        self.accepted.store(true, Ordering::Release);
+        self.runtime.spawn(run(Arc::clone(self), ends, permit));
         Ok(())
     }
 
@@ -416,6 +426,9 @@ impl Session {
                 let n = buf.len().min(reader.current.len() - start);
                 buf[..n].copy_from_slice(&reader.current[start..start + n]);
                 reader.pos += n;
+                if reader.pos == reader.current.len() {
+                    reader.held = None;
+                }
                 return Ok(n);
             }
             if reader.ended || buf.is_empty() {
@@ -430,6 +443,7 @@ impl Session {
             match next {
                 Some(message) => {
                     reader.current = message.bytes;
+                    reader.held = Some(message.held);
                     reader.pos = 0;
                 }
                 None => {
@@ -437,6 +451,7 @@ impl Session {
                     reader.current = lock(&self.last_close)
                         .take()
                         .unwrap_or_else(|| close_message(ABNORMAL, ""));
+                    reader.held = None;
                     reader.pos = 0;
                     reader.ended = true;
                 }
@@ -581,8 +596,8 @@ fn framed(message: &Message) -> Option<Vec<u8>> {
     };
     let mut bytes = Vec::with_capacity(HEADER + payload.len());
     bytes.push(kind);
-    // A message is at most `max_message` (a usize from the options), kept
-    // within u32 by the server's options.
+    // A message is at most `max_message`, which `WebSockets::new` keeps
+    // within u32.
     bytes.extend_from_slice(
         &u32::try_from(payload.len())
             .unwrap_or(u32::MAX)
@@ -739,10 +754,7 @@ async fn converse(
                     .await;
                 };
                 if let Some(room) = room.take() {
-                    room.send(Inbound {
-                        bytes,
-                        _held: Some(held),
-                    });
+                    room.send(Inbound { bytes, held });
                 }
             }
             out = outbound.recv() => {
@@ -899,6 +911,100 @@ mod tests {
         fields = GOOD;
         fields[1].1 = "keep-alive";
         assert_eq!(status(Method::GET, &fields), 400);
+    }
+
+    /// A session as after the guest's 101 and first open (its WebSocket
+    /// not running: the test holds the host's ends), on `runtime`.
+    fn accepted(
+        runtime: &tokio::runtime::Runtime,
+        budget: &HostBudget,
+    ) -> (Arc<Session>, HostEnds) {
+        let _entered = runtime.enter();
+        let config = WebSocketConfig {
+            max_message: 16,
+            ..WebSocketConfig::default()
+        };
+        let (_stop, stopping) = watch::channel(false);
+        let websockets = Arc::new(WebSockets::new(config, stopping, true));
+        let upgrade = hyper::upgrade::on(&mut hyper::Request::new(()));
+        let session = Arc::new(Session::new(
+            String::new(),
+            Vec::new(),
+            upgrade,
+            websockets,
+            "/".into(),
+        ));
+        assert_eq!(session.open(budget), Err(Errno::NOTCONN), "before the 101");
+        session.accepted.store(true, Ordering::Release);
+        session.open(budget).unwrap();
+        let ends = lock(&session.host).take().unwrap();
+        (session, ends)
+    }
+
+    #[test]
+    fn the_guests_messages_are_checked_and_sent_whole() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let budget = HostBudget::new(1 << 20);
+        let (session, mut ends) = accepted(&runtime, &budget);
+        // A message split anywhere, even in its header, goes out whole.
+        let message = b"\x02\x03\0\0\0abc\x01\x02\0\0\0hi";
+        for part in [&message[..2], &message[2..6], &message[6..]] {
+            assert_eq!(session.write(part), Ok(part.len()));
+        }
+        let (first, _) = ends.outbound.try_recv().unwrap();
+        assert_eq!(first, Message::Binary(Bytes::from_static(b"abc")));
+        let (second, _) = ends.outbound.try_recv().unwrap();
+        assert_eq!(second, Message::Text("hi".into()));
+        // Bad messages fail, and the next write starts a new one.
+        for (bad, errno) in [
+            (&b"\x03\0\0\0\0"[..], Errno::INVAL),
+            (b"\x02\x11\0\0\0", Errno::MSGSIZE),
+            (b"\x01\x01\0\0\0\xff", Errno::INVAL),
+            (b"\x08\x02\0\0\0\x03\xee", Errno::INVAL),
+            (b"\x08\x01\0\0\0", Errno::INVAL),
+        ] {
+            assert_eq!(session.write(bad), Err(errno), "{bad:?}");
+            assert!(ends.outbound.try_recv().is_err());
+        }
+        // Nothing of them stays charged.
+        assert_eq!(budget.used(), 0);
+        assert_eq!(session.write(b"\x08\x02\0\0\0\x03\xe8"), Ok(7));
+        let (close, _) = ends.outbound.try_recv().unwrap();
+        assert!(matches!(close, Message::Close(Some(frame)) if u16::from(frame.code) == 1000));
+        // After its close, the guest writes no more.
+        assert_eq!(session.write(b"\x01"), Err(Errno::PIPE));
+    }
+
+    #[test]
+    fn the_guest_reads_messages_then_the_close_then_eof() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let budget = HostBudget::new(1 << 20);
+        let (session, ends) = accepted(&runtime, &budget);
+        let held = budget.try_reserve(7).unwrap();
+        ends.inbound
+            .try_send(Inbound {
+                bytes: framed(&Message::Text("hi".into())).unwrap(),
+                held,
+            })
+            .unwrap();
+        session.close_with(1001, "bye");
+        drop(ends);
+        let mut stream = Vec::new();
+        let mut buf = [0; 3];
+        loop {
+            let n = session.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            stream.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(stream, b"\x01\x02\0\0\0hi\x08\x05\0\0\0\x03\xe9bye");
+        // What was read is no longer charged.
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

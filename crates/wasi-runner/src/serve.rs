@@ -156,9 +156,22 @@ impl Server {
         // slow client (as many as there are slots), or blocked in a host
         // call past its deadline until the call returns. Three times the
         // slots leave room for both (spec/wasi-cloud.md, "The deadline").
+        // An open WebSocket's instance lives as long as it, without a slot:
+        // the pool has room for as many of them as may be open
+        // (spec/wasi-cloud.md, "WebSocket daemons").
+        let websockets = serve
+            .http
+            .websocket
+            .as_ref()
+            .map_or(0, |websocket| websocket.max_websockets);
         let instances = match serve.mode {
             ServeMode::Daemons(n) => n.max(1),
-            _ => serve.http.max_concurrency.max(1).saturating_mul(3),
+            _ => serve
+                .http
+                .max_concurrency
+                .max(1)
+                .saturating_mul(3)
+                .saturating_add(websockets),
         };
         let limits = RuntimeConfig {
             instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
@@ -214,8 +227,24 @@ impl Server {
         // One worker per CPU runs guests inline; one more stays free of
         // them (spec/wasi-cloud.md, "Where guests run").
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Each function's guest holds a blocking thread while it runs: the
+        // instance pool's worth, and each open WebSocket's for as long as it
+        // lasts (spec/wasi-cloud.md, "WebSocket daemons"), beside tokio's
+        // default of 512.
+        let websockets = self
+            .config
+            .websocket
+            .as_ref()
+            .map_or(0, |websocket| websocket.max_websockets);
+        let blocking = self
+            .config
+            .max_concurrency
+            .saturating_mul(3)
+            .saturating_add(websockets)
+            .max(512);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cpus + 1)
+            .max_blocking_threads(blocking)
             .enable_all()
             .thread_name("wasirun-serve")
             .build()

@@ -3,7 +3,7 @@
 //! `handlers/wschat.c`) driven by a real client, Python's `websockets`
 //! (`websocket_client.py`; `cargo xtask test` installs it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,14 +115,13 @@ impl Server {
     }
 
     /// Sends `request` (raw HTTP/1.1) on a connection of its own and
-    /// returns the response's status line.
+    /// returns the response's status line (the connection may stay open).
     fn raw(&self, request: &str) -> String {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let response = String::from_utf8_lossy(&response);
-        response.lines().next().unwrap_or_default().to_owned()
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
     }
 }
 

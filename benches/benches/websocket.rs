@@ -170,6 +170,9 @@ fn load(addr: SocketAddr, connections: usize, secs: u64) -> f64 {
     })
 }
 
+/// Starts one of the servers compared.
+type Start = fn() -> Running;
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -181,7 +184,7 @@ fn main() {
     let secs = env("WS_SECS", 5);
     let rounds = env("WS_ROUNDS", 3).max(1);
     let many = usize::try_from(env("WS_CONNECTIONS", 16)).unwrap_or(16);
-    let servers: [(&str, fn() -> Running); 3] = [
+    let servers: [(&str, Start); 3] = [
         ("native (tokio-tungstenite)", native),
         ("wasirun, wasmtime", || wasm(Engine::Wasmtime)),
         ("wasirun, wasmi", || wasm(Engine::Wasmi)),

@@ -926,7 +926,7 @@ mod tests {
         };
         let (_stop, stopping) = watch::channel(false);
         let websockets = Arc::new(WebSockets::new(config, stopping, true));
-        let upgrade = hyper::upgrade::on(&mut hyper::Request::new(()));
+        let upgrade = hyper::upgrade::on(hyper::Request::new(()));
         let session = Arc::new(Session::new(
             String::new(),
             Vec::new(),

@@ -941,6 +941,101 @@ mod tests {
         (session, ends)
     }
 
+    /// A server's WebSockets, at most `max` open.
+    fn websockets(max: usize) -> Arc<WebSockets> {
+        let config = WebSocketConfig {
+            max_websockets: max,
+            ..WebSocketConfig::default()
+        };
+        let (_stop, stopping) = watch::channel(false);
+        Arc::new(WebSockets::new(config, stopping, true))
+    }
+
+    /// An exchange for a GET offering a WebSocket of `websockets`
+    /// (subprotocols: `chat`); the runtime must be entered.
+    fn offered(
+        websockets: &Arc<WebSockets>,
+    ) -> (
+        Arc<crate::Exchange>,
+        tokio::sync::oneshot::Receiver<Response<ResponseBody>>,
+    ) {
+        let head = crate::RequestHead {
+            method: "GET".into(),
+            target: "/".into(),
+            version: "HTTP/1.1",
+            headers: Vec::new(),
+            remote_addr: None,
+            local_addr: None,
+        };
+        let (exchange, reply) = crate::Exchange::new(head, None, 0);
+        exchange.offer_websocket(Arc::new(Session::new(
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+            vec!["chat".into()],
+            hyper::upgrade::on(hyper::Request::new(())),
+            Arc::clone(websockets),
+            "/".into(),
+        )));
+        (exchange, reply)
+    }
+
+    #[test]
+    fn a_101_is_checked_and_completed_by_the_host() {
+        use crate::exchange::Writer as File;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let one = websockets(1);
+        // `/response/json`: the host's fields are added, the guest's
+        // subprotocol kept; the slot is given back.
+        let (exchange, mut reply) = offered(&one);
+        exchange.open_writer(File::Json).unwrap();
+        let json =
+            br#"{"status": 101, "headers": [["sec-websocket-protocol", "chat"], ["x-a", "1"]]}"#;
+        exchange.write_json(json).unwrap();
+        exchange.close_writer();
+        let response = reply.try_recv().unwrap();
+        assert_eq!(response.status(), 101);
+        let headers = response.headers();
+        assert_eq!(headers["upgrade"], "websocket");
+        assert_eq!(headers["connection"], "upgrade");
+        assert_eq!(
+            headers["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert_eq!(headers["sec-websocket-protocol"], "chat");
+        assert_eq!(headers["x-a"], "1");
+        assert!(exchange.slot_released() && exchange.is_done());
+
+        // Its one place is taken: the next 101 gets 503, `EBUSY`.
+        let head = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let (busy, mut reply) = offered(&one);
+        busy.open_writer(File::Txt).unwrap();
+        assert_eq!(busy.write_txt(head), Err(Errno::BUSY));
+        assert_eq!(reply.try_recv().unwrap().status(), 503);
+
+        // A subprotocol the client did not offer, a 101 with a body: 502.
+        let more = websockets(4);
+        let (exchange, mut reply) = offered(&more);
+        exchange.open_writer(File::Txt).unwrap();
+        let bad = b"HTTP/1.1 101 Switching Protocols\r\nsec-websocket-protocol: nope\r\n\r\n";
+        assert_eq!(exchange.write_txt(bad), Err(Errno::INVAL));
+        assert_eq!(reply.try_recv().unwrap().status(), 502);
+        let (exchange, mut reply) = offered(&more);
+        exchange.open_writer(File::Json).unwrap();
+        exchange
+            .write_json(br#"{"status": 101, "body": "x"}"#)
+            .unwrap();
+        exchange.close_writer();
+        assert_eq!(reply.try_recv().unwrap().status(), 502);
+        // A txt 101 takes its head only.
+        let (exchange, mut reply) = offered(&more);
+        exchange.open_writer(File::Txt).unwrap();
+        assert_eq!(exchange.write_txt(b"HTTP/1.1 101 OK\r\n\r\nmore"), Ok(19));
+        assert_eq!(reply.try_recv().unwrap().status(), 101);
+        assert_eq!(exchange.write_txt(b"more"), Err(Errno::PIPE));
+    }
+
     #[test]
     fn the_guests_messages_are_checked_and_sent_whole() {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -385,6 +385,10 @@ impl VirtualFile for SocketFile {
         }
         Ok(total as Size)
     }
+
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.0.ready_fd()
+    }
 }
 
 impl Drop for ResponseFile {

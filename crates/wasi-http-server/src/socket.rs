@@ -17,6 +17,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use std::io::Write as _;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -264,6 +265,40 @@ impl Writer {
     }
 }
 
+/// An eventfd readable while `/response/socket` has bytes to read, or
+/// its end (`poll_oneoff`: [`wasi_core::vfs::VirtualFile::ready_fd`]).
+struct Ready(OwnedFd);
+
+impl Ready {
+    /// A new eventfd, not readable; `None` when the kernel gives none
+    /// (then the file is always ready, as virtual files are by default).
+    fn new() -> Option<Self> {
+        // SAFETY: `eventfd` takes no pointers; a non-negative result is a
+        // new descriptor that nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        // SAFETY: as above, `fd` is ours alone when it is not -1.
+        (fd >= 0).then(|| Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Makes it readable.
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes the 8 bytes of `one`, which outlives the call, to
+        // a descriptor `self` owns. Its counter cannot overflow from our
+        // few signals between clears; a failure leaves it readable anyway.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    /// Makes it not readable (until the next signal).
+    fn clear(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `count`, which outlives the
+        // call, from a descriptor `self` owns; non-blocking (`EAGAIN` when
+        // already clear).
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&raw mut count).cast(), 8) };
+    }
+}
+
 /// The host's ends of the queues, taken by the task that runs the
 /// WebSocket.
 struct HostEnds {
@@ -298,6 +333,8 @@ pub(crate) struct Session {
     interrupter: Mutex<Option<Interrupter>>,
     /// The server's runtime, which runs the WebSocket once accepted.
     runtime: tokio::runtime::Handle,
+    /// Readable while the guest has something to read.
+    ready: Option<Ready>,
 }
 
 impl Session {
@@ -346,6 +383,7 @@ impl Session {
             ended: Notify::new(),
             interrupter: Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
+            ready: Ready::new(),
         }
     }
 
@@ -416,6 +454,19 @@ impl Session {
         Ok(())
     }
 
+    /// The descriptor readable while a read would not block, for
+    /// `poll_oneoff`.
+    pub(crate) fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.ready.as_ref().map(|ready| ready.0.as_fd())
+    }
+
+    /// Tells `poll_oneoff` there is more to read.
+    fn signal_ready(&self) {
+        if let Some(ready) = &self.ready {
+            ready.signal();
+        }
+    }
+
     /// A read of `/response/socket`: waits for at least one byte of the
     /// stream, or its end (0).
     pub(crate) fn read(&self, buf: &mut [u8]) -> wasi_core::system::Result<usize> {
@@ -428,6 +479,15 @@ impl Session {
                 reader.pos += n;
                 if reader.pos == reader.current.len() {
                     reader.held = None;
+                    // Nothing left in hand: readable again only with a
+                    // message queued, or the end (cleared first, so that
+                    // a message queued meanwhile signals after).
+                    if let Some(ready) = self.ready.as_ref().filter(|_| !reader.ended) {
+                        ready.clear();
+                        if !reader.queue.is_empty() || reader.queue.is_closed() {
+                            ready.signal();
+                        }
+                    }
                 }
                 return Ok(n);
             }
@@ -653,6 +713,7 @@ async fn run(session: Arc<Session>, ends: HostEnds, permit: OwnedSemaphorePermit
     // and EOF, its writes fail with `EPIPE`.
     session.closed.store(true, Ordering::Release);
     drop(outbound);
+    session.signal_ready();
     // The guest has a while to end; then it is stopped.
     if session.ended_code.load(Ordering::Acquire) == 0
         && timeout(GUEST_GRACE, session.ended.notified())
@@ -755,6 +816,7 @@ async fn converse(
                 };
                 if let Some(room) = room.take() {
                     room.send(Inbound { bytes, held });
+                    session.signal_ready();
                 }
             }
             out = outbound.recv() => {
@@ -1072,6 +1134,18 @@ mod tests {
         assert_eq!(session.write(b"\x01"), Err(Errno::PIPE));
     }
 
+    /// Whether `poll` finds the session's ready descriptor readable now.
+    fn readable(session: &Session) -> bool {
+        let fd = session.ready_fd().expect("an eventfd").as_raw_fd();
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one `pollfd`, which outlives the call; no wait.
+        unsafe { libc::poll(&raw mut poll, 1, 0) == 1 }
+    }
+
     #[test]
     fn the_guest_reads_messages_then_the_close_then_eof() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -1086,8 +1160,11 @@ mod tests {
                 held,
             })
             .unwrap();
+        assert!(!readable(&session), "nothing signalled yet");
+        session.signal_ready();
         session.close_with(1001, "bye");
         drop(ends);
+        assert!(readable(&session));
         let mut stream = Vec::new();
         let mut buf = [0; 3];
         loop {
@@ -1098,6 +1175,8 @@ mod tests {
             stream.extend_from_slice(&buf[..n]);
         }
         assert_eq!(stream, b"\x01\x02\0\0\0hi\x08\x05\0\0\0\x03\xe9bye");
+        // EOF stays readable.
+        assert!(readable(&session));
         // What was read is no longer charged.
         assert_eq!(budget.used(), 0);
     }

@@ -4,9 +4,12 @@
 // /response/socket, text as text, binary as binary. The text `close`
 // makes it close with 4000 "bye"; `exit N` makes it exit with code N;
 // `big N` makes it send a binary message of N bytes (or say why not). It
-// reports the close it reads, and the end of the stream, on stderr.
+// reports the close it reads, and the end of the stream, on stderr. It
+// waits for each message with poll() before reading it, as an event loop
+// would.
 // Built by `cargo xtask build-guests`.
 #include <errno.h>
+#include <poll.h>
 #include "websocket.h"
 
 int main(void) {
@@ -30,6 +33,11 @@ int main(void) {
         return 1;
     }
     for (;;) {
+        struct pollfd ready = {.fd = fd, .events = POLLIN};
+        if (poll(&ready, 1, -1) != 1) {
+            perror("wsecho: poll");
+            return 1;
+        }
         uint8_t kind;
         char *payload;
         uint32_t len;

@@ -71,6 +71,15 @@ static KILL: Tool = Tool {
     install: Install::Apt(&["procps"]),
 };
 
+/// wasirun's WebSocket tests (`crates/wasirun/tests/websocket.rs`) drive
+/// the server with a real client, Python's `websockets`, through Debian's
+/// `/usr/bin/python3` (a `python3` earlier on the PATH may lack it).
+static WEBSOCKETS: Tool = Tool {
+    name: "python3-websockets",
+    probe: &["/usr/bin/python3", "-c", "import websockets"],
+    install: Install::Apt(&["python3-websockets"]),
+};
+
 /// `cargo xtask yosys` fetches its wheel with `python3 -m pip download` and
 /// unpacks it with `python3 -m zipfile`.
 static PIP: Tool = Tool {
@@ -148,7 +157,7 @@ static STEPS: &[Step] = &[
         env: &[],
         args: &["test", "--workspace"],
         quick: true,
-        needs: &[&REDIS_SERVER, &REDIS_CLI, &KILL],
+        needs: &[&REDIS_SERVER, &REDIS_CLI, &KILL, &WEBSOCKETS],
     },
     Step {
         name: "conformance",
@@ -617,7 +626,13 @@ mod tests {
         let missing = Missing::find(&steps, |tool| tool.name == "kill");
         assert_eq!(
             missing.packages,
-            ["redis-server", "redis-tools", "python3", "python3-pip"]
+            [
+                "redis-server",
+                "redis-tools",
+                "python3-websockets",
+                "python3",
+                "python3-pip"
+            ]
         );
         assert_eq!(missing.components, ["rustfmt", "clippy"]);
         let lines: Vec<String> = missing.commands(&[]).iter().map(Shell::line).collect();
@@ -626,7 +641,7 @@ mod tests {
             [
                 "apt-get update -qq",
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                 redis-server redis-tools python3 python3-pip",
+                 redis-server redis-tools python3-websockets python3 python3-pip",
                 "rustup component add rustfmt clippy",
             ]
         );

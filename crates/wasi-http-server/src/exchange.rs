@@ -4,7 +4,9 @@
 
 use crate::body::{ChannelBody, ResponseBody, full};
 use crate::head::{self, RequestHead};
+use crate::socket::{self, Refusal, Session};
 use bytes::Bytes;
+use hyper::body::Body as _;
 use hyper::{Response, StatusCode};
 use std::io::{PipeReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -183,6 +185,8 @@ pub struct Exchange {
     max_body: u64,
     response: Mutex<ResponseState>,
     done: Notify,
+    /// The WebSocket the request offers, if it is a valid handshake.
+    websocket: OnceLock<Arc<Session>>,
 }
 
 impl Exchange {
@@ -219,8 +223,32 @@ impl Exchange {
                 interrupter: None,
             }),
             done: Notify::new(),
+            websocket: OnceLock::new(),
         };
         (Arc::new(exchange), rx)
+    }
+
+    /// Makes the request a WebSocket request: a 101 from the guest
+    /// accepts `session`.
+    pub(crate) fn offer_websocket(&self, session: Arc<Session>) {
+        let _ = self.websocket.set(session);
+    }
+
+    /// Whether the request is a WebSocket handshake the guest may accept
+    /// (`spec/wasi-cloud.md`, "WebSocket daemons").
+    pub fn is_websocket(&self) -> bool {
+        self.websocket.get().is_some()
+    }
+
+    /// The WebSocket of `/response/socket`, opened with the guest's host
+    /// memory `budget`: `ENOTCONN` before the guest's 101 went out.
+    pub(crate) fn open_socket(
+        &self,
+        budget: &HostBudget,
+    ) -> wasi_core::system::Result<Arc<Session>> {
+        let session = self.websocket.get().ok_or(Errno::NOTCONN)?;
+        session.open(budget)?;
+        Ok(Arc::clone(session))
     }
 
     /// The request's head.
@@ -411,6 +439,13 @@ impl Exchange {
                 self.reply_error(&mut state, StatusCode::BAD_GATEWAY, &why);
                 Err(Errno::INVAL)
             }
+            Ok(Some((parsed, head_len))) if parsed.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                // A 101 has no body: the write takes the head only.
+                state.head = Vec::new();
+                let response = parsed.into_response(full(Bytes::new()));
+                self.upgrade(&mut state, response)?;
+                Ok(head_len - before)
+            }
             Ok(Some((parsed, head_len))) => {
                 // Bytes past the head in this write are the body's start.
                 let rest = &state.head[head_len..];
@@ -475,6 +510,12 @@ impl Exchange {
     /// response not yet complete is completed (exit 0), or replaced by an
     /// error or aborted (`spec/wasi-cloud.md`, "How the exchange ends").
     pub fn finish(&self, completion: &Completion) {
+        if let Some(session) = self.websocket.get() {
+            session.guest_ended(match completion {
+                Completion::Exited(code) => Some(*code),
+                _ => None,
+            });
+        }
         let mut state = self.state();
         self.release_slot(&mut state);
         if state.done {
@@ -585,6 +626,15 @@ impl Exchange {
                 "the handler's response head is incomplete",
             ),
             Some(Writer::Json) => match head::parse_json_response(&state.json) {
+                Ok(response) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                    state.json = Vec::new();
+                    if response.body().size_hint().exact() == Some(0) {
+                        // Its errno is nobody's: the file is closed.
+                        let _ = self.upgrade(state, response);
+                    } else {
+                        self.reply_error(state, StatusCode::BAD_GATEWAY, "a 101 has no body");
+                    }
+                }
                 Ok(response) => {
                     state.json = Vec::new();
                     if let Some(reply) = state.reply.take() {
@@ -599,6 +649,47 @@ impl Exchange {
                 StatusCode::BAD_GATEWAY,
                 "the handler wrote no response",
             ),
+        }
+    }
+
+    /// The guest answered 101 (`response`): the WebSocket it accepts goes
+    /// on without the request's slot or deadline, or the client gets 502
+    /// (not a WebSocket request, a bad 101: `EINVAL`) or 503 (too many
+    /// WebSockets: `EBUSY`) (`spec/wasi-cloud.md`, "WebSocket daemons").
+    fn upgrade(
+        &self,
+        state: &mut ResponseState,
+        mut response: Response<ResponseBody>,
+    ) -> wasi_core::system::Result<()> {
+        let Some(session) = self.websocket.get() else {
+            self.reply_error(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "the handler answered 101 to a request that is not a WebSocket handshake",
+            );
+            return Err(Errno::INVAL);
+        };
+        match session.accept(response.headers_mut(), state.interrupter.clone()) {
+            Ok(()) => {
+                state.interrupter = None;
+                if let Some(reply) = state.reply.take() {
+                    let _ = reply.send(response);
+                }
+                self.release_slot(state);
+                self.mark_done(state);
+                Ok(())
+            }
+            Err(Refusal::Malformed(why)) => {
+                self.reply_error(state, StatusCode::BAD_GATEWAY, &why);
+                Err(Errno::INVAL)
+            }
+            Err(Refusal::Busy) => {
+                if let Some(reply) = state.reply.take() {
+                    let _ = reply.send(socket::busy());
+                }
+                self.mark_done(state);
+                Err(Errno::BUSY)
+            }
         }
     }
 
@@ -682,7 +773,7 @@ impl Exchange {
                 () = self.done() => Err(()),
             }
         };
-        crate::off_worker(|| block_on(wait))
+        block_on_here(wait)
     }
 }
 
@@ -712,6 +803,12 @@ pub fn error_response(status: StatusCode, why: &str) -> Response<ResponseBody> {
         );
     }
     response
+}
+
+/// Runs `future` to its end on this guest's thread, which sleeps while it
+/// waits, without holding up other requests ([`crate::off_worker`]).
+pub(crate) fn block_on_here<F: std::future::Future>(future: F) -> F::Output {
+    crate::off_worker(|| block_on(future))
 }
 
 /// Runs `future` to its end on this thread, which sleeps while it waits.

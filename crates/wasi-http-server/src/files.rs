@@ -1,6 +1,7 @@
 //! `/request` and `/response`: the exchange's files, as mounts.
 
 use crate::exchange::{Exchange, MAX_CHUNK, Writer};
+use crate::socket::Session;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
@@ -115,13 +116,9 @@ fn file_stat(ino: u64, size: u64) -> Filestat {
     }
 }
 
-/// Lists `txt` and `json`.
-fn list(cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
-    for (i, name) in ["txt", "json"]
-        .into_iter()
-        .enumerate()
-        .skip(cookie as usize)
-    {
+/// Lists `names`: `txt` and `json`, and `/response`'s `socket`.
+fn list(names: &[&str], cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
+    for (i, name) in names.iter().enumerate().skip(cookie as usize) {
         if !out.push(i as u64 + 1, i as u64 + 1, Filetype::REGULAR_FILE, name) {
             break;
         }
@@ -129,12 +126,19 @@ fn list(cookie: Dircookie, out: &mut Listing<'_, '_>) -> Result<()> {
     Ok(())
 }
 
-fn ino(name: &str) -> Result<u64> {
-    match name {
-        "txt" => Ok(1),
-        "json" => Ok(2),
-        _ => Err(Errno::NOENT),
-    }
+/// The names `/request` holds.
+const REQUEST_FILES: [&str; 2] = ["txt", "json"];
+
+/// The names `/response` holds.
+const RESPONSE_FILES: [&str; 3] = ["txt", "json", "socket"];
+
+/// The inode of `name` among `names`.
+fn ino(names: &[&str], name: &str) -> Result<u64> {
+    names
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| i as u64 + 1)
+        .ok_or(Errno::NOENT)
 }
 
 /// `/request`: `txt` and `json`, read-only.
@@ -145,11 +149,11 @@ impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
         if path.is_empty() {
             return Ok(Filestat::directory());
         }
-        Ok(file_stat(ino(path)?, 0))
+        Ok(file_stat(ino(&REQUEST_FILES, path)?, 0))
     }
 
     fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
-        ino(path)?;
+        ino(&REQUEST_FILES, path)?;
         if how.oflags.intersects(Oflags::CREAT | Oflags::TRUNC)
             || how.rights.contains(Rights::FD_WRITE)
         {
@@ -178,7 +182,7 @@ impl<S: ExchangeSource + 'static> VirtualDir for RequestDir<S> {
         if !path.is_empty() {
             return Err(Errno::NOTDIR);
         }
-        list(cookie, out)
+        list(&REQUEST_FILES, cookie, out)
     }
 }
 
@@ -262,13 +266,17 @@ impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
         if path.is_empty() {
             return Ok(Filestat::directory());
         }
-        Ok(file_stat(ino(path)?, 0))
+        Ok(file_stat(ino(&RESPONSE_FILES, path)?, 0))
     }
 
     fn open_file(&self, path: &str, how: &OpenHow) -> Result<Box<dyn VirtualFile>> {
         let writer = match path {
             "txt" => Writer::Txt,
             "json" => Writer::Json,
+            "socket" => {
+                let session = self.0.current()?.open_socket(&how.budget)?;
+                return Ok(Box::new(SocketFile(session)));
+            }
             _ => return Err(Errno::NOENT),
         };
         if how.rights.contains(Rights::FD_READ) {
@@ -287,7 +295,7 @@ impl<S: ExchangeSource + 'static> VirtualDir for ResponseDir<S> {
         if !path.is_empty() {
             return Err(Errno::NOTDIR);
         }
-        list(cookie, out)
+        list(&RESPONSE_FILES, cookie, out)
     }
 }
 
@@ -347,6 +355,39 @@ impl VirtualFile for ResponseFile {
             }
         }
         Ok(total as Size)
+    }
+}
+
+/// An open `/response/socket`: the WebSocket's messages, framed
+/// (`spec/wasi-cloud.md`, "WebSocket daemons").
+struct SocketFile(Arc<Session>);
+
+impl VirtualFile for SocketFile {
+    fn filetype(&self) -> Filetype {
+        Filetype::REGULAR_FILE
+    }
+
+    fn filestat(&mut self) -> Result<Filestat> {
+        Ok(file_stat(3, 0))
+    }
+
+    fn read(&mut self, iovs: &mut [IoSliceMut<'_>]) -> Result<Size> {
+        match iovs.iter_mut().find(|buf| !buf.is_empty()) {
+            Some(buf) => Ok(self.0.read(buf)? as Size),
+            None => Ok(0),
+        }
+    }
+
+    fn write(&mut self, iovs: &[IoSlice<'_>]) -> Result<Size> {
+        let mut total = 0;
+        for buf in iovs.iter().filter(|buf| !buf.is_empty()) {
+            total += self.0.write(buf)?;
+        }
+        Ok(total as Size)
+    }
+
+    fn ready_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.0.ready_fd()
     }
 }
 

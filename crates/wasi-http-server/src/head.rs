@@ -149,6 +149,11 @@ pub(crate) struct ParsedHead {
 }
 
 impl ParsedHead {
+    /// The status the guest wrote.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The response with this head and `body`.
     pub(crate) fn into_response(self, body: ResponseBody) -> Response<ResponseBody> {
         let mut response = Response::new(body);

@@ -15,6 +15,9 @@
 //!   `/request` and `/response` ([`mount`]), reaching the exchange through
 //!   an [`ExchangeSource`]: a function's own exchange, or a daemon's
 //!   [`DaemonSource`];
+//! - a function may accept a WebSocket handshake by answering 101: its
+//!   instance then talks to the client through `/response/socket`, framed
+//!   messages, within the limits of a [`WebSocketConfig`];
 //! - [`wagi`] runs WAGI (CGI) modules over the same exchange;
 //! - the runner reports how the guest ended with [`Exchange::finish`].
 //!
@@ -29,13 +32,18 @@
 // - `exchange`: one request and its response; uses `body`, `head`;
 // - `files`: `/request` and `/response` as mounts; uses `exchange`;
 // - `wagi`: CGI over an exchange; uses `exchange`, `head`;
-// - `server`: hyper on tokio; uses `body`, `conn`, `exchange`, `head`.
+// - `socket`: WebSocket handshakes and `/response/socket`'s sessions; uses
+//   `body`, `exchange` (which holds a request's session: the two refer to
+//   each other);
+// - `server`: hyper on tokio; uses `body`, `conn`, `exchange`, `head`,
+//   `socket`.
 mod body;
 mod conn;
 mod exchange;
 mod files;
 mod head;
 mod server;
+mod socket;
 pub mod wagi;
 
 pub use body::ResponseBody;
@@ -50,3 +58,4 @@ pub use server::{
     DEFAULT_BODY_BEFORE_SLOT, DEFAULT_TIMEOUT, Daemons, Dispatch, Functions, MAX_STREAMS,
     ServeConfig, accept, off_worker, serve,
 };
+pub use socket::{DEFAULT_WEBSOCKET_IDLE, GUEST_GRACE, WebSocketConfig};

@@ -5,6 +5,7 @@ use crate::body::{Delivery, ResponseBody};
 use crate::conn::{self, MAX_REQUEST_FIELDS, MAX_REQUEST_HEAD, Protocol};
 use crate::exchange::{Completion, Exchange, Expired, Slot, error_response};
 use crate::head::RequestHead;
+use crate::socket::{self, Handshake, Session, WebSocketConfig, WebSockets};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout_at;
 
 /// The most requests an HTTP/2 connection may have in flight at once.
@@ -54,6 +55,10 @@ pub struct ServeConfig {
     /// How long [`serve`] waits, once told to stop, for the requests in
     /// flight: past it, connections still busy are dropped.
     pub drain_timeout: Duration,
+    /// WebSocket daemons' limits, when guests may accept WebSocket
+    /// handshakes; `None` (the default): a 101 is a 502
+    /// (`spec/wasi-cloud.md`, "WebSocket daemons").
+    pub websocket: Option<WebSocketConfig>,
 }
 
 impl Default for ServeConfig {
@@ -67,6 +72,7 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(30),
             quiet: false,
             drain_timeout: Duration::from_secs(30),
+            websocket: None,
         }
     }
 }
@@ -136,7 +142,8 @@ where
     fn dispatch(&self, exchange: Arc<Exchange>, slot: Slot) {
         exchange.hold_until_finished(slot);
         let run = Arc::clone(&self.run);
-        let body_in = exchange.body().is_none();
+        // A WebSocket's guest may live long: never on an async worker.
+        let body_in = exchange.body().is_none() && !exchange.is_websocket();
         let Some(gate) = self
             .inline
             .as_ref()
@@ -445,6 +452,12 @@ struct Shared {
     slots: Arc<Semaphore>,
     /// Places for guests waiting for slow clients without a slot.
     parking: Arc<Semaphore>,
+    /// Open WebSockets, when guests may accept them.
+    websockets: Option<Arc<WebSockets>>,
+    /// Turns `true` when the server stops: HTTP/1 connections (which
+    /// hyper's graceful shutdown cannot watch once upgradable) and
+    /// WebSockets end.
+    stop: watch::Sender<bool>,
 }
 
 /// What the requests of one connection share.
@@ -474,9 +487,15 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
         parking: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+        websockets: config
+            .websocket
+            .clone()
+            .map(|limits| Arc::new(WebSockets::new(limits, stopping, config.quiet))),
+        stop,
         dispatch,
         config,
     });
@@ -505,6 +524,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let addrs = (Some(remote), stream.local_addr().ok());
         let shared = Arc::clone(&shared);
+        let mut stop = shared.stop.subscribe();
         let (builders, watcher) = (Arc::clone(&builders), graceful.watcher());
         let connection = Arc::new(Connection {
             slots: Arc::new(Semaphore::new(shared.config.per_connection())),
@@ -536,10 +556,26 @@ pub async fn serve(
             // A connection ends in error when the client goes away or
             // breaks the protocol: nothing to do but close it.
             let _ = match protocol {
+                // Upgradable (WebSockets), which hyper-util's graceful
+                // shutdown does not watch: the connection is told to stop
+                // here, and the watcher held until it ends.
                 Protocol::Http1 => {
-                    watcher
-                        .watch(builders.0.serve_connection(io, service))
-                        .await
+                    let serving = builders.0.serve_connection(io, service).with_upgrades();
+                    tokio::pin!(serving);
+                    let stopping = async {
+                        if !*stop.borrow_and_update() {
+                            let _ = stop.changed().await;
+                        }
+                    };
+                    let result = tokio::select! {
+                        result = serving.as_mut() => result,
+                        () = stopping => {
+                            serving.as_mut().graceful_shutdown();
+                            serving.await
+                        }
+                    };
+                    drop(watcher);
+                    result
                 }
                 Protocol::Http2 => {
                     watcher
@@ -553,8 +589,16 @@ pub async fn serve(
         let _ = connection.task.set(task.abort_handle());
     }
     drop(listener);
-    // Connections still busy past the limit are dropped with the runtime.
-    let _ = tokio::time::timeout(shared.config.drain_timeout, graceful.shutdown()).await;
+    shared.stop.send_replace(true);
+    // Connections and WebSockets still busy past the limit are dropped
+    // with the runtime.
+    let drain = async {
+        graceful.shutdown().await;
+        if let Some(websockets) = &shared.websockets {
+            websockets.drain().await;
+        }
+    };
+    let _ = tokio::time::timeout(shared.config.drain_timeout, drain).await;
     Ok(())
 }
 
@@ -650,7 +694,7 @@ async fn body_start(mut body: Incoming, bound: usize, max_body: u64) -> BodyStar
 }
 
 async fn respond(
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     (remote_addr, local_addr): Addrs,
     shared: &Shared,
     connection: &Arc<Connection>,
@@ -663,6 +707,26 @@ async fn respond(
             StatusCode::NOT_IMPLEMENTED,
             "transfer codings other than chunked are not supported",
         );
+    }
+    // A WebSocket handshake is checked before the guest runs; a valid one
+    // the guest may accept.
+    let mut websocket = None;
+    if let Some(websockets) = &shared.websockets {
+        match socket::handshake(request.method(), request.version(), request.headers()) {
+            Handshake::None => {}
+            Handshake::Bad(response) => return response,
+            Handshake::Valid { accept, protocols } => {
+                let upgrade = hyper::upgrade::on(&mut request);
+                let path = request.uri().path().to_owned();
+                websocket = Some(Session::new(
+                    accept,
+                    protocols,
+                    upgrade,
+                    Arc::clone(websockets),
+                    path,
+                ));
+            }
+        }
     }
     let declared = request
         .headers()
@@ -748,6 +812,9 @@ async fn respond(
         ..RequestHead::new(&parts)
     };
     let (exchange, reply) = Exchange::new(head, reader, max_body);
+    if let Some(session) = websocket {
+        exchange.offer_websocket(Arc::new(session));
+    }
     let pump = writer.map(|writer| {
         tokio::spawn(pump(
             first,

@@ -33,7 +33,7 @@ pub use wadi_devices::driver_spec::DriverSpec;
 pub use wasi_cloud_fs::kv::{KvConfig, default_store_path as default_kv_store};
 pub use wasi_core::outcome::{ERROR_EXIT_CODE, Outcome, TIMEOUT_EXIT_CODE, TRAP_EXIT_CODE};
 pub use wasi_core::runtime::{CallError, LoadError, Runtime, RuntimeConfig, Val};
-pub use wasi_http_server::{DEFAULT_TIMEOUT, ServeConfig};
+pub use wasi_http_server::{DEFAULT_TIMEOUT, DEFAULT_WEBSOCKET_IDLE, ServeConfig, WebSocketConfig};
 pub use wasi_unix::{
     AUTO_URING_POLL_MIN, AddrRule, IoBackend, features, guests_share, raise_nofile_limit,
 };

@@ -57,7 +57,8 @@ pub struct ServeOptions {
     /// Functions, daemons, WAGI or connection daemons.
     pub mode: ServeMode,
     /// The server's limits; its `timeout` is also each instance's (for
-    /// daemons, each request's).
+    /// daemons, each request's). Its `websocket` limits apply to functions
+    /// only: daemons and WAGI modules serve no WebSockets.
     pub http: ServeConfig,
     /// A module run beside the server for as long as it serves, restarted
     /// when it ends, with the same options (its key-value store is the
@@ -121,8 +122,11 @@ impl Server {
     pub fn bind(
         module: Module,
         options: RunOptions,
-        serve: ServeOptions,
+        mut serve: ServeOptions,
     ) -> Result<Self, RunError> {
+        if serve.mode != ServeMode::Functions {
+            serve.http.websocket = None;
+        }
         if !options.listens.is_empty() {
             // One socket cannot be bound by every guest.
             return Err(RunError::NotInMode {
@@ -152,9 +156,22 @@ impl Server {
         // slow client (as many as there are slots), or blocked in a host
         // call past its deadline until the call returns. Three times the
         // slots leave room for both (spec/wasi-cloud.md, "The deadline").
+        // An open WebSocket's instance lives as long as it, without a slot:
+        // the pool has room for as many of them as may be open
+        // (spec/wasi-cloud.md, "WebSocket daemons").
+        let websockets = serve
+            .http
+            .websocket
+            .as_ref()
+            .map_or(0, |websocket| websocket.max_websockets);
         let instances = match serve.mode {
             ServeMode::Daemons(n) => n.max(1),
-            _ => serve.http.max_concurrency.max(1).saturating_mul(3),
+            _ => serve
+                .http
+                .max_concurrency
+                .max(1)
+                .saturating_mul(3)
+                .saturating_add(websockets),
         };
         let limits = RuntimeConfig {
             instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
@@ -162,9 +179,18 @@ impl Server {
             // head, and interrupts the instance that ran past it; a function's
             // own timeout, from its start, only backs it up. A daemon lives
             // on.
-            timeout: match serve.mode {
-                ServeMode::Daemons(_) => None,
-                _ => Some(serve.http.timeout),
+            // A function that accepts a WebSocket lives on past its
+            // request's deadline, up to the WebSocket's lifetime and the
+            // grace after it (spec/wasi-cloud.md, "WebSocket daemons").
+            timeout: match (serve.mode, &serve.http.websocket) {
+                (ServeMode::Daemons(_), _) => None,
+                (_, Some(websocket)) => Some(
+                    serve
+                        .http
+                        .timeout
+                        .max(websocket.lifetime + 2 * wasi_http_server::GUEST_GRACE),
+                ),
+                (_, None) => Some(serve.http.timeout),
             },
             interruptible: true,
             ..options.limits
@@ -201,8 +227,24 @@ impl Server {
         // One worker per CPU runs guests inline; one more stays free of
         // them (spec/wasi-cloud.md, "Where guests run").
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Each function's guest holds a blocking thread while it runs: the
+        // instance pool's worth, and each open WebSocket's for as long as it
+        // lasts (spec/wasi-cloud.md, "WebSocket daemons"), beside tokio's
+        // default of 512.
+        let websockets = self
+            .config
+            .websocket
+            .as_ref()
+            .map_or(0, |websocket| websocket.max_websockets);
+        let blocking = self
+            .config
+            .max_concurrency
+            .saturating_mul(3)
+            .saturating_add(websockets)
+            .max(512);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cpus + 1)
+            .max_blocking_threads(blocking)
             .enable_all()
             .thread_name("wasirun-serve")
             .build()

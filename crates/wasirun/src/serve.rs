@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wasi_runner::{
-    DEFAULT_TIMEOUT, ERROR_EXIT_CODE, Module, ServeConfig, ServeMode, ServeOptions, Server, report,
+    DEFAULT_TIMEOUT, DEFAULT_WEBSOCKET_IDLE, ERROR_EXIT_CODE, Module, ServeConfig, ServeMode,
+    ServeOptions, Server, WebSocketConfig, report,
 };
 
 /// The options and arguments of `wasirun serve`.
@@ -44,9 +45,28 @@ pub struct ServeArgs {
     background: Option<PathBuf>,
 
     /// With --tcp: end a connection on which no data went either way for
-    /// this long, as at its --timeout (default: none).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "tcp")]
+    /// this long, as at its --timeout (default: none). Over HTTP: close a
+    /// WebSocket on which no message went either way for this long, with
+    /// 1001 (default: 5m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     idle_timeout: Option<Duration>,
+
+    /// WebSockets open at once (a handler accepts one by answering 101);
+    /// the next handshake a handler accepts gets 503 (see
+    /// spec/wasi-cloud.md, "WebSocket daemons").
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_websockets: usize,
+
+    /// The largest WebSocket message, either way (suffixes K, M, G): a
+    /// client's larger one closes the WebSocket with 1009, a handler's
+    /// fails its write with EMSGSIZE.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "1M")]
+    max_message: u64,
+
+    /// How long a WebSocket may stay open after its 101, whatever
+    /// --timeout says; then it is closed with 1001.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1h")]
+    websocket_lifetime: Duration,
 
     /// Instances running at once; further requests wait (default: twice
     /// the number of CPUs).
@@ -117,6 +137,19 @@ fn serve(args: ServeArgs) -> Result<()> {
         quiet: args.quiet,
         ..ServeConfig::default()
     };
+    // A message's length is a u32 in /response/socket's framing.
+    if args.max_message == 0 || args.max_message > u64::from(u32::MAX) {
+        anyhow::bail!("--max-message must be between 1 and 4G-1 bytes");
+    }
+    if args.max_websockets == 0 {
+        anyhow::bail!("--max-websockets must be at least 1");
+    }
+    http.websocket = Some(WebSocketConfig {
+        max_websockets: args.max_websockets,
+        max_message: usize::try_from(args.max_message).unwrap_or(usize::MAX),
+        idle_timeout: args.idle_timeout.unwrap_or(DEFAULT_WEBSOCKET_IDLE),
+        lifetime: args.websocket_lifetime,
+    });
     if let Some(n) = args.max_concurrency {
         http.max_concurrency = n.max(1);
     }

@@ -246,7 +246,7 @@ fn a_tcp_daemon_serves_each_connection_logs_it_and_lets_open_ones_end_on_sigterm
 }
 
 #[test]
-fn tcp_refuses_the_http_modes_and_idle_timeout_needs_tcp() {
+fn tcp_refuses_the_http_modes() {
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("echo.wat");
     std::fs::write(&module, TCP_ECHO).unwrap();
@@ -261,15 +261,6 @@ fn tcp_refuses_the_http_modes_and_idle_timeout_needs_tcp() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("cannot be used with"), "{stderr}");
     }
-    // An idle limit is a TCP connection's.
-    let output = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-        .args(["serve", "--idle-timeout", "1s"])
-        .arg(&module)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--tcp"), "{stderr}");
 }
 
 /// A child process killed when dropped (a failed assertion leaves no

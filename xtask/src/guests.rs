@@ -97,8 +97,8 @@ fn compile_c(source: &Path, output: &Path) -> Result<()> {
 
 /// Rebuilds (or, with `check`, verifies) every guest under `dirs` (default
 /// `conformance/`, the WADI example drivers, the C transport modules of
-/// `watm-transport`, wasi-runner's C HTTP handlers and the benchmarks' C
-/// handlers). Returns whether everything
+/// `watm-transport`, wasi-runner's C HTTP handlers and C servers of their
+/// own, and the benchmarks' C handlers). Returns whether everything
 /// was up to date / rebuilt.
 pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
     let root = crate::workspace_root();
@@ -108,6 +108,7 @@ pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
             root.join("crates/wadi-devices/drivers"),
             root.join("crates/watm-transport/tests/watm/c"),
             root.join("crates/wasi-runner/tests/handlers"),
+            root.join("crates/wasi-runner/tests/servers"),
             root.join("benches/handlers"),
         ]
     } else {

@@ -45,6 +45,12 @@ pub enum ServeMode {
         /// ended as at its deadline.
         idle_timeout: Option<Duration>,
     },
+    /// No HTTP from the host: this many long-lived instances of a module
+    /// that is an HTTP server itself, each given the listening socket as
+    /// `wasirun run --listen` gives it, restarted when they end
+    /// (`wasirun serve --socket`, spec/wasi-cloud.md, "Servers of their
+    /// own").
+    Socket(usize),
 }
 
 /// What `wasirun serve` is given beside the module's [`RunOptions`]: where
@@ -104,6 +110,8 @@ enum Serving {
     Http(Arc<dyn Dispatch>, Option<DaemonPool>),
     /// Raw TCP, an instance per connection, and its idle limit.
     Connections(RunConnection, Option<Duration>),
+    /// Nothing: the instances accept on the socket themselves.
+    Socket(DaemonPool),
 }
 
 impl std::fmt::Debug for Server {
@@ -153,7 +161,7 @@ impl Server {
         // call past its deadline until the call returns. Three times the
         // slots leave room for both (spec/wasi-cloud.md, "The deadline").
         let instances = match serve.mode {
-            ServeMode::Daemons(n) => n.max(1),
+            ServeMode::Daemons(n) | ServeMode::Socket(n) => n.max(1),
             _ => serve.http.max_concurrency.max(1).saturating_mul(3),
         };
         let limits = RuntimeConfig {
@@ -163,7 +171,7 @@ impl Server {
             // own timeout, from its start, only backs it up. A daemon lives
             // on.
             timeout: match serve.mode {
-                ServeMode::Daemons(_) => None,
+                ServeMode::Daemons(_) | ServeMode::Socket(_) => None,
                 _ => Some(serve.http.timeout),
             },
             interruptible: true,
@@ -175,6 +183,10 @@ impl Server {
             options: Arc::new(options),
             mode: serve.mode,
             addr: listener.local_addr().map_err(RunError::Serve)?,
+            listener: match serve.mode {
+                ServeMode::Socket(_) => Some(listener.try_clone().map_err(RunError::Serve)?),
+                _ => None,
+            },
             background: serve.background.as_ref(),
         };
         let (serving, background) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
@@ -196,7 +208,9 @@ impl Server {
     /// Serves until `shutdown` completes, then answers the requests in
     /// flight and returns (daemons are told to stop, and waited for a few
     /// seconds; open connections of connection daemons get the drain
-    /// time to end, then are shut down).
+    /// time to end, then are shut down; servers of their own see their
+    /// socket shut down, and get the drain time to end, then are
+    /// interrupted).
     pub fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
         // One worker per CPU runs guests inline; one more stays free of
         // them (spec/wasi-cloud.md, "Where guests run").
@@ -226,6 +240,18 @@ impl Server {
                 idle,
                 shutdown,
             )),
+            Serving::Socket(servers) => {
+                runtime.block_on(shutdown);
+                // No instance is restarted from now on; then every `accept`
+                // fails, and well-written servers end once their
+                // connections are done (spec/wasi-cloud.md, "Servers of
+                // their own", 5).
+                servers.stopping();
+                let result = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read)
+                    .map_err(std::io::Error::from);
+                servers.stop_after(self.config.drain_timeout);
+                result
+            }
         };
         if let Some(background) = self.background {
             background.stop();
@@ -265,6 +291,8 @@ struct Setup<'a> {
     mode: ServeMode,
     /// The address the server listens on.
     addr: SocketAddr,
+    /// The listening socket, for a module that is a server itself.
+    listener: Option<TcpListener>,
     background: Option<&'a Module>,
 }
 
@@ -277,9 +305,22 @@ struct Guests<R: Runtime> {
     /// Where `--trace` goes, each guest's lines marked with its own number
     /// (shared with the background daemon's).
     trace: Option<Arc<SharedTrace>>,
+    /// The server's listening socket, preopened in every instance of a
+    /// module that is a server itself (`ServeMode::Socket`).
+    listener: Option<TcpListener>,
 }
 
 impl<R: Runtime> Guests<R> {
+    /// The builder of an instance's system ([`Stack::builder`]), with the
+    /// listening socket, if the guests have one.
+    fn builder(&self) -> Result<Builder, RunError> {
+        let listener = match &self.listener {
+            Some(listener) => Some(listener.try_clone().map_err(RunError::System)?.into()),
+            None => None,
+        };
+        self.stack.builder_listening(listener)
+    }
+
     /// A function's or daemon's system, with `source`'s files mounted, and
     /// the canceller of its waits.
     fn system<E: ExchangeSource + 'static>(
@@ -287,7 +328,6 @@ impl<R: Runtime> Guests<R> {
         source: &Arc<E>,
     ) -> Result<(GuestSystem, Canceller), RunError> {
         let mut system = self
-            .stack
             .builder()?
             .inherit_stdio(&self.stdio)
             .build()
@@ -316,7 +356,7 @@ impl<R: Runtime> Guests<R> {
         on_start: impl FnOnce(Interrupter),
     ) -> Completion {
         let system = || -> Result<(GuestSystem, Canceller), RunError> {
-            let mut builder = self.stack.builder()?;
+            let mut builder = self.builder()?;
             builder.inherit_stdio(&self.stdio);
             configure(&mut builder).map_err(RunError::System)?;
             let mut system = builder.build().map_err(RunError::System)?;
@@ -369,6 +409,7 @@ impl WithRuntime for Setup<'_> {
             prepared,
             stdio,
             trace,
+            listener: self.listener,
         });
         let serving = match self.mode {
             ServeMode::Functions => {
@@ -394,6 +435,12 @@ impl WithRuntime for Setup<'_> {
                 .map_err(RunError::Serve)?;
                 Serving::Http(Arc::new(Daemons(requests)), Some(pool))
             }
+            ServeMode::Socket(n) => Serving::Socket(
+                DaemonPool::start("server", n.max(1), true, move |slot| {
+                    run_supervised(&guests, slot)
+                })
+                .map_err(RunError::Serve)?,
+            ),
         };
         Ok((serving, background))
     }
@@ -426,16 +473,17 @@ fn background<R: Runtime>(
         prepared,
         stdio: stdio.clone(),
         trace: trace.clone(),
+        listener: None,
     };
     DaemonPool::start("background", 1, true, move |slot| {
-        run_background(&guests, slot)
+        run_supervised(&guests, slot)
     })
     .map_err(RunError::Serve)
 }
 
-/// Runs the background daemon's instance until it ends, its interrupter
-/// kept in `slot`.
-fn run_background<R: Runtime>(guests: &Guests<R>, slot: &InterruptSlot) -> Completion {
+/// Runs a supervised instance (a background daemon's, a server's of its
+/// own) until it ends, its interrupter kept in `slot`.
+fn run_supervised<R: Runtime>(guests: &Guests<R>, slot: &InterruptSlot) -> Completion {
     guests.run_plain(|_| Ok(()), |interrupter| slot.set(interrupter))
 }
 
@@ -527,7 +575,7 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         Ok(cgi) => cgi,
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
     };
-    let mut builder = match guests.stack.builder() {
+    let mut builder = match guests.builder() {
         Ok(builder) => builder,
         Err(error) => return Completion::Failed(error.to_string()),
     };
@@ -601,8 +649,9 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 const DAEMON_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The threads running daemons, each restarting its instance when it
-/// ends, until the server stops: the request daemons (`--daemon N`) or a
-/// background daemon (`--background`).
+/// ends, until the server stops: the request daemons (`--daemon N`), a
+/// background daemon (`--background`), or servers of their own
+/// (`--socket`).
 struct DaemonPool {
     stopping: Arc<AtomicBool>,
     /// Each thread's running instance, interrupted at stop: a background
@@ -674,15 +723,35 @@ impl DaemonPool {
     /// one waiting for a request gets `ECANCELED`; background daemons are
     /// interrupted) and waits a while for them.
     fn stop(self) {
+        self.stop_after(Duration::ZERO);
+    }
+
+    /// From now on, an instance that ends is not restarted.
+    fn stopping(&self) {
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Stops the pool: waits up to `grace` for the instances to end of
+    /// their own accord (not restarting them), then interrupts those that
+    /// can be and waits [`DAEMON_STOP_WAIT`] for them.
+    fn stop_after(self, grace: Duration) {
+        self.stopping();
+        let threads = self.threads;
+        let wait = |deadline: Instant| {
+            for thread in &threads {
+                while !thread.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        };
+        if !grace.is_zero() {
+            wait(Instant::now() + grace);
+        }
         for slot in &self.running {
             slot.fire();
         }
-        let deadline = Instant::now() + DAEMON_STOP_WAIT;
-        for thread in self.threads {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        wait(Instant::now() + DAEMON_STOP_WAIT);
+        for thread in threads {
             if thread.is_finished() {
                 let _ = thread.join();
             }

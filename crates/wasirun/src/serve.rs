@@ -1,7 +1,7 @@
 //! `wasirun serve`: the options mapped onto `wasi_runner::ServeOptions`.
 
 use crate::guest::{GuestArgs, Mode, parse_bytes};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +35,15 @@ pub struct ServeArgs {
     /// spec/wasi-cloud.md, "Connection daemons").
     #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]
     tcp: Option<SocketAddr>,
+
+    /// The module is an HTTP server itself: run it (--daemon N: N
+    /// instances) with the socket bound on --addr preopened as `wasirun run
+    /// --listen` gives it (descriptor 3 after any --dir), restart it when
+    /// it ends; on SIGTERM shut the socket down so its `accept` fails, and
+    /// give it 30 s to end (see spec/wasi-cloud.md, "Servers of their
+    /// own"). No time limit: --timeout is refused.
+    #[arg(long, conflicts_with_all = ["wagi", "tcp"])]
+    socket: bool,
 
     /// Run this module beside the server for as long as it serves, with
     /// the same options (its key-value store is the handlers'), no time
@@ -107,6 +116,12 @@ fn serve(args: ServeArgs) -> Result<()> {
         .as_ref()
         .map(Module::from_file)
         .transpose()?;
+    if args.socket && args.guest.timeout.is_some() {
+        bail!(
+            "{}: --timeout does not apply to --socket (its instances live until they end)",
+            args.module.display()
+        );
+    }
     let options = args.guest.options()?;
     let mut http = ServeConfig {
         timeout: args.guest.timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -121,6 +136,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         http.max_concurrency = n.max(1);
     }
     let mode = match (args.tcp, args.daemon, args.wagi) {
+        _ if args.socket => ServeMode::Socket(args.daemon.unwrap_or(1).max(1)),
         (Some(_), ..) => ServeMode::Connections {
             idle_timeout: args.idle_timeout,
         },

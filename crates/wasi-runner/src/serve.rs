@@ -4,7 +4,9 @@
 //! ("Connection daemons").
 
 use crate::connections::{self, InterruptSlot, RunConnection, Watch};
+use crate::manifest::{Manifest, ModuleKind};
 use crate::options::GuestSystem;
+use crate::routes::{Gate, Router};
 use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
@@ -99,15 +101,16 @@ impl Default for ServeOptions {
 pub struct Server {
     listener: TcpListener,
     serving: Serving,
-    /// The background daemon, if any.
-    background: Option<DaemonPool>,
+    /// The pools of daemons: request daemons, background daemons.
+    pools: Vec<DaemonPool>,
     config: ServeConfig,
 }
 
 /// What a server does with what it accepts.
 enum Serving {
-    /// HTTP, each request dispatched (to daemons, if any).
-    Http(Arc<dyn Dispatch>, Option<DaemonPool>),
+    /// HTTP, each request dispatched (to daemons, if any: they are among
+    /// the server's pools).
+    Http(Arc<dyn Dispatch>),
     /// Raw TCP, an instance per connection, and its idle limit.
     Connections(RunConnection, Option<Duration>),
     /// Nothing: the instances accept on the socket themselves.
@@ -131,20 +134,7 @@ impl Server {
         options: RunOptions,
         serve: ServeOptions,
     ) -> Result<Self, RunError> {
-        if !options.listens.is_empty() {
-            // One socket cannot be bound by every guest.
-            return Err(RunError::NotInMode {
-                option: "RunOptions::listen",
-                mode: "an HTTP server",
-            });
-        }
-        if options.invoke.is_some() {
-            // A handler is a command: its `_start` answers the request.
-            return Err(RunError::NotInMode {
-                option: "RunOptions::invoke",
-                mode: "an HTTP server",
-            });
-        }
+        refuse_for_servers(&options)?;
         options
             .limits
             .check_module(module.head())
@@ -189,11 +179,59 @@ impl Server {
             },
             background: serve.background.as_ref(),
         };
-        let (serving, background) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        let (serving, pools) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
         Ok(Self {
             listener,
             serving,
-            background,
+            pools,
+            config: serve.http,
+        })
+    }
+
+    /// Compiles and links each module of `manifest`, with its options
+    /// (`options`, the command line's, with the module's own:
+    /// [`ManifestModule::options`](crate::ManifestModule::options)), and
+    /// binds `serve.addr`; daemons and background modules are started at
+    /// once (spec/wasi-cloud.md, "Several modules"). The engine is
+    /// `options`'; `serve.mode` must be [`ServeMode::Functions`] (each
+    /// module has its kind) and `serve.background` `None`.
+    pub fn bind_manifest(
+        manifest: &Manifest,
+        options: RunOptions,
+        serve: ServeOptions,
+    ) -> Result<Self, RunError> {
+        refuse_for_servers(&options)?;
+        if serve.mode != ServeMode::Functions {
+            return Err(RunError::NotInMode {
+                option: "ServeOptions::mode",
+                mode: "a server of a manifest",
+            });
+        }
+        if serve.background.is_some() {
+            return Err(RunError::NotInMode {
+                option: "ServeOptions::background",
+                mode: "a server of a manifest",
+            });
+        }
+        let listener = TcpListener::bind(serve.addr).map_err(|source| RunError::Listen {
+            addr: serve.addr,
+            source,
+        })?;
+        let limits = RuntimeConfig {
+            interruptible: true,
+            ..options.limits
+        };
+        let (engine, cache_dir) = (options.engine, options.cache_dir.clone());
+        let setup = ManifestSetup {
+            manifest,
+            options: &options,
+            http: &serve.http,
+        };
+        let (serving, pools) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        Ok(Self {
+            listener,
+            serving,
+            pools,
             config: serve.http,
         })
     }
@@ -222,17 +260,11 @@ impl Server {
             .build()
             .map_err(RunError::Serve)?;
         let result = match self.serving {
-            Serving::Http(dispatch, daemons) => {
-                let result = runtime.block_on(async {
-                    self.listener.set_nonblocking(true)?;
-                    let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                    http::serve(listener, dispatch, self.config, shutdown).await
-                });
-                if let Some(daemons) = daemons {
-                    daemons.stop();
-                }
-                result
-            }
+            Serving::Http(dispatch) => runtime.block_on(async {
+                self.listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                http::serve(listener, dispatch, self.config, shutdown).await
+            }),
             Serving::Connections(run, idle) => runtime.block_on(connections::serve(
                 self.listener,
                 run,
@@ -253,8 +285,8 @@ impl Server {
                 result
             }
         };
-        if let Some(background) = self.background {
-            background.stop();
+        for pool in self.pools {
+            pool.stop();
         }
         // Guests still running past their time limit (blocked in a host
         // call) are not waited for.
@@ -284,6 +316,97 @@ impl Server {
     }
 }
 
+/// Refuses the options no server takes.
+fn refuse_for_servers(options: &RunOptions) -> Result<(), RunError> {
+    if !options.listens.is_empty() {
+        // One socket cannot be bound by every guest.
+        return Err(RunError::NotInMode {
+            option: "RunOptions::listen",
+            mode: "an HTTP server",
+        });
+    }
+    if options.invoke.is_some() {
+        // A handler is a command: its `_start` answers the request.
+        return Err(RunError::NotInMode {
+            option: "RunOptions::invoke",
+            mode: "an HTTP server",
+        });
+    }
+    Ok(())
+}
+
+/// Starting to serve a manifest's modules on the chosen engine.
+struct ManifestSetup<'a> {
+    manifest: &'a Manifest,
+    /// The command line's options, every module's defaults.
+    options: &'a RunOptions,
+    http: &'a ServeConfig,
+}
+
+impl WithRuntime for ManifestSetup<'_> {
+    type Output = Result<(Serving, Vec<DaemonPool>), RunError>;
+
+    /// Prepares each module on a runtime of its own limits, derived from
+    /// `runtime`, routes the HTTP ones, starts the daemons and background
+    /// modules.
+    fn run<R: Runtime>(self, runtime: R) -> Self::Output {
+        let shared = Shared::new(self.options)?;
+        let mut pools = Vec::new();
+        let mut routes = Vec::new();
+        for module in self.manifest.modules() {
+            let options = module.options(self.options);
+            let load = |source| RunError::Load {
+                path: module.module.path().to_owned(),
+                source,
+            };
+            options
+                .limits
+                .check_module(module.module.head())
+                .map_err(load)?;
+            // As `Server::bind` has them, for this module's kind.
+            let (instances, timeout) = match module.kind {
+                ModuleKind::Daemons(n) => (n, None),
+                ModuleKind::Background => (1, None),
+                ModuleKind::Function | ModuleKind::Wagi => {
+                    let slots = module.max_concurrency.unwrap_or(self.http.max_concurrency);
+                    let own = options.limits.timeout.unwrap_or(self.http.timeout);
+                    (
+                        slots.max(1).saturating_mul(3),
+                        Some(own.min(self.http.timeout)),
+                    )
+                }
+            };
+            let runtime = runtime
+                .with_config(RuntimeConfig {
+                    instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
+                    timeout,
+                    interruptible: true,
+                    ..options.limits
+                })
+                .map_err(load)?;
+            let guests = shared.guests(&module.module, Arc::new(options), &runtime, None)?;
+            let kind = match module.kind {
+                ModuleKind::Background => {
+                    let name = format!("background {}", module.name());
+                    pools.push(supervise(name, 1, Arc::new(guests))?);
+                    continue;
+                }
+                ModuleKind::Function => HttpKind::Functions,
+                ModuleKind::Wagi => HttpKind::Wagi,
+                ModuleKind::Daemons(n) => HttpKind::Daemons(n),
+            };
+            let gate = module.max_concurrency.map(Gate::new);
+            let dispatch = http_dispatch(Arc::new(guests), kind, gate, &mut pools)?;
+            let route = module
+                .route
+                .clone()
+                .expect("a module serving HTTP has a route");
+            routes.push((route, dispatch));
+        }
+        Ok((Serving::Http(Arc::new(Router::new(routes))), pools))
+    }
+}
+
 /// Starting to serve on the chosen engine ([`WithRuntime`]).
 struct Setup<'a> {
     module: &'a Module,
@@ -300,7 +423,7 @@ struct Setup<'a> {
 struct Guests<R: Runtime> {
     stack: Stack<R>,
     prepared: R::Prepared<GuestSystem>,
-    /// The server's stdout and stderr, inspected once; stdin is empty.
+    /// The server's stdout and stderr; stdin is empty.
     stdio: InheritedStdio,
     /// Where `--trace` goes, each guest's lines marked with its own number
     /// (shared with the background daemon's).
@@ -376,106 +499,164 @@ impl<R: Runtime> Guests<R> {
 }
 
 impl WithRuntime for Setup<'_> {
-    type Output = Result<(Serving, Option<DaemonPool>), RunError>;
+    type Output = Result<(Serving, Vec<DaemonPool>), RunError>;
 
     /// Prepares the module on `runtime` and makes the dispatcher (and the
     /// daemons), or the connections' runner, for the mode; starts the
     /// background daemon, if any.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
-        let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
-        let prepared = self
-            .module
-            .prepare(&runtime, stack.imports())
-            .map_err(|source| RunError::Load {
-                path: self.module.path().to_owned(),
-                source,
-            })?;
-        let stdio = InheritedStdio::inspect()
-            .map_err(RunError::System)?
-            .without_stdin();
-        let trace = SharedTrace::open(&self.options.trace)?.map(Arc::new);
-        let background = match self.background {
-            Some(module) => Some(background(
-                module,
-                &self.options,
-                &runtime,
-                stack.kv(),
-                (&stdio, &trace),
-            )?),
-            None => None,
-        };
-        let guests = Arc::new(Guests {
-            stack,
-            prepared,
-            stdio,
-            trace,
-            listener: self.listener,
-        });
+        let shared = Shared::new(&self.options)?;
+        let mut pools = Vec::new();
+        if let Some(module) = self.background {
+            let runtime = runtime
+                .with_config(RuntimeConfig {
+                    timeout: None,
+                    ..*runtime.config()
+                })
+                .map_err(|source| RunError::Load {
+                    path: module.path().to_owned(),
+                    source,
+                })?;
+            let guests = shared.guests(module, Arc::clone(&self.options), &runtime, None)?;
+            pools.push(supervise("background".into(), 1, Arc::new(guests))?);
+        }
+        let guests = Arc::new(shared.guests(self.module, self.options, &runtime, self.listener)?);
         let serving = match self.mode {
-            ServeMode::Functions => {
-                let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
-                Serving::Http(Arc::new(Functions::with_inline(run)), None)
-            }
-            ServeMode::Wagi => {
-                let run = move |exchange: &Arc<Exchange>| run_wagi(&guests, exchange);
-                Serving::Http(Arc::new(Functions::new(run)), None)
-            }
+            ServeMode::Functions => http_dispatch(guests, HttpKind::Functions, None, &mut pools)?,
+            ServeMode::Wagi => http_dispatch(guests, HttpKind::Wagi, None, &mut pools)?,
+            ServeMode::Daemons(n) => http_dispatch(guests, HttpKind::Daemons(n), None, &mut pools)?,
             ServeMode::Connections { idle_timeout } => {
                 let server = self.addr;
                 let run = move |stream, remote, watch: &Watch| {
                     run_connection(&guests, stream, (remote, server), watch)
                 };
-                Serving::Connections(Arc::new(run), idle_timeout)
+                return Ok((Serving::Connections(Arc::new(run), idle_timeout), pools));
             }
-            ServeMode::Daemons(n) => {
-                let (requests, queue) = DaemonQueue::new();
-                let pool = DaemonPool::start("daemon", n.max(1), false, move |_| {
-                    run_daemon(&guests, &queue.daemon())
-                })
-                .map_err(RunError::Serve)?;
-                Serving::Http(Arc::new(Daemons(requests)), Some(pool))
+            ServeMode::Socket(n) => {
+                return Ok((
+                    Serving::Socket(supervise("server".into(), n, guests)?),
+                    pools,
+                ));
             }
-            ServeMode::Socket(n) => Serving::Socket(
-                DaemonPool::start("server", n.max(1), true, move |slot| {
-                    run_supervised(&guests, slot)
-                })
-                .map_err(RunError::Serve)?,
-            ),
         };
-        Ok((serving, background))
+        Ok((Serving::Http(serving), pools))
     }
 }
 
-/// Starts `module` as the background daemon: on a runtime derived from the
-/// server's without its time limit, with `options`, the key-value store
-/// `kv` (the functions'), the server's standard streams and trace.
-fn background<R: Runtime>(
-    module: &Module,
-    options: &Arc<RunOptions>,
-    runtime: &R,
+/// What every module's guests of a server share: the key-value store,
+/// the standard streams, the trace.
+struct Shared {
     kv: Option<Arc<KvDir>>,
-    (stdio, trace): (&InheritedStdio, &Option<Arc<SharedTrace>>),
-) -> Result<DaemonPool, RunError> {
-    let load = |source| RunError::Load {
-        path: module.path().to_owned(),
-        source,
-    };
-    let runtime = runtime
-        .with_config(RuntimeConfig {
-            timeout: None,
-            ..*runtime.config()
+    /// The server's stdout and stderr, inspected once; stdin is empty.
+    stdio: InheritedStdio,
+    trace: Option<Arc<SharedTrace>>,
+}
+
+impl Shared {
+    /// Opens the key-value store and the trace of `options`, inspects the
+    /// server's standard streams.
+    fn new(options: &RunOptions) -> Result<Self, RunError> {
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
+        Ok(Self {
+            kv,
+            stdio: InheritedStdio::inspect()
+                .map_err(RunError::System)?
+                .without_stdin(),
+            trace: SharedTrace::open(&options.trace)?.map(Arc::new),
         })
-        .map_err(load)?;
-    let stack = Stack::with_kv(Arc::clone(options), module.path(), &runtime, kv)?;
-    let prepared = module.prepare(&runtime, stack.imports()).map_err(load)?;
-    let guests = Guests {
-        stack,
-        prepared,
-        stdio: stdio.clone(),
-        trace: trace.clone(),
-        listener: None,
-    };
-    DaemonPool::start("background", 1, true, move |slot| {
+    }
+
+    /// Prepares `module` on `runtime` for guests with `options` (the
+    /// key-value store if they have one, and `listener`, preopened).
+    fn guests<R: Runtime>(
+        &self,
+        module: &Module,
+        options: Arc<RunOptions>,
+        runtime: &R,
+        listener: Option<TcpListener>,
+    ) -> Result<Guests<R>, RunError> {
+        let kv = options.kv.as_ref().and(self.kv.clone());
+        let stack = Stack::with_kv(options, module.path(), runtime, kv)?;
+        let prepared =
+            module
+                .prepare(runtime, stack.imports())
+                .map_err(|source| RunError::Load {
+                    path: module.path().to_owned(),
+                    source,
+                })?;
+        Ok(Guests {
+            stack,
+            prepared,
+            stdio: self.stdio.clone(),
+            trace: self.trace.clone(),
+            listener,
+        })
+    }
+}
+
+/// How a module answers HTTP requests.
+#[derive(Clone, Copy)]
+enum HttpKind {
+    /// A function, a fresh instance per request.
+    Functions,
+    /// A WAGI module, a fresh instance per request.
+    Wagi,
+    /// This many long-lived instances.
+    Daemons(usize),
+}
+
+/// The dispatcher of requests to `guests`, as `kind` runs them, at most
+/// as many at once as `gate` lets through (if given, functions and WAGI
+/// modules then run on the blocking pool only: a run may wait there); the
+/// daemons' pool goes to `pools`.
+fn http_dispatch<R: Runtime>(
+    guests: Arc<Guests<R>>,
+    kind: HttpKind,
+    gate: Option<Gate>,
+    pools: &mut Vec<DaemonPool>,
+) -> Result<Arc<dyn Dispatch>, RunError> {
+    Ok(match (kind, gate) {
+        (HttpKind::Functions, None) => {
+            let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
+            Arc::new(Functions::with_inline(run))
+        }
+        (HttpKind::Functions, Some(gate)) => {
+            let run = move |exchange: &Arc<Exchange>| {
+                gate.run(exchange, || run_function(&guests, exchange))
+            };
+            Arc::new(Functions::new(run))
+        }
+        (HttpKind::Wagi, gate) => {
+            let run = move |exchange: &Arc<Exchange>| match &gate {
+                Some(gate) => gate.run(exchange, || run_wagi(&guests, exchange)),
+                None => run_wagi(&guests, exchange),
+            };
+            Arc::new(Functions::new(run))
+        }
+        (HttpKind::Daemons(n), _) => {
+            let (requests, queue) = DaemonQueue::new();
+            let pool = DaemonPool::start("daemon".into(), n.max(1), false, move |_| {
+                run_daemon(&guests, &queue.daemon())
+            })
+            .map_err(RunError::Serve)?;
+            pools.push(pool);
+            Arc::new(Daemons(requests))
+        }
+    })
+}
+
+/// Runs `n` instances of `guests` as commands, each restarted when it ends
+/// and interrupted when the pool stops (background daemons, servers of
+/// their own), `name` naming them in the log.
+fn supervise<R: Runtime>(
+    name: String,
+    n: usize,
+    guests: Arc<Guests<R>>,
+) -> Result<DaemonPool, RunError> {
+    DaemonPool::start(name, n.max(1), true, move |slot| {
         run_supervised(&guests, slot)
     })
     .map_err(RunError::Serve)
@@ -669,7 +850,7 @@ impl DaemonPool {
     /// end is logged (a background daemon); without, only ends with another
     /// exit than 0 are (a request daemon may exit after each request).
     fn start(
-        name: &'static str,
+        name: String,
         n: usize,
         interrupt_at_stop: bool,
         run: impl Fn(&InterruptSlot) -> Completion + Send + Sync + 'static,
@@ -679,7 +860,7 @@ impl DaemonPool {
         let mut threads = Vec::with_capacity(n);
         let mut running = Vec::new();
         for i in 0..n {
-            let (run, stopping) = (Arc::clone(&run), Arc::clone(&stopping));
+            let (run, stopping, name) = (Arc::clone(&run), Arc::clone(&stopping), name.clone());
             let slot = Arc::new(InterruptSlot::default());
             if interrupt_at_stop {
                 running.push(Arc::clone(&slot));

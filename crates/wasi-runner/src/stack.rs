@@ -130,11 +130,6 @@ impl<R: Runtime> Stack<R> {
         })
     }
 
-    /// The key-value store the guests share, if any.
-    pub(crate) fn kv(&self) -> Option<Arc<KvDir>> {
-        self.kv.clone()
-    }
-
     /// The imports every guest is linked with.
     pub(crate) fn imports(&self) -> &Imports<GuestSystem> {
         &self.imports

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wasi_runner::{
-    DEFAULT_TIMEOUT, ERROR_EXIT_CODE, Module, ServeConfig, ServeMode, ServeOptions, Server, report,
+    DEFAULT_TIMEOUT, ERROR_EXIT_CODE, Manifest, Module, ServeConfig, ServeMode, ServeOptions,
+    Server, report,
 };
 
 /// The options and arguments of `wasirun serve`.
@@ -44,6 +45,15 @@ pub struct ServeArgs {
     /// own"). No time limit: --timeout is refused.
     #[arg(long, conflicts_with_all = ["wagi", "tcp"])]
     socket: bool,
+
+    /// Serve the modules of this manifest, each on its route, with their
+    /// daemons and background modules: a TOML file in the format of WAGI's
+    /// modules.toml (`[[module]]` with `route`, `module`, `volumes`, ...),
+    /// extended with `kind`, `daemon`, limits and `kv` (see
+    /// spec/wasi-cloud.md, "Several modules"). The guest options given here
+    /// are every module's defaults.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["daemon", "wagi", "tcp", "socket", "background", "module"])]
+    manifest: Option<PathBuf>,
 
     /// Run this module beside the server for as long as it serves, with
     /// the same options (its key-value store is the handlers'), no time
@@ -92,8 +102,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     guest: GuestArgs,
 
-    /// The handler module: binary `.wasm` or text `.wat`.
-    module: PathBuf,
+    /// The handler module: binary `.wasm` or text `.wat` (none with
+    /// --manifest).
+    #[arg(required_unless_present = "manifest")]
+    module: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT; exits 0 once the requests in flight
@@ -109,8 +121,13 @@ pub fn main(args: ServeArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    args.guest.refuse(Mode::Serve, &args.module)?;
-    let module = Module::from_file(&args.module)?;
+    let (Some(served), manifest) = (
+        args.module.as_ref().or(args.manifest.as_ref()),
+        &args.manifest,
+    ) else {
+        bail!("no module given");
+    };
+    args.guest.refuse(Mode::Serve, served)?;
     let background = args
         .background
         .as_ref()
@@ -119,7 +136,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     if args.socket && args.guest.timeout.is_some() {
         bail!(
             "{}: --timeout does not apply to --socket (its instances live until they end)",
-            args.module.display()
+            served.display()
         );
     }
     let options = args.guest.options()?;
@@ -144,19 +161,25 @@ fn serve(args: ServeArgs) -> Result<()> {
         (None, None, true) => ServeMode::Wagi,
         (None, None, false) => ServeMode::Functions,
     };
-    let server = Server::bind(
-        module,
-        options,
-        ServeOptions {
-            addr: args.tcp.unwrap_or(args.addr),
-            mode,
-            http,
-            background,
-        },
-    )?;
+    let serve = ServeOptions {
+        addr: args.tcp.unwrap_or(args.addr),
+        mode,
+        http,
+        background,
+    };
+    let server = match manifest {
+        Some(path) => {
+            let manifest = Manifest::from_file(path)?;
+            for warning in manifest.warnings() {
+                report(warning);
+            }
+            Server::bind_manifest(&manifest, options, serve)?
+        }
+        None => Server::bind(Module::from_file(served)?, options, serve)?,
+    };
     report(&format!(
         "serving {} on {}://{}",
-        args.module.display(),
+        served.display(),
         if args.tcp.is_some() { "tcp" } else { "http" },
         server.local_addr()
     ));

@@ -179,3 +179,64 @@ fn each_module_has_its_own_store_access_and_limits() {
         server.stop();
     }
 }
+
+#[test]
+fn max_concurrency_makes_a_modules_requests_wait_for_each_other() {
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use hyper::Request;
+    use tokio::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    manifest(dir.path());
+    std::fs::write(
+        dir.path().join("one.toml"),
+        "[[module]]\nroute = \"/one\"\nmodule = \"handlers/echo.wasm\"\nkind = \"function\"\nmax_concurrency = 1\n\n\
+         [[module]]\nroute = \"/many\"\nmodule = \"handlers/echo.wasm\"\nkind = \"function\"\n",
+    )
+    .unwrap();
+    let manifest = Manifest::from_file(dir.path().join("one.toml")).unwrap();
+    let serve = wasi_runner::ServeOptions {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        mode: wasi_runner::ServeMode::Functions,
+        http: wasi_runner::ServeConfig {
+            quiet: true,
+            // Each request takes its instance at once, its body still coming.
+            body_before_slot: 0,
+            ..wasi_runner::ServeConfig::default()
+        },
+        background: None,
+    };
+    let server = wasi_runner::Server::bind_manifest(&manifest, RunOptions::new(), serve).unwrap();
+    let mut server = Running::run(server);
+    let addr = server.addr;
+    rt().block_on(async {
+        // The first request to /one holds its one instance while its body
+        // is open.
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        let first = tokio::spawn(async move {
+            let mut client = connect(addr).await;
+            let request = Request::post("/one")
+                .header("host", "test")
+                .body(Streamed(rx).boxed())
+                .unwrap();
+            send(&mut client, request).await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Another module is not held up by it; a second request to /one is.
+        assert_eq!(fetch(addr, "/many").await.0, 200);
+        let second = tokio::spawn(async move { fetch(addr, "/one").await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second request ran beside the first"
+        );
+        tx.send(Bytes::from("end")).await.unwrap();
+        drop(tx);
+        let (status, _, body) = first.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.unwrap().ends_with(b"end"));
+        let (status, _) = second.await.unwrap();
+        assert_eq!(status, 200);
+    });
+    server.stop();
+}

@@ -12,6 +12,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// A child process, killed when dropped (a failed test leaves no server).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn httpd() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasi-runner/tests/servers/httpd.wasm")
 }
@@ -77,7 +87,8 @@ fn expect_line(log: &mpsc::Receiver<String>, what: &str) -> String {
 #[test]
 fn serves_restarts_with_backoff_and_drains_on_sigterm() {
     for runtime in ["wasmtime", "wasmi"] {
-        let (mut child, addr, log) = serve(&["--runtime", runtime]);
+        let (child, addr, log) = serve(&["--runtime", runtime]);
+        let mut child = Killed(child);
         let response = get(addr, "/hello");
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(
@@ -115,14 +126,14 @@ fn serves_restarts_with_backoff_and_drains_on_sigterm() {
         // instance's accept fails, it exits, and so does the server, with 0.
         let slow = std::thread::spawn(move || get(addr, "/slow"));
         std::thread::sleep(Duration::from_millis(300));
-        terminate(&child);
+        terminate(&child.0);
         let response = slow.join().unwrap();
         assert!(
             response.ends_with("request 1 of this instance, /slow\n"),
             "{response}"
         );
         expect_line(&log, "httpd: accept: Invalid argument; exiting");
-        let status = child.wait().unwrap();
+        let status = child.0.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{runtime}");
     }
 }
@@ -134,12 +145,14 @@ fn the_same_module_runs_under_run_listen() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-        .args(["run", "--no-cache", "--env", "MAX_REQUESTS=2", "--listen"])
-        .arg(addr.to_string())
-        .arg(httpd())
-        .spawn()
-        .unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .args(["run", "--no-cache", "--env", "MAX_REQUESTS=2", "--listen"])
+            .arg(addr.to_string())
+            .arg(httpd())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let response = loop {
         match TcpStream::connect(addr) {
@@ -156,7 +169,7 @@ fn the_same_module_runs_under_run_listen() {
     let response = get(addr, "/two");
     assert!(response.ends_with(", /two\n"), "{response}");
     // MAX_REQUESTS=2 served: the command exits 0.
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
 }
 
 #[test]

@@ -175,7 +175,7 @@ impl Running {
     }
 
     /// Runs `server` until stopped.
-    fn run(server: Server) -> Self {
+    pub fn run(server: Server) -> Self {
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::spawn(move || {

@@ -59,6 +59,12 @@ impl Route {
         }
     }
 
+    /// The route's path, without its `/...`: a WAGI module's
+    /// `SCRIPT_NAME`.
+    pub fn script_name(&self) -> &str {
+        &self.path
+    }
+
     /// How specific the route is: an exact route beats any `/...` one, a
     /// longer prefix a shorter one.
     fn specificity(&self) -> (bool, usize) {

@@ -6,7 +6,7 @@
 use crate::connections::{self, InterruptSlot, RunConnection, Watch};
 use crate::manifest::{Manifest, ModuleKind};
 use crate::options::GuestSystem;
-use crate::routes::{Gate, Router};
+use crate::routes::{Gate, Route, Router};
 use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
@@ -19,6 +19,7 @@ use wasi_cloud_fs::kv::KvDir;
 use wasi_core::runtime::{
     CallError, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
+use wasi_http_server::wagi::ScriptRoute;
 use wasi_http_server::{
     self as http, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange,
     ExchangeSource, Functions, ServeConfig,
@@ -392,7 +393,7 @@ impl WithRuntime for ManifestSetup<'_> {
                     continue;
                 }
                 ModuleKind::Function => HttpKind::Functions,
-                ModuleKind::Wagi => HttpKind::Wagi,
+                ModuleKind::Wagi => HttpKind::Wagi(module.route.clone()),
                 ModuleKind::Daemons(n) => HttpKind::Daemons(n),
             };
             let gate = module.max_concurrency.map(Gate::new);
@@ -523,7 +524,7 @@ impl WithRuntime for Setup<'_> {
         let guests = Arc::new(shared.guests(self.module, self.options, &runtime, self.listener)?);
         let serving = match self.mode {
             ServeMode::Functions => http_dispatch(guests, HttpKind::Functions, None, &mut pools)?,
-            ServeMode::Wagi => http_dispatch(guests, HttpKind::Wagi, None, &mut pools)?,
+            ServeMode::Wagi => http_dispatch(guests, HttpKind::Wagi(None), None, &mut pools)?,
             ServeMode::Daemons(n) => http_dispatch(guests, HttpKind::Daemons(n), None, &mut pools)?,
             ServeMode::Connections { idle_timeout } => {
                 let server = self.addr;
@@ -598,12 +599,12 @@ impl Shared {
 }
 
 /// How a module answers HTTP requests.
-#[derive(Clone, Copy)]
 enum HttpKind {
     /// A function, a fresh instance per request.
     Functions,
-    /// A WAGI module, a fresh instance per request.
-    Wagi,
+    /// A WAGI module, a fresh instance per request, serving this route
+    /// (`None`: every path).
+    Wagi(Option<Route>),
     /// This many long-lived instances.
     Daemons(usize),
 }
@@ -629,10 +630,20 @@ fn http_dispatch<R: Runtime>(
             };
             Arc::new(Functions::new(run))
         }
-        (HttpKind::Wagi, gate) => {
-            let run = move |exchange: &Arc<Exchange>| match &gate {
-                Some(gate) => gate.run(exchange, || run_wagi(&guests, exchange)),
-                None => run_wagi(&guests, exchange),
+        (HttpKind::Wagi(route), gate) => {
+            let matched = route.as_ref().map(Route::to_string);
+            let run = move |exchange: &Arc<Exchange>| {
+                let route = match (&route, &matched) {
+                    (Some(route), Some(matched)) => ScriptRoute {
+                        script_name: route.script_name(),
+                        matched,
+                    },
+                    _ => ScriptRoute::ALL,
+                };
+                match &gate {
+                    Some(gate) => gate.run(exchange, || run_wagi(&guests, exchange, &route)),
+                    None => run_wagi(&guests, exchange, &route),
+                }
             };
             Arc::new(Functions::new(run))
         }
@@ -750,8 +761,13 @@ fn run_function<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Com
 }
 
 /// Runs a fresh instance for `exchange` as WAGI does: the request in the
-/// environment, arguments and stdin, the CGI response read from stdout.
-fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Completion {
+/// environment (for a module serving `route`), arguments and stdin, the
+/// CGI response read from stdout.
+fn run_wagi<R: Runtime>(
+    guests: &Guests<R>,
+    exchange: &Arc<Exchange>,
+    route: &ScriptRoute<'_>,
+) -> Completion {
     let cgi = match http::wagi::Cgi::new(exchange) {
         Ok(cgi) => cgi,
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
@@ -764,7 +780,7 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         builder.arg(arg.as_bytes());
     }
     let path = guests.stack.argv0().to_string_lossy();
-    for (key, value) in cgi.env(&path) {
+    for (key, value) in cgi.env(&path, route) {
         builder.env(key.as_bytes(), &value);
     }
     let (stdin, stdout, stderr) = match cgi.stdio() {

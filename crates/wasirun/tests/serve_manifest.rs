@@ -91,7 +91,7 @@ fn the_example_manifest_serves_its_routes_until_sigterm() {
             let body = response.split_once("\r\n\r\n").unwrap().1;
             assert!(
                 body.starts_with(
-                    "wagi GET /hello/world mode=example greeting=hello from examples/data ticks="
+                    "wagi GET script=/hello path=/world mode=example greeting=hello from examples/data ticks="
                 ),
                 "{runtime}: {body}"
             );

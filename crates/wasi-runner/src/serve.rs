@@ -507,7 +507,27 @@ impl WithRuntime for Setup<'_> {
     /// background daemon, if any.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
         let shared = Shared::new(&self.options)?;
+        let options = Arc::clone(&self.options);
+        let guests = Arc::new(shared.guests(self.module, options, &runtime, self.listener)?);
         let mut pools = Vec::new();
+        let http = |kind, pools: &mut Vec<DaemonPool>| {
+            http_dispatch(Arc::clone(&guests), kind, None, pools).map(Serving::Http)
+        };
+        let serving = match self.mode {
+            ServeMode::Functions => http(HttpKind::Functions, &mut pools)?,
+            ServeMode::Wagi => http(HttpKind::Wagi(None), &mut pools)?,
+            ServeMode::Daemons(n) => http(HttpKind::Daemons(n), &mut pools)?,
+            ServeMode::Connections { idle_timeout } => {
+                let (guests, server) = (Arc::clone(&guests), self.addr);
+                let run = move |stream, remote, watch: &Watch| {
+                    run_connection(&guests, stream, (remote, server), watch)
+                };
+                Serving::Connections(Arc::new(run), idle_timeout)
+            }
+            ServeMode::Socket(n) => {
+                Serving::Socket(supervise("server".into(), n, Arc::clone(&guests))?)
+            }
+        };
         if let Some(module) = self.background {
             let runtime = runtime
                 .with_config(RuntimeConfig {
@@ -518,29 +538,10 @@ impl WithRuntime for Setup<'_> {
                     path: module.path().to_owned(),
                     source,
                 })?;
-            let guests = shared.guests(module, Arc::clone(&self.options), &runtime, None)?;
+            let guests = shared.guests(module, self.options, &runtime, None)?;
             pools.push(supervise("background".into(), 1, Arc::new(guests))?);
         }
-        let guests = Arc::new(shared.guests(self.module, self.options, &runtime, self.listener)?);
-        let serving = match self.mode {
-            ServeMode::Functions => http_dispatch(guests, HttpKind::Functions, None, &mut pools)?,
-            ServeMode::Wagi => http_dispatch(guests, HttpKind::Wagi(None), None, &mut pools)?,
-            ServeMode::Daemons(n) => http_dispatch(guests, HttpKind::Daemons(n), None, &mut pools)?,
-            ServeMode::Connections { idle_timeout } => {
-                let server = self.addr;
-                let run = move |stream, remote, watch: &Watch| {
-                    run_connection(&guests, stream, (remote, server), watch)
-                };
-                return Ok((Serving::Connections(Arc::new(run), idle_timeout), pools));
-            }
-            ServeMode::Socket(n) => {
-                return Ok((
-                    Serving::Socket(supervise("server".into(), n, guests)?),
-                    pools,
-                ));
-            }
-        };
-        Ok((Serving::Http(serving), pools))
+        Ok((serving, pools))
     }
 }
 
@@ -931,9 +932,9 @@ impl DaemonPool {
     /// Stops the pool: waits up to `grace` for the instances to end of
     /// their own accord (not restarting them), then interrupts those that
     /// can be and waits [`DAEMON_STOP_WAIT`] for them.
-    fn stop_after(self, grace: Duration) {
+    fn stop_after(mut self, grace: Duration) {
         self.stopping();
-        let threads = self.threads;
+        let threads = std::mem::take(&mut self.threads);
         let wait = |deadline: Instant| {
             for thread in &threads {
                 while !thread.is_finished() && Instant::now() < deadline {
@@ -952,6 +953,18 @@ impl DaemonPool {
             if thread.is_finished() {
                 let _ = thread.join();
             }
+        }
+    }
+}
+
+impl Drop for DaemonPool {
+    /// A pool dropped unstopped (a server whose setup failed after it
+    /// started) restarts nothing and interrupts what it can; its threads
+    /// end on their own.
+    fn drop(&mut self) {
+        self.stopping();
+        for slot in &self.running {
+            slot.fire();
         }
     }
 }

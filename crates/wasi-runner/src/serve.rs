@@ -1,7 +1,9 @@
 //! Serving HTTP with a module (`wasirun serve`): a fresh instance per
 //! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
-//! "HTTP functions"); or raw TCP, an instance per connection
-//! ("Connection daemons").
+//! "HTTP functions"), or several of them on their routes ("Several
+//! modules"); or raw TCP, an instance per connection ("Connection
+//! daemons"); or a module that is a server itself, on the server's socket
+//! ("Servers of their own").
 
 use crate::connections::{self, InterruptSlot, RunConnection, Watch};
 use crate::manifest::{Manifest, ModuleKind};
@@ -63,7 +65,9 @@ pub struct ServeOptions {
     /// The address to listen on (`127.0.0.1:8080` by default; port 0 picks
     /// a free one).
     pub addr: SocketAddr,
-    /// Functions, daemons, WAGI or connection daemons.
+    /// Functions, daemons, WAGI, connection daemons or a server of its
+    /// own ([`Server::bind_manifest`] takes only functions: each module
+    /// has its kind).
     pub mode: ServeMode,
     /// The server's limits; its `timeout` is also each instance's (for
     /// daemons, each request's).

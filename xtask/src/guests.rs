@@ -97,9 +97,9 @@ fn compile_c(source: &Path, output: &Path) -> Result<()> {
 
 /// Rebuilds (or, with `check`, verifies) every guest under `dirs` (default
 /// `conformance/`, the WADI example drivers, the C transport modules of
-/// `watm-transport`, wasi-runner's and wasirun's C HTTP handlers (the
-/// latter WebSocket daemons) and the benchmarks' C
-/// handlers). Returns whether everything
+/// `watm-transport`, wasi-runner's C HTTP handlers and C servers of their
+/// own, wasirun's C WebSocket daemons and the benchmarks' C handlers).
+/// Returns whether everything
 /// was up to date / rebuilt.
 pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
     let root = crate::workspace_root();
@@ -109,6 +109,7 @@ pub fn run(dirs: &[PathBuf], check: bool) -> Result<bool> {
             root.join("crates/wadi-devices/drivers"),
             root.join("crates/watm-transport/tests/watm/c"),
             root.join("crates/wasi-runner/tests/handlers"),
+            root.join("crates/wasi-runner/tests/servers"),
             root.join("crates/wasirun/tests/handlers"),
             root.join("benches/handlers"),
         ]

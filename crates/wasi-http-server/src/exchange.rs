@@ -551,6 +551,19 @@ impl Exchange {
         }
     }
 
+    /// No guest serves the request (no route of a server hosting several
+    /// modules matches its path): 404, unless a response is already done.
+    pub fn not_found(&self) {
+        let mut state = self.state();
+        if !state.done {
+            self.reply_error(
+                &mut state,
+                StatusCode::NOT_FOUND,
+                "no route matches the path",
+            );
+        }
+    }
+
     /// Makes the server's time limit for the exchange stop the instance
     /// `interrupter` belongs to (a daemon that took it), unless it is done.
     pub fn interrupt_on_expiry(&self, interrupter: Interrupter) {

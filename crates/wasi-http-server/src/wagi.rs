@@ -23,6 +23,25 @@ pub struct Cgi {
     guest_stdout: Mutex<Option<PipeWriter>>,
 }
 
+/// The route a WAGI module serves, as its CGI variables tell it.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptRoute<'a> {
+    /// `SCRIPT_NAME`: the route's path, without its `/...` (empty for
+    /// `/...`); `PATH_INFO` is what follows it in the request's path.
+    pub script_name: &'a str,
+    /// `X_MATCHED_ROUTE`: the route as written (`/api/...`).
+    pub matched: &'a str,
+}
+
+impl ScriptRoute<'static> {
+    /// Every path: `SCRIPT_NAME` empty, `PATH_INFO` the whole path
+    /// (`wasirun serve --wagi`).
+    pub const ALL: Self = Self {
+        script_name: "",
+        matched: "/...",
+    };
+}
+
 impl Cgi {
     /// The CGI side of `exchange`.
     pub fn new(exchange: &Arc<Exchange>) -> io::Result<Self> {
@@ -50,12 +69,13 @@ impl Cgi {
             .collect()
     }
 
-    /// The CGI variables, for a module at `script` (`SCRIPT_NAME` is empty:
-    /// the module serves every path).
-    pub fn env(&self, script: &str) -> Vec<(String, Vec<u8>)> {
+    /// The CGI variables, for a module at `script` serving `route`.
+    pub fn env(&self, script: &str, route: &ScriptRoute<'_>) -> Vec<(String, Vec<u8>)> {
         let request = self.exchange.request();
         let header = |name: &str| request.header(name).unwrap_or_default().to_vec();
         let path = request.path();
+        // What follows the route's path: the whole path for `/...`.
+        let path_info = path.strip_prefix(route.script_name).unwrap_or(path);
         let host = request
             .header("host")
             .map(|host| String::from_utf8_lossy(host).into_owned())
@@ -79,14 +99,14 @@ impl Cgi {
             ("CONTENT_LENGTH".into(), content_length),
             ("CONTENT_TYPE".into(), header("content-type")),
             ("GATEWAY_INTERFACE".into(), b"CGI/1.1".to_vec()),
-            ("PATH_INFO".into(), percent_decode(path)),
-            ("PATH_TRANSLATED".into(), percent_decode(path)),
+            ("PATH_INFO".into(), percent_decode(path_info)),
+            ("PATH_TRANSLATED".into(), percent_decode(path_info)),
             ("QUERY_STRING".into(), request.query().into()),
             ("REMOTE_ADDR".into(), remote.clone().into_bytes()),
             ("REMOTE_HOST".into(), remote.into_bytes()),
             ("REMOTE_USER".into(), Vec::new()),
             ("REQUEST_METHOD".into(), request.method.clone().into_bytes()),
-            ("SCRIPT_NAME".into(), Vec::new()),
+            ("SCRIPT_NAME".into(), route.script_name.as_bytes().to_vec()),
             ("SCRIPT_FILENAME".into(), script.as_bytes().to_vec()),
             ("SERVER_NAME".into(), server_name.into_bytes()),
             (
@@ -106,8 +126,8 @@ impl Cgi {
                 "X_FULL_URL".into(),
                 format!("http://{host}{}", request.target).into_bytes(),
             ),
-            ("X_MATCHED_ROUTE".into(), b"/...".to_vec()),
-            ("X_RAW_PATH_INFO".into(), path.as_bytes().to_vec()),
+            ("X_MATCHED_ROUTE".into(), route.matched.as_bytes().to_vec()),
+            ("X_RAW_PATH_INFO".into(), path_info.as_bytes().to_vec()),
         ];
         for (name, value) in &request.headers {
             if HIDDEN_FIELDS.contains(&name.as_str()) {

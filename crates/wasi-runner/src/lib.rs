@@ -7,8 +7,10 @@ mod diagnostics;
 mod engine;
 mod entry;
 mod error;
+mod manifest;
 mod module;
 mod options;
+mod routes;
 mod runner;
 mod serve;
 mod stack;
@@ -20,12 +22,14 @@ pub use devices::{DRIVER_CONFIG, Devices, PreparedDevices};
 pub use diagnostics::{escape_controls, report};
 pub use engine::{Engine, EngineError, WithRuntime};
 pub use error::RunError;
+pub use manifest::{Manifest, ManifestError, ManifestModule, ModuleKind};
 pub use module::Module;
 pub use options::{DEFAULT_MAX_FUNCTIONS, GuestSystem, RunOptions, Trace, default_cache_dir};
+pub use routes::Route;
 pub use runner::Runner;
 pub use serve::{ServeMode, ServeOptions, Server};
 pub use stack::GuestSystems;
-pub use syntax::{split_dir_spec, split_env_pair};
+pub use syntax::{parse_bytes, split_dir_spec, split_env_pair};
 
 // The types of other crates that appear in this one's API.
 pub use daku_host::{DakuError, DakuOptions, Grants, is_daku_program};

@@ -11,6 +11,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -472,11 +473,14 @@ impl RunOptions {
     /// The builder of a guest's system, set up with everything but what is
     /// to be added before [`wasi_unix::Builder::build`] (arguments and
     /// variables after these, stdio), with the `--dir` directories opened
-    /// before ([`open_dirs`](Self::open_dirs)).
+    /// before ([`open_dirs`](Self::open_dirs)), and `listener`, a socket
+    /// the host listens on, preopened where `--listen` sockets are (after
+    /// them: a server's own-server instances, which have none).
     pub(crate) fn builder_with<'a>(
         &self,
         argv0: &Path,
         dirs: impl IntoIterator<Item = (PreopenDir, &'a str)>,
+        listener: Option<OwnedFd>,
     ) -> Result<wasi_unix::Builder, RunError> {
         let mut builder = UnixSystem::builder();
         builder.arg(argv0.as_os_str().as_bytes());
@@ -498,6 +502,9 @@ impl RunOptions {
             builder
                 .preopen_listen(addr)
                 .map_err(|source| RunError::Listen { addr, source })?;
+        }
+        if let Some(listener) = listener {
+            builder.preopen_socket(listener).map_err(RunError::System)?;
         }
         for &addr in &self.dials {
             builder

@@ -1,10 +1,14 @@
 //! Serving HTTP with a module (`wasirun serve`): a fresh instance per
 //! request, long-lived daemons, or WAGI modules (`spec/wasi-cloud.md`,
-//! "HTTP functions"); or raw TCP, an instance per connection
-//! ("Connection daemons").
+//! "HTTP functions"), or several of them on their routes ("Several
+//! modules"); or raw TCP, an instance per connection ("Connection
+//! daemons"); or a module that is a server itself, on the server's socket
+//! ("Servers of their own").
 
 use crate::connections::{self, InterruptSlot, RunConnection, Watch};
+use crate::manifest::{Manifest, ModuleKind};
 use crate::options::GuestSystem;
+use crate::routes::{Gate, Route, Router};
 use crate::stack::Stack;
 use crate::trace::SharedTrace;
 use crate::{Module, RunError, RunOptions, WithRuntime};
@@ -17,6 +21,7 @@ use wasi_cloud_fs::kv::KvDir;
 use wasi_core::runtime::{
     CallError, Instance, Interrupter, LoadError, Prepared, Runtime, RuntimeConfig,
 };
+use wasi_http_server::wagi::ScriptRoute;
 use wasi_http_server::{
     self as http, Completion, DaemonQueue, DaemonSource, Daemons, Dispatch, Exchange,
     ExchangeSource, Functions, ServeConfig,
@@ -45,6 +50,12 @@ pub enum ServeMode {
         /// ended as at its deadline.
         idle_timeout: Option<Duration>,
     },
+    /// No HTTP from the host: this many long-lived instances of a module
+    /// that is an HTTP server itself, each given the listening socket as
+    /// `wasirun run --listen` gives it, restarted when they end
+    /// (`wasirun serve --socket`, spec/wasi-cloud.md, "Servers of their
+    /// own").
+    Socket(usize),
 }
 
 /// What `wasirun serve` is given beside the module's [`RunOptions`]: where
@@ -54,7 +65,9 @@ pub struct ServeOptions {
     /// The address to listen on (`127.0.0.1:8080` by default; port 0 picks
     /// a free one).
     pub addr: SocketAddr,
-    /// Functions, daemons, WAGI or connection daemons.
+    /// Functions, daemons, WAGI, connection daemons or a server of its
+    /// own ([`Server::bind_manifest`] takes only functions: each module
+    /// has its kind).
     pub mode: ServeMode,
     /// The server's limits; its `timeout` is also each instance's (for
     /// daemons, each request's). Its `websocket` limits apply to functions
@@ -94,17 +107,20 @@ impl Default for ServeOptions {
 pub struct Server {
     listener: TcpListener,
     serving: Serving,
-    /// The background daemon, if any.
-    background: Option<DaemonPool>,
+    /// The pools of daemons: request daemons, background daemons.
+    pools: Vec<DaemonPool>,
     config: ServeConfig,
 }
 
 /// What a server does with what it accepts.
 enum Serving {
-    /// HTTP, each request dispatched (to daemons, if any).
-    Http(Arc<dyn Dispatch>, Option<DaemonPool>),
+    /// HTTP, each request dispatched (to daemons, if any: they are among
+    /// the server's pools).
+    Http(Arc<dyn Dispatch>),
     /// Raw TCP, an instance per connection, and its idle limit.
     Connections(RunConnection, Option<Duration>),
+    /// Nothing: the instances accept on the socket themselves.
+    Socket(DaemonPool),
 }
 
 impl std::fmt::Debug for Server {
@@ -127,20 +143,7 @@ impl Server {
         if serve.mode != ServeMode::Functions {
             serve.http.websocket = None;
         }
-        if !options.listens.is_empty() {
-            // One socket cannot be bound by every guest.
-            return Err(RunError::NotInMode {
-                option: "RunOptions::listen",
-                mode: "an HTTP server",
-            });
-        }
-        if options.invoke.is_some() {
-            // A handler is a command: its `_start` answers the request.
-            return Err(RunError::NotInMode {
-                option: "RunOptions::invoke",
-                mode: "an HTTP server",
-            });
-        }
+        refuse_for_servers(&options)?;
         options
             .limits
             .check_module(module.head())
@@ -165,7 +168,7 @@ impl Server {
             .as_ref()
             .map_or(0, |websocket| websocket.max_websockets);
         let instances = match serve.mode {
-            ServeMode::Daemons(n) => n.max(1),
+            ServeMode::Daemons(n) | ServeMode::Socket(n) => n.max(1),
             _ => serve
                 .http
                 .max_concurrency
@@ -183,7 +186,7 @@ impl Server {
             // request's deadline, up to the WebSocket's lifetime and the
             // grace after it (spec/wasi-cloud.md, "WebSocket daemons").
             timeout: match (serve.mode, &serve.http.websocket) {
-                (ServeMode::Daemons(_), _) => None,
+                (ServeMode::Daemons(_) | ServeMode::Socket(_), _) => None,
                 (_, Some(websocket)) => Some(
                     serve
                         .http
@@ -201,13 +204,68 @@ impl Server {
             options: Arc::new(options),
             mode: serve.mode,
             addr: listener.local_addr().map_err(RunError::Serve)?,
+            listener: match serve.mode {
+                ServeMode::Socket(_) => Some(listener.try_clone().map_err(RunError::Serve)?),
+                _ => None,
+            },
             background: serve.background.as_ref(),
         };
-        let (serving, background) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        let (serving, pools) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
         Ok(Self {
             listener,
             serving,
-            background,
+            pools,
+            config: serve.http,
+        })
+    }
+
+    /// Compiles and links each module of `manifest`, with its options
+    /// (`options`, the command line's, with the module's own:
+    /// [`ManifestModule::options`](crate::ManifestModule::options)), and
+    /// binds `serve.addr`; daemons and background modules are started at
+    /// once (spec/wasi-cloud.md, "Several modules"). The engine is
+    /// `options`'; `serve.mode` must be [`ServeMode::Functions`] (each
+    /// module has its kind) and `serve.background` `None`.
+    pub fn bind_manifest(
+        manifest: &Manifest,
+        options: RunOptions,
+        mut serve: ServeOptions,
+    ) -> Result<Self, RunError> {
+        refuse_for_servers(&options)?;
+        if serve.mode != ServeMode::Functions {
+            return Err(RunError::NotInMode {
+                option: "ServeOptions::mode",
+                mode: "a server of a manifest",
+            });
+        }
+        // WebSocket daemons are a single module's (spec/wasi-cloud.md,
+        // "WebSocket daemons"): a manifest's functions answer a 101 with 502.
+        serve.http.websocket = None;
+        if serve.background.is_some() {
+            return Err(RunError::NotInMode {
+                option: "ServeOptions::background",
+                mode: "a server of a manifest",
+            });
+        }
+        let listener = TcpListener::bind(serve.addr).map_err(|source| RunError::Listen {
+            addr: serve.addr,
+            source,
+        })?;
+        let limits = RuntimeConfig {
+            interruptible: true,
+            ..options.limits
+        };
+        let (engine, cache_dir) = (options.engine, options.cache_dir.clone());
+        let setup = ManifestSetup {
+            manifest,
+            options: &options,
+            http: &serve.http,
+        };
+        let (serving, pools) = engine.with_runtime(limits, cache_dir.as_deref(), setup)??;
+        Ok(Self {
+            listener,
+            serving,
+            pools,
             config: serve.http,
         })
     }
@@ -222,7 +280,9 @@ impl Server {
     /// Serves until `shutdown` completes, then answers the requests in
     /// flight and returns (daemons are told to stop, and waited for a few
     /// seconds; open connections of connection daemons get the drain
-    /// time to end, then are shut down).
+    /// time to end, then are shut down; servers of their own see their
+    /// socket shut down, and get the drain time to end, then are
+    /// interrupted).
     pub fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
         // One worker per CPU runs guests inline; one more stays free of
         // them (spec/wasi-cloud.md, "Where guests run").
@@ -250,17 +310,11 @@ impl Server {
             .build()
             .map_err(RunError::Serve)?;
         let result = match self.serving {
-            Serving::Http(dispatch, daemons) => {
-                let result = runtime.block_on(async {
-                    self.listener.set_nonblocking(true)?;
-                    let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                    http::serve(listener, dispatch, self.config, shutdown).await
-                });
-                if let Some(daemons) = daemons {
-                    daemons.stop();
-                }
-                result
-            }
+            Serving::Http(dispatch) => runtime.block_on(async {
+                self.listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                http::serve(listener, dispatch, self.config, shutdown).await
+            }),
             Serving::Connections(run, idle) => runtime.block_on(connections::serve(
                 self.listener,
                 run,
@@ -268,9 +322,21 @@ impl Server {
                 idle,
                 shutdown,
             )),
+            Serving::Socket(servers) => {
+                runtime.block_on(shutdown);
+                // No instance is restarted from now on; then every `accept`
+                // fails, and well-written servers end once their
+                // connections are done (spec/wasi-cloud.md, "Servers of
+                // their own", 5).
+                servers.stopping();
+                let result = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read)
+                    .map_err(std::io::Error::from);
+                servers.stop_after(self.config.drain_timeout);
+                result
+            }
         };
-        if let Some(background) = self.background {
-            background.stop();
+        for pool in self.pools {
+            pool.stop();
         }
         // Guests still running past their time limit (blocked in a host
         // call) are not waited for.
@@ -300,6 +366,97 @@ impl Server {
     }
 }
 
+/// Refuses the options no server takes.
+fn refuse_for_servers(options: &RunOptions) -> Result<(), RunError> {
+    if !options.listens.is_empty() {
+        // One socket cannot be bound by every guest.
+        return Err(RunError::NotInMode {
+            option: "RunOptions::listen",
+            mode: "an HTTP server",
+        });
+    }
+    if options.invoke.is_some() {
+        // A handler is a command: its `_start` answers the request.
+        return Err(RunError::NotInMode {
+            option: "RunOptions::invoke",
+            mode: "an HTTP server",
+        });
+    }
+    Ok(())
+}
+
+/// Starting to serve a manifest's modules on the chosen engine.
+struct ManifestSetup<'a> {
+    manifest: &'a Manifest,
+    /// The command line's options, every module's defaults.
+    options: &'a RunOptions,
+    http: &'a ServeConfig,
+}
+
+impl WithRuntime for ManifestSetup<'_> {
+    type Output = Result<(Serving, Vec<DaemonPool>), RunError>;
+
+    /// Prepares each module on a runtime of its own limits, derived from
+    /// `runtime`, routes the HTTP ones, starts the daemons and background
+    /// modules.
+    fn run<R: Runtime>(self, runtime: R) -> Self::Output {
+        let shared = Shared::new(self.options)?;
+        let mut pools = Vec::new();
+        let mut routes = Vec::new();
+        for module in self.manifest.modules() {
+            let options = module.options(self.options);
+            let load = |source| RunError::Load {
+                path: module.module.path().to_owned(),
+                source,
+            };
+            options
+                .limits
+                .check_module(module.module.head())
+                .map_err(load)?;
+            // As `Server::bind` has them, for this module's kind.
+            let (instances, timeout) = match module.kind {
+                ModuleKind::Daemons(n) => (n, None),
+                ModuleKind::Background => (1, None),
+                ModuleKind::Function | ModuleKind::Wagi => {
+                    let slots = module.max_concurrency.unwrap_or(self.http.max_concurrency);
+                    let own = options.limits.timeout.unwrap_or(self.http.timeout);
+                    (
+                        slots.max(1).saturating_mul(3),
+                        Some(own.min(self.http.timeout)),
+                    )
+                }
+            };
+            let runtime = runtime
+                .with_config(RuntimeConfig {
+                    instance_pool: Some(u32::try_from(instances).unwrap_or(u32::MAX)),
+                    timeout,
+                    interruptible: true,
+                    ..options.limits
+                })
+                .map_err(load)?;
+            let guests = shared.guests(&module.module, Arc::new(options), &runtime, None)?;
+            let kind = match module.kind {
+                ModuleKind::Background => {
+                    let name = format!("background {}", module.name());
+                    pools.push(supervise(name, 1, Arc::new(guests))?);
+                    continue;
+                }
+                ModuleKind::Function => HttpKind::Functions,
+                ModuleKind::Wagi => HttpKind::Wagi(module.route.clone()),
+                ModuleKind::Daemons(n) => HttpKind::Daemons(n),
+            };
+            let gate = module.max_concurrency.map(Gate::new);
+            let dispatch = http_dispatch(Arc::new(guests), kind, gate, &mut pools)?;
+            let route = module
+                .route
+                .clone()
+                .expect("a module serving HTTP has a route");
+            routes.push((route, dispatch));
+        }
+        Ok((Serving::Http(Arc::new(Router::new(routes))), pools))
+    }
+}
+
 /// Starting to serve on the chosen engine ([`WithRuntime`]).
 struct Setup<'a> {
     module: &'a Module,
@@ -307,6 +464,8 @@ struct Setup<'a> {
     mode: ServeMode,
     /// The address the server listens on.
     addr: SocketAddr,
+    /// The listening socket, for a module that is a server itself.
+    listener: Option<TcpListener>,
     background: Option<&'a Module>,
 }
 
@@ -314,14 +473,27 @@ struct Setup<'a> {
 struct Guests<R: Runtime> {
     stack: Stack<R>,
     prepared: R::Prepared<GuestSystem>,
-    /// The server's stdout and stderr, inspected once; stdin is empty.
+    /// The server's stdout and stderr; stdin is empty.
     stdio: InheritedStdio,
     /// Where `--trace` goes, each guest's lines marked with its own number
     /// (shared with the background daemon's).
     trace: Option<Arc<SharedTrace>>,
+    /// The server's listening socket, preopened in every instance of a
+    /// module that is a server itself (`ServeMode::Socket`).
+    listener: Option<TcpListener>,
 }
 
 impl<R: Runtime> Guests<R> {
+    /// The builder of an instance's system ([`Stack::builder`]), with the
+    /// listening socket, if the guests have one.
+    fn builder(&self) -> Result<Builder, RunError> {
+        let listener = match &self.listener {
+            Some(listener) => Some(listener.try_clone().map_err(RunError::System)?.into()),
+            None => None,
+        };
+        self.stack.builder_listening(listener)
+    }
+
     /// A function's or daemon's system, with `source`'s files mounted, and
     /// the canceller of its waits.
     fn system<E: ExchangeSource + 'static>(
@@ -329,7 +501,6 @@ impl<R: Runtime> Guests<R> {
         source: &Arc<E>,
     ) -> Result<(GuestSystem, Canceller), RunError> {
         let mut system = self
-            .stack
             .builder()?
             .inherit_stdio(&self.stdio)
             .build()
@@ -358,7 +529,7 @@ impl<R: Runtime> Guests<R> {
         on_start: impl FnOnce(Interrupter),
     ) -> Completion {
         let system = || -> Result<(GuestSystem, Canceller), RunError> {
-            let mut builder = self.stack.builder()?;
+            let mut builder = self.builder()?;
             builder.inherit_stdio(&self.stdio);
             configure(&mut builder).map_err(RunError::System)?;
             let mut system = builder.build().map_err(RunError::System)?;
@@ -378,106 +549,183 @@ impl<R: Runtime> Guests<R> {
 }
 
 impl WithRuntime for Setup<'_> {
-    type Output = Result<(Serving, Option<DaemonPool>), RunError>;
+    type Output = Result<(Serving, Vec<DaemonPool>), RunError>;
 
     /// Prepares the module on `runtime` and makes the dispatcher (and the
     /// daemons), or the connections' runner, for the mode; starts the
     /// background daemon, if any.
     fn run<R: Runtime>(self, runtime: R) -> Self::Output {
-        let stack = Stack::new(Arc::clone(&self.options), self.module.path(), &runtime)?;
-        let prepared = self
-            .module
-            .prepare(&runtime, stack.imports())
-            .map_err(|source| RunError::Load {
-                path: self.module.path().to_owned(),
-                source,
-            })?;
-        let stdio = InheritedStdio::inspect()
-            .map_err(RunError::System)?
-            .without_stdin();
-        let trace = SharedTrace::open(&self.options.trace)?.map(Arc::new);
-        let background = match self.background {
-            Some(module) => Some(background(
-                module,
-                &self.options,
-                &runtime,
-                stack.kv(),
-                (&stdio, &trace),
-            )?),
-            None => None,
+        let shared = Shared::new(&self.options)?;
+        let options = Arc::clone(&self.options);
+        let guests = Arc::new(shared.guests(self.module, options, &runtime, self.listener)?);
+        let mut pools = Vec::new();
+        let http = |kind, pools: &mut Vec<DaemonPool>| {
+            http_dispatch(Arc::clone(&guests), kind, None, pools).map(Serving::Http)
         };
-        let guests = Arc::new(Guests {
-            stack,
-            prepared,
-            stdio,
-            trace,
-        });
         let serving = match self.mode {
-            ServeMode::Functions => {
-                let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
-                Serving::Http(Arc::new(Functions::with_inline(run)), None)
-            }
-            ServeMode::Wagi => {
-                let run = move |exchange: &Arc<Exchange>| run_wagi(&guests, exchange);
-                Serving::Http(Arc::new(Functions::new(run)), None)
-            }
+            ServeMode::Functions => http(HttpKind::Functions, &mut pools)?,
+            ServeMode::Wagi => http(HttpKind::Wagi(None), &mut pools)?,
+            ServeMode::Daemons(n) => http(HttpKind::Daemons(n), &mut pools)?,
             ServeMode::Connections { idle_timeout } => {
-                let server = self.addr;
+                let (guests, server) = (Arc::clone(&guests), self.addr);
                 let run = move |stream, remote, watch: &Watch| {
                     run_connection(&guests, stream, (remote, server), watch)
                 };
                 Serving::Connections(Arc::new(run), idle_timeout)
             }
-            ServeMode::Daemons(n) => {
-                let (requests, queue) = DaemonQueue::new();
-                let pool = DaemonPool::start("daemon", n.max(1), false, move |_| {
-                    run_daemon(&guests, &queue.daemon())
-                })
-                .map_err(RunError::Serve)?;
-                Serving::Http(Arc::new(Daemons(requests)), Some(pool))
+            ServeMode::Socket(n) => {
+                Serving::Socket(supervise("server".into(), n, Arc::clone(&guests))?)
             }
         };
-        Ok((serving, background))
+        if let Some(module) = self.background {
+            let runtime = runtime
+                .with_config(RuntimeConfig {
+                    timeout: None,
+                    ..*runtime.config()
+                })
+                .map_err(|source| RunError::Load {
+                    path: module.path().to_owned(),
+                    source,
+                })?;
+            let guests = shared.guests(module, self.options, &runtime, None)?;
+            pools.push(supervise("background".into(), 1, Arc::new(guests))?);
+        }
+        Ok((serving, pools))
     }
 }
 
-/// Starts `module` as the background daemon: on a runtime derived from the
-/// server's without its time limit, with `options`, the key-value store
-/// `kv` (the functions'), the server's standard streams and trace.
-fn background<R: Runtime>(
-    module: &Module,
-    options: &Arc<RunOptions>,
-    runtime: &R,
+/// What every module's guests of a server share: the key-value store,
+/// the standard streams, the trace.
+struct Shared {
     kv: Option<Arc<KvDir>>,
-    (stdio, trace): (&InheritedStdio, &Option<Arc<SharedTrace>>),
-) -> Result<DaemonPool, RunError> {
-    let load = |source| RunError::Load {
-        path: module.path().to_owned(),
-        source,
-    };
-    let runtime = runtime
-        .with_config(RuntimeConfig {
-            timeout: None,
-            ..*runtime.config()
+    /// The server's stdout and stderr, inspected once; stdin is empty.
+    stdio: InheritedStdio,
+    trace: Option<Arc<SharedTrace>>,
+}
+
+impl Shared {
+    /// Opens the key-value store and the trace of `options`, inspects the
+    /// server's standard streams.
+    fn new(options: &RunOptions) -> Result<Self, RunError> {
+        let kv = match &options.kv {
+            Some(config) => Some(Arc::new(config.build().map_err(RunError::Kv)?)),
+            None => None,
+        };
+        Ok(Self {
+            kv,
+            stdio: InheritedStdio::inspect()
+                .map_err(RunError::System)?
+                .without_stdin(),
+            trace: SharedTrace::open(&options.trace)?.map(Arc::new),
         })
-        .map_err(load)?;
-    let stack = Stack::with_kv(Arc::clone(options), module.path(), &runtime, kv)?;
-    let prepared = module.prepare(&runtime, stack.imports()).map_err(load)?;
-    let guests = Guests {
-        stack,
-        prepared,
-        stdio: stdio.clone(),
-        trace: trace.clone(),
-    };
-    DaemonPool::start("background", 1, true, move |slot| {
-        run_background(&guests, slot)
+    }
+
+    /// Prepares `module` on `runtime` for guests with `options` (the
+    /// key-value store if they have one, and `listener`, preopened).
+    fn guests<R: Runtime>(
+        &self,
+        module: &Module,
+        options: Arc<RunOptions>,
+        runtime: &R,
+        listener: Option<TcpListener>,
+    ) -> Result<Guests<R>, RunError> {
+        let kv = options.kv.as_ref().and(self.kv.clone());
+        let stack = Stack::with_kv(options, module.path(), runtime, kv)?;
+        let prepared =
+            module
+                .prepare(runtime, stack.imports())
+                .map_err(|source| RunError::Load {
+                    path: module.path().to_owned(),
+                    source,
+                })?;
+        Ok(Guests {
+            stack,
+            prepared,
+            stdio: self.stdio.clone(),
+            trace: self.trace.clone(),
+            listener,
+        })
+    }
+}
+
+/// How a module answers HTTP requests.
+enum HttpKind {
+    /// A function, a fresh instance per request.
+    Functions,
+    /// A WAGI module, a fresh instance per request, serving this route
+    /// (`None`: every path).
+    Wagi(Option<Route>),
+    /// This many long-lived instances.
+    Daemons(usize),
+}
+
+/// The dispatcher of requests to `guests`, as `kind` runs them, at most
+/// as many at once as `gate` lets through (if given, functions and WAGI
+/// modules then run on the blocking pool only: a run may wait there); the
+/// daemons' pool goes to `pools`.
+fn http_dispatch<R: Runtime>(
+    guests: Arc<Guests<R>>,
+    kind: HttpKind,
+    gate: Option<Gate>,
+    pools: &mut Vec<DaemonPool>,
+) -> Result<Arc<dyn Dispatch>, RunError> {
+    Ok(match (kind, gate) {
+        (HttpKind::Functions, None) => {
+            let run = move |exchange: &Arc<Exchange>| run_function(&guests, exchange);
+            Arc::new(Functions::with_inline(run))
+        }
+        (HttpKind::Functions, Some(gate)) => {
+            let run = move |exchange: &Arc<Exchange>| {
+                gate.run(exchange, || run_function(&guests, exchange))
+            };
+            Arc::new(Functions::new(run))
+        }
+        (HttpKind::Wagi(route), gate) => {
+            let matched = route.as_ref().map(Route::to_string);
+            let run = move |exchange: &Arc<Exchange>| {
+                let route = match (&route, &matched) {
+                    (Some(route), Some(matched)) => ScriptRoute {
+                        script_name: route.script_name(),
+                        matched,
+                    },
+                    _ => ScriptRoute::ALL,
+                };
+                match &gate {
+                    Some(gate) => gate.run(exchange, || run_wagi(&guests, exchange, &route)),
+                    None => run_wagi(&guests, exchange, &route),
+                }
+            };
+            Arc::new(Functions::new(run))
+        }
+        (HttpKind::Daemons(n), _) => {
+            let (requests, queue) = DaemonQueue::new();
+            let pool = DaemonPool::start("daemon".into(), n.max(1), false, move |_| {
+                run_daemon(&guests, &queue.daemon())
+            })
+            .map_err(RunError::Serve)?;
+            pools.push(pool);
+            Arc::new(Daemons(requests))
+        }
+    })
+}
+
+/// Runs `n` instances of `guests` as commands, each restarted when it ends
+/// and interrupted when the pool stops (background daemons, servers of
+/// their own), `name` naming them in the log.
+fn supervise<R: Runtime>(
+    name: String,
+    n: usize,
+    guests: Arc<Guests<R>>,
+) -> Result<DaemonPool, RunError> {
+    DaemonPool::start(name, n.max(1), true, move |slot| {
+        run_supervised(&guests, slot)
     })
     .map_err(RunError::Serve)
 }
 
-/// Runs the background daemon's instance until it ends, its interrupter
-/// kept in `slot`.
-fn run_background<R: Runtime>(guests: &Guests<R>, slot: &InterruptSlot) -> Completion {
+/// Runs a supervised instance (a background daemon's, a server's of its
+/// own) until it ends, its interrupter kept in `slot`.
+fn run_supervised<R: Runtime>(guests: &Guests<R>, slot: &InterruptSlot) -> Completion {
     guests.run_plain(|_| Ok(()), |interrupter| slot.set(interrupter))
 }
 
@@ -566,13 +814,18 @@ fn run_function<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Com
 }
 
 /// Runs a fresh instance for `exchange` as WAGI does: the request in the
-/// environment, arguments and stdin, the CGI response read from stdout.
-fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Completion {
+/// environment (for a module serving `route`), arguments and stdin, the
+/// CGI response read from stdout.
+fn run_wagi<R: Runtime>(
+    guests: &Guests<R>,
+    exchange: &Arc<Exchange>,
+    route: &ScriptRoute<'_>,
+) -> Completion {
     let cgi = match http::wagi::Cgi::new(exchange) {
         Ok(cgi) => cgi,
         Err(error) => return Completion::Failed(format!("cannot set up stdio: {error}")),
     };
-    let mut builder = match guests.stack.builder() {
+    let mut builder = match guests.builder() {
         Ok(builder) => builder,
         Err(error) => return Completion::Failed(error.to_string()),
     };
@@ -580,7 +833,7 @@ fn run_wagi<R: Runtime>(guests: &Guests<R>, exchange: &Arc<Exchange>) -> Complet
         builder.arg(arg.as_bytes());
     }
     let path = guests.stack.argv0().to_string_lossy();
-    for (key, value) in cgi.env(&path) {
+    for (key, value) in cgi.env(&path, route) {
         builder.env(key.as_bytes(), &value);
     }
     let (stdin, stdout, stderr) = match cgi.stdio() {
@@ -646,8 +899,9 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(5);
 const DAEMON_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The threads running daemons, each restarting its instance when it
-/// ends, until the server stops: the request daemons (`--daemon N`) or a
-/// background daemon (`--background`).
+/// ends, until the server stops: the request daemons (`--daemon N`), a
+/// background daemon (`--background`), or servers of their own
+/// (`--socket`).
 struct DaemonPool {
     stopping: Arc<AtomicBool>,
     /// Each thread's running instance, interrupted at stop: a background
@@ -665,7 +919,7 @@ impl DaemonPool {
     /// end is logged (a background daemon); without, only ends with another
     /// exit than 0 are (a request daemon may exit after each request).
     fn start(
-        name: &'static str,
+        name: String,
         n: usize,
         interrupt_at_stop: bool,
         run: impl Fn(&InterruptSlot) -> Completion + Send + Sync + 'static,
@@ -675,7 +929,7 @@ impl DaemonPool {
         let mut threads = Vec::with_capacity(n);
         let mut running = Vec::new();
         for i in 0..n {
-            let (run, stopping) = (Arc::clone(&run), Arc::clone(&stopping));
+            let (run, stopping, name) = (Arc::clone(&run), Arc::clone(&stopping), name.clone());
             let slot = Arc::new(InterruptSlot::default());
             if interrupt_at_stop {
                 running.push(Arc::clone(&slot));
@@ -719,18 +973,50 @@ impl DaemonPool {
     /// one waiting for a request gets `ECANCELED`; background daemons are
     /// interrupted) and waits a while for them.
     fn stop(self) {
+        self.stop_after(Duration::ZERO);
+    }
+
+    /// From now on, an instance that ends is not restarted.
+    fn stopping(&self) {
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Stops the pool: waits up to `grace` for the instances to end of
+    /// their own accord (not restarting them), then interrupts those that
+    /// can be and waits [`DAEMON_STOP_WAIT`] for them.
+    fn stop_after(mut self, grace: Duration) {
+        self.stopping();
+        let threads = std::mem::take(&mut self.threads);
+        let wait = |deadline: Instant| {
+            for thread in &threads {
+                while !thread.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        };
+        if !grace.is_zero() {
+            wait(Instant::now() + grace);
+        }
         for slot in &self.running {
             slot.fire();
         }
-        let deadline = Instant::now() + DAEMON_STOP_WAIT;
-        for thread in self.threads {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        wait(Instant::now() + DAEMON_STOP_WAIT);
+        for thread in threads {
             if thread.is_finished() {
                 let _ = thread.join();
             }
+        }
+    }
+}
+
+impl Drop for DaemonPool {
+    /// A pool dropped unstopped (a server whose setup failed after it
+    /// started) restarts nothing and interrupts what it can; its threads
+    /// end on their own.
+    fn drop(&mut self) {
+        self.stopping();
+        for slot in &self.running {
+            slot.fire();
         }
     }
 }

@@ -137,11 +137,6 @@ impl<R: Runtime> Stack<R> {
         })
     }
 
-    /// The key-value store the guests share, if any.
-    pub(crate) fn kv(&self) -> Option<Arc<KvDir>> {
-        self.kv.clone()
-    }
-
     /// The imports every guest is linked with.
     pub(crate) fn imports(&self) -> &Imports<GuestSystem> {
         &self.imports
@@ -163,13 +158,20 @@ impl<R: Runtime> Stack<R> {
     /// per guest ([`RunOptions::host_budget`]): every layer above reaches
     /// it through the system ([`VirtualFds::host_budget`]).
     pub(crate) fn builder(&self) -> Result<Builder, RunError> {
+        self.builder_listening(None)
+    }
+
+    /// [`builder`](Self::builder), with `listener` preopened where
+    /// `--listen` sockets are ([`RunOptions::listen`]): a server's socket,
+    /// given to a module that is a server itself.
+    pub(crate) fn builder_listening(&self, listener: Option<OwnedFd>) -> Result<Builder, RunError> {
         let dirs = self
             .dirs
             .iter()
             .map(|(dir, guest)| Ok((dir.reopen()?, guest.as_str())))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(RunError::System)?;
-        let mut builder = self.options.builder_with(&self.argv0, dirs)?;
+        let mut builder = self.options.builder_with(&self.argv0, dirs, listener)?;
         builder.host_budget(self.options.host_budget());
         Ok(builder)
     }

@@ -373,23 +373,5 @@ impl KvArgs {
     }
 }
 
-/// Parses a byte count: digits, optionally followed by `K`, `M`, `G` or
-/// `T` (powers of 1024, with an optional `i`, `B` or `iB`).
-pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
-    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &text[digits.len()..];
-    let shift = match unit.trim_end_matches('B').trim_end_matches('i') {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return Err(format!("unknown unit `{unit}` (expected K, M, G or T)")),
-    };
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a byte count"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
+/// Parses a byte count (`64M`), as `wasi_runner::parse_bytes` does.
+pub(crate) use wasi_runner::parse_bytes;

@@ -1,15 +1,15 @@
 //! `wasirun serve`: the options mapped onto `wasi_runner::ServeOptions`.
 
 use crate::guest::{GuestArgs, Mode, parse_bytes};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use wasi_runner::{
-    DEFAULT_TIMEOUT, DEFAULT_WEBSOCKET_IDLE, ERROR_EXIT_CODE, Module, ServeConfig, ServeMode,
-    ServeOptions, Server, WebSocketConfig, report,
+    DEFAULT_TIMEOUT, DEFAULT_WEBSOCKET_IDLE, ERROR_EXIT_CODE, Manifest, Module, ServeConfig,
+    ServeMode, ServeOptions, Server, WebSocketConfig, report,
 };
 
 /// The options and arguments of `wasirun serve`.
@@ -36,6 +36,24 @@ pub struct ServeArgs {
     /// spec/wasi-cloud.md, "Connection daemons").
     #[arg(long, value_name = "IP:PORT", conflicts_with_all = ["daemon", "wagi", "addr"])]
     tcp: Option<SocketAddr>,
+
+    /// The module is an HTTP server itself: run it (--daemon N: N
+    /// instances) with the socket bound on --addr preopened as `wasirun run
+    /// --listen` gives it (descriptor 3 after any --dir), restart it when
+    /// it ends; on SIGTERM shut the socket down so its `accept` fails, and
+    /// give it 30 s to end (see spec/wasi-cloud.md, "Servers of their
+    /// own"). No time limit: --timeout is refused.
+    #[arg(long, conflicts_with_all = ["wagi", "tcp"])]
+    socket: bool,
+
+    /// Serve the modules of this manifest, each on its route, with their
+    /// daemons and background modules: a TOML file in the format of WAGI's
+    /// modules.toml (`[[module]]` with `route`, `module`, `volumes`, ...),
+    /// extended with `kind`, `daemon`, limits and `kv` (see
+    /// spec/wasi-cloud.md, "Several modules"). The guest options given here
+    /// are every module's defaults.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["daemon", "wagi", "tcp", "socket", "background", "module"])]
+    manifest: Option<PathBuf>,
 
     /// Run this module beside the server for as long as it serves, with
     /// the same options (its key-value store is the handlers'), no time
@@ -103,8 +121,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     guest: GuestArgs,
 
-    /// The handler module: binary `.wasm` or text `.wat`.
-    module: PathBuf,
+    /// The handler module: binary `.wasm` or text `.wat` (none with
+    /// --manifest).
+    #[arg(required_unless_present = "manifest")]
+    module: Option<PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT; exits 0 once the requests in flight
@@ -120,13 +140,24 @@ pub fn main(args: ServeArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    args.guest.refuse(Mode::Serve, &args.module)?;
-    let module = Module::from_file(&args.module)?;
+    let (Some(served), manifest) = (
+        args.module.as_ref().or(args.manifest.as_ref()),
+        &args.manifest,
+    ) else {
+        bail!("no module given");
+    };
+    args.guest.refuse(Mode::Serve, served)?;
     let background = args
         .background
         .as_ref()
         .map(Module::from_file)
         .transpose()?;
+    if args.socket && args.guest.timeout.is_some() {
+        bail!(
+            "{}: --timeout does not apply to --socket (its instances live until they end)",
+            served.display()
+        );
+    }
     let options = args.guest.options()?;
     let mut http = ServeConfig {
         timeout: args.guest.timeout.unwrap_or(DEFAULT_TIMEOUT),
@@ -154,6 +185,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         http.max_concurrency = n.max(1);
     }
     let mode = match (args.tcp, args.daemon, args.wagi) {
+        _ if args.socket => ServeMode::Socket(args.daemon.unwrap_or(1).max(1)),
         (Some(_), ..) => ServeMode::Connections {
             idle_timeout: args.idle_timeout,
         },
@@ -161,19 +193,25 @@ fn serve(args: ServeArgs) -> Result<()> {
         (None, None, true) => ServeMode::Wagi,
         (None, None, false) => ServeMode::Functions,
     };
-    let server = Server::bind(
-        module,
-        options,
-        ServeOptions {
-            addr: args.tcp.unwrap_or(args.addr),
-            mode,
-            http,
-            background,
-        },
-    )?;
+    let serve = ServeOptions {
+        addr: args.tcp.unwrap_or(args.addr),
+        mode,
+        http,
+        background,
+    };
+    let server = match manifest {
+        Some(path) => {
+            let manifest = Manifest::from_file(path)?;
+            for warning in manifest.warnings() {
+                report(warning);
+            }
+            Server::bind_manifest(&manifest, options, serve)?
+        }
+        None => Server::bind(Module::from_file(served)?, options, serve)?,
+    };
     report(&format!(
         "serving {} on {}://{}",
-        args.module.display(),
+        served.display(),
         if args.tcp.is_some() { "tcp" } else { "http" },
         server.local_addr()
     ));

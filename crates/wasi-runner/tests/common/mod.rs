@@ -10,7 +10,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use wasi_runner::{Engine, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server};
+use wasi_runner::{
+    Engine, Manifest, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server,
+};
 
 /// What every handler starts with: WASI imports and helpers. `/request` is
 /// descriptor 3 and `/response` 4 (no `--dir`); names at 0 (`txt`) and 8
@@ -153,7 +155,27 @@ impl Running {
 
     /// A server for `module` with `options` and `serve`, running.
     pub fn serve(module: Module, options: RunOptions, serve: ServeOptions) -> Self {
-        let server = Server::bind(module, options, serve).unwrap();
+        Self::run(Server::bind(module, options, serve).unwrap())
+    }
+
+    /// A server for the modules of `manifest`, with `options`, running.
+    // Only tests/serve_manifest.rs serves manifests.
+    #[allow(dead_code)]
+    pub fn serve_manifest(manifest: &Manifest, options: RunOptions) -> Self {
+        let serve = ServeOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mode: ServeMode::Functions,
+            http: ServeConfig {
+                quiet: true,
+                ..ServeConfig::default()
+            },
+            background: None,
+        };
+        Self::run(Server::bind_manifest(manifest, options, serve).unwrap())
+    }
+
+    /// Runs `server` until stopped.
+    pub fn run(server: Server) -> Self {
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::spawn(move || {

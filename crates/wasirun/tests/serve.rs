@@ -4,11 +4,17 @@
 //! server's rules are tested in wasi-runner's `tests/serve.rs` and
 //! `tests/serve_tcp.rs`.)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::Duration;
+
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
+mod common;
+
+use common::*;
 
 /// Answers after reading the whole request, so that a request whose body
 /// is still coming is in flight.
@@ -67,30 +73,17 @@ fn start(
 ) -> (Child, SocketAddr, mpsc::Receiver<String>) {
     let module = dir.join("handler.wat");
     std::fs::write(&module, wat).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-        .arg("serve")
-        .args(listen)
-        .arg("--no-cache")
-        .args(extra)
-        .arg(&module)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .rsplit_once("://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .1
-        .parse()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, addr, rx)
+    let Spawned {
+        child, addr, lines, ..
+    } = spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .arg("serve")
+            .args(listen)
+            .arg("--no-cache")
+            .args(extra)
+            .arg(&module),
+    );
+    (child, addr, lines)
 }
 
 /// Sends `GET /` on a connection of its own and checks the answer is 200.
@@ -263,23 +256,12 @@ fn tcp_refuses_the_http_modes() {
     }
 }
 
-/// A child process killed when dropped (a failed assertion leaves no
-/// server behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_background_daemon_runs_beside_the_handlers_on_their_store_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let handlers = concat!(env!("CARGO_MANIFEST_DIR"), "/../wasi-runner/tests/handlers");
     let store = dir.path().join("kv.redb");
-    let mut child = Killed(
+    let Spawned { child, addr, .. } = spawn_server(
         Command::new(env!("CARGO_BIN_EXE_wasirun"))
             .args([
                 "serve",
@@ -293,14 +275,9 @@ fn a_background_daemon_runs_beside_the_handlers_on_their_store_until_sigterm() {
             .arg(&store)
             .arg("--background")
             .arg(format!("{handlers}/ticker.wasm"))
-            .arg(format!("{handlers}/kvcount.wasm"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(format!("{handlers}/kvcount.wasm")),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr: SocketAddr = first.rsplit_once("://").unwrap().1.parse().unwrap();
+    let mut child = Killed(child);
     // HTTP/1.0: the body ends with the connection, unchunked.
     let ticks = || {
         let mut stream = TcpStream::connect(addr).unwrap();

@@ -4,21 +4,17 @@
 //! one line naming the file and line, and exit 2. (The rules are tested on
 //! both engines in wasi-runner's `tests/serve_manifest.rs`.)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A child process, killed when dropped (a failed test leaves no server).
-struct Killed(Child);
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
+mod common;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::*;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -43,7 +39,9 @@ fn the_example_manifest_serves_its_routes_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     for runtime in ["wasmtime", "wasmi"] {
         let store = dir.path().join(format!("{runtime}.redb"));
-        let mut child = Killed(
+        let Spawned {
+            child, first, addr, ..
+        } = spawn_server(
             Command::new(env!("CARGO_BIN_EXE_wasirun"))
                 .args([
                     "serve",
@@ -56,18 +54,13 @@ fn the_example_manifest_serves_its_routes_until_sigterm() {
                 .arg("--kv-store")
                 .arg(&store)
                 .args(["--runtime", runtime, "--manifest"])
-                .arg(workspace().join("examples/modules.toml"))
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
+                .arg(workspace().join("examples/modules.toml")),
         );
-        let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
+        let mut child = Killed(child);
         assert!(
             first.contains("examples/modules.toml on http://"),
             "{first}"
         );
-        let addr: SocketAddr = first.rsplit_once("://").unwrap().1.parse().unwrap();
 
         let response = exchange(
             addr,

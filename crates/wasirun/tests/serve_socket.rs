@@ -5,22 +5,18 @@
 //! module runs unchanged under `wasirun run --listen`. (The rules are
 //! tested on both engines in wasi-runner's `tests/serve_socket.rs`.)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A child process, killed when dropped (a failed test leaves no server).
-struct Killed(Child);
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
+mod common;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::*;
 
 fn httpd() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wasi-runner/tests/servers/httpd.wasm")
@@ -28,29 +24,13 @@ fn httpd() -> PathBuf {
 
 /// Starts `wasirun serve --socket` on a free port with `extra` options:
 /// the child, its address, and its stderr lines after the first.
-fn serve(extra: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-        .args(["serve", "--socket", "--addr", "127.0.0.1:0", "--no-cache"])
-        .args(extra)
-        .arg(httpd())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .rsplit_once("://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .1
-        .parse()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, addr, rx)
+fn serve(extra: &[&str]) -> Spawned {
+    spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_wasirun"))
+            .args(["serve", "--socket", "--addr", "127.0.0.1:0", "--no-cache"])
+            .args(extra)
+            .arg(httpd()),
+    )
 }
 
 /// Sends `GET path` and returns the whole response (the server closes the
@@ -87,7 +67,12 @@ fn expect_line(log: &mpsc::Receiver<String>, what: &str) -> String {
 #[test]
 fn serves_restarts_with_backoff_and_drains_on_sigterm() {
     for runtime in ["wasmtime", "wasmi"] {
-        let (child, addr, log) = serve(&["--runtime", runtime]);
+        let Spawned {
+            child,
+            addr,
+            lines: log,
+            ..
+        } = serve(&["--runtime", runtime]);
         let mut child = Killed(child);
         let response = get(addr, "/hello");
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");

@@ -10,6 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
+mod common;
+
+use common::*;
+
 const ENGINES: [&str; 2] = ["wasmtime", "wasmi"];
 
 fn handler(name: &str) -> PathBuf {
@@ -46,39 +52,22 @@ struct Server {
 
 impl Server {
     fn start(engine: &str, module: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasirun"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--no-cache",
-                "--runtime",
-                engine,
-            ])
-            .args(extra)
-            .arg(handler(module))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first
-            .rsplit_once("://")
-            .unwrap_or_else(|| panic!("{first}"))
-            .1
-            .parse()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Self {
-            child,
-            addr,
-            lines: rx,
-        }
+        let Spawned {
+            child, addr, lines, ..
+        } = spawn_server(
+            Command::new(env!("CARGO_BIN_EXE_wasirun"))
+                .args([
+                    "serve",
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--no-cache",
+                    "--runtime",
+                    engine,
+                ])
+                .args(extra)
+                .arg(handler(module)),
+        );
+        Self { child, addr, lines }
     }
 
     fn uri(&self, path: &str) -> String {

@@ -26,7 +26,10 @@
 //!   `SERVE_CONCURRENCY` sets the server's `max_concurrency` (default:
 //!   twice the CPUs).
 
+mod common;
+
 use bytes::Bytes;
+use common::native_tokio;
 use criterion::Criterion;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -169,37 +172,19 @@ impl Running {
 /// A native hyper server answering every request with the hello response,
 /// with the same connection settings as `Server`.
 fn native() -> Running {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let (stream, _) = tokio::select! {
-                    accepted = listener.accept() => accepted.unwrap(),
-                    _ = &mut stopped => break,
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let service = service_fn(|_: Request<hyper::body::Incoming>| async {
-                        let mut response = Response::new(Full::new(Bytes::from(HELLO_BODY)));
-                        response.headers_mut().insert(
-                            hyper::header::CONTENT_TYPE,
-                            hyper::header::HeaderValue::from_static("text/plain"),
-                        );
-                        Ok::<_, Infallible>(response)
-                    });
-                    let _ = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+    let (addr, stop, thread) = native_tokio(|stream| async move {
+        let service = service_fn(|_: Request<hyper::body::Incoming>| async {
+            let mut response = Response::new(Full::new(Bytes::from(HELLO_BODY)));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain"),
+            );
+            Ok::<_, Infallible>(response)
         });
-        runtime.shutdown_timeout(Duration::from_millis(100));
+        let _ = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
     });
     Running {
         addr,

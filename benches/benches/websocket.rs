@@ -22,6 +22,10 @@ use wasi_runner::{
     Engine, Module, RunOptions, ServeConfig, ServeMode, ServeOptions, Server, WebSocketConfig,
 };
 
+mod common;
+
+use common::native_tokio;
+
 // `wasirun`'s allocator, so that the server is measured as it ships; the
 // native server runs with it too.
 #[global_allocator]
@@ -50,37 +54,19 @@ impl Drop for Running {
 /// A native echo server: tokio-tungstenite's own handshake, each message
 /// sent back.
 fn native() -> Running {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let (stream, _) = tokio::select! {
-                    accepted = listener.accept() => accepted.unwrap(),
-                    _ = &mut stopped => break,
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                        return;
-                    };
-                    while let Some(Ok(message)) = ws.next().await {
-                        if message.is_binary() || message.is_text() {
-                            if ws.send(message).await.is_err() {
-                                return;
-                            }
-                        } else if message.is_close() {
-                            return;
-                        }
-                    }
-                });
+    let (addr, stop, thread) = native_tokio(|stream| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_binary() || message.is_text() {
+                if ws.send(message).await.is_err() {
+                    return;
+                }
+            } else if message.is_close() {
+                return;
             }
-        });
-        runtime.shutdown_timeout(Duration::from_millis(100));
+        }
     });
     Running {
         addr,

@@ -17,7 +17,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use std::io::Write as _;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -273,29 +273,22 @@ impl Ready {
     /// A new eventfd, not readable; `None` when the kernel gives none
     /// (then the file is always ready, as virtual files are by default).
     fn new() -> Option<Self> {
-        // SAFETY: `eventfd` takes no pointers; a non-negative result is a
-        // new descriptor that nothing else owns.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        // SAFETY: as above, `fd` is ours alone when it is not -1.
-        (fd >= 0).then(|| Self(unsafe { OwnedFd::from_raw_fd(fd) }))
+        use rustix::event::{EventfdFlags, eventfd};
+        eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .ok()
+            .map(Self)
     }
 
-    /// Makes it readable.
+    /// Makes it readable. Its counter cannot overflow from our few signals
+    /// between clears; a failure leaves it readable anyway.
     fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes the 8 bytes of `one`, which outlives the call, to
-        // a descriptor `self` owns. Its counter cannot overflow from our
-        // few signals between clears; a failure leaves it readable anyway.
-        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&raw const one).cast(), 8) };
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
     }
 
-    /// Makes it not readable (until the next signal).
+    /// Makes it not readable (until the next signal); non-blocking
+    /// (`EAGAIN` when already clear).
     fn clear(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into `count`, which outlives the
-        // call, from a descriptor `self` owns; non-blocking (`EAGAIN` when
-        // already clear).
-        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&raw mut count).cast(), 8) };
+        let _ = rustix::io::read(&self.0, &mut [0; 8]);
     }
 }
 
@@ -1136,14 +1129,10 @@ mod tests {
 
     /// Whether `poll` finds the session's ready descriptor readable now.
     fn readable(session: &Session) -> bool {
-        let fd = session.ready_fd().expect("an eventfd").as_raw_fd();
-        let mut poll = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one `pollfd`, which outlives the call; no wait.
-        unsafe { libc::poll(&raw mut poll, 1, 0) == 1 }
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let fd = session.ready_fd().expect("an eventfd");
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        poll(&mut fds, Some(&Timespec::default())).unwrap() == 1
     }
 
     #[test]

@@ -177,11 +177,6 @@ impl RedisServer {
         panic!("cannot start redis-server: {why}");
     }
 
-    /// Starts a server with extra arguments on `port`.
-    pub fn start_on(dir: &Path, port: u16, args: &[&str]) -> Self {
-        Self::try_start_on(dir, port, args).unwrap()
-    }
-
     fn try_start_on(dir: &Path, port: u16, args: &[&str]) -> Result<Self, String> {
         let mut server = Self {
             child: None,
@@ -297,39 +292,43 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start(dir: &Path) -> Self {
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 3 {
-            // A free port whose cluster bus port (+10000) is free too.
+        let mut nodes: Vec<RedisServer> = Vec::new();
+        let mut why = String::new();
+        for _ in 0..20 {
+            if nodes.len() == 3 {
+                break;
+            }
+            // A free port whose cluster bus port (+10000) is free too. Both
+            // may be taken again before the node binds them (other tests
+            // start servers too): then another pair is tried.
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();
-            if port < 55_000
-                && !ports.contains(&port)
-                && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+            drop(listener);
+            if port >= 55_000
+                || nodes.iter().any(|node| node.port == port)
+                || TcpListener::bind(("127.0.0.1", port + 10_000)).is_err()
             {
-                ports.push(port);
+                continue;
+            }
+            let dir = dir.join(format!("node-{port}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ];
+            match RedisServer::try_start_on(&dir, port, &args) {
+                Ok(node) => nodes.push(node),
+                Err(error) => why = error,
             }
         }
-        let nodes: Vec<RedisServer> = ports
-            .iter()
-            .map(|&port| {
-                let dir = dir.join(format!("node-{port}"));
-                std::fs::create_dir_all(&dir).unwrap();
-                RedisServer::start_on(
-                    &dir,
-                    port,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                )
-            })
-            .collect();
+        assert_eq!(nodes.len(), 3, "cannot start the cluster's nodes: {why}");
+        let ports: Vec<u16> = nodes.iter().map(|node| node.port).collect();
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let created = Command::new(required("redis-cli", "redis-tools"))
             .args(["--cluster", "create"])

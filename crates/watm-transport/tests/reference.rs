@@ -115,6 +115,10 @@ fn reference_watms_relay_every_byte_on_both_engines() {
     });
 }
 
+/// Writes to the module timed out in a row (300 ms each) after which it is
+/// taken to be blocked on the peer.
+const STALLED_WRITES: u32 = 4;
+
 /// Dials through `name` to a peer that never reads, and writes until
 /// the WATM's write to that peer blocks (the application's writes stall);
 /// returns the connection, the peer and the dialer.
@@ -129,10 +133,14 @@ fn blocked_write<R: watm_transport::Runtime>(
     conn.set_write_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let block = vec![7; BLOCK];
-    loop {
+    // The module is blocked on the peer once it takes nothing more for a
+    // while: a single timed-out write may only mean that it is slow (the
+    // Rust build logs every chunk), and still relaying what it was given.
+    let mut stalled = 0;
+    while stalled < STALLED_WRITES {
         match (&conn).write(&block) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Ok(_) => stalled = 0,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stalled += 1,
             Err(e) => panic!("writing to the WATM: {e}"),
         }
     }

@@ -29,7 +29,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::native_tokio;
+use common::{native_tokio, run_server};
 use criterion::Criterion;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -263,15 +263,7 @@ fn wasm(engine: Engine, module: Module, timeout: Option<Duration>) -> Running {
         },
     )
     .unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel();
-    let thread = std::thread::spawn(move || {
-        server
-            .run(async {
-                let _ = stopped.await;
-            })
-            .unwrap();
-    });
+    let (addr, stop, thread) = run_server(server);
     Running {
         addr,
         stop: Stop::Thread(stop, thread),

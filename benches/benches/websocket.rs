@@ -24,7 +24,7 @@ use wasi_runner::{
 
 mod common;
 
-use common::native_tokio;
+use common::{native_tokio, run_server};
 
 // `wasirun`'s allocator, so that the server is measured as it ships; the
 // native server runs with it too.
@@ -99,15 +99,7 @@ fn wasm(engine: Engine) -> Running {
         },
     )
     .unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = oneshot::channel();
-    let thread = std::thread::spawn(move || {
-        server
-            .run(async {
-                let _ = stopped.await;
-            })
-            .unwrap();
-    });
+    let (addr, stop, thread) = run_server(server);
     Running {
         addr,
         stop: Some(stop),

@@ -1,10 +1,11 @@
 //! What the benchmarks of servers share: a native server to measure
-//! against.
+//! against, and ours run on a thread.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use wasi_runner::Server;
 
 /// A native server on a free loopback port: each accepted connection
 /// (`TCP_NODELAY` set, as the servers under test set it) is served by
@@ -36,6 +37,23 @@ where
             }
         });
         runtime.shutdown_timeout(Duration::from_millis(100));
+    });
+    (addr, stop, thread)
+}
+
+/// Runs `server` on a thread of its own until the returned sender is used
+/// or dropped. Returns its address, that sender and the thread.
+pub fn run_server(
+    server: Server,
+) -> (SocketAddr, oneshot::Sender<()>, std::thread::JoinHandle<()>) {
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .unwrap();
     });
     (addr, stop, thread)
 }

@@ -18,6 +18,8 @@ use wasi_runner::{
     ServeOptions, Server,
 };
 
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
 mod common;
 
 use common::*;

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wasi_runner::{Engine, ServeMode};
 
+// The helpers this file does not use are the other tests'.
+#[allow(dead_code)]
 mod common;
 
 use common::*;

@@ -71,16 +71,6 @@ fn manifest(dir: &Path) -> Manifest {
     Manifest::from_file(dir.join("modules.toml")).unwrap()
 }
 
-/// `GET path`: the status and the body.
-async fn fetch(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut sender = connect(addr).await;
-    let (status, _, body) = send(&mut sender, get(path)).await;
-    (
-        status.as_u16(),
-        String::from_utf8(body.unwrap().to_vec()).unwrap(),
-    )
-}
-
 #[test]
 fn modules_serve_their_routes_and_share_the_store() {
     for engine in Engine::ALL {

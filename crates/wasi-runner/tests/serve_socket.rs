@@ -39,16 +39,6 @@ fn httpd(engine: Engine, n: usize, env: &[(&str, &str)]) -> Running {
     )
 }
 
-/// `GET path` on a connection of its own: the status and the body.
-async fn fetch(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut sender = connect(addr).await;
-    let (status, _, body) = send(&mut sender, get(path)).await;
-    (
-        status.as_u16(),
-        String::from_utf8(body.unwrap().to_vec()).unwrap(),
-    )
-}
-
 #[test]
 fn the_guest_serves_http_on_the_preopened_socket() {
     for engine in Engine::ALL {

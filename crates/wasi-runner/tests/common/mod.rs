@@ -246,6 +246,16 @@ pub async fn send(
     (parts.status, parts.headers, body)
 }
 
+/// `GET path` on a connection of its own: the status and the body.
+pub async fn fetch(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut sender = connect(addr).await;
+    let (status, _, body) = send(&mut sender, get(path)).await;
+    (
+        status.as_u16(),
+        String::from_utf8(body.unwrap().to_vec()).unwrap(),
+    )
+}
+
 pub fn get(path: &str) -> Request<Body> {
     Request::get(path)
         .header("host", "test")
